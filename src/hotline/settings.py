@@ -1,0 +1,127 @@
+"""The one frozen settings object.
+
+Owns every tunable number and every safety bound on external input. Values come, in
+order of precedence, from explicit arguments, ``HOTLINE_*`` environment variables, the
+station's ``hotline.toml`` in its data directory, then the defaults below. No other
+module reads ``os.environ``; they receive a ``Settings``.
+
+Every field is documented in docs/operations.md, and a test checks that.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE_NAME = "hotline.toml"
+
+
+class Settings(BaseSettings):
+    """Station settings. Frozen: build a new one to change anything."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HOTLINE_", frozen=True, extra="forbid", toml_file=None
+    )
+
+    data_dir: Path = Field(
+        default=Path("hotline-data"), description="Directory holding the station's keys and store."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the store; default is SQLite file store.db in data_dir. "
+        "PostgreSQL: postgresql+psycopg://user@host/db",
+    )
+    passphrase: SecretStr | None = Field(
+        default=None, description="Passphrase that unseals the station's key files, if sealed."
+    )
+    api_host: str = Field(default="127.0.0.1", description="Operator API listen address.")
+    api_port: int = Field(default=8470, ge=0, le=65535, description="Operator API port (0: any).")
+    peer_host: str = Field(default="127.0.0.1", description="Peer endpoint listen address.")
+    peer_port: int = Field(default=8471, ge=0, le=65535, description="Peer endpoint port (0: any).")
+    max_envelope_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest envelope accepted or sent, in bytes."
+    )
+    max_batch_envelopes: int = Field(
+        default=256, ge=1, le=10_000, description="Most envelopes delivered in one peer request."
+    )
+    max_request_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="Largest peer or API request body, in bytes."
+    )
+    max_clock_skew_s: float = Field(
+        default=300.0, gt=0, description="Envelopes dated further in the future are refused."
+    )
+    max_text_chars: int = Field(
+        default=20_000, ge=1, description="Longest message text accepted from an operator."
+    )
+    link_test_interval_s: float = Field(
+        default=60.0, gt=0, description="Seconds between scheduled link tests on each line."
+    )
+    link_degraded_rtt_ms: float = Field(
+        default=2000.0, gt=0, description="Round trip above which a line is DEGRADED."
+    )
+    link_down_after_failures: int = Field(
+        default=3, ge=1, description="Consecutive failed link tests or deliveries before DOWN."
+    )
+    peer_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of one peer request.")
+    retry_base_s: float = Field(default=0.5, gt=0, description="First delivery retry delay.")
+    retry_max_s: float = Field(default=30.0, gt=0, description="Longest delivery retry delay.")
+    ack_deadline_flash_s: float = Field(default=600.0, gt=0, description="FLASH ack deadline.")
+    ack_deadline_immediate_s: float = Field(
+        default=1800.0, gt=0, description="IMMEDIATE ack deadline."
+    )
+    ack_deadline_priority_s: float = Field(
+        default=10800.0, gt=0, description="PRIORITY ack deadline."
+    )
+    ack_deadline_routine_s: float = Field(
+        default=21600.0, gt=0, description="ROUTINE ack deadline."
+    )
+    group_commit_max_batch: int = Field(
+        default=512, ge=1, description="Most appends written in one database transaction."
+    )
+    sqlite_synchronous: str = Field(
+        default="FULL",
+        pattern="^(FULL|NORMAL|EXTRA)$",
+        description="SQLite synchronous pragma for the store (FULL: fsync every commit).",
+    )
+    geometry_max_vertices: int = Field(
+        default=10_000, ge=4, description="Most vertices in one notified geometry."
+    )
+    api_rate_per_s: float = Field(
+        default=200.0, gt=0, description="Operator API requests per second per token (burst 2x)."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _StationTomlSource(settings_cls, init_settings))
+
+    @property
+    def store_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'store.db').resolve()}"
+
+
+class _StationTomlSource(TomlConfigSettingsSource):
+    """Reads ``hotline.toml`` from the data directory chosen by arguments or environment."""
+
+    def __init__(self, settings_cls: type[BaseSettings], init: PydanticBaseSettingsSource) -> None:
+        import os
+
+        chosen: Any = init().get("data_dir") or os.environ.get("HOTLINE_DATA_DIR")  # noqa: SIM112
+        path = Path(chosen or "hotline-data") / CONFIG_FILE_NAME
+        super().__init__(settings_cls, toml_file=path if path.is_file() else [])
