@@ -197,7 +197,10 @@ def parse_card(text: str | bytes) -> SignedCard:
     keys = {card.signing_key, card.encryption_key, card.log_key, card.cosign_key}
     if len(keys) != 4:
         raise CardError("station card reuses one key for two purposes")
-    tls.check_card_cert(card.tls_cert_der, station_id)
+    try:
+        tls.check_card_cert(card.tls_cert_der, station_id)
+    except tls.CertificateError as exc:
+        raise CardError(exc.message) from exc
     return SignedCard(card=card, body=body, signature=signature)
 
 
