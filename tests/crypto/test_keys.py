@@ -6,10 +6,15 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import stat
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hotline.crypto import primitives, tls
 from hotline.crypto.card import parse_card
@@ -367,3 +372,38 @@ def test_update_endpoints_refuses_bad_urls_and_missing_station(tmp_path: Path) -
     with pytest.raises(ConfigError) as info:
         update_endpoints(tmp_path / "none", ENDPOINTS)
     assert info.value.code == "no_station"
+
+
+# --- garbage on disk ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pristine() -> Iterator[Path]:
+    """One station made once for the garbage tests; each example works on a copy."""
+    root = Path(tempfile.mkdtemp())
+    make(root / "station")
+    yield root / "station"
+    shutil.rmtree(root)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    target=st.sampled_from(["station.json", *(f"keys/{n}" for n in KEY_FILES)]),
+    garbage=st.binary(max_size=600),
+)
+def test_garbage_files_give_only_config_errors(pristine: Path, target: str, garbage: bytes) -> None:
+    work = Path(tempfile.mkdtemp())
+    try:
+        data_dir = work / "station"
+        shutil.copytree(pristine, data_dir)
+        (data_dir / target).write_bytes(garbage)
+        try:
+            loaded = load_station(data_dir)
+        except ConfigError:
+            return
+        # only a fresh 32-byte seed is indistinguishable from a real one
+        assert target in {f"keys/{n}" for n in KEY_FILES[:4]}
+        assert len(garbage) == 32
+        assert loaded.card().card.station_id == "alpha"
+    finally:
+        shutil.rmtree(work)

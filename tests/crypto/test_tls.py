@@ -197,6 +197,7 @@ def test_contexts_are_tls13_only_and_require_certificates() -> None:
         assert ctx.minimum_version == ssl.TLSVersion.TLSv1_3
         assert ctx.maximum_version == ssl.TLSVersion.TLSv1_3
         assert ctx.verify_mode == ssl.CERT_REQUIRED
+        assert ctx.verify_flags & ssl.VERIFY_X509_STRICT
     assert tls.server_context(a_cert, a_key, []).cert_store_stats()["x509"] == 0
 
 
@@ -225,7 +226,17 @@ def test_identify_peer_refuses_unknown_certificates() -> None:
 def test_add_trusted_peer_refuses_garbage() -> None:
     a_cert, a_key, _ = material("alpha")
     ctx = tls.server_context(a_cert, a_key, [])
-    for garbage in (b"", b"\x30\x03\x02\x01\x01", b"not a cert"):
+    key = ec.generate_private_key(ec.SECP256R1())
+    _, _, b_der = material("bravo")
+    _, _, c_der = material("charlie")
+    for garbage in (
+        b"",
+        b"\x30\x03\x02\x01\x01",
+        b"not a cert",
+        b_der + c_der,  # two certificates in one: only one may be pinned at a time
+        b_der + b"\x00",
+        _cert(key, "ca", ca=True, san=["ca"]),
+    ):
         with pytest.raises(tls.CertificateError):
             tls.add_trusted_peer(ctx, garbage)
 

@@ -296,7 +296,12 @@ def _read_station_file(data_dir: Path) -> dict[str, Any]:
         "created_at",
         "tls_cert_pem",
     }
-    if not isinstance(doc, dict) or set(doc) != expected or doc["hotline_station"] != 1:
+    if (
+        not isinstance(doc, dict)
+        or set(doc) != expected
+        or type(doc["hotline_station"]) is not int
+        or doc["hotline_station"] != _STATION_FORMAT
+    ):
         raise _corrupt(f"{path} is not a hotline station file")
     try:
         check_station_id(doc["station_id"], ConfigError)

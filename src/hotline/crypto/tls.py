@@ -171,15 +171,7 @@ def check_card_cert(der: bytes, station_id: str) -> None:
     (ECDSA P-256 or Ed25519), not a CA, and name the station (CN and SAN DNS name).
     Validity dates are checked by the TLS handshake, not here.
     """
-    if not der or len(der) > MAX_CERT_DER:
-        raise CertificateError("TLS certificate on the card is empty or too large")
-    try:
-        cert = x509.load_der_x509_certificate(der)
-        reencoded = cert.public_bytes(serialization.Encoding.DER)
-    except ValueError as exc:
-        raise CertificateError("TLS certificate on the card does not parse") from exc
-    if not primitives.equal(reencoded, der):
-        raise CertificateError("TLS certificate on the card is not in strict DER")
+    cert = _parse_der(der, "TLS certificate on the card")
     public = cert.public_key()
     if isinstance(public, ec.EllipticCurvePublicKey):
         if not isinstance(public.curve, ec.SECP256R1):
@@ -227,9 +219,20 @@ def server_context(
 
 
 def add_trusted_peer(ctx: ssl.SSLContext, peer_cert_der: bytes) -> None:
-    """Trust one more peer certificate; handshakes from now on accept it, no restart."""
-    if not isinstance(peer_cert_der, bytes) or not peer_cert_der:
-        raise CertificateError("peer certificate must be non-empty DER bytes")
+    """Trust one more peer certificate; handshakes from now on accept it, no restart.
+
+    Refuses anything but exactly one strict-DER certificate that is not a CA: a
+    pinned certificate must not be able to vouch for any other.
+    """
+    cert = _parse_der(peer_cert_der, "peer certificate")
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        constraints = None
+    except ValueError as exc:
+        raise CertificateError("peer certificate has malformed extensions") from exc
+    if constraints is not None and constraints.ca:
+        raise CertificateError("peer certificate is a CA certificate; only leaves are pinned")
     try:
         ctx.load_verify_locations(cadata=peer_cert_der)
     except ssl.SSLError as exc:
@@ -280,11 +283,26 @@ def identify_peer(der_from_connection: bytes | None, cards: Iterable[StationCard
     return found
 
 
+def _parse_der(der: object, what: str) -> x509.Certificate:
+    """Exactly one certificate in strict DER (no trailing bytes), at most MAX_CERT_DER."""
+    if not isinstance(der, bytes) or not der or len(der) > MAX_CERT_DER:
+        raise CertificateError(f"{what} is empty, too large or not bytes")
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        reencoded = cert.public_bytes(serialization.Encoding.DER)
+    except ValueError as exc:
+        raise CertificateError(f"{what} does not parse as DER") from exc
+    if not primitives.equal(reencoded, der):
+        raise CertificateError(f"{what} is not in strict DER")
+    return cert
+
+
 def _base_context(protocol: ssl._SSLMethod, cert_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
     ctx = ssl.SSLContext(protocol)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.maximum_version = ssl.TLSVersion.TLSv1_3
     ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.verify_flags |= ssl.VERIFY_X509_STRICT
     load_chain(ctx, cert_pem, key_pem)
     return ctx
 
