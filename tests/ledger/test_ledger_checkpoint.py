@@ -65,7 +65,8 @@ def test_signed_checkpoint_with_cosignature_opens_with_both_keys() -> None:
     note = n.open_note(both, [LOG.verifier, WIT.verifier])
     assert len(note.verified) == 2
     got = WIT.verifier.verify_line(cp.format(), cosig.line())
-    assert got == cosig and got.timestamp == 1_700_000_000
+    assert got == cosig
+    assert got.timestamp == 1_700_000_000
 
 
 def test_cosignature_refusals() -> None:
@@ -102,8 +103,10 @@ def test_cosignature_refusals() -> None:
         ("o\n+1\n" + base64.b64encode(bytes(32)).decode() + "\n", "bad_checkpoint"),
         ("o\n1_0\n" + base64.b64encode(bytes(32)).decode() + "\n", "bad_checkpoint"),
         ("o\n١\n" + base64.b64encode(bytes(32)).decode() + "\n", "bad_checkpoint"),
-        ("o\n18446744073709551616\n" + base64.b64encode(bytes(32)).decode() + "\n",
-         "bad_checkpoint"),
+        (
+            "o\n18446744073709551616\n" + base64.b64encode(bytes(32)).decode() + "\n",
+            "bad_checkpoint",
+        ),
         ("o\n1\n" + base64.b64encode(bytes(31)).decode() + "\n", "bad_checkpoint"),
         ("o\n1\n" + base64.b64encode(bytes(32)).decode(), "bad_checkpoint"),
         ("o\n1\n" + base64.b64encode(bytes(32)).decode() + "\n\n", "bad_checkpoint"),
@@ -129,7 +132,8 @@ def test_open_checkpoint_checks_origin_and_key() -> None:
     with pytest.raises(NoteError) as e:
         c.open_checkpoint(signed, [LOG.verifier])
     assert e.value.code == "bad_origin"
-    assert c.open_checkpoint(signed, [LOG.verifier], origin="example.org/other-log").checkpoint == cp
+    opened = c.open_checkpoint(signed, [LOG.verifier], origin="example.org/other-log")
+    assert opened.checkpoint == cp
     with pytest.raises(NoteError):
         c.open_checkpoint(signed, [])
     with pytest.raises(NoteError):
@@ -148,8 +152,9 @@ def test_checkpoint_constructor_refuses_bad_values() -> None:
 @given(
     st.one_of(
         st.text(max_size=200),
-        st.lists(st.sampled_from(["o", "0", "1", "01", "\n", "AAAA", "=", "é", "+"]), max_size=30)
-        .map("".join),
+        st.lists(
+            st.sampled_from(["o", "0", "1", "01", "\n", "AAAA", "=", "é", "+"]), max_size=30
+        ).map("".join),
     )
 )
 def test_garbage_checkpoint_text_is_refused_with_note_error(text: str) -> None:

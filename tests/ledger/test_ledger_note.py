@@ -165,7 +165,7 @@ def test_sign_note_refuses_bad_text() -> None:
         n.sign_note("ok\n", [])
 
 
-note_alphabet = st.sampled_from(list("ab \n—+=/\x01\x7fé") + ["— Peter", "\n\n", "x08go/=="])
+note_alphabet = st.sampled_from([*list("ab \n—+=/\x01\x7fé"), "— Peter", "\n\n", "x08go/=="])
 
 
 @settings(max_examples=300, deadline=None)

@@ -71,49 +71,118 @@ def _fork_evidence(exc: HotlineError) -> None:
 
 bad_proof = [bytes(32) if i == 0 else p for i, p in enumerate(HONEST.consistency_proof(7, 12))]
 CASES = [
-    Case("happy", state(HONEST, 7), w.AddCheckpoint(7, tuple(HONEST.consistency_proof(7, 12)),
-                                                     note(HONEST, 12)), None),
-    Case("happy power of two", state(HONEST, 8),
-         w.AddCheckpoint(8, tuple(HONEST.consistency_proof(8, 20)), note(HONEST, 20)), None),
+    Case(
+        "happy",
+        state(HONEST, 7),
+        w.AddCheckpoint(7, tuple(HONEST.consistency_proof(7, 12)), note(HONEST, 12)),
+        None,
+    ),
+    Case(
+        "happy power of two",
+        state(HONEST, 8),
+        w.AddCheckpoint(8, tuple(HONEST.consistency_proof(8, 20)), note(HONEST, 20)),
+        None,
+    ),
     Case("old 0 first contact", None, w.AddCheckpoint(0, (), note(HONEST, 12)), None),
     Case("old 0 size 0", None, w.AddCheckpoint(0, (), note(HONEST, 0)), None),
-    Case("same checkpoint again", state(HONEST, 12), w.AddCheckpoint(12, (), note(HONEST, 12)),
-         None),
-    Case("old 0 with a proof", None,
-         w.AddCheckpoint(0, (HONEST.root(1),), note(HONEST, 12)), ProofError),
-    Case("stale: old size below stored", state(HONEST, 12),
-         w.AddCheckpoint(7, tuple(HONEST.consistency_proof(7, 15)), note(HONEST, 15)),
-         w.WitnessConflict, _conflict_size(12)),
-    Case("conflict: never seen, old > 0", None,
-         w.AddCheckpoint(7, tuple(HONEST.consistency_proof(7, 12)), note(HONEST, 12)),
-         w.WitnessConflict, _conflict_size(0)),
-    Case("conflict: old size above stored", state(HONEST, 7),
-         w.AddCheckpoint(9, tuple(HONEST.consistency_proof(9, 12)), note(HONEST, 12)),
-         w.WitnessConflict, _conflict_size(7)),
-    Case("rollback: checkpoint smaller than stored", state(HONEST, 12),
-         w.AddCheckpoint(12, (), note(HONEST, 7)), w.WitnessBadRequest),
-    Case("old size above checkpoint size", state(HONEST, 7),
-         w.AddCheckpoint(13, (), note(HONEST, 12)), w.WitnessBadRequest),
-    Case("fork: same size other root", state(HONEST, 12),
-         w.AddCheckpoint(12, (), note(FORKED, 12)), c.CheckpointFork, _fork_evidence),
-    Case("fork: proof verifies new root but not stored root", state(HONEST, 7),
-         w.AddCheckpoint(7, tuple(FORKED.consistency_proof(7, 12)), note(FORKED, 12)),
-         c.CheckpointFork, _fork_evidence),
-    Case("bad proof: element changed", state(HONEST, 7),
-         w.AddCheckpoint(7, tuple(bad_proof), note(HONEST, 12)), ProofError),
-    Case("bad proof: too short", state(HONEST, 7),
-         w.AddCheckpoint(7, tuple(HONEST.consistency_proof(7, 12)[:-1]), note(HONEST, 12)),
-         ProofError),
-    Case("bad proof: same size with a proof", state(HONEST, 12),
-         w.AddCheckpoint(12, (HONEST.root(1),), note(HONEST, 12)), ProofError),
-    Case("bad signature: other key", state(HONEST, 7),
-         w.AddCheckpoint(7, tuple(HONEST.consistency_proof(7, 12)),
-                         note(HONEST, 12, n.NoteSigner(ORIGIN, b"X" * 32))), NoteError),
-    Case("bad signature: tampered note", state(HONEST, 7),
-         w.AddCheckpoint(7, tuple(HONEST.consistency_proof(7, 12)),
-                         note(HONEST, 12).replace("\n12\n", "\n13\n")), NoteError),
-    Case("size 0 with a non-empty root", None,
-         w.AddCheckpoint(0, (), n.sign_note(f"{ORIGIN}\n0\n{'A' * 43}=\n", [LOG])), ProofError),
+    Case(
+        "same checkpoint again", state(HONEST, 12), w.AddCheckpoint(12, (), note(HONEST, 12)), None
+    ),
+    Case(
+        "old 0 with a proof",
+        None,
+        w.AddCheckpoint(0, (HONEST.root(1),), note(HONEST, 12)),
+        ProofError,
+    ),
+    Case(
+        "stale: old size below stored",
+        state(HONEST, 12),
+        w.AddCheckpoint(7, tuple(HONEST.consistency_proof(7, 15)), note(HONEST, 15)),
+        w.WitnessConflict,
+        _conflict_size(12),
+    ),
+    Case(
+        "conflict: never seen, old > 0",
+        None,
+        w.AddCheckpoint(7, tuple(HONEST.consistency_proof(7, 12)), note(HONEST, 12)),
+        w.WitnessConflict,
+        _conflict_size(0),
+    ),
+    Case(
+        "conflict: old size above stored",
+        state(HONEST, 7),
+        w.AddCheckpoint(9, tuple(HONEST.consistency_proof(9, 12)), note(HONEST, 12)),
+        w.WitnessConflict,
+        _conflict_size(7),
+    ),
+    Case(
+        "rollback: checkpoint smaller than stored",
+        state(HONEST, 12),
+        w.AddCheckpoint(12, (), note(HONEST, 7)),
+        w.WitnessBadRequest,
+    ),
+    Case(
+        "old size above checkpoint size",
+        state(HONEST, 7),
+        w.AddCheckpoint(13, (), note(HONEST, 12)),
+        w.WitnessBadRequest,
+    ),
+    Case(
+        "fork: same size other root",
+        state(HONEST, 12),
+        w.AddCheckpoint(12, (), note(FORKED, 12)),
+        c.CheckpointFork,
+        _fork_evidence,
+    ),
+    Case(
+        "fork: proof verifies new root but not stored root",
+        state(HONEST, 7),
+        w.AddCheckpoint(7, tuple(FORKED.consistency_proof(7, 12)), note(FORKED, 12)),
+        c.CheckpointFork,
+        _fork_evidence,
+    ),
+    Case(
+        "bad proof: element changed",
+        state(HONEST, 7),
+        w.AddCheckpoint(7, tuple(bad_proof), note(HONEST, 12)),
+        ProofError,
+    ),
+    Case(
+        "bad proof: too short",
+        state(HONEST, 7),
+        w.AddCheckpoint(7, tuple(HONEST.consistency_proof(7, 12)[:-1]), note(HONEST, 12)),
+        ProofError,
+    ),
+    Case(
+        "bad proof: same size with a proof",
+        state(HONEST, 12),
+        w.AddCheckpoint(12, (HONEST.root(1),), note(HONEST, 12)),
+        ProofError,
+    ),
+    Case(
+        "bad signature: other key",
+        state(HONEST, 7),
+        w.AddCheckpoint(
+            7,
+            tuple(HONEST.consistency_proof(7, 12)),
+            note(HONEST, 12, n.NoteSigner(ORIGIN, b"X" * 32)),
+        ),
+        NoteError,
+    ),
+    Case(
+        "bad signature: tampered note",
+        state(HONEST, 7),
+        w.AddCheckpoint(
+            7, tuple(HONEST.consistency_proof(7, 12)), note(HONEST, 12).replace("\n12\n", "\n13\n")
+        ),
+        NoteError,
+    ),
+    Case(
+        "size 0 with a non-empty root",
+        None,
+        w.AddCheckpoint(0, (), n.sign_note(f"{ORIGIN}\n0\n{'A' * 43}=\n", [LOG])),
+        ProofError,
+    ),
 ]
 
 
@@ -122,8 +191,11 @@ def test_add_checkpoint(case: Case) -> None:
     if case.want is None:
         new_state, cosig = w.add_checkpoint(case.state, case.request, LOG.verifier, WIT, TS)
         cp = c.open_checkpoint(case.request.note, [LOG.verifier]).checkpoint
-        assert (new_state.size, new_state.root, new_state.note) == (cp.size, cp.root,
-                                                                   case.request.note)
+        assert (new_state.size, new_state.root, new_state.note) == (
+            cp.size,
+            cp.root,
+            case.request.note,
+        )
         assert WIT.verifier.verify_line(cp.format(), cosig.line()).timestamp == TS
         return
     with pytest.raises(case.want) as e:
@@ -140,7 +212,8 @@ def test_zero_timestamp_is_refused() -> None:
 def test_c2sp_request_example_round_trips() -> None:
     body = V["c2sp_tlog_witness_add_checkpoint_request_example"].encode()
     req = w.parse_add_checkpoint(body)
-    assert req.old_size == 20852014 and len(req.proof) == 4
+    assert req.old_size == 20852014
+    assert len(req.proof) == 4
     assert req.note.startswith("example.com/behind-the-sofa\n20852163\n")
     assert req.format() == body
 
