@@ -282,14 +282,8 @@ def verify_transcript(
     failure = _earliest(decode_failure, hook_failure)
 
     if bad_cp is not None and (failure is None or cps[bad_cp[0]].size <= failure[0]):
-        ci, attested = bad_cp
-        raise TranscriptError(
-            f"checkpoint {ci}",
-            f"root for size {cps[ci].size} does not match the entries (entries "
-            f"{attested}..{cps[ci].size - 1} differ from what the log signed)",
-            code="bad_root",
-            checkpoint=ci,
-        )
+        ci, reason = bad_cp
+        raise TranscriptError(f"checkpoint {ci}", reason, code="bad_root", checkpoint=ci)
     if failure is not None:
         index, code, message = failure
         raise TranscriptError(f"entry {index}", message, code=code, entry=index)
@@ -319,20 +313,27 @@ def _run_hook(hook: EntryHook, entries: Sequence[Entry]) -> Failure | None:
     return None
 
 
-def _walk_tree(t: Transcript, cps: Sequence[Checkpoint]) -> tuple[bytes, tuple[int, int] | None]:
-    """One O(n) pass: the root of all entries, and the first checkpoint (by size) whose
-    root does not match, with the size of the last one that did."""
+def _walk_tree(t: Transcript, cps: Sequence[Checkpoint]) -> tuple[bytes, tuple[int, str] | None]:
+    """One O(n) pass: the root of all entries, and the first checkpoint (by size) that
+    the entries do not support, as (checkpoint index, reason)."""
     by_size = sorted(range(len(cps)), key=lambda i: cps[i].size)
     frontier: list[bytes] = []
     pos = attested = 0
-    bad: tuple[int, int] | None = None
+    bad: tuple[int, str] | None = None
     for ci in by_size:
         target = cps[ci].size
+        if target > len(t.entries):
+            bad = (ci, f"claims size {target} but the transcript has {len(t.entries)} entries")
+            break
         while pos < target:
             frontier_append(pos, frontier, leaf_hash(t.entries[pos]))
             pos += 1
         if frontier_root(frontier) != cps[ci].root:
-            bad = (ci, attested)
+            bad = (
+                ci,
+                f"root for size {target} does not match the entries (entries "
+                f"{attested}..{target - 1} differ from what the log signed)",
+            )
             break
         attested = target
     while pos < len(t.entries):
@@ -351,13 +352,6 @@ def _open_checkpoints(t: Transcript, log_key: Ed25519Verifier) -> list[Checkpoin
             raise TranscriptError(
                 f"checkpoint {i}", exc.message, code=exc.code, checkpoint=i
             ) from None
-        if cp.size > len(t.entries):
-            raise TranscriptError(
-                f"checkpoint {i}",
-                f"claims size {cp.size} but the transcript has {len(t.entries)} entries",
-                code="missing_entries",
-                checkpoint=i,
-            )
         j = seen.get(cp.size)
         if j is not None and cps[j].root != cp.root:
             raise CheckpointFork(
