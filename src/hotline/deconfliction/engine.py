@@ -170,14 +170,16 @@ class VolumeIndex:
 
     def bulk_load(self, volumes: Iterable[Volume]) -> None:
         """Add many volumes and rebuild the tree once (fast path for start-up)."""
-        vs = list(volumes)
+        vs = list({v.id: v for v in volumes}.values())
         if not vs:
             return
         for v in vs:
             self._kill(v.id)
-            self._by_id[v.id] = len(self._slots)
-            self._slots.append(v)
-        self._cols = np.vstack([self._cols, np.array([self._row(v) for v in vs])])
+        used = len(self._slots)
+        for i, v in enumerate(vs):
+            self._by_id[v.id] = used + i
+        self._slots.extend(vs)
+        self._cols = np.vstack([self._cols[:used], np.array([self._row(v) for v in vs])])
         self.compact()
 
     def put(self, volume: Volume) -> None:
@@ -214,21 +216,29 @@ class VolumeIndex:
         """Drop dead slots, renumber, and rebuild the STRtree over every live volume."""
         cols = self._cols[: len(self._slots)]
         alive = cols[:, 8] > 0
-        self._cols = cols[alive]
+        live = cols[alive]
+        self._cols = np.zeros((len(live) + 2 * self.max_delta, 9))  # room for the delta
+        self._cols[: len(live)] = live
         self._slots = [v for v in self._slots if v is not None]
         self._by_id = {v.id: i for i, v in enumerate(self._slots)}
         self._dead = 0
-        boxes: list[tuple[float, float, float, float]] = []
-        owner: list[int] = []
-        for i, v in enumerate(self._slots):
-            if v is None:
-                continue
-            for box in geometry.prefilter_boxes(v.shape, v.reach_m):
-                boxes.append(box)
-                owner.append(i)
-        arr = np.array(boxes, dtype=np.float64).reshape(-1, 4)
+        cols = self._cols[: len(self._slots)]
+        points = (cols[:, 8].astype(np.int64) & 2) > 0
+        arr, owner = geometry.point_boxes(cols[points, 0], cols[points, 1], cols[points, 2])
+        owner = np.flatnonzero(points)[owner]
+        more: list[tuple[float, float, float, float]] = []
+        more_owner: list[int] = []
+        for i in np.flatnonzero(~points):
+            v = self._slots[int(i)]
+            if v is not None:
+                for box in geometry.prefilter_boxes(v.shape, v.reach_m):
+                    more.append(box)
+                    more_owner.append(int(i))
+        if more:
+            arr = np.vstack([arr, np.array(more)])
+            owner = np.concatenate([owner, np.array(more_owner, dtype=np.int64)])
         self._tree = shapely.STRtree(shapely.box(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3]))
-        self._tree_slot = np.array(owner, dtype=np.int64)
+        self._tree_slot = owner.astype(np.int64)
         self._delta_boxes, self._delta_slot = [], []
 
     def candidates(self, boxes: list[tuple[float, float, float, float]]) -> IntArray:
@@ -273,29 +283,39 @@ class VolumeIndex:
         return out
 
 
-def _point_distances(q: Volume, lons: npt.NDArray[np.float64], lats: npt.NDArray[np.float64],
-                     reach: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Distances from ``q`` to points, exact where they decide (inf where surely far)."""
+def _point_distances(
+    q: Volume,
+    lons: npt.NDArray[np.float64],
+    lats: npt.NDArray[np.float64],
+    reach: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """Distances from ``q`` to points where they decide a conflict (inf: surely apart).
+
+    Planar distances in a frame centred on ``q`` bound the geodesic one from above and,
+    divided by the stretch ``k``, from below; only pairs the bounds leave undecided are
+    measured exactly (frame re-centred on the point: exact radial distance)."""
     lon0, lat0 = q.shape.anchor_lon, q.shape.anchor_lat
     x, y = geometry.aeqd_forward(lon0, lat0, lons, lats)
     if q.shape.is_point:
         return np.hypot(x, y)  # radial distance in an AEQD frame is exact
     d_p = shapely.distance(shapely.points(x, y), geometry.planar(q.shape, lon0, lat0))
     k = geometry.distortion(np.maximum(np.hypot(x, y), q.shape.extent_m) * 1.01)
-    out = np.full(len(lons), np.inf)
-    for i in np.flatnonzero(d_p / k <= reach):
+    out = np.where(d_p <= reach, d_p, np.inf)
+    for i in np.flatnonzero((d_p > reach) & (d_p / k <= reach)):
         out[i] = geometry.separation(geometry.point_shape(lons[i], lats[i]), q.shape)
     return out
 
 
 def _distance_if_near(q: Volume, other: Shape, reach: float) -> float:
-    """Exact distance between ``q`` and ``other`` unless the planar bound shows it
-    exceeds ``reach`` (then inf)."""
+    """As :func:`_point_distances` for one shape that is not a point."""
     if q.shape.is_point or other.is_point:
         return geometry.separation(q.shape, other)
     lon0, lat0 = q.shape.anchor_lon, q.shape.anchor_lat
-    d_p = float(shapely.distance(geometry.planar(q.shape, lon0, lat0),
-                                 geometry.planar(other, lon0, lat0)))
+    d_p = float(
+        shapely.distance(geometry.planar(q.shape, lon0, lat0), geometry.planar(other, lon0, lat0))
+    )
+    if d_p <= reach:
+        return d_p
     rho = geometry.geodesic_distance(lon0, lat0, other.anchor_lon, other.anchor_lat)
     k = geometry.distortion((rho + other.extent_m + q.shape.extent_m) * 1.01)
     if d_p / float(k) > reach:
@@ -307,8 +327,9 @@ def _when(t: float) -> datetime | None:
     return None if math.isinf(t) else datetime.fromtimestamp(t, UTC)
 
 
-def _conflict(site: Volume, activity: Volume, dist: float, reach: float, s: float,
-              e: float) -> Conflict:
+def _conflict(
+    site: Volume, activity: Volume, dist: float, reach: float, s: float, e: float
+) -> Conflict:
     return Conflict(
         site_id=site.id,
         activity_id=activity.id,

@@ -250,7 +250,7 @@ def densify(part: Array, step_m: float = DENSIFY_STEP_M) -> Array:
     for i in range(len(part) - 1):
         out.append(part[i : i + 1])
         if length[i] > step_m:
-            n = int(math.ceil(length[i] / step_m)) - 1
+            n = math.ceil(length[i] / step_m) - 1
             mid = GEOD.npts(lon1[i], lat1[i], lon2[i], lat2[i], n)
             out.append(np.array(mid, dtype=np.float64).reshape(-1, 2))
     out.append(part[-1:])
@@ -418,3 +418,31 @@ def prefilter_boxes(shape: Shape, radius_m: float) -> list[tuple[float, float, f
     if lon_hi > 180.0:
         return [(lon_lo, lat_lo, 180.0, lat_hi), (-180.0, lat_lo, lon_hi - 360.0, lat_hi)]
     return [(lon_lo, lat_lo, lon_hi, lat_hi)]
+
+
+def point_boxes(lons: Array, lats: Array, radius_m: Array) -> tuple[Array, npt.NDArray[np.int64]]:
+    """:func:`prefilter_boxes` for many points at once: an (m, 4) array of boxes and,
+    for each box, the index of its point (a point whose box wraps has two)."""
+    r = radius_m * 1.001 + 1.0
+    dlat = np.degrees(r / MERIDIONAL_MIN_M) + 1e-6
+    lat_lo = np.maximum(lats - dlat, -90.0)
+    lat_hi = np.minimum(lats + dlat, 90.0)
+    cosphi = np.cos(np.radians(np.maximum(np.abs(lat_lo), np.abs(lat_hi))))
+    with np.errstate(divide="ignore"):
+        dlon = np.degrees(r / (WGS84_A * cosphi)) + 1e-6
+    full = (cosphi < 1e-6) | (dlon >= 180.0)
+    lon_lo = np.where(full, -180.0, lons - dlon)
+    lon_hi = np.where(full, 180.0, lons + dlon)
+    idx = np.arange(len(lons), dtype=np.int64)
+    west = lon_lo < -180.0
+    east = lon_hi > 180.0
+    boxes = np.column_stack(
+        [np.where(west, -180.0, lon_lo), lat_lo, np.where(east, 180.0, lon_hi), lat_hi]
+    )
+    extra_w = np.column_stack(
+        [lon_lo[west] + 360.0, lat_lo[west], np.full(west.sum(), 180.0), lat_hi[west]]
+    )
+    extra_e = np.column_stack(
+        [np.full(east.sum(), -180.0), lat_lo[east], lon_hi[east] - 360.0, lat_hi[east]]
+    )
+    return np.vstack([boxes, extra_w, extra_e]), np.concatenate([idx, idx[west], idx[east]])

@@ -1,0 +1,328 @@
+"""The registry: a projection of every site and activity notice from every side.
+
+Owns, for each site and activity: who notified it, every version (one per notice,
+with the notice id, the notifying station and the time), whether it is live; the
+per-recipient acknowledgement of each notice; the open conflicts. Fed one notice at a
+time by :meth:`Registry.apply` (in ledger order) and rebuilt from the same entries by
+:meth:`Registry.rebuild`, which must give the same state (a test proves it). Pure: the
+caller supplies times; no database, no clock, no I/O.
+
+Rules: only the station that added a site or activity may modify, withdraw, cancel or
+reconfirm it; a notice id is applied once; a withdrawn site or cancelled activity ends
+its conflicts. A notification is information, never permission.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from hotline.errors import InputError, NotFoundError, PermissionDeniedError
+
+from .engine import Conflict, Engine, Volume, activity_volume, site_volume
+from .models import Activity, ActivityNotice, Site, SiteNotice
+
+Notice = SiteNotice | ActivityNotice
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One notice's effect on a site or activity: the state after it (None when
+    withdrawn or cancelled) and, for sites, the reconfirmation date in force."""
+
+    version: int
+    notice_id: str
+    action: str
+    notified_by: str
+    at: datetime
+    payload: Site | Activity | None
+    reconfirm_by: datetime | None = None
+
+
+@dataclass(slots=True)
+class Record:
+    """A site or activity with its history. ``versions[-1]`` is the current state."""
+
+    kind: Literal["site", "activity"]
+    id: str
+    owner: str
+    versions: list[Version] = field(default_factory=list)
+
+    @property
+    def live(self) -> bool:
+        return self.versions[-1].payload is not None
+
+    @property
+    def current(self) -> Site | Activity | None:
+        return self.versions[-1].payload
+
+    @property
+    def reconfirm_by(self) -> datetime | None:
+        return self.versions[-1].reconfirm_by
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictChange:
+    """A conflict opened, updated (distance or window changed) or ended by a notice."""
+
+    change: Literal["opened", "updated", "ended"]
+    conflict: Conflict
+    notice_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeEntry:
+    """A notice as the ledger recorded it: for :meth:`Registry.rebuild`."""
+
+    notice: Notice
+    notified_by: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AckEntry:
+    """A recipient station's acknowledgement of a notice."""
+
+    notice_id: str
+    recipient: str
+    at: datetime
+
+
+class Registry:
+    """Sites, activities, their versions, acknowledgements and open conflicts."""
+
+    def __init__(self, *, max_delta: int = 2048) -> None:
+        self._engine = Engine(max_delta=max_delta)
+        self._sites: dict[str, Record] = {}
+        self._activities: dict[str, Record] = {}
+        self._notices: dict[str, tuple[str, str]] = {}  # notice id -> (kind, object id)
+        self._acks: dict[str, dict[str, datetime]] = {}
+        self._conflicts: dict[tuple[str, str], Conflict] = {}
+
+    # ------------------------------------------------------------------ feeding
+
+    @classmethod
+    def rebuild(cls, entries: Iterable[NoticeEntry | AckEntry], **kwargs: Any) -> Registry:
+        """A registry built from ledger entries in order; equal to applying them one by one."""
+        reg = cls(**kwargs)
+        for e in entries:
+            if isinstance(e, NoticeEntry):
+                reg.apply(e.notice, e.notified_by, e.at)
+            else:
+                reg.acknowledge(e.notice_id, e.recipient, e.at)
+        return reg
+
+    def apply(self, notice: Notice, notified_by: str, at: datetime) -> list[ConflictChange]:
+        """Apply one checked notice; return the conflicts it opened, updated or ended.
+
+        Raises InputError (duplicate notice, add of a live id), NotFoundError (unknown
+        id) or PermissionDeniedError (not the notifying station's object); on error
+        nothing changes."""
+        if notice.notice_id in self._notices:
+            raise InputError(
+                f"notice {notice.notice_id} was already applied",
+                hint="each notice has its own notice_id; resend a change as a new notice",
+            )
+        if isinstance(notice, SiteNotice):
+            changes = self._apply_site(notice, notified_by, at)
+            self._notices[notice.notice_id] = ("site", notice.site_id)
+        else:
+            changes = self._apply_activity(notice, notified_by, at)
+            self._notices[notice.notice_id] = ("activity", notice.activity_id)
+        self._acks[notice.notice_id] = {}
+        return changes
+
+    def _record(
+        self,
+        table: dict[str, Record],
+        kind: Literal["site", "activity"],
+        oid: str,
+        action: str,
+        by: str,
+    ) -> Record | None:
+        rec = table.get(oid)
+        if action == "add":
+            if rec is not None and rec.live:
+                raise InputError(
+                    f"{kind} {oid} is already notified",
+                    hint=f"send 'modify' to change it, or use a new {kind} id",
+                )
+        elif rec is None:
+            raise NotFoundError(f"no {kind} {oid} in the registry", hint="send 'add' first")
+        elif not rec.live:
+            raise InputError(
+                f"{kind} {oid} is no longer live", hint="send 'add' to notify it again"
+            )
+        if rec is not None and rec.owner != by:
+            raise PermissionDeniedError(
+                f"{kind} {oid} was notified by {rec.owner}; {by} cannot change it",
+                hint=f"ask {rec.owner} on the line, or notify your own {kind}",
+            )
+        return rec
+
+    def _apply_site(self, n: SiteNotice, by: str, at: datetime) -> list[ConflictChange]:
+        rec = self._record(self._sites, "site", n.site_id, n.action, by)
+        if rec is None or n.action == "add":
+            rec = Record("site", n.site_id, by, list(rec.versions) if rec else [])
+        prev = rec.versions[-1] if rec.versions else None
+        payload: Site | None
+        if n.action in ("add", "modify"):
+            payload = n.site
+            reconfirm = n.site.reconfirm_by if n.site else None
+        elif n.action == "reconfirm":
+            payload = prev.payload if prev is not None and isinstance(prev.payload, Site) else None
+            reconfirm = n.reconfirm_by
+        else:
+            payload, reconfirm = None, None
+        if n.action == "reconfirm" and payload is not None and n.reconfirm_by is not None:
+            payload = payload.model_copy(update={"reconfirm_by": n.reconfirm_by})
+        # Build the volume before changing anything, so a bad geometry changes nothing.
+        volume = site_volume(n.site_id, by, payload) if isinstance(payload, Site) else None
+        rec.versions.append(
+            Version(len(rec.versions) + 1, n.notice_id, n.action, by, at, payload, reconfirm)
+        )
+        self._sites[n.site_id] = rec
+        if n.action == "reconfirm":
+            return []
+        if volume is None:
+            self._engine.sites.remove(n.site_id)
+            return self._replace(n.notice_id, site=n.site_id, found=[], why="site withdrawn")
+        self._engine.sites.put(volume)
+        return self._replace(
+            n.notice_id,
+            site=n.site_id,
+            found=self._engine.check_site(volume),
+            why=f"site {n.action}",
+        )
+
+    def _apply_activity(self, n: ActivityNotice, by: str, at: datetime) -> list[ConflictChange]:
+        rec = self._record(self._activities, "activity", n.activity_id, n.action, by)
+        if rec is None or n.action == "add":
+            rec = Record("activity", n.activity_id, by, list(rec.versions) if rec else [])
+        volume = activity_volume(n.activity_id, by, n.activity) if n.activity else None
+        rec.versions.append(
+            Version(len(rec.versions) + 1, n.notice_id, n.action, by, at, n.activity)
+        )
+        self._activities[n.activity_id] = rec
+        if volume is None:
+            self._engine.activities.remove(n.activity_id)
+            return self._replace(
+                n.notice_id, activity=n.activity_id, found=[], why="activity cancelled"
+            )
+        self._engine.activities.put(volume)
+        return self._replace(
+            n.notice_id,
+            activity=n.activity_id,
+            found=self._engine.check_activity(volume),
+            why=f"activity {n.action}",
+        )
+
+    def _replace(
+        self,
+        notice_id: str,
+        *,
+        found: list[Conflict],
+        why: str,
+        site: str | None = None,
+        activity: str | None = None,
+    ) -> list[ConflictChange]:
+        old = {
+            k: c
+            for k, c in self._conflicts.items()
+            if (site is not None and k[0] == site) or (activity is not None and k[1] == activity)
+        }
+        new = {c.key: c for c in found}
+        changes: list[ConflictChange] = []
+        for k in sorted(old.keys() - new.keys()):
+            del self._conflicts[k]
+            changes.append(ConflictChange("ended", old[k], notice_id, why))
+        for k in sorted(new):
+            self._conflicts[k] = new[k]
+            if k not in old:
+                changes.append(ConflictChange("opened", new[k], notice_id, why))
+            elif old[k] != new[k]:
+                changes.append(ConflictChange("updated", new[k], notice_id, why))
+        return changes
+
+    def acknowledge(self, notice_id: str, recipient: str, at: datetime) -> None:
+        """Record that ``recipient`` acknowledged a notice (the first time counts)."""
+        acks = self._acks.get(notice_id)
+        if acks is None:
+            raise NotFoundError(f"no notice {notice_id} in the registry")
+        acks.setdefault(recipient, at)
+
+    # ------------------------------------------------------------------ reading
+
+    def site(self, site_id: str) -> Record:
+        rec = self._sites.get(site_id)
+        if rec is None:
+            raise NotFoundError(f"no site {site_id} in the registry")
+        return rec
+
+    def activity(self, activity_id: str) -> Record:
+        rec = self._activities.get(activity_id)
+        if rec is None:
+            raise NotFoundError(f"no activity {activity_id} in the registry")
+        return rec
+
+    def sites(self, *, include_ended: bool = False) -> list[Record]:
+        return [r for r in self._sites.values() if include_ended or r.live]
+
+    def activities(self, *, include_ended: bool = False) -> list[Record]:
+        return [r for r in self._activities.values() if include_ended or r.live]
+
+    def acknowledgements(self, notice_id: str) -> dict[str, datetime]:
+        """Recipient station -> time of its acknowledgement of the notice."""
+        if notice_id not in self._acks:
+            raise NotFoundError(f"no notice {notice_id} in the registry")
+        return dict(self._acks[notice_id])
+
+    def unacknowledged(self, notice_id: str, recipients: Iterable[str]) -> list[str]:
+        """The recipients that have not acknowledged the notice yet."""
+        acks = self.acknowledgements(notice_id)
+        return sorted(r for r in recipients if r not in acks)
+
+    def is_stale(self, site_id: str, now: datetime) -> bool:
+        """A live site past its reconfirmation date."""
+        rec = self.site(site_id)
+        return rec.live and rec.reconfirm_by is not None and rec.reconfirm_by < now
+
+    def stale_sites(self, now: datetime) -> list[str]:
+        return sorted(r.id for r in self._sites.values() if self.is_stale(r.id, now))
+
+    def conflicts(self) -> list[Conflict]:
+        """Open conflicts, by (site id, activity id)."""
+        return [self._conflicts[k] for k in sorted(self._conflicts)]
+
+    def site_volumes(self) -> list[Volume]:
+        return self._engine.sites.volumes()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the projection holds, as plain comparable values."""
+
+        def rec(r: Record) -> tuple[Any, ...]:
+            return (
+                r.owner,
+                tuple(
+                    (
+                        v.version,
+                        v.notice_id,
+                        v.action,
+                        v.notified_by,
+                        v.at,
+                        v.reconfirm_by,
+                        None if v.payload is None else v.payload.model_dump(mode="json"),
+                    )
+                    for v in r.versions
+                ),
+            )
+
+        return {
+            "sites": {k: rec(v) for k, v in sorted(self._sites.items())},
+            "activities": {k: rec(v) for k, v in sorted(self._activities.items())},
+            "acks": {k: dict(sorted(v.items())) for k, v in sorted(self._acks.items())},
+            "conflicts": self.conflicts(),
+        }
