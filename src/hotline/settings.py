@@ -122,6 +122,6 @@ class _StationTomlSource(TomlConfigSettingsSource):
     def __init__(self, settings_cls: type[BaseSettings], init: PydanticBaseSettingsSource) -> None:
         import os
 
-        chosen: Any = init().get("data_dir") or os.environ.get("HOTLINE_DATA_DIR")  # noqa: SIM112
+        chosen: Any = init().get("data_dir") or os.environ.get("HOTLINE_DATA_DIR")
         path = Path(chosen or "hotline-data") / CONFIG_FILE_NAME
         super().__init__(settings_cls, toml_file=path if path.is_file() else [])

@@ -1,0 +1,1 @@
+"""The operator HTTP API (OpenAPI) and the peer endpoint: two apps on two ports."""

@@ -1,0 +1,51 @@
+"""Errors become HTTP responses here, and only here.
+
+Operators get the code, the message and the hint. Peers get the code alone (terse), in
+the ``x-hotline-error`` header; the detail goes to the local log.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from hotline import errors
+
+log = logging.getLogger(__name__)
+
+_STATUS: list[tuple[type[errors.HotlineError], int]] = [
+    (errors.AuthError, 401),
+    (errors.PermissionDeniedError, 403),
+    (errors.NotFoundError, 404),
+    (errors.InputError, 422),
+    (errors.TrustError, 400),
+    (errors.TransportError, 502),
+    (errors.StoreError, 503),
+    (errors.ConfigError, 500),
+]
+
+
+def status_of(exc: errors.HotlineError) -> int:
+    for cls, status in _STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def install_operator(app: FastAPI) -> None:
+    @app.exception_handler(errors.HotlineError)
+    async def _handler(request: Request, exc: errors.HotlineError) -> Response:
+        status = status_of(exc)
+        headers = {"www-authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(
+            {"error": {"code": exc.code, "message": exc.message, "hint": exc.hint}},
+            status_code=status,
+            headers=headers,
+        )
+
+
+def peer_refusal(exc: errors.HotlineError, what: str) -> Response:
+    log.warning("refused %s: %s", what, exc)
+    return Response(status_code=status_of(exc), headers={"x-hotline-error": exc.code})

@@ -1,0 +1,90 @@
+"""The peer endpoint: what other stations call, over mutual TLS pinned to their cards.
+
+Owns reading request bodies within the size limit and handing envelopes to the line.
+Every envelope is checked (decode, addressee, sender, signature, date, payload) before
+anything reaches the writer; a refused envelope changes nothing. Must not touch: the
+operator API, the store directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from hotline.api.errors import peer_refusal
+from hotline.errors import EnvelopeError, HotlineError
+from hotline.link import framing
+from hotline.service.line import Inbound, Line
+
+log = logging.getLogger(__name__)
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise EnvelopeError(f"request body larger than {limit} bytes", code="too_large")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise EnvelopeError(f"request body larger than {limit} bytes", code="too_large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_peer_app(line: Line) -> FastAPI:
+    s = line.settings
+    app = FastAPI(title="hotline peer endpoint", openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.post("/peer/v1/envelopes")
+    async def envelopes(request: Request) -> Response:
+        try:
+            body = await read_limited(request, s.max_request_bytes)
+            raws = framing.decode_batch(
+                body, max_items=s.max_batch_envelopes, max_item_bytes=s.max_envelope_bytes
+            )
+        except HotlineError as exc:
+            return peer_refusal(exc, "batch")
+
+        def check_all() -> list[Inbound | HotlineError]:
+            out: list[Inbound | HotlineError] = []
+            for raw in raws:
+                try:
+                    out.append(line.check_inbound(raw))
+                except HotlineError as exc:
+                    log.warning("refused envelope: %s", exc)
+                    out.append(exc)
+            return out
+
+        checked = await asyncio.to_thread(check_all)
+        good = [c for c in checked if isinstance(c, Inbound)]
+        stored = iter(await line.store_inbound(good))
+        results: list[framing.Result] = []
+        for c in checked:
+            if isinstance(c, HotlineError):
+                results.append(framing.Result(refused=c.code))
+                continue
+            r = next(stored)
+            if isinstance(r, HotlineError):
+                log.warning("refused envelope: %s", r)
+                results.append(framing.Result(refused=r.code))
+            elif isinstance(r, Exception):
+                log.error("storing an envelope failed: %r", r)
+                results.append(framing.Result(refused="store"))
+            else:
+                results.append(framing.Result(receipt=r))
+        return Response(framing.encode_results(results), media_type=framing.CONTENT_TYPE)
+
+    @app.post("/peer/v1/link-test")
+    async def link_test(request: Request) -> Response:
+        try:
+            raw = await read_limited(request, s.max_envelope_bytes)
+            reply = await asyncio.to_thread(line.answer_link_test, raw)
+        except HotlineError as exc:
+            return peer_refusal(exc, "link test")
+        return Response(reply, media_type="application/octet-stream")
+
+    return app

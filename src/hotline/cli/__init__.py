@@ -1,0 +1,28 @@
+"""The ``hotline`` command: one Typer app, commands grouped by what the user does.
+
+Owns argument parsing and presentation only; every command calls the station, the
+service or the operator API. Must not touch: business rules.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from hotline.cli import demo, operate, stationcmd
+
+app = typer.Typer(
+    name="hotline",
+    help="A direct, always-tested, end-to-end secured line between parties that do not "
+    "trust each other.\n\nStart with:  hotline demo --once",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+stationcmd.register(app)
+operate.register(app)
+demo.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,240 @@
+"""``hotline demo``: two stations on loopback, paired, talking, tested, acknowledged."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hotline.cli.common import console, err_console, us_to_text
+from hotline.errors import HotlineError
+
+PRECEDENCES = ["FLASH", "IMMEDIATE", "PRIORITY", "ROUTINE"]
+TEXTS = {
+    "FLASH": "Air activity reported 4 km from the nuclear plant perimeter. Confirm intentions.",
+    "IMMEDIATE": "Repair crew to enter substation area at 0600Z. Request confirmation.",
+    "PRIORITY": "Convoy route for tomorrow attached on the working channel.",
+    "ROUTINE": "Scheduled line check. Nothing further.",
+}
+
+
+class DemoFailure(Exception):
+    def __init__(self, step: str, detail: str) -> None:
+        super().__init__(f"{step}: {detail}")
+        self.step, self.detail = step, detail
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
+
+
+def demo(
+    once: Annotated[
+        bool, typer.Option("--once", help="Do the exchange, print a summary, exit.")
+    ] = False,
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="Keep the stations in DIR/alpha and DIR/bravo.")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds each step may take.")] = 60.0,
+) -> None:
+    """Start two stations, alpha and bravo, on loopback; pair them; exchange messages of
+    every precedence, acknowledge them, and test the line each way.
+
+    Stays up until Ctrl-C, or with --once prints a summary and exits 0 (non-zero naming
+    the first step that failed).
+
+    Example: hotline demo --once --dir /tmp/hotline-demo
+    """
+    from hotline import localnet
+
+    with contextlib.ExitStack() as stack:
+        root = directory or Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="hotline-"))
+        )
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+            for name in ("alpha", "bravo"):
+                if (directory / name).exists():
+                    err_console.print(
+                        f"[bold red]error:[/] {directory / name} exists: choose an empty --dir"
+                    )
+                    raise typer.Exit(2)
+        stations: list[localnet.LocalStation] = []
+        stack.callback(_stop_all, stations)
+        try:
+            summary = _run(root, stations, timeout)
+        except DemoFailure as exc:
+            err_console.print(f"[bold red]demo failed at step '{exc.step}':[/] {exc.detail}")
+            for s in stations:
+                err_console.print(f"  log of {s.station_id}: {s.data_dir / 'station.log'}")
+            raise typer.Exit(1) from None
+        _print_summary(summary)
+        if once:
+            return
+        a, b = stations
+        console.print(f"\nalpha API {a.api_url}   bravo API {b.api_url}")
+        console.print(f"try: hotline send bravo 'hello' -d {a.data_dir}")
+        console.print(f"     hotline inbox -d {b.data_dir}")
+        console.print("[dim]Ctrl-C stops both stations.[/]")
+        with contextlib.suppress(KeyboardInterrupt):
+            while all(s.proc is not None and s.proc.poll() is None for s in stations):
+                time.sleep(0.5)
+
+
+def _stop_all(stations: list[Any]) -> None:
+    for s in stations:
+        s.stop()
+
+
+def _state_of(station: Any, message_id: str) -> str:
+    return str(station.api("GET", f"/api/v1/messages/{message_id}")["state"])
+
+
+def _is(station: Any, message_id: str, state: str) -> bool:
+    return _state_of(station, message_id) == state
+
+
+def _is_not(station: Any, message_id: str, state: str) -> bool:
+    return _state_of(station, message_id) != state
+
+
+@contextlib.contextmanager
+def _step(progress: Progress, name: str) -> Iterator[None]:
+    task = progress.add_task(name, total=None)
+    try:
+        yield
+    except DemoFailure:
+        raise
+    except HotlineError as exc:
+        raise DemoFailure(name, str(exc)) from exc
+    progress.update(task, description=f"[green]✓[/] {name}", completed=1, total=1)
+
+
+def _wait(step: str, timeout: float, check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise DemoFailure(step, f"not done after {timeout:.0f}s")
+
+
+def _run(root: Path, stations: list[Any], timeout: float) -> dict[str, Any]:
+    from hotline import localnet
+
+    out: dict[str, Any] = {"root": str(root)}
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        with _step(progress, "create stations alpha and bravo"):
+            a = localnet.make_station(root, "alpha")
+            b = localnet.make_station(root, "bravo")
+        with _step(progress, "pair them (exchange cards)"):
+            out["safety_number"] = localnet.pair(a, b)
+        with _step(progress, "start both stations"):
+            stations += [a, b]
+            a.start(wait_s=timeout)
+            b.start(wait_s=timeout)
+        out["apis"] = {"alpha": a.api_url, "bravo": b.api_url}
+        sent: list[tuple[Any, Any, dict[str, Any]]] = []
+        with _step(progress, "send one message of each precedence, each way"):
+            for src, dst in ((a, b), (b, a)):
+                for prec in PRECEDENCES:
+                    r = src.api(
+                        "POST",
+                        "/api/v1/messages",
+                        json={
+                            "peer": dst.station_id,
+                            "channel": "working",
+                            "precedence": prec,
+                            "text": TEXTS[prec],
+                            "operator": f"duty officer {src.station_id}",
+                        },
+                    )
+                    sent.append((src, dst, r))
+        step = "wait for every receipt"
+        with _step(progress, step):
+            for src, _dst, r in sent:
+                mid = r["message_id"]
+                _wait(step, timeout, functools.partial(_is_not, src, mid, "queued"))
+        with _step(progress, "acknowledge every message on the receiving side"):
+            for _src, dst, r in sent:
+                dst.api(
+                    "POST",
+                    f"/api/v1/messages/{r['message_id']}/ack",
+                    json={"officer": f"duty officer {dst.station_id}"},
+                )
+        step = "wait for every acknowledgement to come back"
+        with _step(progress, step):
+            for src, _dst, r in sent:
+                mid = r["message_id"]
+                _wait(step, timeout, functools.partial(_is, src, mid, "acknowledged"))
+        with _step(progress, "link test each way"):
+            out["link"] = {}
+            for src, dst in ((a, b), (b, a)):
+                t = src.api("POST", f"/api/v1/link/{dst.station_id}/test")
+                if not t["ok"]:
+                    raise DemoFailure(
+                        "link test each way", f"{src.station_id} → {dst.station_id}: {t['error']}"
+                    )
+                out["link"][f"{src.station_id}→{dst.station_id}"] = t
+        out["messages"] = [
+            src.api("GET", f"/api/v1/messages/{r['message_id']}") | {"from": src.station_id}
+            for src, _d, r in sent
+        ]
+        out["status"] = {s.station_id: s.api("GET", "/api/v1/status") for s in (a, b)}
+        out["alarms"] = {s.station_id: s.api("GET", "/api/v1/alarms") for s in (a, b)}
+    return out
+
+
+def _print_summary(out: dict[str, Any]) -> None:
+    console.print(f"\nsafety number alpha–bravo: [bold]{out['safety_number']}[/]")
+    t = Table(title="messages")
+    for col in (
+        "from",
+        "to",
+        "precedence",
+        "sequence",
+        "state",
+        "delivered",
+        "acknowledged by",
+        "latency ms",
+    ):
+        t.add_column(col)
+    for m in out["messages"]:
+        lat = (m["delivered_at_us"] - m["sent_at_us"]) / 1000 if m["delivered_at_us"] else None
+        t.add_row(
+            m["from"],
+            m["peer"],
+            m["precedence"],
+            str(m["sequence"]),
+            m["state"],
+            us_to_text(m["delivered_at_us"]),
+            m["acknowledged_by"] or "-",
+            f"{lat:.1f}" if lat is not None else "-",
+        )
+    console.print(t)
+    for name, r in out["link"].items():
+        console.print(
+            f"link {name}: [green]{r['state']}[/] rtt {r['rtt_ms']} ms, skew {r['skew_ms']} ms"
+        )
+    for name, st in out["status"].items():
+        c = st["counts"]
+        console.print(
+            f"{name}: ledger {c['entries']} entries, sent {c['sent']}, "
+            f"received {c['received']}, queued {c['queued']}, "
+            f"alarms {len(out['alarms'][name])}"
+        )
+    console.print(f"stations in {out['root']}")

@@ -1,0 +1,168 @@
+"""Station commands: init, card, peer add/list, run, token."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hotline.cli.common import DEFAULT_DATA_DIR, Api, DataDir, console, handles_errors, settings_for
+from hotline.errors import ConfigError, InputError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("card")(card)
+    app.command("run")(run)
+    app.command("token")(token)
+    peer = typer.Typer(help="Peers: stations this one has a line with.", no_args_is_help=True)
+    peer.command("add")(peer_add)
+    peer.command("list")(peer_list)
+    app.add_typer(peer, name="peer")
+
+
+def _passphrase(prompt: bool, confirm: bool) -> str | None:
+    if not prompt:
+        return None
+    first = getpass.getpass("Passphrase for the station's key files: ")
+    if confirm and getpass.getpass("Again: ") != first:
+        raise ConfigError("the two passphrases differ", hint="run the command again")
+    return first
+
+
+@handles_errors
+def init(
+    station_id: Annotated[str, typer.Option("--id", help="Station id: a-z, 0-9, '-'.")],
+    name: Annotated[str, typer.Option("--name", help="Display name shown to peers.")],
+    endpoint: Annotated[
+        list[str], typer.Option("--endpoint", help="Peer endpoint URL (repeatable).")
+    ],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    api_port: Annotated[int, typer.Option(help="Operator API port to record.")] = 8470,
+    peer_port: Annotated[int, typer.Option(help="Peer endpoint port to record.")] = 8471,
+    passphrase: Annotated[
+        bool, typer.Option("--passphrase", help="Seal the key files with a passphrase (asked).")
+    ] = False,
+) -> None:
+    """Create a station: keys (0600), self-signed TLS certificate, card, settings file.
+
+    Example: hotline init --id alpha --name "Alpha watch" --endpoint https://10.0.0.5:8471
+    """
+    from hotline.crypto.keys import create_station
+    from hotline.settings import CONFIG_FILE_NAME
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    identity = create_station(
+        data_dir, station_id, name, endpoint, _passphrase(passphrase, confirm=True)
+    )
+    cfg = data_dir / CONFIG_FILE_NAME
+    if not cfg.exists():
+        cfg.write_text(f"api_port = {api_port}\npeer_port = {peer_port}\n")
+    c = identity.card()
+    console.print(f"[green]station {station_id} created[/] in {data_dir}")
+    console.print(f"fingerprint: [bold]{c.fingerprint()}[/]")
+    console.print(f"next: give your card to the peer:  hotline card --data-dir {data_dir}")
+
+
+def _load(data_dir: Path):  # type: ignore[no-untyped-def]
+    from hotline.crypto.keys import load_station
+
+    s = settings_for(data_dir)
+    pw = s.passphrase.get_secret_value() if s.passphrase else None
+    return s, load_station(data_dir, pw)
+
+
+@handles_errors
+def card(
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the card to this file.")] = None,
+) -> None:
+    """Print this station's card (to give to a peer) and its fingerprint.
+
+    Example: hotline card --data-dir alpha --out alpha.card
+    """
+    _, identity = _load(data_dir)
+    c = identity.card()
+    if out is not None:
+        out.write_text(c.to_text())
+        console.print(f"card written to {out}")
+    else:
+        sys.stdout.write(c.to_text())
+    typer.echo(f"fingerprint: {c.fingerprint()}", err=True)
+
+
+@handles_errors
+def peer_add(
+    card_file: Annotated[Path, typer.Argument(help="The peer's card file ('-' for stdin).")],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask: for scripts.")] = False,
+    operator: Annotated[str | None, typer.Option(help="Who adds the peer.")] = None,
+) -> None:
+    """Add a peer after showing the pair's safety number and asking to confirm it.
+
+    Read the safety number aloud with the peer's officer over a trusted channel; add
+    only if both read the same digits.
+
+    Example: hotline peer add bravo.card --data-dir alpha
+    """
+    from hotline.crypto.card import parse_card, safety_number
+    from hotline.station import add_peer_offline, read_run_file
+
+    text = sys.stdin.read() if str(card_file) == "-" else card_file.read_text()
+    settings, identity = _load(data_dir)
+    peer_card = parse_card(text)
+    number = safety_number(identity.card(), peer_card)
+    console.print(f"peer: [bold]{peer_card.card.station_id}[/] ({peer_card.card.display_name})")
+    console.print(f"peer fingerprint: {peer_card.fingerprint()}")
+    console.print(f"safety number:    [bold]{number}[/]")
+    if not yes and not typer.confirm("Does the peer's officer read the same safety number?"):
+        raise InputError("peer not added: safety number not confirmed", code="not_confirmed")
+    if read_run_file(data_dir) is not None:
+        Api(data_dir).call(
+            "POST",
+            "/api/v1/peers",
+            json={"card": text, "safety_number": number, "operator": operator},
+        )
+    else:
+        add_peer_offline(settings, text, operator)
+    console.print(f"[green]peer {peer_card.card.station_id} added[/]")
+
+
+@handles_errors
+def peer_list(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """List this station's peers (needs the station running).
+
+    Example: hotline peer list --data-dir alpha
+    """
+    for p in Api(data_dir).call("GET", "/api/v1/peers"):
+        console.print(f"{p['station_id']:<20} {p['display_name']:<30} {p['fingerprint']}")
+
+
+@handles_errors
+def run(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """Run the station in the foreground: operator API, peer endpoint, outbox, link tests.
+
+    Stop with Ctrl-C (or SIGTERM). Example: hotline run --data-dir alpha
+    """
+    import logging
+
+    from hotline import station
+
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    station.run(settings_for(data_dir), out=sys.stdout)
+
+
+@handles_errors
+def token(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """Print the operator API's bearer token (created on first use, 0600).
+
+    Example: curl -H "Authorization: Bearer $(hotline token -d alpha)" http://127.0.0.1:8470/api/v1/status
+    """
+    from hotline.station import api_token
+
+    typer.echo(api_token(data_dir))

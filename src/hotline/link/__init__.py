@@ -1,0 +1,1 @@
+"""Peers' transports, the durable outbox, link tests and link health."""

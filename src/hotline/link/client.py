@@ -1,0 +1,62 @@
+"""The HTTPS transport to one peer: mutual TLS pinned to the peer's card.
+
+Owns the HTTP client of one peer and the mapping of HTTP and socket failures onto the
+error tree (transport failures are retried; a refusal by the peer is a trust failure).
+Must not touch: the store; envelopes are opaque bytes here.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from hotline.crypto import tls
+from hotline.crypto.card import SignedCard
+from hotline.crypto.keys import StationIdentity
+from hotline.errors import PeerTimeoutError, PeerUnreachableError, TrustError
+from hotline.link import framing
+
+
+class PeerClient:
+    def __init__(self, identity: StationIdentity, card: SignedCard, *, timeout_s: float) -> None:
+        self.peer = card.card.station_id
+        if not card.card.endpoints:
+            raise PeerUnreachableError(f"peer {self.peer} has no endpoint on its card")
+        self.endpoint = card.card.endpoints[0].rstrip("/")
+        ctx = tls.client_context(
+            identity.tls_cert_pem, identity.tls_key_pem, card.card.tls_cert_der
+        )
+        self._http = httpx.AsyncClient(
+            verify=ctx,
+            timeout=timeout_s,
+            base_url=self.endpoint,
+            trust_env=False,
+            limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def deliver(self, envelopes: list[bytes]) -> list[framing.Result]:
+        body = await self._post(
+            "/peer/v1/envelopes", framing.encode_batch(envelopes), framing.CONTENT_TYPE
+        )
+        return framing.decode_results(body, expected=len(envelopes))
+
+    async def link_test(self, envelope: bytes) -> bytes:
+        return await self._post("/peer/v1/link-test", envelope, "application/octet-stream")
+
+    async def _post(self, path: str, content: bytes, content_type: str) -> bytes:
+        try:
+            r = await self._http.post(path, content=content, headers={"content-type": content_type})
+        except httpx.TimeoutException as exc:
+            raise PeerTimeoutError(f"{self.peer}: {path} timed out") from exc
+        except (httpx.TransportError, OSError) as exc:
+            raise PeerUnreachableError(
+                f"{self.peer} unreachable at {self.endpoint}: {exc}"
+            ) from exc
+        if r.status_code >= 500:
+            raise PeerUnreachableError(f"{self.peer} answered {r.status_code}")
+        if r.status_code != 200:
+            code = r.headers.get("x-hotline-error", "refused")[:64]
+            raise TrustError(f"{self.peer} refused {path}: {code}", code=code)
+        return r.content

@@ -1,0 +1,142 @@
+"""Link tests and link health for one peer.
+
+Owns the scheduled test exchange (round trip, clock skew, gaps the peer reports), the
+health transitions it and deliveries cause, the DOWN alarm, and recording each test in
+the ledger. Must not touch: envelope delivery (``outbox``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from hotline.errors import HotlineError
+from hotline.link import health
+from hotline.link.client import PeerClient
+from hotline.service.line import Line
+from hotline.store import operational
+from hotline.store.writer import WriteTx
+
+log = logging.getLogger(__name__)
+
+
+class HealthRecorder:
+    """Stores link health through the writer and raises/clears the DOWN alarm."""
+
+    def __init__(self, line: Line) -> None:
+        self.line = line
+        s = line.settings
+        self.thresholds = health.Thresholds(
+            degraded_rtt_ms=s.link_degraded_rtt_ms,
+            max_skew_ms=s.max_clock_skew_s * 1000 / 10,
+            down_after=s.link_down_after_failures,
+        )
+        self._state: dict[str, health.Health] = {}
+
+    async def success(self, peer: str, rtt_ms: float, skew_ms: float) -> health.Health:
+        now = self.line.clock.now_us()
+        return await self._store(
+            peer, lambda h: health.after_success(h, rtt_ms, skew_ms, now, self.thresholds)
+        )
+
+    async def failure(self, peer: str, error: str) -> health.Health:
+        now = self.line.clock.now_us()
+        return await self._store(
+            peer, lambda h: health.after_failure(h, error, now, self.thresholds)
+        )
+
+    async def _store(self, peer: str, step: Any) -> health.Health:
+        events = self.line.events
+
+        def unit(tx: WriteTx) -> health.Health:
+            before = operational.load_health(tx.conn, peer)
+            after: health.Health = step(before)
+            operational.save_health(tx.conn, peer, after)
+            now = self.line.clock.now_us()
+            if after.state == "DOWN" and before.state != "DOWN":
+                operational.raise_alarm(
+                    tx.conn,
+                    kind="link_down",
+                    severity="HIGH",
+                    peer=peer,
+                    ref=None,
+                    detail=f"line to {peer} is DOWN: {after.last_error}",
+                    now_us=now,
+                )
+            elif after.state in ("UP", "DEGRADED") and after.failures == 0:
+                operational.clear_alarm(tx.conn, kind="link_down", peer=peer, now_us=now)
+            if after.state != before.state:
+                tx.after_commit(lambda: events.publish("link.state", peer=peer, state=after.state))
+            return after
+
+        result = await self.line.writer.submit(unit)
+        self._state[peer] = result
+        return result
+
+    def state(self, peer: str) -> health.Health | None:
+        return self._state.get(peer)
+
+
+class LinkTester:
+    def __init__(
+        self,
+        line: Line,
+        client: PeerClient,
+        recorder: HealthRecorder,
+        interval_s: float,
+        on_missing: Any = None,
+    ) -> None:
+        self.line = line
+        self.client = client
+        self.peer = client.peer
+        self.recorder = recorder
+        self.interval_s = interval_s
+        self.on_missing = on_missing
+        self._now = asyncio.Event()
+
+    def test_now(self) -> None:
+        self._now.set()
+
+    async def run(self) -> None:
+        while True:
+            await self.test_once()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._now.wait(), self.interval_s)
+            self._now.clear()
+
+    async def test_once(self) -> dict[str, Any]:
+        """One link test; returns what it measured (and records it in the ledger)."""
+        clock = self.line.clock
+        try:
+            env, sent = self.line.make_link_test(self.peer)
+            raw = await self.client.link_test(env.raw)
+            t4 = clock.now_us()
+            reply = self.line.check_link_reply(self.peer, sent, raw)
+        except HotlineError as exc:
+            log.warning("link test to %s failed: %s", self.peer, exc)
+            h = await self.recorder.failure(self.peer, exc.code)
+            result: dict[str, Any] = {
+                "test": "link",
+                "peer": self.peer,
+                "ok": False,
+                "error": exc.code,
+                "state": h.state,
+            }
+        else:
+            rtt, skew = health.measure(reply.t1_us, reply.t2_us, reply.t3_us, t4)
+            h = await self.recorder.success(self.peer, rtt, skew)
+            result = {
+                "test": "link",
+                "peer": self.peer,
+                "ok": True,
+                "rtt_ms": round(rtt, 3),
+                "skew_ms": round(skew, 3),
+                "state": h.state,
+                "missing": [list(r) for r in reply.missing],
+            }
+            if reply.missing and self.on_missing is not None:
+                self.on_missing(self.peer, reply.missing)
+        await self.line.record_link_test(self.peer, result)
+        return result

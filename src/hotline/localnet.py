@@ -1,0 +1,152 @@
+"""Stations on loopback as real processes: for the demo, integration tests and benchmarks.
+
+Owns creating station directories with free ports, pairing them (each adds the other's
+card, offline), starting ``hotline run`` as child processes, waiting until their APIs
+answer, and stopping or killing them. Must not touch: a station's internals; it talks to
+a running station only through its operator API, like any operator.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from hotline.crypto.card import safety_number
+from hotline.crypto.keys import create_station, load_station
+from hotline.errors import ConfigError, HotlineError
+from hotline.settings import CONFIG_FILE_NAME, Settings
+from hotline.station import TOKEN_FILE, add_peer_offline, api_token, read_run_file
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LocalStation:
+    station_id: str
+    data_dir: Path
+    api_port: int
+    peer_port: int
+    extra_settings: dict[str, Any] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def settings(self) -> Settings:
+        return Settings(data_dir=self.data_dir)
+
+    def client(self, timeout: float = 30) -> httpx.Client:
+        token = (self.data_dir / TOKEN_FILE).read_text().strip()
+        return httpx.Client(
+            base_url=self.api_url,
+            headers={"authorization": f"Bearer {token}"},
+            timeout=timeout,
+            trust_env=False,
+        )
+
+    def start(self, env: Mapping[str, str] | None = None, wait_s: float = 60) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            raise ConfigError(f"{self.station_id} is already running")
+        log = open(self.data_dir / "station.log", "ab")  # noqa: SIM115 - owned by the child
+        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "hotline", "run", "--data-dir", str(self.data_dir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+        log.close()
+        self.wait_ready(wait_s)
+
+    def wait_ready(self, wait_s: float) -> None:
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                tail = (self.data_dir / "station.log").read_text(errors="replace")[-2000:]
+                raise ConfigError(f"station {self.station_id} exited at start:\n{tail}")
+            run = read_run_file(self.data_dir)
+            if run is not None and self.proc is not None and run.get("pid") == self.proc.pid:
+                try:
+                    with self.client(timeout=2) as c:
+                        if c.get("/api/v1/status").status_code == 200:
+                            return
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.05)
+        raise ConfigError(f"station {self.station_id} did not come up in {wait_s:.0f}s")
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def kill(self) -> None:
+        """kill -9: no shutdown, no flush; the store must cope."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+        (self.data_dir / "run.json").unlink(missing_ok=True)
+
+    def api(self, method: str, path: str, **kw: Any) -> Any:
+        with self.client() as c:
+            r = c.request(method, path, **kw)
+        if r.status_code >= 400:
+            raise HotlineError(
+                f"{self.station_id} {method} {path}: {r.status_code} {r.text}", code="api_error"
+            )
+        return r.json()
+
+
+def make_station(
+    root: Path, station_id: str, *, settings: Mapping[str, Any] | None = None
+) -> LocalStation:
+    data_dir = root / station_id
+    data_dir.mkdir(parents=True, exist_ok=True)
+    api_port, peer_port = free_port(), free_port()
+    create_station(
+        data_dir, station_id, station_id.capitalize(), [f"https://127.0.0.1:{peer_port}"]
+    )
+    lines = [f"api_port = {api_port}", f"peer_port = {peer_port}"]
+    for k, v in (settings or {}).items():
+        lines.append(f"{k} = {_toml(v)}")
+    (data_dir / CONFIG_FILE_NAME).write_text("\n".join(lines) + "\n")
+    api_token(data_dir)
+    return LocalStation(station_id, data_dir, api_port, peer_port, dict(settings or {}))
+
+
+def pair(a: LocalStation, b: LocalStation) -> str:
+    """Each station adds the other's card (offline); returns the pair's safety number."""
+    ca, cb = load_station(a.data_dir).card(), load_station(b.data_dir).card()
+    add_peer_offline(a.settings(), cb.to_text(), "localnet")
+    add_peer_offline(b.settings(), ca.to_text(), "localnet")
+    return safety_number(ca, cb)
+
+
+def _toml(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,1 @@
+"""Use cases: send, receive, acknowledge, receipts, link tests; roles and events."""

@@ -1,0 +1,306 @@
+"""The composition root: the one place where a station is wired together.
+
+Owns building a station from its settings (identity, store, writer, line, link, apps)
+with explicit constructors, the station lock, the run file (where the APIs listen),
+and the lifespan of every background task, all in one ``asyncio.TaskGroup``.
+Must not touch: business rules; everything here is wiring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import ssl
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+import uvicorn
+
+from hotline.api.operator import create_operator_app
+from hotline.api.peer import create_peer_app
+from hotline.clock import Clock, SystemClock
+from hotline.crypto import tls
+from hotline.crypto.card import SignedCard
+from hotline.crypto.keys import StationIdentity, load_station
+from hotline.errors import ConfigError
+from hotline.link.client import PeerClient
+from hotline.link.linktest import HealthRecorder, LinkTester
+from hotline.link.outbox import Outbox
+from hotline.service.events import EventBus
+from hotline.service.line import Line
+from hotline.service.peers import PeerBook
+from hotline.settings import Settings
+from hotline.store import database
+from hotline.store.writer import Writer
+
+log = logging.getLogger(__name__)
+RUN_FILE = "run.json"
+TOKEN_FILE = "api-token"  # noqa: S105 - a file name, not a secret
+LOCK_FILE = "station.lock"
+
+
+@contextlib.contextmanager
+def station_lock(data_dir: Path) -> Iterator[None]:
+    """Hold the station's lock: one process writes a station's store at a time."""
+    path = data_dir / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(
+                f"the station in {data_dir} is running",
+                code="station_running",
+                hint="use its API (the CLI does when it can), or stop it first",
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def api_token(data_dir: Path) -> str:
+    """The operator API's bearer token, created (0600) on first use."""
+    path = data_dir / TOKEN_FILE
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    if path.stat().st_mode & 0o077:
+        raise ConfigError(f"{path} is readable by others", hint=f"chmod 600 {path}")
+    return path.read_text().strip()
+
+
+def read_run_file(data_dir: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads((data_dir / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return data
+
+
+class Station:
+    """One station's parts, built and opened in order; ``close`` in reverse."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        identity: StationIdentity | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings
+        pw = settings.passphrase.get_secret_value() if settings.passphrase else None
+        self.identity = identity or load_station(settings.data_dir, pw)
+        self.clock = clock or SystemClock()
+        url = settings.store_url
+        self.write_engine = database.create(
+            url, synchronous=settings.sqlite_synchronous, writer=True
+        )
+        database.migrate(self.write_engine)
+        self.read_engine = database.create(url, synchronous=settings.sqlite_synchronous)
+        self.writer = Writer(self.write_engine, max_batch=settings.group_commit_max_batch)
+        self.events = EventBus()
+        self.line = Line(
+            self.identity,
+            settings,
+            self.writer,
+            self.read_engine,
+            PeerBook(),
+            self.clock,
+            self.events,
+        )
+        self.line.load_peers()
+        self.recorder = HealthRecorder(self.line)
+        self._tg: asyncio.TaskGroup | None = None
+        self._peer_ctx: ssl.SSLContext | None = None
+        self._clients: list[PeerClient] = []
+        self._workers: list[asyncio.Task[None]] = []
+        self.outboxes: dict[str, Outbox] = {}
+        self.testers: dict[str, LinkTester] = {}
+        self.line.on_queued.append(self._wake)
+
+    def close(self) -> None:
+        self.writer.close()
+        self.read_engine.dispose()
+
+    def _wake(self, peer: str, precedence: Any) -> None:
+        box = self.outboxes.get(peer)
+        if box is not None:
+            box.wake(precedence)
+
+    def _on_missing(self, peer: str, ranges: list[tuple[int, int]]) -> None:
+        log.warning("%s reports missing sequence numbers %s: resending", peer, ranges)
+        box = self.outboxes.get(peer)
+        if box is not None:
+            box.retry_now(ranges)
+
+    async def link_test_now(self, peer: str) -> dict[str, Any]:
+        tester = self.testers.get(peer)
+        if tester is None:
+            raise ConfigError(f"no link to {peer} is running")
+        result = await tester.test_once()
+        if result["ok"]:
+            self.outboxes[peer].retry_now()
+        return result
+
+    # --- running ------------------------------------------------------------------------
+
+    async def serve(
+        self,
+        api_sock: socket.socket,
+        peer_sock: socket.socket,
+        ready: Callable[[], None] | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> None:
+        """Serve both APIs and run every line until ``stop`` is set."""
+        stop = stop or asyncio.Event()
+        s = self.settings
+        token = api_token(s.data_dir)
+        peer_ctx = tls.server_context(
+            self.identity.tls_cert_pem,
+            self.identity.tls_key_pem,
+            [self.line.peers.get(p).card.tls_cert_der for p in self.line.peers.ids()],
+        )
+        self.writer.start()
+        op_app = create_operator_app(
+            self.line, token, link_test_now=self.link_test_now, add_peer=self.add_peer
+        )
+        peer_app = create_peer_app(self.line)
+        servers = [
+            _Server(uvicorn.Config(op_app, log_level="warning", lifespan="off", access_log=False)),
+            _Server(
+                uvicorn.Config(
+                    peer_app,
+                    log_level="warning",
+                    lifespan="off",
+                    access_log=False,
+                    ssl_context_factory=lambda _c, _d: peer_ctx,
+                )
+            ),
+        ]
+        self._peer_ctx = peer_ctx
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                tg.create_task(servers[0].serve(sockets=[api_sock]), name="operator-api")
+                tg.create_task(servers[1].serve(sockets=[peer_sock]), name="peer-endpoint")
+                for peer in self.line.peers.ids():
+                    self._start_link(peer)
+                while not all(srv.started for srv in servers):  # noqa: ASYNC110 - uvicorn has no event
+                    await asyncio.sleep(0.01)
+                self._write_run_file(api_sock, peer_sock)
+                if ready is not None:
+                    ready()
+                await stop.wait()
+                for srv in servers:
+                    srv.should_exit = True
+                for task in self._workers:
+                    task.cancel()
+            for client in self._clients:
+                await client.aclose()
+        finally:
+            self._tg = None
+            with contextlib.suppress(OSError):
+                (s.data_dir / RUN_FILE).unlink()
+
+    def _start_link(self, peer: str) -> None:
+        if self._tg is None:
+            raise ConfigError("the station is not running")
+        s = self.settings
+        client = PeerClient(self.identity, self.line.peers.get(peer), timeout_s=s.peer_timeout_s)
+        box = Outbox(self.line, client, self.recorder)
+        tester = LinkTester(
+            self.line, client, self.recorder, s.link_test_interval_s, on_missing=self._on_missing
+        )
+        self._clients.append(client)
+        self.outboxes[peer], self.testers[peer] = box, tester
+        self._workers.append(self._tg.create_task(box.run(), name=f"outbox-{peer}"))
+        self._workers.append(self._tg.create_task(tester.run(), name=f"linktest-{peer}"))
+
+    async def add_peer(self, card_text: str, operator: str | None) -> SignedCard:
+        """Add a peer while running: record it, trust its certificate, start its line."""
+        card, unit = self.line.peer_add_unit(card_text, operator)
+        await self.writer.submit(unit)
+        if self._peer_ctx is not None:
+            tls.add_trusted_peer(self._peer_ctx, card.card.tls_cert_der)
+        self.line.peers.add(card)
+        self._start_link(card.card.station_id)
+        return card
+
+    def _write_run_file(self, api_sock: socket.socket, peer_sock: socket.socket) -> None:
+        host, port = api_sock.getsockname()[:2]
+        phost, pport = peer_sock.getsockname()[:2]
+        doc = {
+            "pid": os.getpid(),
+            "api": f"http://{host}:{port}",
+            "peer": f"https://{phost}:{pport}",
+            "station": self.identity.station_id,
+        }
+        tmp = self.settings.data_dir / (RUN_FILE + ".tmp")
+        tmp.write_text(json.dumps(doc))
+        tmp.replace(self.settings.data_dir / RUN_FILE)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the station owns shutdown."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(512)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run(settings: Settings, out: TextIO | None = None) -> None:
+    """Run a station in the foreground until interrupted."""
+    with station_lock(settings.data_dir):
+        station = Station(settings)
+        api_sock = bind(settings.api_host, settings.api_port)
+        peer_sock = bind(settings.peer_host, settings.peer_port)
+
+        def ready() -> None:
+            if out is not None:
+                doc = read_run_file(settings.data_dir) or {}
+                out.write(
+                    f"station {station.identity.station_id} up: api {doc.get('api')} "
+                    f"peer {doc.get('peer')}\n"
+                )
+                out.flush()
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await station.serve(api_sock, peer_sock, ready, stop)
+
+        try:
+            asyncio.run(main())
+        finally:
+            station.close()
+
+
+def add_peer_offline(settings: Settings, card_text: str, operator: str | None) -> SignedCard:
+    """Add a peer to a station that is not running."""
+    with station_lock(settings.data_dir):
+        station = Station(settings)
+        try:
+            card, unit = station.line.peer_add_unit(card_text, operator)
+            station.writer.run_sync(unit)
+            return card
+        finally:
+            station.close()

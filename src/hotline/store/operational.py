@@ -1,0 +1,80 @@
+"""Operational state that needs no proof: link health and alarms.
+
+Owns reads and writes of ``link_status`` and ``alarms``. Writes run as writer units
+(``Connection`` handed in), so there is still one writer. Must not touch: ``entries``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from hotline.link.health import Health
+from hotline.store import schema
+
+
+def load_health(conn: Connection, peer: str) -> Health:
+    row = conn.execute(
+        sa.select(schema.link_status).where(schema.link_status.c.peer == peer)
+    ).first()
+    if row is None:
+        return Health()
+    m = row._mapping
+    return Health(**{f.name: m[f.name] for f in dataclasses.fields(Health)})
+
+
+def save_health(conn: Connection, peer: str, h: Health) -> None:
+    t = schema.link_status
+    values = dataclasses.asdict(h)
+    done = conn.execute(t.update().where(t.c.peer == peer).values(**values)).rowcount
+    if not done:
+        conn.execute(t.insert().values(peer=peer, **values))
+
+
+def raise_alarm(
+    conn: Connection,
+    *,
+    kind: str,
+    severity: str,
+    peer: str | None,
+    ref: str | None,
+    detail: str,
+    now_us: int,
+) -> bool:
+    """Open an alarm unless the same one is already open; True when it is new."""
+    a = schema.alarms
+    open_ = conn.execute(
+        sa.select(a.c.id).where(
+            a.c.kind == kind, a.c.peer == peer, a.c.ref == ref, a.c.cleared_at_us.is_(None)
+        )
+    ).first()
+    if open_ is not None:
+        return False
+    conn.execute(
+        a.insert().values(
+            kind=kind, severity=severity, peer=peer, ref=ref, detail=detail, raised_at_us=now_us
+        )
+    )
+    return True
+
+
+def clear_alarm(conn: Connection, *, kind: str, peer: str | None, now_us: int) -> int:
+    a = schema.alarms
+    return int(
+        conn.execute(
+            a.update()
+            .where(a.c.kind == kind, a.c.peer == peer, a.c.cleared_at_us.is_(None))
+            .values(cleared_at_us=now_us)
+        ).rowcount
+    )
+
+
+def open_alarms(conn: Connection) -> list[dict[str, Any]]:
+    a = schema.alarms
+    rows = conn.execute(
+        sa.select(a).where(a.c.cleared_at_us.is_(None)).order_by(a.c.raised_at_us)
+    ).all()
+    return [dict(r._mapping) for r in rows]

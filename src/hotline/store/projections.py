@@ -1,0 +1,234 @@
+"""Projections: every table an operator reads, derived from ledger entries.
+
+Owns the rules that turn one ledger entry into rows of ``peers``, ``messages``,
+``outbox`` and ``inbound``. The live path (a service unit that has just appended an
+entry) and ``rebuild`` (wipe and replay every entry) call the same ``Projector.apply``,
+so a rebuilt store equals the live one; a test proves it. Must not touch: ``entries``,
+the network, or anything outside the transaction it is handed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from hotline.ledger.entry import Entry, EntryKind
+from hotline.store import schema
+from hotline.wire.envelope import Envelope, Kind
+from hotline.wire.messages import AckPayload, MessagePayload, ReceiptPayload
+
+#: most out-of-order sequence numbers looked at when computing gaps
+MAX_OUT_OF_ORDER = 10_000
+
+#: computes a message's acknowledgement deadline from its precedence and sent time
+DeadlineRule = Callable[[int, int], int]
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What the live path needs back from applying an inbound envelope."""
+
+    receipt: bytes | None = None
+
+
+#: builds the signed receipt for an inbound envelope stored at (leaf index, tree size)
+ReceiptMaker = Callable[[Envelope, int, int, int, list[tuple[int, int]]], bytes]
+
+
+class Projector:
+    def __init__(self, deadline: DeadlineRule, make_receipt: ReceiptMaker) -> None:
+        self._deadline = deadline
+        self._make_receipt = make_receipt
+        self._pending_send: dict[str, dict[str, Any]] = {}
+
+    def apply(self, conn: Connection, idx: int, entry: Entry, parsed: Any) -> Applied:
+        """Apply one entry. ``parsed`` is the entry's checked content: the action dict
+        for operator actions, (Envelope, payload) for envelopes."""
+        if entry.kind is EntryKind.OPERATOR_ACTION:
+            self._action(conn, idx, entry, parsed)
+        elif entry.kind is EntryKind.ENVELOPE_OUT:
+            env, payload = parsed
+            self._envelope_out(conn, idx, entry, env, payload)
+        elif entry.kind is EntryKind.ENVELOPE_IN:
+            env, payload = parsed
+            return self._envelope_in(conn, idx, entry, env, payload)
+        elif entry.kind is EntryKind.RECEIPT_IN:
+            self._receipt_in(conn, entry, parsed)
+        return Applied()
+
+    # --- operator actions ------------------------------------------------------------
+
+    def _action(self, conn: Connection, idx: int, entry: Entry, action: dict[str, Any]) -> None:
+        name = action.get("action")
+        if name == "peer_add":
+            conn.execute(
+                schema.peers.insert().values(
+                    station_id=action["station_id"],
+                    card=action["card"],
+                    added_at_us=entry.recorded_at_us,
+                    next_out_seq=1,
+                    in_contiguous=0,
+                )
+            )
+        elif name == "send":
+            self._pending_send[action["message_id"]] = action
+        elif name == "ack":
+            m = schema.messages
+            conn.execute(
+                m.update()
+                .where(m.c.message_id == action["message_id"], m.c.direction == "in")
+                .values(
+                    acknowledged_at_us=entry.recorded_at_us,
+                    acknowledged_by=action["officer"],
+                    ack_note=action.get("note"),
+                )
+            )
+
+    # --- envelopes -------------------------------------------------------------------
+
+    def _envelope_out(
+        self, conn: Connection, idx: int, entry: Entry, env: Envelope, payload: Any
+    ) -> None:
+        h = env.header
+        conn.execute(
+            schema.outbox.insert().values(
+                entry_idx=idx,
+                peer=h.recipient,
+                sequence=h.sequence,
+                precedence=int(h.precedence),
+                envelope_hash=entry.envelope_hash,
+            )
+        )
+        p = schema.peers
+        conn.execute(
+            p.update().where(p.c.station_id == h.recipient).values(next_out_seq=h.sequence + 1)
+        )
+        if h.kind is Kind.MESSAGE:
+            action = self._pending_send.pop(str(h.message_id), None)
+            if action is None:
+                raise ValueError(f"send action missing for message {h.message_id}")
+            body = MessagePayload.model_validate(action["payload"])
+            self._insert_message(conn, idx, entry, env, body, "out", action.get("operator"))
+
+    def _envelope_in(
+        self, conn: Connection, idx: int, entry: Entry, env: Envelope, payload: Any
+    ) -> Applied:
+        h = env.header
+        if h.kind is Kind.MESSAGE:
+            self._insert_message(conn, idx, entry, env, payload, "in", None)
+        elif h.kind is Kind.ACK:
+            ack: AckPayload = payload
+            m = schema.messages
+            conn.execute(
+                m.update()
+                .where(
+                    m.c.message_id == str(ack.message_id),
+                    m.c.direction == "out",
+                    m.c.peer == h.sender,
+                )
+                .values(
+                    acknowledged_at_us=ack.acknowledged_at_us,
+                    acknowledged_by=ack.officer,
+                    ack_note=ack.note,
+                )
+            )
+        missing = advance_inbound(conn, h.sender, h.sequence)
+        receipt = self._make_receipt(env, idx, idx + 1, entry.recorded_at_us, missing)
+        conn.execute(
+            schema.inbound.insert().values(
+                peer=h.sender,
+                sequence=h.sequence,
+                envelope_hash=entry.envelope_hash,
+                entry_idx=idx,
+                receipt=receipt,
+            )
+        )
+        return Applied(receipt=receipt)
+
+    def _receipt_in(self, conn: Connection, entry: Entry, receipt: ReceiptPayload) -> None:
+        o, m = schema.outbox, schema.messages
+        conn.execute(o.delete().where(o.c.envelope_hash == entry.envelope_hash))
+        conn.execute(
+            m.update()
+            .where(
+                m.c.peer == entry.peer,
+                m.c.direction == "out",
+                m.c.sequence == receipt.sequence,
+                m.c.delivered_at_us.is_(None),
+            )
+            .values(delivered_at_us=receipt.stored_at_us)
+        )
+
+    def _insert_message(
+        self,
+        conn: Connection,
+        idx: int,
+        entry: Entry,
+        env: Envelope,
+        body: MessagePayload,
+        direction: str,
+        operator: str | None,
+    ) -> None:
+        h = env.header
+        conn.execute(
+            schema.messages.insert().values(
+                message_id=str(h.message_id),
+                direction=direction,
+                peer=h.recipient if direction == "out" else h.sender,
+                channel=h.channel,
+                precedence=int(h.precedence),
+                sequence=h.sequence,
+                kind=int(h.kind),
+                type=body.type,
+                body=body.model_dump_json(exclude_none=True),
+                operator=operator,
+                sent_at_us=h.sent_at_us,
+                stored_at_us=entry.recorded_at_us,
+                delivered_at_us=entry.recorded_at_us if direction == "in" else None,
+                ack_required=body.ack_required,
+                ack_deadline_us=(
+                    self._deadline(int(h.precedence), h.sent_at_us) if body.ack_required else None
+                ),
+                entry_idx=idx,
+            )
+        )
+
+
+def advance_inbound(conn: Connection, peer: str, seq: int) -> list[tuple[int, int]]:
+    """Record that ``seq`` arrived from ``peer``; return the inclusive ranges still
+    missing below it. Moves the peer's contiguous mark past every sequence now held."""
+    p, i = schema.peers, schema.inbound
+    contiguous = int(
+        conn.execute(sa.select(p.c.in_contiguous).where(p.c.station_id == peer)).scalar_one()
+    )
+    above = {
+        int(s)
+        for s in conn.execute(
+            sa.select(i.c.sequence)
+            .where(i.c.peer == peer, i.c.sequence > contiguous)
+            .order_by(i.c.sequence)
+            .limit(MAX_OUT_OF_ORDER)
+        ).scalars()
+    }
+    above.add(seq)
+    while contiguous + 1 in above:
+        contiguous += 1
+        above.discard(contiguous)
+    conn.execute(p.update().where(p.c.station_id == peer).values(in_contiguous=contiguous))
+    gaps: list[tuple[int, int]] = []
+    expected = contiguous + 1
+    for s in sorted(above):
+        if s > expected:
+            gaps.append((expected, s - 1))
+        expected = s + 1
+    return gaps[:64]
+
+
+def action_bytes(action: dict[str, Any]) -> bytes:
+    """The canonical JSON of an operator action, as stored in its ledger entry."""
+    return json.dumps(action, sort_keys=True, separators=(",", ":")).encode()

@@ -1,0 +1,137 @@
+"""Tables of a station's store.
+
+``entries`` is the append-only ledger (a trigger refuses UPDATE and DELETE); everything
+else is either a projection of entries (rebuildable: ``messages``, ``outbox``,
+``inbound``, ``peers``) or operational state that the ledger does not need to prove
+(``link_status``, ``alarms``, ``ledger_nodes`` which is derivable from the leaf hashes).
+Must not touch: business rules; this module only declares.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", SmallInteger, nullable=False),
+    Column("peer", String(32), nullable=False),
+    Column("peer_seq", BigInteger, nullable=False),
+    Column("envelope_hash", LargeBinary(32), nullable=False),
+    Column("recorded_at_us", BigInteger, nullable=False),
+    Column("leaf", LargeBinary, nullable=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Index("ix_entries_hash", "envelope_hash"),
+)
+
+ledger_nodes = Table(
+    "ledger_nodes",
+    metadata,
+    Column("level", SmallInteger, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+
+peers = Table(
+    "peers",
+    metadata,
+    Column("station_id", String(32), primary_key=True),
+    Column("card", Text, nullable=False),
+    Column("added_at_us", BigInteger, nullable=False),
+    Column("next_out_seq", BigInteger, nullable=False),
+    #: every inbound sequence number up to this one has been received
+    Column("in_contiguous", BigInteger, nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("message_id", String(36), primary_key=True),
+    Column("direction", String(3), nullable=False),  # "out" | "in"
+    Column("peer", String(32), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("precedence", SmallInteger, nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("kind", SmallInteger, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("body", Text, nullable=False),  # the checked payload JSON
+    Column("operator", String(100), nullable=True),
+    Column("sent_at_us", BigInteger, nullable=False),
+    Column("stored_at_us", BigInteger, nullable=False),
+    Column("delivered_at_us", BigInteger, nullable=True),
+    Column("ack_required", Boolean, nullable=False),
+    Column("ack_deadline_us", BigInteger, nullable=True),
+    Column("acknowledged_at_us", BigInteger, nullable=True),
+    Column("acknowledged_by", String(100), nullable=True),
+    Column("ack_note", Text, nullable=True),
+    Column("entry_idx", BigInteger, nullable=False),
+    Index("ix_messages_channel", "channel", "stored_at_us"),
+    Index("ix_messages_peer", "peer", "direction", "sequence"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("entry_idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("peer", String(32), nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("precedence", SmallInteger, nullable=False),
+    Column("envelope_hash", LargeBinary(32), nullable=False),
+    Index("ix_outbox_order", "peer", "precedence", "sequence"),
+    Index("ix_outbox_hash", "envelope_hash", unique=True),
+)
+
+inbound = Table(
+    "inbound",
+    metadata,
+    Column("peer", String(32), primary_key=True),
+    Column("sequence", BigInteger, primary_key=True, autoincrement=False),
+    Column("envelope_hash", LargeBinary(32), nullable=False),
+    Column("entry_idx", BigInteger, nullable=False),
+    Column("receipt", LargeBinary, nullable=False),
+)
+
+link_status = Table(
+    "link_status",
+    metadata,
+    Column("peer", String(32), primary_key=True),
+    Column("state", String(10), nullable=False),
+    Column("rtt_ms", Integer, nullable=True),
+    Column("skew_ms", Integer, nullable=True),
+    Column("last_test_at_us", BigInteger, nullable=True),
+    Column("last_ok_at_us", BigInteger, nullable=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_error", Text, nullable=True),
+)
+
+alarms = Table(
+    "alarms",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("severity", String(10), nullable=False),
+    Column("peer", String(32), nullable=True),
+    Column("ref", String(64), nullable=True),
+    Column("detail", Text, nullable=False),
+    Column("raised_at_us", BigInteger, nullable=False),
+    Column("cleared_at_us", BigInteger, nullable=True),
+    Index("ix_alarms_open", "kind", "peer", "cleared_at_us"),
+)
+
+#: projections wiped and rebuilt from ``entries`` by ``projections.rebuild``
+PROJECTIONS = (messages, outbox, inbound, peers)

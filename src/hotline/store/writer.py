@@ -1,0 +1,197 @@
+"""The one writer: every append to a station's ledger goes through here, with group commit.
+
+A unit of work is a plain function ``unit(tx) -> T`` that appends ledger entries and
+updates projections through ``tx``. The writer thread takes every unit waiting (up to
+``max_batch``), runs them in ONE database transaction, each inside its own savepoint so
+that a unit that raises leaves no trace while the others go through, commits once (one
+fsync for the batch), and only then answers each caller. Callers in asyncio await
+``submit``; the thread never touches the event loop except to hand back results.
+
+Owns: the ledger's next index and the Merkle frontier, kept in memory and restored
+when a unit or the batch fails. Must not touch: business rules (units bring those).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from hotline.errors import HotlineError, StoreError
+from hotline.ledger.entry import Entry
+from hotline.store import schema
+from hotline.store.tree import LedgerTree
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class WriteTx:
+    """What a unit of work sees: the connection and the ledger append."""
+
+    def __init__(self, conn: Connection, tree: LedgerTree) -> None:
+        self.conn = conn
+        self._tree = tree
+        self._after: list[Callable[[], None]] = []
+
+    @property
+    def size(self) -> int:
+        """Entries in the ledger, including those appended in this transaction."""
+        return self._tree.size
+
+    def append(self, entry: Entry) -> int:
+        """Append one entry; returns its leaf index."""
+        leaf = entry.encode()
+        idx, leaf_hash = self._tree.append(self.conn, leaf)
+        self.conn.execute(
+            schema.entries.insert().values(
+                idx=idx,
+                kind=int(entry.kind),
+                peer=entry.peer,
+                peer_seq=entry.peer_seq,
+                envelope_hash=entry.envelope_hash,
+                recorded_at_us=entry.recorded_at_us,
+                leaf=leaf,
+                leaf_hash=leaf_hash,
+            )
+        )
+        return idx
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the event loop once the batch holding this unit is durable."""
+        self._after.append(fn)
+
+
+@dataclass
+class _Job:
+    unit: Callable[[WriteTx], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+    after: list[Callable[[], None]] = field(default_factory=list)
+    result: Any = None
+    error: BaseException | None = None
+
+
+_STOP = object()
+
+
+class Writer:
+    def __init__(self, engine: Engine, *, max_batch: int = 512) -> None:
+        self._engine = engine
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        with engine.connect() as conn:
+            self.tree = LedgerTree.load(conn)
+        self.batches = 0
+        self.units = 0
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="hotline-writer", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join(timeout=30)
+            self._thread = None
+        self._engine.dispose()
+
+    async def submit(self, unit: Callable[[WriteTx], T]) -> T:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        if self._thread is None:
+            raise StoreError("the writer is not running", code="writer_stopped")
+        self._queue.put(_Job(unit, fut, loop))
+        return await fut
+
+    def run_sync(self, unit: Callable[[WriteTx], T]) -> T:
+        """Run one unit in its own transaction on the calling thread (CLI, tests, before
+        the writer thread starts). Never call while the writer thread runs."""
+        if self._thread is not None:
+            raise StoreError("run_sync while the writer thread runs", code="writer_busy")
+        mark = self.tree.mark()
+        try:
+            with self._engine.begin() as conn:
+                tx = WriteTx(conn, self.tree)
+                result = unit(tx)
+        except BaseException:
+            self.tree.restore(mark)
+            raise
+        for fn in tx._after:
+            fn()
+        return result
+
+    # --- the thread ----------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch: list[_Job] = [first]  # type: ignore[list-item]
+            stop = False
+            while len(batch) < self._max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop = True
+                    break
+                batch.append(nxt)  # type: ignore[arg-type]
+            self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list[_Job]) -> None:
+        start = self.tree.mark()
+        try:
+            with self._engine.begin() as conn:
+                for job in batch:
+                    mark = self.tree.mark()
+                    tx = WriteTx(conn, self.tree)
+                    savepoint = conn.begin_nested()
+                    try:
+                        job.result = job.unit(tx)
+                        savepoint.commit()
+                        job.after = tx._after
+                    except BaseException as exc:  # the unit's error goes to its caller only
+                        savepoint.rollback()
+                        self.tree.restore(mark)
+                        job.error = exc
+        except Exception as exc:
+            self.tree.restore(start)
+            log.exception("group commit of %d units failed", len(batch))
+            err = exc if isinstance(exc, HotlineError) else StoreError(f"commit failed: {exc}")
+            for job in batch:
+                job.error, job.after = err, []
+        self.batches += 1
+        self.units += len(batch)
+        for job in batch:
+            job.loop.call_soon_threadsafe(_settle, job)
+
+
+def _settle(job: _Job) -> None:
+    if not job.future.done():
+        if job.error is not None:
+            job.future.set_exception(job.error)
+        else:
+            job.future.set_result(job.result)
+    for fn in job.after:
+        try:
+            fn()
+        except Exception:
+            log.exception("after-commit hook failed")
+
+
+def ledger_size(conn: Connection) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(schema.entries)).scalar_one())

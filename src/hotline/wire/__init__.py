@@ -1,0 +1,1 @@
+"""Envelope encoding and decoding, and the schemas of what travels inside envelopes."""
