@@ -246,3 +246,24 @@ def test_garbage_requests_only_raise_trust_errors(body: bytes) -> None:
         return
     with pytest.raises((NoteError, w.WitnessBadRequest, w.WitnessConflict, ProofError)):
         w.add_checkpoint(None, req, LOG.verifier, WIT, TS)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 20), min_size=1, max_size=8), st.integers(0, 20))
+def test_honest_log_is_always_cosigned_and_a_fork_never_is(sizes: list[int], fork_at: int) -> None:
+    """Walk an honest log through increasing sizes; then offer the forked log's head."""
+    st_: w.WitnessState | None = None
+    for size in sorted(sizes):
+        old = 0 if st_ is None else st_.size
+        proof = tuple(HONEST.consistency_proof(old, size)) if old else ()
+        req = w.AddCheckpoint(old, proof, note(HONEST, size))
+        st_, cosig = w.add_checkpoint(st_, req, LOG.verifier, WIT, TS)
+        assert st_.size == size
+        body = c.open_checkpoint(st_.note, [LOG.verifier]).checkpoint.format()
+        assert WIT.verifier.verify_line(body, cosig.line()).timestamp == TS
+    assert st_ is not None
+    if st_.size > 6 and fork_at >= st_.size:  # FORKED differs from HONEST after leaf 6
+        proof = tuple(FORKED.consistency_proof(st_.size, fork_at)) if fork_at > st_.size else ()
+        req = w.AddCheckpoint(st_.size, proof, note(FORKED, fork_at))
+        with pytest.raises((c.CheckpointFork, ProofError)):
+            w.add_checkpoint(st_, req, LOG.verifier, WIT, TS)
