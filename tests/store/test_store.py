@@ -1,0 +1,122 @@
+"""The store on SQLite and PostgreSQL: migrations, the append-only ledger, group commit,
+the stored Merkle tree."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from hotline.errors import InputError
+from hotline.ledger import merkle
+from hotline.ledger.entry import ZERO_HASH, Entry, EntryKind
+from hotline.store import database, schema
+from hotline.store.tree import LedgerTree, SqlNodeStore, frontier_keys
+from hotline.store.writer import Writer, WriteTx
+
+
+def entry(i: int) -> Entry:
+    return Entry(EntryKind.OPERATOR_ACTION, "", 0, ZERO_HASH, i, f'{{"n":{i}}}'.encode())
+
+
+def open_writer(url: str) -> Writer:
+    eng = database.create(url, writer=True)
+    database.migrate(eng)
+    return Writer(eng, max_batch=64)
+
+
+def test_migrations_match_the_schema_and_are_idempotent(store_url: str) -> None:
+    eng = database.create(store_url, writer=True)
+    database.migrate(eng)
+    database.migrate(eng)
+    with eng.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), schema.metadata)
+    eng.dispose()
+    assert diff == []
+
+
+def test_entries_are_append_only(store_url: str) -> None:
+    w = open_writer(store_url)
+    w.run_sync(lambda tx: tx.append(entry(1)))
+    for stmt in (
+        schema.entries.update().values(peer="x"),
+        schema.entries.delete(),
+    ):
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), w._engine.begin() as conn:
+            conn.execute(stmt)
+    with w._engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(schema.entries)).scalar() == 1
+    w.close()
+
+
+def test_group_commit_batches_and_isolates_failing_units(store_url: str) -> None:
+    w = open_writer(store_url)
+
+    def ok(i: int) -> Any:
+        return lambda tx: tx.append(entry(i))
+
+    def bad(tx: WriteTx) -> None:
+        tx.append(entry(-1))
+        raise InputError("refused on purpose")
+
+    async def main() -> list[Any]:
+        w.start()
+        units = [ok(i) if i % 10 else bad for i in range(200)]
+        return await asyncio.gather(*(w.submit(u) for u in units), return_exceptions=True)
+
+    results = asyncio.run(main())
+    failures = [r for r in results if isinstance(r, InputError)]
+    assert len(failures) == 20
+    indices = [r for r in results if isinstance(r, int)]
+    assert sorted(indices) == list(range(180))  # failed units left no gap and no trace
+    assert w.batches < w.units == 200  # several units shared a commit
+    with w._engine.connect() as conn:
+        leaves = conn.execute(
+            sa.select(schema.entries.c.leaf).order_by(schema.entries.c.idx)
+        ).scalars()
+        hashes = [merkle.leaf_hash(bytes(x)) for x in leaves]
+        assert len(hashes) == 180
+        assert w.tree.root() == merkle.root_of(hashes)
+        assert LedgerTree.load(conn).root() == w.tree.root()
+    w.close()
+
+
+def test_stored_subtrees_are_the_perfect_subtree_roots(store_url: str) -> None:
+    w = open_writer(store_url)
+    for i in range(13):
+        w.run_sync(lambda tx, i=i: tx.append(entry(i)))
+    with w._engine.connect() as conn:
+        leaves = [merkle.leaf_hash(entry(i).encode()) for i in range(13)]
+        store = SqlNodeStore(conn)
+        for level, idx in frontier_keys(13):
+            span = leaves[idx << level : (idx + 1) << level]
+            assert store.get_nodes([(level, idx)]) == [merkle.root_of(span)]
+    w.close()
+
+
+@pytest.mark.parametrize(
+    ("size", "keys"),
+    [(0, []), (1, [(0, 0)]), (6, [(2, 0), (1, 2)]), (13, [(3, 0), (2, 2), (0, 12)])],
+)
+def test_frontier_keys(size: int, keys: list[tuple[int, int]]) -> None:
+    assert frontier_keys(size) == keys
+
+
+def test_a_failed_unit_restores_the_tree_for_run_sync(store_url: str) -> None:
+    w = open_writer(store_url)
+    w.run_sync(lambda tx: tx.append(entry(0)))
+    root = w.tree.root()
+
+    def bad(tx: WriteTx) -> None:
+        tx.append(entry(1))
+        raise InputError("no")
+
+    with pytest.raises(InputError):
+        w.run_sync(bad)
+    assert w.tree.size == 1
+    assert w.tree.root() == root
+    w.close()
