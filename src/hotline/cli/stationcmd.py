@@ -18,6 +18,8 @@ def register(app: typer.Typer) -> None:
     app.command("card")(card)
     app.command("run")(run)
     app.command("token")(token)
+    app.command("backup")(backup)
+    app.command("rebuild")(rebuild)
     peer = typer.Typer(help="Peers: stations this one has a line with.", no_args_is_help=True)
     peer.command("add")(peer_add)
     peer.command("list")(peer_list)
@@ -166,3 +168,68 @@ def token(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     from hotline.station import api_token
 
     typer.echo(api_token(data_dir))
+
+
+@handles_errors
+def backup(
+    out: Annotated[Path, typer.Argument(help="File to write the copy to (must not exist).")],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Copy the station's SQLite store to a file, consistently, even while the station runs.
+
+    Back up the data directory's keys/ separately (they never change after init). For a
+    PostgreSQL store use pg_dump. Example: hotline backup /backups/alpha-2026-11-25.db -d alpha
+    """
+    import sqlite3
+
+    from rich.progress import Progress
+
+    from hotline.store.database import is_sqlite
+
+    s = settings_for(data_dir)
+    if not is_sqlite(s.store_url):
+        raise ConfigError(
+            "this station's store is PostgreSQL",
+            code="not_sqlite",
+            hint="back it up with pg_dump (see docs/operations.md)",
+        )
+    if out.exists():
+        raise InputError(f"{out} exists", hint="choose a new file name")
+    src_path = s.store_url.removeprefix("sqlite:///")
+    if not Path(src_path).exists():
+        raise ConfigError(f"no store at {src_path}", hint="is this a station's data directory?")
+    src = sqlite3.connect(f"file:{src_path}?mode=ro", uri=True)
+    dst = sqlite3.connect(out)
+    try:
+        with Progress(console=console) as progress:
+            task = progress.add_task("backing up", total=None)
+
+            def step(_status: int, remaining: int, total: int) -> None:
+                progress.update(task, total=total, completed=total - remaining)
+
+            src.backup(dst, pages=256, progress=step)
+    finally:
+        src.close()
+        dst.close()
+    out.chmod(0o600)
+    console.print(f"[green]store copied to {out}[/]")
+
+
+@handles_errors
+def rebuild(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """Rebuild every projection (threads, delivery state, outbox, peers) from the ledger.
+
+    The station must be stopped. Every envelope is verified again on the way.
+    Example: hotline rebuild -d alpha
+    """
+    from hotline.station import Station, station_lock
+
+    settings = settings_for(data_dir)
+    with station_lock(data_dir):
+        station = Station(settings)
+        try:
+            with console.status("replaying the ledger"):
+                n = station.writer.run_sync(lambda tx: station.line.rebuild_projections(tx.conn))
+        finally:
+            station.close()
+    console.print(f"[green]rebuilt projections from {n} ledger entries[/]")
