@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +35,7 @@ from hotline.service.events import EventBus
 from hotline.service.peers import PeerBook
 from hotline.settings import Settings
 from hotline.store import schema
-from hotline.store.projections import Projector, action_bytes
+from hotline.store.projections import ProjectionExtension, Projector, action_bytes
 from hotline.store.writer import Writer, WriteTx
 from hotline.wire import envelope as wire
 from hotline.wire.envelope import Envelope, Header, Kind, Precedence
@@ -77,8 +78,13 @@ class Line:
         peers: PeerBook,
         clock: Clock,
         events: EventBus,
+        extensions: Sequence[ProjectionExtension] = (),
+        validators: Mapping[str, Callable[[dict[str, Any]], None]] | None = None,
     ) -> None:
         self.identity = identity
+        self.extensions = tuple(extensions)
+        #: checks of typed message data by type; they raise an InputError naming the problem
+        self.validators = dict(validators or {})
         self.station_id = identity.station_id
         self.settings = settings
         self.writer = writer
@@ -88,7 +94,7 @@ class Line:
         self.events = events
         self._signer = primitives.Signer(identity.signing_seed)
         self._opener = primitives.Opener(identity.encryption_private)
-        self.projector = Projector(self.deadline_us, self._make_receipt)
+        self.projector = self._new_projector()
         self._card = identity.card()
         #: called after commit with (peer, precedence) when something is queued
         self.on_queued: list[Any] = []
@@ -96,6 +102,21 @@ class Line:
     @property
     def card(self) -> SignedCard:
         return self._card
+
+    def _new_projector(self) -> Projector:
+        return Projector(self.deadline_us, self._make_receipt, self.station_id, self.extensions)
+
+    def check_data(self, payload: MessagePayload) -> None:
+        """Typed messages must carry data their type's checker accepts."""
+        if payload.type == "text":
+            return
+        check = self.validators.get(payload.type)
+        if check is None:
+            raise InputError(f"message type {payload.type!r} is not supported here",
+                             code="bad_message_type")  # fmt: skip
+        if payload.data is None:
+            raise InputError(f"a {payload.type} message needs data", code="bad_message_data")
+        check(payload.data)
 
     def deadline_us(self, precedence: int, sent_at_us: int) -> int:
         s = self.settings
@@ -155,6 +176,7 @@ class Line:
                 f"text is longer than {self.settings.max_text_chars} characters",
                 code="text_too_long",
             )
+        self.check_data(payload)
         plaintext = payload.to_bytes()
         mid = uuid.uuid4()
 
@@ -260,6 +282,12 @@ class Line:
             raise EnvelopeError(f"{h.kind.name} envelopes are not delivered here", code="bad_kind")
         self._check_date(h.sent_at_us)
         payload = parse_payload(h.kind, env.open(self._opener))
+        if isinstance(payload, MessagePayload):
+            try:
+                self.check_data(payload)
+            except InputError as exc:
+                raise EnvelopeError(f"message data refused: {exc.message}",
+                                    code="bad_payload") from None  # fmt: skip
         return Inbound(env, payload)
 
     async def store_inbound(self, items: list[Inbound]) -> list[bytes | Exception]:
@@ -442,7 +470,11 @@ class Line:
         """
         for table in reversed(schema.PROJECTIONS):
             conn.execute(table.delete())
-        projector = Projector(self.deadline_us, self._make_receipt)
+        for ext in self.extensions:
+            ext.reset()
+            for table in reversed(ext.tables):
+                conn.execute(table.delete())
+        projector = self._new_projector()
         book = PeerBook()
         e = schema.entries
         done, last = 0, -1

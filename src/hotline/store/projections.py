@@ -10,9 +10,9 @@ the network, or anything outside the transaction it is handed.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -40,10 +40,54 @@ class Applied:
 ReceiptMaker = Callable[[Envelope, int, int, int, list[tuple[int, int]]], bytes]
 
 
+@dataclass(frozen=True, slots=True)
+class MessageEvent:
+    """A typed message as a projection extension sees it (sent or received)."""
+
+    idx: int
+    direction: str  #: "out" | "in"
+    peer: str
+    sender: str
+    message_id: str
+    channel: str
+    precedence: int
+    sent_at_us: int
+    recorded_at_us: int
+    body: MessagePayload
+
+
+class ProjectionExtension(Protocol):
+    """A further projection of messages (e.g. the deconfliction registry).
+
+    Called inside the writer's transaction, in ledger order, live and on rebuild.
+    """
+
+    #: tables this extension owns; wiped before a rebuild
+    tables: tuple[sa.Table, ...]
+
+    def on_message(self, conn: Connection, event: MessageEvent) -> None: ...
+
+    def on_ack(
+        self, conn: Connection, message_id: str, by_station: str, officer: str, at_us: int
+    ) -> None: ...
+
+    def reset(self) -> None:
+        """Forget in-memory state (before a rebuild, or after a failed commit)."""
+        ...
+
+
 class Projector:
-    def __init__(self, deadline: DeadlineRule, make_receipt: ReceiptMaker) -> None:
+    def __init__(
+        self,
+        deadline: DeadlineRule,
+        make_receipt: ReceiptMaker,
+        station_id: str = "",
+        extensions: Sequence[ProjectionExtension] = (),
+    ) -> None:
         self._deadline = deadline
         self._make_receipt = make_receipt
+        self._station_id = station_id
+        self.extensions = tuple(extensions)
         self._pending_send: dict[str, dict[str, Any]] = {}
 
     def apply(self, conn: Connection, idx: int, entry: Entry, parsed: Any) -> Applied:
@@ -78,6 +122,9 @@ class Projector:
         elif name == "send":
             self._pending_send[action["message_id"]] = action
         elif name == "ack":
+            for ext in self.extensions:
+                ext.on_ack(conn, action["message_id"], self._station_id, action["officer"],
+                           entry.recorded_at_us)  # fmt: skip
             m = schema.messages
             conn.execute(
                 m.update()
@@ -123,6 +170,8 @@ class Projector:
             self._insert_message(conn, idx, entry, env, payload, "in", None)
         elif h.kind is Kind.ACK:
             ack: AckPayload = payload
+            for ext in self.extensions:
+                ext.on_ack(conn, str(ack.message_id), h.sender, ack.officer, ack.acknowledged_at_us)
             m = schema.messages
             conn.execute(
                 m.update()
@@ -197,6 +246,15 @@ class Projector:
                 entry_idx=idx,
             )
         )
+        if body.type != "text" and self.extensions:
+            event = MessageEvent(
+                idx=idx, direction=direction, peer=h.recipient if direction == "out" else h.sender,
+                sender=h.sender, message_id=str(h.message_id), channel=h.channel,
+                precedence=int(h.precedence), sent_at_us=h.sent_at_us,
+                recorded_at_us=entry.recorded_at_us, body=body,
+            )  # fmt: skip
+            for ext in self.extensions:
+                ext.on_message(conn, event)
 
 
 def advance_inbound(conn: Connection, peer: str, seq: int) -> list[tuple[int, int]]:

@@ -1,10 +1,10 @@
 """The ledger's Merkle tree as stored: leaf count, frontier, and the stored node hashes.
 
 Owns the table ``ledger_nodes`` (the hash of every complete aligned subtree, keyed by
-level and index) and the in-memory frontier (the right-edge perfect subtrees), so an
-append costs O(log n) writes and nothing ever rehashes the whole log. The hashing rules
-themselves live in ``hotline.ledger.merkle``. Must not touch: ``entries`` (the writer
-inserts those).
+level and index, written once when it completes) and the in-memory frontier, so an
+append costs O(log n) writes and nothing ever rehashes the whole log. The tree's rules
+(which nodes, which proofs) live in ``hotline.ledger.tree``; hashing in
+``hotline.ledger.merkle``. Must not touch: ``entries`` (the writer inserts those).
 """
 
 from __future__ import annotations
@@ -15,29 +15,31 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from hotline.errors import StoreError
 from hotline.ledger import merkle
+from hotline.ledger import tree as rules
 from hotline.store import schema
+
+frontier_keys = rules.frontier_keys
 
 
 @dataclass(frozen=True, slots=True)
 class _Mark:
     size: int
-    frontier: tuple[tuple[int, int, bytes], ...]
+    frontier: tuple[bytes, ...]
 
 
 class LedgerTree:
-    def __init__(self, size: int, frontier: list[tuple[int, int, bytes]]) -> None:
+    def __init__(self, size: int, frontier: list[bytes]) -> None:
         self.size = size
-        self._frontier = frontier  # (level, index, hash), highest level first
+        self._frontier = frontier  # roots of the right-edge perfect subtrees, largest first
 
     @classmethod
     def load(cls, conn: Connection) -> LedgerTree:
         size = int(
             conn.execute(sa.select(sa.func.count()).select_from(schema.entries)).scalar_one()
         )
-        keys = frontier_keys(size)
-        nodes = SqlNodeStore(conn).get_nodes(keys)
-        return cls(size, [(lvl, i, h) for (lvl, i), h in zip(keys, nodes, strict=True)])
+        return cls(size, SqlNodeStore(conn).get_nodes(rules.frontier_keys(size)))
 
     def mark(self) -> _Mark:
         return _Mark(self.size, tuple(self._frontier))
@@ -49,43 +51,21 @@ class LedgerTree:
         """Store the nodes one more leaf completes; return (index, leaf hash)."""
         idx = self.size
         leaf_hash = merkle.leaf_hash(leaf)
-        new = [(0, idx, leaf_hash)]
-        level, i, h = 0, idx, leaf_hash
-        while self._frontier and self._frontier[-1][0] == level:
-            _, _, left = self._frontier.pop()
-            level, i, h = level + 1, i // 2, merkle.node_hash(left, h)
-            new.append((level, i, h))
-        self._frontier.append((level, i, h))
+        nodes, self._frontier = rules.append_leaves(idx, self._frontier, [leaf_hash])
         conn.execute(
             schema.ledger_nodes.insert(),
-            [{"level": lv, "idx": ix, "hash": hh} for lv, ix, hh in new],
+            [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in nodes],
         )
         self.size = idx + 1
         return idx, leaf_hash
 
     def root(self) -> bytes:
-        """Root hash of the whole tree from the frontier alone."""
-        if not self._frontier:
-            return merkle.EMPTY_ROOT
-        acc = self._frontier[-1][2]
-        for _, _, h in reversed(self._frontier[:-1]):
-            acc = merkle.node_hash(h, acc)
-        return acc
-
-
-def frontier_keys(size: int) -> list[tuple[int, int]]:
-    """(level, index) of the perfect subtrees that make up a tree of ``size`` leaves."""
-    keys: list[tuple[int, int]] = []
-    start = 0
-    for level in range(size.bit_length() - 1, -1, -1):
-        if size & (1 << level):
-            keys.append((level, start >> level))
-            start += 1 << level
-    return keys
+        """Root hash of the whole tree, from the frontier alone."""
+        return merkle.frontier_root(self._frontier) if self._frontier else merkle.EMPTY_ROOT
 
 
 class SqlNodeStore:
-    """Reads stored subtree hashes in one query."""
+    """Reads stored subtree hashes in one query (``hotline.ledger.tree.NodeStore``)."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -103,7 +83,17 @@ class SqlNodeStore:
         found = {(r.level, r.idx): bytes(r.hash) for r in rows}
         missing = wanted - found.keys()
         if missing:
-            from hotline.errors import StoreError
-
             raise StoreError(f"ledger nodes missing: {sorted(missing)[:3]}", code="ledger_corrupt")
         return [found[k] for k in keys]
+
+
+def root_at(conn: Connection, size: int, tree_size: int) -> bytes:
+    return rules.root_at(SqlNodeStore(conn), size, tree_size)
+
+
+def inclusion_proof(conn: Connection, index: int, size: int, tree_size: int) -> list[bytes]:
+    return rules.inclusion_proof(SqlNodeStore(conn), index, size, tree_size)
+
+
+def consistency_proof(conn: Connection, size1: int, size2: int, tree_size: int) -> list[bytes]:
+    return rules.consistency_proof(SqlNodeStore(conn), size1, size2, tree_size)

@@ -92,6 +92,9 @@ class Writer:
             self.tree = LedgerTree.load(conn)
         self.batches = 0
         self.units = 0
+        #: called (on the writer thread) after a batch's commit failed and was rolled back,
+        #: so that in-memory state kept beside projections can reload
+        self.on_rollback: list[Callable[[], None]] = []
 
     def start(self) -> None:
         if self._thread is None:
@@ -125,6 +128,8 @@ class Writer:
                 result = unit(tx)
         except BaseException:
             self.tree.restore(mark)
+            for fn in self.on_rollback:
+                fn()
             raise
         for fn in tx._after:
             fn()
@@ -167,10 +172,14 @@ class Writer:
                     except BaseException as exc:  # the unit's error goes to its caller only
                         savepoint.rollback()
                         self.tree.restore(mark)
+                        for fn in self.on_rollback:
+                            fn()
                         job.error = exc
         except Exception as exc:
             self.tree.restore(start)
             log.exception("group commit of %d units failed", len(batch))
+            for fn in self.on_rollback:
+                fn()
             err = exc if isinstance(exc, HotlineError) else StoreError(f"commit failed: {exc}")
             for job in batch:
                 job.error, job.after = err, []
