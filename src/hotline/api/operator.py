@@ -6,7 +6,6 @@ OpenAPI at /openapi.json. Must not touch: the peer endpoint, SQL beyond the read
 queries. Notification of a site or activity is information, never permission.
 """
 
-
 import asyncio
 import json
 import time

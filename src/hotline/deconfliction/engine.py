@@ -33,6 +33,8 @@ from .models import Activity, AltitudeBand, Site
 IntArray = npt.NDArray[np.int64]
 RULE_OVERLAP = "footprint_overlap"
 RULE_WITHIN = "within_protection_distance"
+# A reported distance is within this of the geodesic one (decisions are exact anyway).
+REPORT_TOL_M = 0.005
 _REFS = {"": 0, "WGS84": 1, "AMSL": 2, "AGL": 3}
 
 
@@ -301,7 +303,10 @@ def _point_distances(
     d_p = shapely.distance(shapely.points(x, y), geometry.planar(q.shape, lon0, lat0))
     k = geometry.distortion(np.maximum(np.hypot(x, y), q.shape.extent_m) * 1.01)
     out = np.where(d_p <= reach, d_p, np.inf)
-    for i in np.flatnonzero((d_p > reach) & (d_p / k <= reach)):
+    # Measure exactly what the bounds leave undecided, and conflicts whose planar
+    # distance could be more than REPORT_TOLERANCE_M off.
+    vague = (d_p > reach) & (d_p / k <= reach) | (d_p <= reach) & ((k - 1) * d_p > REPORT_TOL_M)
+    for i in np.flatnonzero(vague):
         out[i] = geometry.separation(geometry.point_shape(lons[i], lats[i]), q.shape)
     return out
 
@@ -314,11 +319,11 @@ def _distance_if_near(q: Volume, other: Shape, reach: float) -> float:
     d_p = float(
         shapely.distance(geometry.planar(q.shape, lon0, lat0), geometry.planar(other, lon0, lat0))
     )
-    if d_p <= reach:
-        return d_p
     rho = geometry.geodesic_distance(lon0, lat0, other.anchor_lon, other.anchor_lat)
-    k = geometry.distortion((rho + other.extent_m + q.shape.extent_m) * 1.01)
-    if d_p / float(k) > reach:
+    k = float(geometry.distortion((rho + other.extent_m + q.shape.extent_m) * 1.01))
+    if d_p <= reach and (k - 1) * d_p <= REPORT_TOL_M:
+        return d_p
+    if d_p / k > reach:
         return math.inf
     return geometry.separation(q.shape, other)
 

@@ -40,9 +40,14 @@ KIND_TO_CATEGORY = {
 _UOM = {"m": 1.0, "ft": 0.3048}
 
 
-def parse_import(raw: bytes, *, now: datetime, notice_prefix: str,
-                 reconfirm_after: timedelta = timedelta(days=90),
-                 max_vertices: int = DEFAULT_MAX_VERTICES) -> list[SiteNotice]:
+def parse_import(
+    raw: bytes,
+    *,
+    now: datetime,
+    notice_prefix: str,
+    reconfirm_after: timedelta = timedelta(days=90),
+    max_vertices: int = DEFAULT_MAX_VERTICES,
+) -> list[SiteNotice]:
     """Bytes of a GeoJSON or ED-318 file -> 'add' site notices, all or nothing."""
     if len(raw) > MAX_IMPORT_BYTES:
         raise ImportFileError(f"file is larger than {MAX_IMPORT_BYTES // 2**20} MiB")
@@ -50,8 +55,12 @@ def parse_import(raw: bytes, *, now: datetime, notice_prefix: str,
         data = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise ImportFileError(f"not a JSON file: {str(exc)[:200]}") from None
-    kw: dict[str, Any] = {"now": now, "notice_prefix": notice_prefix,
-                          "reconfirm_after": reconfirm_after, "max_vertices": max_vertices}
+    kw: dict[str, Any] = {
+        "now": now,
+        "notice_prefix": notice_prefix,
+        "reconfirm_after": reconfirm_after,
+        "max_vertices": max_vertices,
+    }
     if is_ed318(data):
         return import_ed318(data, **kw)
     return import_geojson(data, **kw)
@@ -61,8 +70,10 @@ def is_ed318(data: object) -> bool:
     """An ED-318 file: a FeatureCollection whose features carry an ``identifier``."""
     feats = data.get("features") if isinstance(data, dict) else None
     return isinstance(feats, list) and any(
-        isinstance(f, dict) and isinstance(f.get("properties"), dict)
-        and "identifier" in f["properties"] for f in feats
+        isinstance(f, dict)
+        and isinstance(f.get("properties"), dict)
+        and "identifier" in f["properties"]
+        for f in feats
     )
 
 
@@ -94,9 +105,14 @@ def _notice(i: int, fid: object, payload: dict[str, Any], max_vertices: int) -> 
         raise _fail(i, fid, exc) from None
 
 
-def import_geojson(data: object, *, now: datetime, notice_prefix: str,
-                   reconfirm_after: timedelta = timedelta(days=90),
-                   max_vertices: int = DEFAULT_MAX_VERTICES) -> list[SiteNotice]:
+def import_geojson(
+    data: object,
+    *,
+    now: datetime,
+    notice_prefix: str,
+    reconfirm_after: timedelta = timedelta(days=90),
+    max_vertices: int = DEFAULT_MAX_VERTICES,
+) -> list[SiteNotice]:
     """A GeoJSON FeatureCollection of sites -> 'add' notices (all or nothing).
 
     Properties: ``site_id`` (or the feature ``id``), ``names`` {lang: name} or ``name``
@@ -133,8 +149,12 @@ def import_geojson(data: object, *, now: datetime, notice_prefix: str,
         note = p.get("note", p.get("status_note"))
         if note:
             site["note"] = note
-        payload = {"notice_id": f"{notice_prefix}.{i}", "action": "add",
-                   "site_id": fid, "site": site}
+        payload = {
+            "notice_id": f"{notice_prefix}.{i}",
+            "action": "add",
+            "site_id": fid,
+            "site": site,
+        }
         n = _notice(i, fid, payload, max_vertices)
         if n.site_id in seen:
             raise _fail(i, fid, f"site id {n.site_id} appears twice in the file")
@@ -143,9 +163,14 @@ def import_geojson(data: object, *, now: datetime, notice_prefix: str,
     return out
 
 
-def import_ed318(data: object, *, now: datetime, notice_prefix: str,
-                 reconfirm_after: timedelta = timedelta(days=90),
-                 max_vertices: int = DEFAULT_MAX_VERTICES) -> list[SiteNotice]:
+def import_ed318(
+    data: object,
+    *,
+    now: datetime,
+    notice_prefix: str,
+    reconfirm_after: timedelta = timedelta(days=90),
+    max_vertices: int = DEFAULT_MAX_VERTICES,
+) -> list[SiteNotice]:
     """ED-318 geographical zones -> 'add' notices (all or nothing).
 
     A circle becomes a point site with that protection radius; each geometry of a
@@ -161,14 +186,20 @@ def import_ed318(data: object, *, now: datetime, notice_prefix: str,
         fid = p.get("identifier")
         if not isinstance(fid, str):
             raise _fail(i, fid, "a zone needs a string identifier")
-        names = {n.get("lang", "en").lower(): n.get("text") for n in p.get("name", [])
-                 if isinstance(n, dict)} or {"en": fid}
+        names = {
+            n.get("lang", "en").lower(): n.get("text")
+            for n in p.get("name", [])
+            if isinstance(n, dict)
+        } or {"en": fid}
         geom = f["geometry"]
         parts = geom.get("geometries") if geom.get("type") == "GeometryCollection" else [geom]
         if not isinstance(parts, list) or not parts:
             raise _fail(i, fid, "empty GeometryCollection")
-        base: dict[str, Any] = {"names": names, "category": "other",
-                                "reconfirm_by": (now + reconfirm_after).isoformat()}
+        base: dict[str, Any] = {
+            "names": names,
+            "category": "other",
+            "reconfirm_by": (now + reconfirm_after).isoformat(),
+        }
         try:
             base.update(_ed318_window(p))
         except (TypeError, ValueError, AttributeError) as exc:
@@ -191,8 +222,12 @@ def import_ed318(data: object, *, now: datetime, notice_prefix: str,
             if band:
                 site["altitude"] = band
             sid = fid if len(parts) == 1 else f"{fid}.{j + 1}"
-            payload = {"notice_id": f"{notice_prefix}.{i}.{j}", "action": "add",
-                       "site_id": sid, "site": site}
+            payload = {
+                "notice_id": f"{notice_prefix}.{i}.{j}",
+                "action": "add",
+                "site_id": sid,
+                "site": site,
+            }
             out.append(_notice(i, fid, payload, max_vertices))
     return out
 
@@ -224,8 +259,9 @@ def _ed318_band(layer: object) -> dict[str, Any] | None:
 def reference_sites(*, now: datetime, notice_prefix: str = "reference") -> list[SiteNotice]:
     """The shipped reference data (Ukraine's nuclear and other power plants) as notices."""
     raw = resources.files("hotline.deconfliction").joinpath("data", REFERENCE_FILE).read_bytes()
-    return parse_import(raw, now=now, notice_prefix=notice_prefix,
-                        reconfirm_after=timedelta(days=365))
+    return parse_import(
+        raw, now=now, notice_prefix=notice_prefix, reconfirm_after=timedelta(days=365)
+    )
 
 
 # ------------------------------------------------------------------------- export
@@ -242,22 +278,32 @@ def export_geojson(registry: Registry, *, now: datetime) -> dict[str, Any]:
         site = rec.current
         if not isinstance(site, Site):
             continue
-        props = {"kind": "site", "site_id": rec.id, "notified_by": rec.owner,
-                 "version": len(rec.versions), "stale": registry.is_stale(rec.id, now),
-                 **site.model_dump(mode="json", exclude={"geometry"}, exclude_none=True)}
-        feats.append({"type": "Feature", "id": rec.id, "geometry": _geometry_json(site),
-                      "properties": props})
+        props = {
+            "kind": "site",
+            "site_id": rec.id,
+            "notified_by": rec.owner,
+            "version": len(rec.versions),
+            "stale": registry.is_stale(rec.id, now),
+            **site.model_dump(mode="json", exclude={"geometry"}, exclude_none=True),
+        }
+        feats.append(
+            {"type": "Feature", "id": rec.id, "geometry": _geometry_json(site), "properties": props}
+        )
     for rec in registry.activities():
         act = rec.current
         if not isinstance(act, Activity):
             continue
-        props = {"kind": "activity", "activity_id": rec.id, "notified_by": rec.owner,
-                 "version": len(rec.versions),
-                 **act.model_dump(mode="json", exclude={"geometry"}, exclude_none=True)}
-        feats.append({"type": "Feature", "id": rec.id, "geometry": _geometry_json(act),
-                      "properties": props})
-    return {"type": "FeatureCollection", "features": feats,
-            "notice": INFORMATION_NOT_PERMISSION}
+        props = {
+            "kind": "activity",
+            "activity_id": rec.id,
+            "notified_by": rec.owner,
+            "version": len(rec.versions),
+            **act.model_dump(mode="json", exclude={"geometry"}, exclude_none=True),
+        }
+        feats.append(
+            {"type": "Feature", "id": rec.id, "geometry": _geometry_json(act), "properties": props}
+        )
+    return {"type": "FeatureCollection", "features": feats, "notice": INFORMATION_NOT_PERMISSION}
 
 
 def export_conflicts_geojson(registry: Registry) -> dict[str, Any]:
@@ -270,19 +316,29 @@ def export_conflicts_geojson(registry: Registry) -> dict[str, Any]:
             continue
         _, p, q = geometry.nearest(site.geometry.shape(), act.geometry.shape())
         geom: dict[str, Any] = (
-            {"type": "Point", "coordinates": list(p)} if c.distance_m == 0
+            {"type": "Point", "coordinates": list(p)}
+            if c.distance_m == 0
             else {"type": "LineString", "coordinates": [list(p), list(q)]}
         )
-        feats.append({"type": "Feature", "id": f"{c.site_id}|{c.activity_id}", "geometry": geom,
-                      "properties": {
-                          "site_id": c.site_id, "activity_id": c.activity_id,
-                          "site_station": c.site_station, "activity_station": c.activity_station,
-                          "distance_m": round(c.distance_m, 3), "reach_m": c.reach_m,
-                          "window_start": c.window_start.isoformat() if c.window_start else None,
-                          "window_end": c.window_end.isoformat() if c.window_end else None,
-                          "rule": c.rule}})
-    return {"type": "FeatureCollection", "features": feats,
-            "notice": INFORMATION_NOT_PERMISSION}
+        feats.append(
+            {
+                "type": "Feature",
+                "id": f"{c.site_id}|{c.activity_id}",
+                "geometry": geom,
+                "properties": {
+                    "site_id": c.site_id,
+                    "activity_id": c.activity_id,
+                    "site_station": c.site_station,
+                    "activity_station": c.activity_station,
+                    "distance_m": round(c.distance_m, 3),
+                    "reach_m": c.reach_m,
+                    "window_start": c.window_start.isoformat() if c.window_start else None,
+                    "window_end": c.window_end.isoformat() if c.window_end else None,
+                    "rule": c.rule,
+                },
+            }
+        )
+    return {"type": "FeatureCollection", "features": feats, "notice": INFORMATION_NOT_PERMISSION}
 
 
 def export_ed318(registry: Registry, *, issued: datetime) -> dict[str, Any]:
@@ -296,36 +352,66 @@ def export_ed318(registry: Registry, *, issued: datetime) -> dict[str, Any]:
             continue
         shape = site.geometry.shape()
         if shape.is_point:
-            geom: dict[str, Any] = {"type": "Point",
-                                    "coordinates": [shape.anchor_lon, shape.anchor_lat],
-                                    "extent": {"subType": "Circle", "radius": site.reach_m}}
+            geom: dict[str, Any] = {
+                "type": "Point",
+                "coordinates": [shape.anchor_lon, shape.anchor_lat],
+                "extent": {"subType": "Circle", "radius": site.reach_m},
+            }
         elif site.reach_m > 0:
             rings = geometry.buffer_rings(shape, site.reach_m)
             geom = {"type": "Polygon", "coordinates": [r.tolist() for r in rings]}
         else:
             geom = _geometry_json(site)
         if site.altitude is not None:
-            geom["layer"] = {"lower": site.altitude.lower_m, "upper": site.altitude.upper_m,
-                             "lowerReference": site.altitude.reference,
-                             "upperReference": site.altitude.reference, "uom": "m"}
+            geom["layer"] = {
+                "lower": site.altitude.lower_m,
+                "upper": site.altitude.upper_m,
+                "lowerReference": site.altitude.reference,
+                "upperReference": site.altitude.reference,
+                "uom": "m",
+            }
         props: dict[str, Any] = {
             "identifier": rec.id,
             "name": [{"text": t, "lang": lang} for lang, t in site.names.items()],
             "variant": "COMMON",
             "type": "CONDITIONAL",
             "reason": ["SENSITIVE"],
-            "otherReasonInfo": [{"text": f"notified protected site ({site.category}); "
-                                 + INFORMATION_NOT_PERMISSION, "lang": "en"}],
+            "otherReasonInfo": [
+                {
+                    "text": f"notified protected site ({site.category}); "
+                    + INFORMATION_NOT_PERMISSION,
+                    "lang": "en",
+                }
+            ],
         }
         if site.valid_from or site.valid_until:
-            props["limitedApplicability"] = [{
-                k: v.isoformat().replace("+00:00", "Z") for k, v in
-                (("startDateTime", site.valid_from), ("endDateTime", site.valid_until)) if v}]
+            props["limitedApplicability"] = [
+                {
+                    k: v.isoformat().replace("+00:00", "Z")
+                    for k, v in (
+                        ("startDateTime", site.valid_from),
+                        ("endDateTime", site.valid_until),
+                    )
+                    if v
+                }
+            ]
         feats.append({"type": "Feature", "geometry": geom, "properties": props})
-    return {"type": "FeatureCollection", "title": "hotline protected sites",
-            "metadata": {"issued": issued.isoformat().replace("+00:00", "Z")},
-            "features": feats}
+    return {
+        "type": "FeatureCollection",
+        "title": "hotline protected sites",
+        "metadata": {"issued": issued.isoformat().replace("+00:00", "Z")},
+        "features": feats,
+    }
 
 
-__all__ = ["SITE_CATEGORIES", "export_conflicts_geojson", "export_ed318", "export_geojson",
-           "import_ed318", "import_geojson", "is_ed318", "parse_import", "reference_sites"]
+__all__ = [
+    "SITE_CATEGORIES",
+    "export_conflicts_geojson",
+    "export_ed318",
+    "export_geojson",
+    "import_ed318",
+    "import_geojson",
+    "is_ed318",
+    "parse_import",
+    "reference_sites",
+]

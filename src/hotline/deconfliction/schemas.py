@@ -16,8 +16,10 @@ from .models import json_schemas
 
 def render() -> dict[str, str]:
     """File name -> text of each schema file."""
-    return {f"{name}.json": json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
-            for name, schema in sorted(json_schemas().items())}
+    return {
+        f"{name}.json": json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+        for name, schema in sorted(json_schemas().items())
+    }
 
 
 def main(argv: list[str]) -> None:

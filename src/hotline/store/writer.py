@@ -92,9 +92,10 @@ class Writer:
             self.tree = LedgerTree.load(conn)
         self.batches = 0
         self.units = 0
-        #: called (on the writer thread) after a batch's commit failed and was rolled back,
-        #: so that in-memory state kept beside projections can reload
-        self.on_rollback: list[Callable[[], None]] = []
+        #: called on the writer thread after a unit or a whole batch was rolled back, so that
+        #: in-memory state kept beside projections can reload: with the batch's connection
+        #: (after a unit's savepoint rolled back), or None (the batch itself failed)
+        self.on_rollback: list[Callable[[Connection | None], None]] = []
 
     def start(self) -> None:
         if self._thread is None:
@@ -129,7 +130,7 @@ class Writer:
         except BaseException:
             self.tree.restore(mark)
             for fn in self.on_rollback:
-                fn()
+                fn(None)
             raise
         for fn in tx._after:
             fn()
@@ -173,13 +174,13 @@ class Writer:
                         savepoint.rollback()
                         self.tree.restore(mark)
                         for fn in self.on_rollback:
-                            fn()
+                            fn(conn)
                         job.error = exc
         except Exception as exc:
             self.tree.restore(start)
             log.exception("group commit of %d units failed", len(batch))
             for fn in self.on_rollback:
-                fn()
+                fn(None)
             err = exc if isinstance(exc, HotlineError) else StoreError(f"commit failed: {exc}")
             for job in batch:
                 job.error, job.after = err, []
