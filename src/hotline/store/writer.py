@@ -129,8 +129,8 @@ class Writer:
                 result = unit(tx)
         except BaseException:
             self.tree.restore(mark)
-            for fn in self.on_rollback:
-                fn(None)
+            for reload in self.on_rollback:
+                reload(None)
             raise
         for fn in tx._after:
             fn()
