@@ -130,7 +130,7 @@ def import_geojson(
             raise _fail(i, fid, "the feature has no properties object")
         fid = p.get("site_id", fid)
         names = p.get("names", {"en": p["name"]} if "name" in p else None)
-        category = p.get("category", KIND_TO_CATEGORY.get(str(p.get("kind")), None))
+        category = p.get("category", KIND_TO_CATEGORY.get(str(p.get("kind"))))
         if category is None and "kind" in p:
             category = "other"
         site: dict[str, Any] = {
