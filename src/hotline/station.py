@@ -37,6 +37,7 @@ from hotline.link.outbox import Outbox
 from hotline.service.events import EventBus
 from hotline.service.line import Line
 from hotline.service.peers import PeerBook
+from hotline.service.witnessing import Witnessing
 from hotline.settings import Settings
 from hotline.store import database
 from hotline.store.writer import Writer
@@ -117,6 +118,7 @@ class Station:
             self.events,
         )
         self.line.load_peers()
+        self.witnessing = Witnessing(self.line)
         self.recorder = HealthRecorder(self.line)
         self._tg: asyncio.TaskGroup | None = None
         self._peer_ctx: ssl.SSLContext | None = None
@@ -172,7 +174,7 @@ class Station:
         op_app = create_operator_app(
             self.line, token, link_test_now=self.link_test_now, add_peer=self.add_peer
         )
-        peer_app = create_peer_app(self.line)
+        peer_app = create_peer_app(self.line, self.witnessing)
         servers = [
             _Server(uvicorn.Config(op_app, log_level="warning", lifespan="off", access_log=False)),
             _Server(
@@ -217,7 +219,12 @@ class Station:
         client = PeerClient(self.identity, self.line.peers.get(peer), timeout_s=s.peer_timeout_s)
         box = Outbox(self.line, client, self.recorder)
         tester = LinkTester(
-            self.line, client, self.recorder, s.link_test_interval_s, on_missing=self._on_missing
+            self.line,
+            client,
+            self.recorder,
+            s.link_test_interval_s,
+            on_missing=self._on_missing,
+            witnessing=self.witnessing,
         )
         self._clients.append(client)
         self.outboxes[peer], self.testers[peer] = box, tester

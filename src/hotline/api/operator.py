@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hotline import __version__
 from hotline.api.errors import install_operator
+from hotline.api.ledger import ledger_router
 from hotline.crypto import primitives
 from hotline.crypto.card import parse_card, safety_number
 from hotline.errors import AuthError, HotlineError, InputError, NotFoundError
@@ -103,6 +104,7 @@ def create_operator_app(
             raise HotlineError("too many requests", code="rate_limited", hint="slow down")
 
     Auth = Depends(auth)
+    app.include_router(ledger_router(line, auth))
     now = line.clock.now_us
 
     def read(fn: Any, *args: Any, **kw: Any) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -18,6 +19,7 @@ from hotline.api.errors import peer_refusal
 from hotline.errors import EnvelopeError, HotlineError
 from hotline.link import framing
 from hotline.service.line import Inbound, Line
+from hotline.service.witnessing import Witnessing
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_peer_app(line: Line) -> FastAPI:
+def create_peer_app(line: Line, witnessing: Witnessing) -> FastAPI:
     s = line.settings
     app = FastAPI(title="hotline peer endpoint", openapi_url=None, docs_url=None, redoc_url=None)
 
@@ -80,9 +82,16 @@ def create_peer_app(line: Line) -> FastAPI:
 
     @app.post("/peer/v1/link-test")
     async def link_test(request: Request) -> Response:
+        t2 = line.clock.now_us()
         try:
             raw = await read_limited(request, s.max_envelope_bytes)
-            reply = await asyncio.to_thread(line.answer_link_test, raw)
+            env, test = await asyncio.to_thread(line.check_link_test, raw)
+            extra: dict[str, Any] = {}
+            if test.witness is not None:
+                extra |= await witnessing.witness(env.header.sender, test.witness)
+            if test.prove:
+                extra["proofs"] = await asyncio.to_thread(witnessing.proofs, test.prove)
+            reply = line.reply_link_test(env, test, t2, extra)
         except HotlineError as exc:
             return peer_refusal(exc, "link test")
         return Response(reply, media_type="application/octet-stream")

@@ -16,6 +16,7 @@ from hotline.errors import HotlineError
 from hotline.link import health
 from hotline.link.client import PeerClient
 from hotline.service.line import Line
+from hotline.service.witnessing import Witnessing
 from hotline.store import operational
 from hotline.store.writer import WriteTx
 
@@ -87,6 +88,7 @@ class LinkTester:
         recorder: HealthRecorder,
         interval_s: float,
         on_missing: Any = None,
+        witnessing: Witnessing | None = None,
     ) -> None:
         self.line = line
         self.client = client
@@ -94,6 +96,7 @@ class LinkTester:
         self.recorder = recorder
         self.interval_s = interval_s
         self.on_missing = on_missing
+        self.witnessing = witnessing
         self._now = asyncio.Event()
 
     def test_now(self) -> None:
@@ -109,8 +112,15 @@ class LinkTester:
     async def test_once(self) -> dict[str, Any]:
         """One link test; returns what it measured (and records it in the ledger)."""
         clock = self.line.clock
+        offer = None
         try:
-            env, sent = self.line.make_link_test(self.peer)
+            if self.witnessing is not None:
+                offer = await self.witnessing.offer(self.peer)
+            env, sent = self.line.make_link_test(
+                self.peer,
+                witness=offer.request if offer else None,
+                prove=offer.prove if offer else None,
+            )
             raw = await self.client.link_test(env.raw)
             t4 = clock.now_us()
             reply = self.line.check_link_reply(self.peer, sent, raw)
@@ -138,5 +148,7 @@ class LinkTester:
             }
             if reply.missing and self.on_missing is not None:
                 self.on_missing(self.peer, reply.missing)
+            if offer is not None and self.witnessing is not None:
+                result |= await self.witnessing.take_reply(self.peer, offer, reply)
         await self.line.record_link_test(self.peer, result)
         return result

@@ -377,65 +377,69 @@ class Line:
 
     # --- link tests -----------------------------------------------------------------------
 
-    def make_link_test(self, peer: str) -> tuple[Envelope, LinkTestPayload]:
+    def make_link_test(
+        self, peer: str, *, witness: str | None = None, prove: list[tuple[int, int]] | None = None
+    ) -> tuple[Envelope, LinkTestPayload]:
         card = self.peers.get(peer)
-        now = self.clock.now_us()
         with self.reader.connect() as conn:
             last = conn.execute(
                 sa.select(schema.peers.c.next_out_seq).where(schema.peers.c.station_id == peer)
             ).scalar_one()
+        now = self.clock.now_us()
         payload = LinkTestPayload(
-            nonce=primitives.random_bytes(16).hex(), t1_us=now, last_sequence=int(last) - 1
+            nonce=primitives.random_bytes(16).hex(),
+            t1_us=now,
+            last_sequence=int(last) - 1,
+            witness=witness,
+            prove=prove or [],
         )
         header = Header(
-            Kind.LINK_TEST,
-            Precedence.ROUTINE,
-            wire.DEFAULT_SUITE,
-            self.station_id,
-            peer,
-            "link-test",
-            0,
-            uuid.uuid4(),
-            now,
-        )
+            Kind.LINK_TEST, Precedence.ROUTINE, wire.DEFAULT_SUITE, self.station_id, peer,
+            "link-test", 0, uuid.uuid4(), now,
+        )  # fmt: skip
         env = wire.seal_envelope(header, payload.to_bytes(), self._signer, card.card.encryption_key)
         return env, payload
 
-    def answer_link_test(self, raw: bytes) -> bytes:
-        """Check a peer's link test and return our sealed, signed reply."""
-        t2 = self.clock.now_us()
+    def check_link_test(self, raw: bytes) -> tuple[Envelope, LinkTestPayload]:
+        """Every check a peer's link test must pass (pure CPU work and one read)."""
         u = wire.decode(raw, max_bytes=self.settings.max_envelope_bytes)
         h = u.header
         if h.kind is not Kind.LINK_TEST:
             raise EnvelopeError("expected a link test", code="bad_kind")
         if h.recipient != self.station_id:
             raise MisaddressedError(f"link test is addressed to {h.recipient!r}")
-        card = self.peers.get(h.sender)
-        env = u.verify(card.card.signing_key)
+        env = u.verify(self.peers.get(h.sender).card.signing_key)
         self._check_date(h.sent_at_us)
         test: LinkTestPayload = parse_payload(Kind.LINK_TEST, env.open(self._opener))
-        missing = self._missing_upto(h.sender, test.last_sequence)
+        return env, test
+
+    def reply_link_test(
+        self, env: Envelope, test: LinkTestPayload, t2_us: int, extra: dict[str, Any]
+    ) -> bytes:
+        """Our sealed, signed answer to a checked link test."""
+        h = env.header
         reply = LinkTestReplyPayload(
             nonce=test.nonce,
             t1_us=test.t1_us,
-            t2_us=t2,
+            t2_us=t2_us,
             t3_us=self.clock.now_us(),
-            missing=missing,
+            missing=self._missing_upto(h.sender, test.last_sequence),
+            **extra,
         )
         header = Header(
-            Kind.LINK_TEST_REPLY,
-            Precedence.ROUTINE,
-            wire.DEFAULT_SUITE,
-            self.station_id,
-            h.sender,
-            "link-test",
-            0,
-            h.message_id,
-            self.clock.now_us(),
-        )
+            Kind.LINK_TEST_REPLY, Precedence.ROUTINE, wire.DEFAULT_SUITE, self.station_id,
+            h.sender, "link-test", 0, h.message_id, self.clock.now_us(),
+        )  # fmt: skip
+        card = self.peers.get(h.sender)
         return wire.seal_envelope(
             header, reply.to_bytes(), self._signer, card.card.encryption_key
         ).raw
+
+    def answer_link_test(self, raw: bytes) -> bytes:
+        """Check a peer's link test and answer it (without witnessing)."""
+        t2 = self.clock.now_us()
+        env, test = self.check_link_test(raw)
+        return self.reply_link_test(env, test, t2, {})
 
     def check_link_reply(
         self, peer: str, sent: LinkTestPayload, raw: bytes

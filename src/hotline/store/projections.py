@@ -203,6 +203,16 @@ class Projector:
         o, m = schema.outbox, schema.messages
         conn.execute(o.delete().where(o.c.envelope_hash == entry.envelope_hash))
         conn.execute(
+            schema.receipts.insert().values(
+                peer=entry.peer,
+                sequence=receipt.sequence,
+                envelope_hash=entry.envelope_hash,
+                leaf_index=receipt.leaf_index,
+                tree_size=receipt.tree_size,
+                stored_at_us=receipt.stored_at_us,
+            )
+        )
+        conn.execute(
             m.update()
             .where(
                 m.c.peer == entry.peer,

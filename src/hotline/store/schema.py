@@ -133,5 +133,61 @@ alarms = Table(
     Index("ix_alarms_open", "kind", "peer", "cleared_at_us"),
 )
 
+# --- the ledger's witnessing (migration 0002) --------------------------------------------
+
+#: checkpoints of our own ledger that we signed (C2SP signed notes, verbatim)
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("issued_at_us", BigInteger, nullable=False),
+)
+
+#: a peer's cosignature of one of our checkpoints (tlog-cosignature/v1 line)
+cosignatures = Table(
+    "cosignatures",
+    metadata,
+    Column("peer", String(32), primary_key=True),
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("line", Text, nullable=False),
+    Column("received_at_us", BigInteger, nullable=False),
+)
+
+#: per peer whose log we witness: the latest checkpoint of theirs we cosigned
+witness_state = Table(
+    "witness_state",
+    metadata,
+    Column("peer", String(32), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+)
+
+#: projection of RECEIPT_IN entries: where the peer says it logged our envelope
+receipts = Table(
+    "receipts",
+    metadata,
+    Column("peer", String(32), primary_key=True),
+    Column("sequence", BigInteger, primary_key=True, autoincrement=False),
+    Column("envelope_hash", LargeBinary(32), nullable=False),
+    Column("leaf_index", BigInteger, nullable=False),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("stored_at_us", BigInteger, nullable=False),
+    Index("ix_receipts_leaf", "peer", "leaf_index"),
+)
+
+#: receipts proved included in a checkpoint of the peer's log that we cosigned
+receipt_proofs = Table(
+    "receipt_proofs",
+    metadata,
+    Column("peer", String(32), primary_key=True),
+    Column("sequence", BigInteger, primary_key=True, autoincrement=False),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("proved_at_us", BigInteger, nullable=False),
+)
+
 #: projections wiped and rebuilt from ``entries`` by ``projections.rebuild``
-PROJECTIONS = (messages, outbox, inbound, peers)
+PROJECTIONS = (messages, outbox, inbound, receipts, peers)

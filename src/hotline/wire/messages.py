@@ -64,12 +64,24 @@ class ReceiptPayload(_Payload):
     missing: Annotated[list[SeqRange], Field(max_length=64)] = []
 
 
+MAX_PROVE = 64
+
+
 class LinkTestPayload(_Payload):
     nonce: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
     t1_us: int
     #: the sender's last sequence number on this direction, so gaps at the tail show up
     last_sequence: Annotated[int, Field(ge=0)] = 0
-    checkpoint: dict[str, Any] | None = None
+    #: a C2SP tlog-witness add-checkpoint request body for the sender's log
+    witness: Annotated[str, Field(max_length=16_384)] | None = None
+    #: (leaf index, tree size) pairs of the recipient's log to prove inclusion of
+    prove: Annotated[list[tuple[int, int]], Field(max_length=MAX_PROVE)] = []
+
+
+class InclusionProof(_Payload):
+    leaf_index: Annotated[int, Field(ge=0)]
+    tree_size: Annotated[int, Field(ge=1)]
+    hashes: Annotated[list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]], Field(max_length=64)]
 
 
 class LinkTestReplyPayload(_Payload):
@@ -78,7 +90,12 @@ class LinkTestReplyPayload(_Payload):
     t2_us: int
     t3_us: int
     missing: Annotated[list[SeqRange], Field(max_length=64)] = []
-    cosignature: dict[str, Any] | None = None
+    #: the tlog-cosignature/v1 line for the checkpoint in the test, when it was cosigned
+    cosignature: Annotated[str, Field(max_length=1024)] | None = None
+    #: why it was not: the witness's error code (and its stored size on a conflict)
+    witness_error: Annotated[str, Field(max_length=64)] | None = None
+    witness_size: Annotated[int, Field(ge=0)] | None = None
+    proofs: Annotated[list[InclusionProof], Field(max_length=MAX_PROVE)] = []
 
 
 Payload = MessagePayload | AckPayload | ReceiptPayload | LinkTestPayload | LinkTestReplyPayload

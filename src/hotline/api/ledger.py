@@ -1,0 +1,91 @@
+"""Operator API for the record: the latest cosigned checkpoint, inclusion proofs of
+messages, consistency proofs between two sizes.
+
+Owns only the HTTP shapes; proofs come from the stored tree. Must not touch: writes.
+"""
+
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Query
+
+from hotline.errors import InputError, NotFoundError
+from hotline.ledger import merkle
+from hotline.service.line import Line
+from hotline.service.witnessing import latest_cosigned, origin_of
+from hotline.store import schema, tree
+
+
+def ledger_router(line: Line, auth: Any) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/ledger", dependencies=[Depends(auth)], tags=["ledger"])
+
+    def size_now(conn: sa.Connection) -> int:
+        return int(
+            conn.execute(sa.select(sa.func.count()).select_from(schema.entries)).scalar_one()
+        )
+
+    @router.get("/checkpoint")
+    def checkpoint() -> dict[str, Any]:
+        """The newest checkpoint of this station's ledger that a peer has cosigned: the
+        signed note with every cosignature line, verifiable with the station cards."""
+        with line.reader.connect() as conn:
+            found = latest_cosigned(conn)
+            size = size_now(conn)
+        if found is None:
+            raise NotFoundError(
+                "no checkpoint has been cosigned yet",
+                hint="run a link test: each one carries a checkpoint",
+            )
+        return {"origin": origin_of(line.station_id), "ledger_size": size, **found}
+
+    @router.get("/proof/inclusion")
+    def inclusion(
+        message_id: Annotated[str, Query(max_length=36)],
+        size: Annotated[int | None, Query(ge=1)] = None,
+    ) -> dict[str, Any]:
+        """Where a message's envelope is in the ledger, with an inclusion proof for a tree
+        size (default: the newest cosigned checkpoint, else the whole ledger now)."""
+        m, e = schema.messages, schema.entries
+        with line.reader.connect() as conn:
+            row = conn.execute(sa.select(m.c.entry_idx).where(m.c.message_id == message_id)).first()
+            if row is None:
+                raise NotFoundError(f"no message {message_id}")
+            now = size_now(conn)
+            cosigned = latest_cosigned(conn)
+            target = size or (cosigned["size"] if cosigned else now)
+            idx = int(row.entry_idx)
+            if not idx < target <= now:
+                raise InputError(f"size must be above the entry's index {idx} and at most {now}")
+            leaf = conn.execute(sa.select(e.c.leaf_hash).where(e.c.idx == idx)).scalar_one()
+            proof = tree.inclusion_proof(conn, idx, target, now)
+            root = tree.root_at(conn, target, now)
+        merkle.verify_inclusion(bytes(leaf), idx, target, proof, root)
+        return {
+            "message_id": message_id,
+            "leaf_index": idx,
+            "tree_size": target,
+            "leaf_hash": bytes(leaf).hex(),
+            "root": root.hex(),
+            "proof": [h.hex() for h in proof],
+        }
+
+    @router.get("/proof/consistency")
+    def consistency(
+        old: Annotated[int, Query(ge=0)], new: Annotated[int, Query(ge=1)]
+    ) -> dict[str, Any]:
+        """A consistency proof between two sizes of this station's ledger."""
+        with line.reader.connect() as conn:
+            now = size_now(conn)
+            if not old <= new <= now:
+                raise InputError(f"need 0 <= old <= new <= {now}")
+            proof = tree.consistency_proof(conn, old, new, now)
+            roots = [tree.root_at(conn, s, now) if s else merkle.EMPTY_ROOT for s in (old, new)]
+        return {
+            "old": old,
+            "new": new,
+            "old_root": roots[0].hex(),
+            "new_root": roots[1].hex(),
+            "proof": [h.hex() for h in proof],
+        }
+
+    return router

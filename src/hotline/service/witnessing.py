@@ -1,0 +1,383 @@
+"""Mutual witnessing of the two ledgers of a line, and the cross-check of receipts.
+
+Owns, as a **log**: signing checkpoints of this station's ledger (C2SP tlog-checkpoint,
+signed note with the station's log key), building the add-checkpoint request a peer
+witnesses, storing the peer's cosignature; and, for receipts: asking the peer for
+inclusion proofs and checking them against a checkpoint of the peer's log that this
+station cosigned. As a **witness**: checking a peer's checkpoint and consistency proof
+against the state stored for it (atomically, by the writer), cosigning it, and keeping
+the evidence and raising a CRITICAL alarm on a fork.
+
+Everything rides inside the link test's sealed envelopes. Must not touch: transport,
+link health (``link``), message projections.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from hotline.errors import ForkError, HotlineError, ProofError, SignatureError
+from hotline.ledger import checkpoint as cps
+from hotline.ledger import merkle
+from hotline.ledger import witness as wit
+from hotline.ledger.cosignature import CosignatureVerifier, Cosigner
+from hotline.ledger.entry import ZERO_HASH, Entry, EntryKind
+from hotline.ledger.note import Ed25519Verifier, NoteSigner
+from hotline.service.line import Line
+from hotline.store import operational, schema, tree
+from hotline.store.projections import action_bytes
+from hotline.store.writer import WriteTx
+from hotline.wire.messages import MAX_PROVE, InclusionProof, LinkTestReplyPayload
+
+log = logging.getLogger(__name__)
+
+
+def origin_of(station_id: str) -> str:
+    """The checkpoint origin (and log key name) of a station's ledger."""
+    return f"hotline/{station_id}/log"
+
+
+def cosigner_of(station_id: str) -> str:
+    """The key name a station cosigns other stations' checkpoints with."""
+    return f"hotline/{station_id}/witness"
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """What this station puts in a link test for a peer to witness and prove."""
+
+    request: str
+    checkpoint: cps.Checkpoint
+    prove: list[tuple[int, int]]
+
+
+class Witnessing:
+    def __init__(self, line: Line) -> None:
+        self.line = line
+        sid = line.station_id
+        self.log_signer = NoteSigner(origin_of(sid), line.identity.log_seed)
+        self.cosigner = Cosigner(cosigner_of(sid), line.identity.cosign_seed)
+        self._old_hint: dict[str, int] = {}
+
+    # --- keys of peers, from their cards ---------------------------------------------
+
+    def peer_log_key(self, peer: str) -> Ed25519Verifier:
+        return Ed25519Verifier(origin_of(peer), self.line.peers.get(peer).card.log_key)
+
+    def peer_cosign_key(self, peer: str) -> CosignatureVerifier:
+        return CosignatureVerifier(cosigner_of(peer), self.line.peers.get(peer).card.cosign_key)
+
+    # --- as a log ----------------------------------------------------------------------
+
+    async def offer(self, peer: str) -> Offer:
+        """Sign a checkpoint of our ledger as it is now and build the request for ``peer``."""
+
+        def read(conn: Connection) -> tuple[int, bytes, int, list[tuple[int, int]]]:
+            size = int(
+                conn.execute(sa.select(sa.func.count()).select_from(schema.entries)).scalar_one()
+            )
+            root = tree.root_at(conn, size, size) if size else merkle.EMPTY_ROOT
+            c = schema.cosignatures
+            cosigned = conn.execute(
+                sa.select(sa.func.max(c.c.size)).where(c.c.peer == peer)
+            ).scalar()
+            return size, root, int(cosigned or 0), self._to_prove(conn, peer)
+
+        with self.line.reader.connect() as conn:
+            size, root, cosigned, prove = read(conn)
+        old = min(self._old_hint.pop(peer, cosigned), size)
+        cp = cps.Checkpoint(origin_of(self.line.station_id), size, root)
+
+        def unit(tx: WriteTx) -> tuple[str, list[bytes]]:
+            c = schema.checkpoints
+            note = tx.conn.execute(sa.select(c.c.note).where(c.c.size == size)).scalar()
+            if note is None:
+                note = cps.sign_checkpoint(cp, self.log_signer)
+                tx.conn.execute(
+                    c.insert().values(
+                        size=size, root=root, note=note, issued_at_us=self.line.clock.now_us()
+                    )
+                )
+            proof = tree.consistency_proof(tx.conn, old, size, size) if 0 < old < size else []
+            return str(note), proof
+
+        note, proof = await self.line.writer.submit(unit)
+        request = wit.AddCheckpoint(old, tuple(proof), note).format().decode()
+        return Offer(request, cp, prove)
+
+    def _to_prove(self, conn: Connection, peer: str) -> list[tuple[int, int]]:
+        ws, r, rp = schema.witness_state, schema.receipts, schema.receipt_proofs
+        witnessed = conn.execute(sa.select(ws.c.size).where(ws.c.peer == peer)).scalar()
+        if not witnessed:
+            return []
+        rows = conn.execute(
+            sa.select(r.c.leaf_index)
+            .outerjoin(rp, sa.and_(rp.c.peer == r.c.peer, rp.c.sequence == r.c.sequence))
+            .where(r.c.peer == peer, r.c.leaf_index < witnessed, rp.c.sequence.is_(None))
+            .order_by(r.c.leaf_index)
+            .limit(MAX_PROVE)
+        ).scalars()
+        return [(int(i), int(witnessed)) for i in rows]
+
+    async def take_reply(
+        self, peer: str, offer: Offer, reply: LinkTestReplyPayload
+    ) -> dict[str, Any]:
+        """Store the peer's cosignature and check the proofs it sent; a summary back."""
+        out: dict[str, Any] = {"checkpoint_size": offer.checkpoint.size}
+        if reply.cosignature is not None:
+            body = offer.checkpoint.format()
+            try:
+                self.peer_cosign_key(peer).verify_line(body, reply.cosignature)
+            except HotlineError as exc:
+                out["cosigned"] = False
+                out["witness_error"] = exc.code
+                log.error("cosignature from %s does not verify: %s", peer, exc)
+            else:
+                await self._store_cosignature(peer, offer.checkpoint, reply.cosignature)
+                out["cosigned"] = True
+        else:
+            out["cosigned"] = False
+            out["witness_error"] = reply.witness_error
+            if reply.witness_error == "witness_conflict" and reply.witness_size is not None:
+                self._old_hint[peer] = reply.witness_size
+        if reply.proofs:
+            out["receipts_proved"], out["receipts_failed"] = await self._check_proofs(
+                peer, reply.proofs
+            )
+        return out
+
+    async def _store_cosignature(self, peer: str, cp: cps.Checkpoint, line: str) -> None:
+        def unit(tx: WriteTx) -> None:
+            c = schema.cosignatures
+            held = tx.conn.execute(
+                sa.select(c.c.line).where(c.c.peer == peer, c.c.size == cp.size)
+            ).scalar()
+            if held is not None:
+                return
+            now = self.line.clock.now_us()
+            tx.conn.execute(
+                c.insert().values(peer=peer, size=cp.size, line=line, received_at_us=now)
+            )
+            self._record(
+                tx,
+                peer,
+                {
+                    "witness": "cosigned_by_peer",
+                    "peer": peer,
+                    "size": cp.size,
+                    "root": cp.root.hex(),
+                    "line": line,
+                },
+            )
+
+        await self.line.writer.submit(unit)
+
+    async def _check_proofs(self, peer: str, proofs: list[InclusionProof]) -> tuple[int, int]:
+        """Each proof must show our envelope, as the peer logged it, in a checkpoint of the
+        peer's log that we cosigned. A receipt that cannot be proved is an alarm."""
+        ws, r, e = schema.witness_state, schema.receipts, schema.entries
+        with self.line.reader.connect() as conn:
+            state = conn.execute(sa.select(ws.c.size, ws.c.root).where(ws.c.peer == peer)).first()
+            wanted = {p.leaf_index: p for p in proofs}
+            rows = conn.execute(
+                sa.select(
+                    r.c.sequence, r.c.leaf_index, r.c.stored_at_us, r.c.envelope_hash, e.c.leaf
+                )
+                .join(
+                    e,
+                    sa.and_(
+                        e.c.envelope_hash == r.c.envelope_hash,
+                        e.c.kind == int(EntryKind.ENVELOPE_OUT),
+                    ),
+                )
+                .where(r.c.peer == peer, r.c.leaf_index.in_(list(wanted)))
+            ).all()
+        good, bad = [], []
+        for row in rows:
+            p = wanted[int(row.leaf_index)]
+            ours = Entry.decode(bytes(row.leaf))
+            theirs = Entry(
+                EntryKind.ENVELOPE_IN,
+                self.line.station_id,
+                ours.peer_seq,
+                bytes(row.envelope_hash),
+                int(row.stored_at_us),
+                ours.data,
+            )
+            try:
+                if state is None or p.tree_size != state.size:
+                    raise ProofError("proof is not against the checkpoint we cosigned")
+                merkle.verify_inclusion(
+                    merkle.leaf_hash(theirs.encode()),
+                    p.leaf_index,
+                    p.tree_size,
+                    [bytes.fromhex(h) for h in p.hashes],
+                    bytes(state.root),
+                )
+                good.append((int(row.sequence), p.tree_size))
+            except HotlineError as exc:
+                bad.append((int(row.sequence), exc.message))
+
+        def unit(tx: WriteTx) -> None:
+            now = self.line.clock.now_us()
+            for seq, size in good:
+                tx.conn.execute(
+                    schema.receipt_proofs.insert().values(
+                        peer=peer, sequence=seq, tree_size=size, proved_at_us=now
+                    )
+                )
+            for seq, why in bad:
+                operational.raise_alarm(
+                    tx.conn,
+                    kind="receipt_unproved",
+                    severity="HIGH",
+                    peer=peer,
+                    ref=str(seq),
+                    now_us=now,
+                    detail=f"{peer}'s receipt for our sequence {seq} is not in its cosigned "
+                    f"log: {why}",
+                )
+
+        if good or bad:
+            await self.line.writer.submit(unit)
+        return len(good), len(bad)
+
+    # --- as a witness -----------------------------------------------------------------
+
+    async def witness(self, peer: str, request: str) -> dict[str, Any]:
+        """Check and cosign ``peer``'s checkpoint; the reply fields for the link test."""
+        try:
+            req = wit.parse_add_checkpoint(request.encode("utf-8"))
+        except HotlineError as exc:
+            return {"witness_error": exc.code}
+        log_key = self.peer_log_key(peer)
+
+        def unit(tx: WriteTx) -> dict[str, Any]:
+            ws = schema.witness_state
+            row = tx.conn.execute(sa.select(ws).where(ws.c.peer == peer)).first()
+            state = (
+                None
+                if row is None
+                else wit.WitnessState(int(row.size), bytes(row.root), str(row.note))
+            )
+            now = self.line.clock.now_us()
+            try:
+                new, cosig = wit.add_checkpoint(
+                    state, req, log_key, self.cosigner, max(1, now // 1_000_000)
+                )
+            except wit.WitnessConflict as exc:
+                return {"witness_error": exc.code, "witness_size": exc.stored_size}
+            except (ForkError, ProofError) as exc:
+                self._fork(tx, peer, state, req, exc)
+                return {"witness_error": "fork"}
+            except (SignatureError, HotlineError) as exc:
+                log.warning("checkpoint from %s refused: %s", peer, exc)
+                return {"witness_error": exc.code}
+            values = {"size": new.size, "root": new.root, "note": new.note, "updated_at_us": now}
+            if row is None:
+                tx.conn.execute(ws.insert().values(peer=peer, **values))
+            else:
+                tx.conn.execute(ws.update().where(ws.c.peer == peer).values(**values))
+            self._record(
+                tx,
+                peer,
+                {
+                    "witness": "cosigned_for_peer",
+                    "peer": peer,
+                    "size": new.size,
+                    "root": new.root.hex(),
+                    "note": new.note,
+                    "line": cosig.line(),
+                },
+            )
+            return {"cosignature": cosig.line()}
+
+        result: dict[str, Any] = await self.line.writer.submit(unit)
+        return result
+
+    def _fork(
+        self,
+        tx: WriteTx,
+        peer: str,
+        state: wit.WitnessState | None,
+        req: wit.AddCheckpoint,
+        exc: HotlineError,
+    ) -> None:
+        """Keep the evidence on the ledger and raise the alarm; the line is marked."""
+        log.critical("evidence of a fork in %s's ledger: %s", peer, exc)
+        evidence = {
+            "witness": "fork_evidence",
+            "peer": peer,
+            "error": exc.code,
+            "detail": exc.message,
+            "cosigned_note": None if state is None else state.note,
+            "offered_note": req.note,
+            "old_size": req.old_size,
+            "proof": [h.hex() for h in req.proof],
+        }
+        self._record(tx, peer, evidence)
+        operational.raise_alarm(
+            tx.conn,
+            kind="fork",
+            severity="CRITICAL",
+            peer=peer,
+            ref=None,
+            now_us=self.line.clock.now_us(),
+            detail=f"{peer}'s ledger contradicts a checkpoint we cosigned ({exc.code}); the "
+            "evidence (both signed checkpoints and the proof) is on our ledger",
+        )
+
+    def proofs(self, prove: list[tuple[int, int]]) -> list[InclusionProof]:
+        """Inclusion proofs of our leaves, for sizes of our log that exist."""
+        out: list[InclusionProof] = []
+        with self.line.reader.connect() as conn:
+            size = int(
+                conn.execute(sa.select(sa.func.count()).select_from(schema.entries)).scalar_one()
+            )
+            for index, tree_size in prove[:MAX_PROVE]:
+                if not 0 <= index < tree_size <= size:
+                    continue
+                hashes = tree.inclusion_proof(conn, index, tree_size, size)
+                out.append(
+                    InclusionProof(
+                        leaf_index=index, tree_size=tree_size, hashes=[h.hex() for h in hashes]
+                    )
+                )
+        return out
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _record(self, tx: WriteTx, peer: str, doc: dict[str, Any]) -> None:
+        tx.append(
+            Entry(
+                EntryKind.WITNESS, peer, 0, ZERO_HASH, self.line.clock.now_us(), action_bytes(doc)
+            )
+        )
+
+
+def latest_cosigned(conn: Connection) -> dict[str, Any] | None:
+    """Our newest checkpoint with every peer cosignature it has, as one signed note."""
+    c, co = schema.checkpoints, schema.cosignatures
+    row = conn.execute(
+        sa.select(c.c.size, c.c.note)
+        .where(sa.exists().where(co.c.size == c.c.size))
+        .order_by(c.c.size.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    lines = conn.execute(
+        sa.select(co.c.peer, co.c.line).where(co.c.size == row.size).order_by(co.c.peer)
+    ).all()
+    from hotline.ledger.note import add_signature_lines
+
+    return {
+        "size": int(row.size),
+        "note": add_signature_lines(str(row.note), [str(x.line) for x in lines]),
+        "cosigned_by": [str(x.peer) for x in lines],
+    }
