@@ -181,15 +181,24 @@ def _run(root: Path, stations: list[Any], timeout: float) -> dict[str, Any]:
             for src, _dst, r in sent:
                 mid = r["message_id"]
                 _wait(step, timeout, functools.partial(_is, src, mid, "acknowledged"))
-        with _step(progress, "link test each way"):
+        step = "link tests each way: checkpoints cosigned, receipts proved"
+        with _step(progress, step):
             out["link"] = {}
-            for src, dst in ((a, b), (b, a)):
-                t = src.api("POST", f"/api/v1/link/{dst.station_id}/test")
-                if not t["ok"]:
-                    raise DemoFailure(
-                        "link test each way", f"{src.station_id} → {dst.station_id}: {t['error']}"
-                    )
-                out["link"][f"{src.station_id}→{dst.station_id}"] = t
+            for _round in range(2):  # the second round proves receipts against cosigned logs
+                for src, dst in ((a, b), (b, a)):
+                    t = src.api("POST", f"/api/v1/link/{dst.station_id}/test")
+                    if not t["ok"] or not t.get("cosigned"):
+                        why = t.get("error") or t.get("witness_error") or "not cosigned"
+                        raise DemoFailure(step, f"{src.station_id} → {dst.station_id}: {why}")
+                    key = f"{src.station_id}→{dst.station_id}"
+                    proved = out["link"].get(key, {}).get("receipts_proved", 0)
+                    out["link"][key] = t | {"receipts_proved": proved + t.get("receipts_proved", 0)}
+            for key, t in out["link"].items():
+                if t["receipts_proved"] < len(PRECEDENCES):
+                    raise DemoFailure(step, f"{key}: only {t['receipts_proved']} receipts proved")
+        out["checkpoints"] = {
+            s.station_id: s.api("GET", "/api/v1/ledger/checkpoint") for s in (a, b)
+        }
         out["messages"] = [
             src.api("GET", f"/api/v1/messages/{r['message_id']}") | {"from": src.station_id}
             for src, _d, r in sent
@@ -201,7 +210,7 @@ def _run(root: Path, stations: list[Any], timeout: float) -> dict[str, Any]:
 
 def _print_summary(out: dict[str, Any]) -> None:
     console.print(f"\nsafety number alpha–bravo: [bold]{out['safety_number']}[/]")
-    t = Table(title="messages")
+    t = Table(title="messages", box=None)
     for col in (
         "from",
         "to",
@@ -228,7 +237,14 @@ def _print_summary(out: dict[str, Any]) -> None:
     console.print(t)
     for name, r in out["link"].items():
         console.print(
-            f"link {name}: [green]{r['state']}[/] rtt {r['rtt_ms']} ms, skew {r['skew_ms']} ms"
+            f"link {name}: [green]{r['state']}[/] rtt {r['rtt_ms']} ms, skew {r['skew_ms']} ms, "
+            f"checkpoint {r['checkpoint_size']} cosigned, {r['receipts_proved']} receipts proved "
+            "in the peer's cosigned log"
+        )
+    for name, cp in out["checkpoints"].items():
+        console.print(
+            f"{name}'s ledger: checkpoint of size {cp['size']} cosigned by "
+            f"{', '.join(cp['cosigned_by'])}"
         )
     for name, st in out["status"].items():
         c = st["counts"]
