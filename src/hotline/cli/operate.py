@@ -78,7 +78,8 @@ def inbox(
 ) -> None:
     """Show messages, newest first, with each one's state and times.
 
-    States: queued → delivered (receipt) → acknowledged (by whom); received for inbound.
+    States: queued → sent (transmitted, no receipt yet) → delivered (the peer's signed
+    receipt) → acknowledged (by whom); inbound messages are received → acknowledged.
     Example: hotline inbox --unacked -d bravo
     """
     params: dict[str, Any] = {"limit": limit, "unacknowledged": unacknowledged}
@@ -96,6 +97,7 @@ def inbox(
         "channel",
         "text",
         "state",
+        "queued",
         "sent",
         "delivered",
         "acknowledged",
@@ -114,6 +116,7 @@ def inbox(
             (m["body"].get("text") or m["type"])[:40],
             _state(m),
             us_to_text(m["sent_at_us"]),
+            us_to_text(m["first_attempt_us"]) if m["direction"] == "out" else "-",
             us_to_text(m["delivered_at_us"]),
             acked,
         )

@@ -221,8 +221,9 @@ class VolumeIndex:
         live = cols[alive]
         self._cols = np.zeros((len(live) + 2 * self.max_delta, 9))  # room for the delta
         self._cols[: len(live)] = live
-        self._slots = [v for v in self._slots if v is not None]
-        self._by_id = {v.id: i for i, v in enumerate(self._slots)}
+        kept = [v for v in self._slots if v is not None]
+        self._by_id = {v.id: i for i, v in enumerate(kept)}
+        self._slots = list(kept)
         self._dead = 0
         cols = self._cols[: len(self._slots)]
         points = (cols[:, 8].astype(np.int64) & 2) > 0
@@ -253,8 +254,9 @@ class VolumeIndex:
             for b in q:
                 m = (d[:, 0] <= b[2]) & (b[0] <= d[:, 2]) & (d[:, 1] <= b[3]) & (b[1] <= d[:, 3])
                 found.append(np.array(self._delta_slot, dtype=np.int64)[m])
-        slots = np.unique(np.concatenate(found))
-        return slots[self._cols[slots, 8] > 0]
+        slots: IntArray = np.unique(np.concatenate(found))
+        alive: IntArray = slots[self._cols[slots, 8] > 0]
+        return alive
 
     def conflicts_with(self, q: Volume) -> list[tuple[Volume, float, float, float, float]]:
         """Every indexed volume that meets ``q``: (volume, distance_m, reach_m, start, end)."""

@@ -265,8 +265,8 @@ class ActivityNotice(_Payload):
 class ConcernAbout(_Model):
     """What a concern is about: notified sites, activities, and/or an incident."""
 
-    site_ids: tuple[Ident, ...] = Field(default=(), max_length=100)
-    activity_ids: tuple[Ident, ...] = Field(default=(), max_length=100)
+    site_ids: tuple[Ident, ...] = Field(default=(), max_length=100, strict=False)
+    activity_ids: tuple[Ident, ...] = Field(default=(), max_length=100, strict=False)
     incident: Text | None = None
 
     @model_validator(mode="after")

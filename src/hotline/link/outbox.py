@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -23,6 +24,7 @@ from hotline.link.client import PeerClient
 from hotline.link.linktest import HealthRecorder
 from hotline.service.line import Line
 from hotline.store import schema
+from hotline.store.writer import WriteTx
 from hotline.wire.envelope import Precedence
 
 log = logging.getLogger(__name__)
@@ -87,9 +89,11 @@ class Outbox:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(lane.wake.wait(), delay)
                 continue
+            attempt = self._note_attempts([idx for idx, _ in batch])
             try:
                 results = await self.client.deliver([raw for _, raw in batch])
             except HotlineError as exc:
+                await attempt(exc.code)
                 lane.failures += 1
                 wait = self._backoff(lane.failures)
                 log.warning("delivery to %s failed (%s); retry in %.1fs", self.peer, exc.code, wait)
@@ -98,6 +102,7 @@ class Outbox:
                 if isinstance(exc, TransportError):
                     await self.recorder.failure(self.peer, exc.code)
                 continue
+            await attempt(None)
             lane.failures = 0
             recorded = []
             for (idx, _), result in zip(batch, results, strict=True):
@@ -108,6 +113,45 @@ class Outbox:
                     log.warning("%s refused envelope #%d: %s", self.peer, idx, result.refused)
                     lane.retry_at[idx] = loop.time() + s.retry_max_s
             self.delivered += sum(await asyncio.gather(*recorded))
+
+    def _note_attempts(self, indices: list[int]) -> Any:
+        """Returns a coroutine function that records one transmission of ``indices``."""
+        line = self.line
+
+        async def note(error: str | None) -> None:
+            def unit(tx: WriteTx) -> None:
+                now = line.clock.now_us()
+                d = schema.deliveries
+                held = set(
+                    tx.conn.execute(
+                        sa.select(d.c.entry_idx).where(d.c.entry_idx.in_(indices))
+                    ).scalars()
+                )
+                if held:
+                    tx.conn.execute(
+                        d.update()
+                        .where(d.c.entry_idx.in_(held))
+                        .values(attempts=d.c.attempts + 1, last_attempt_us=now, last_error=error)
+                    )
+                new = [i for i in indices if i not in held]
+                if new:
+                    tx.conn.execute(
+                        d.insert(),
+                        [
+                            {
+                                "entry_idx": i,
+                                "attempts": 1,
+                                "first_attempt_us": now,
+                                "last_attempt_us": now,
+                                "last_error": error,
+                            }
+                            for i in new
+                        ],
+                    )
+
+            await line.writer.submit(unit)
+
+        return note
 
     async def _record(self, receipt: bytes) -> int:
         try:

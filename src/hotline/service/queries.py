@@ -20,7 +20,9 @@ def message_state(row: Any, now_us: int) -> str:
     if row.acknowledged_at_us is not None:
         return "acknowledged"
     if row.direction == "out":
-        return "delivered" if row.delivered_at_us is not None else "queued"
+        if row.delivered_at_us is not None:
+            return "delivered"
+        return "sent" if row.first_attempt_us is not None else "queued"
     return "received"
 
 
@@ -44,6 +46,9 @@ def _message(row: Any, now_us: int) -> dict[str, Any]:
         "state": message_state(row, now_us),
         "queued_at_us": row.stored_at_us if row.direction == "out" else None,
         "sent_at_us": row.sent_at_us,
+        "first_attempt_us": row.first_attempt_us,
+        "attempts": row.attempts or 0,
+        "last_error": row.last_error,
         "delivered_at_us": row.delivered_at_us,
         "ack_required": row.ack_required,
         "ack_deadline_us": row.ack_deadline_us,
@@ -53,6 +58,13 @@ def _message(row: Any, now_us: int) -> dict[str, Any]:
         "ack_overdue": bool(overdue),
         "entry_idx": row.entry_idx,
     }
+
+
+def _with_deliveries() -> sa.Select[Any]:
+    m, d = schema.messages, schema.deliveries
+    return sa.select(m, d.c.first_attempt_us, d.c.attempts, d.c.last_error).outerjoin(
+        d, d.c.entry_idx == m.c.entry_idx
+    )
 
 
 def list_messages(
@@ -66,7 +78,7 @@ def list_messages(
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     m = schema.messages
-    q = sa.select(m)
+    q = _with_deliveries()
     if channel:
         q = q.where(m.c.channel == channel)
     if peer:
@@ -81,7 +93,7 @@ def list_messages(
 
 def get_message(conn: Connection, now_us: int, message_id: str) -> dict[str, Any] | None:
     m = schema.messages
-    row = conn.execute(sa.select(m).where(m.c.message_id == message_id)).first()
+    row = conn.execute(_with_deliveries().where(m.c.message_id == message_id)).first()
     return None if row is None else _message(row, now_us)
 
 

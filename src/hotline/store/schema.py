@@ -189,5 +189,16 @@ receipt_proofs = Table(
     Column("proved_at_us", BigInteger, nullable=False),
 )
 
+#: transmission attempts of queued envelopes (operational: when first sent, how often)
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("entry_idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("attempts", Integer, nullable=False),
+    Column("first_attempt_us", BigInteger, nullable=False),
+    Column("last_attempt_us", BigInteger, nullable=False),
+    Column("last_error", String(64), nullable=True),
+)
+
 #: projections wiped and rebuilt from ``entries`` by ``projections.rebuild``
 PROJECTIONS = (messages, outbox, inbound, receipts, peers)
