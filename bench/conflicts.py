@@ -74,7 +74,10 @@ def main() -> None:
     t = time.perf_counter()
     sites = make_sites(n, rng)
     gen_s = time.perf_counter() - t
-    print(f"generated {n:,} sites in {gen_s:.1f} s ({platform.machine()}, python {platform.python_version()})")
+    print(
+        f"generated {n:,} sites in {gen_s:.1f} s "
+        f"({platform.machine()}, python {platform.python_version()})"
+    )
 
     engine = Engine()
     t = time.perf_counter()
@@ -91,13 +94,19 @@ def main() -> None:
         times.append(time.perf_counter() - t)
     ms = np.array(times) * 1000
     p50, p99 = float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
-    print(f"check one activity: p50 {p50:.3f} ms, p99 {p99:.3f} ms ({found / 1000:.1f} conflicts each)")
+    print(
+        f"check one activity: p50 {p50:.3f} ms, p99 {p99:.3f} ms "
+        f"({found / 1000:.1f} conflicts each)"
+    )
 
     recheck = make_activities(10_000, rng)
     t = time.perf_counter()
     total = sum(len(engine.check_activity(a)) for a in recheck)
     rate = len(recheck) / (time.perf_counter() - t)
-    print(f"full re-check of {len(recheck):,} activities: {rate:,.0f} activities/s ({total:,} conflicts)")
+    print(
+        f"full re-check of {len(recheck):,} activities: {rate:,.0f} activities/s "
+        f"({total:,} conflicts)"
+    )
 
     extra = make_sites(1, rng)[0]
     t = time.perf_counter()
