@@ -16,6 +16,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -204,6 +205,21 @@ def send(st: LocalStation, peer: str, text: str, **fields: Any) -> dict[str, Any
         "POST", "/api/v1/messages", json={"peer": peer, "text": text, **fields}
     )
     return result
+
+
+def send_many(
+    st: LocalStation, bodies: list[dict[str, Any]], workers: int = 8
+) -> list[dict[str, Any]]:
+    """Send every body (``peer``, ``text``, ...) concurrently; each must be accepted (201)."""
+
+    def one(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
+        r = client.post("/api/v1/messages", json=body)
+        assert r.status_code == 201, r.text
+        result: dict[str, Any] = r.json()
+        return result
+
+    with st.client() as client, ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda body: one(client, body), bodies))
 
 
 def messages(st: LocalStation, **params: Any) -> list[dict[str, Any]]:
