@@ -245,7 +245,7 @@ def cli(
     """Run the installed ``hotline`` command; wide columns so Rich does not wrap ids."""
     env = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1", "TERM": "dumb"}
     env.pop("HOTLINE_DATA_DIR", None)
-    return subprocess.run(  # noqa: S603 - our own installed command
+    return subprocess.run(
         [str(HOTLINE), *map(str, args)],
         capture_output=True,
         text=True,
