@@ -274,10 +274,9 @@ class VolumeIndex:
         points = (c[:, 8].astype(np.int64) & 2) > 0
         if points.any():
             dist[points] = _point_distances(q, c[points, 0], c[points, 1], reach[points])
-        for i in np.flatnonzero(~points):
-            other = self._slots[int(slots[i])]
-            if other is not None:
-                dist[i] = _distance_if_near(q, other.shape, float(reach[i]))
+        if (~points).any():
+            shapes = [v.shape for v in (self._slots[int(j)] for j in slots[~points]) if v]
+            dist[~points] = _shape_distances(q, shapes, reach[~points])
         out = []
         for i in np.flatnonzero(dist <= reach):
             other = self._slots[int(slots[i])]
@@ -313,21 +312,39 @@ def _point_distances(
     return out
 
 
-def _distance_if_near(q: Volume, other: Shape, reach: float) -> float:
-    """As :func:`_point_distances` for one shape that is not a point."""
-    if q.shape.is_point or other.is_point:
-        return geometry.separation(q.shape, other)
+def _shape_distances(
+    q: Volume, shapes: list[Shape], reach: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """As :func:`_point_distances` for lines and polygons: every shape projected into
+    the frame centred on ``q`` in one call, measured against ``q`` at once."""
     lon0, lat0 = q.shape.anchor_lon, q.shape.anchor_lat
-    d_p = float(
-        shapely.distance(geometry.planar(q.shape, lon0, lat0), geometry.planar(other, lon0, lat0))
-    )
-    rho = geometry.geodesic_distance(lon0, lat0, other.anchor_lon, other.anchor_lat)
-    k = float(geometry.distortion((rho + other.extent_m + q.shape.extent_m) * 1.01))
-    if d_p <= reach and (k - 1) * d_p <= REPORT_TOL_M:
-        return d_p
-    if d_p / k > reach:
-        return math.inf
-    return geometry.separation(q.shape, other)
+    coords = np.concatenate([s.coords() for s in shapes])
+    x, y = geometry.aeqd_forward(lon0, lat0, coords[:, 0], coords[:, 1])
+    xy = np.column_stack([x, y])
+    radius = np.hypot(x, y)
+    geoms: list[shapely.Geometry] = []
+    rho = np.empty(len(shapes))
+    at = 0
+    for i, s in enumerate(shapes):
+        sizes = [len(p) for p in s.parts]
+        part = xy[at : at + sum(sizes)]
+        rho[i] = radius[at : at + sum(sizes)].max()
+        at += sum(sizes)
+        if s.kind == "line":
+            geoms.append(shapely.LineString(part))
+        else:
+            rings = np.split(part, np.cumsum(sizes)[:-1])
+            geoms.append(shapely.Polygon(rings[0], rings[1:]))
+    qp = geometry.planar(q.shape, lon0, lat0)
+    d_p = np.asarray(shapely.distance(np.array(geoms, dtype=object), qp), dtype=np.float64)
+    if q.shape.is_point:
+        return d_p  # distances from the frame's centre are exact
+    k = geometry.distortion(np.maximum(rho, q.shape.extent_m) * 1.01)
+    out = np.where(d_p <= reach, d_p, np.inf)
+    vague = (d_p > reach) & (d_p / k <= reach) | (d_p <= reach) & ((k - 1) * d_p > REPORT_TOL_M)
+    for j in np.flatnonzero(vague):
+        out[j] = geometry.separation(q.shape, shapes[int(j)])
+    return out
 
 
 def _when(t: float) -> datetime | None:
