@@ -10,10 +10,13 @@ Prints human-readable figures; the last line is one JSON object.
   receipt stored at alpha, timed by the arrival of alpha's ``message.delivered``
   server-sent event; p50/p90/p99 over sequential messages (1,000; 300 with --quick),
   with the send call's own share (POST answered: the message is durable at alpha);
-- throughput: 16 concurrent senders post to alpha for 20 s (5 s with --quick); sent/s
+- throughput: 16 concurrent senders (one keep-alive connection each, a minimal asyncio
+  HTTP/1.1 client so the load generator takes little of the 2 cores) post to alpha for
+  20 s (5 s with --quick); sent/s
   over the sending window, delivered/s (receipts stored at alpha, by the event stream)
   from the first send to the last receipt, including the drain;
-- CPU seconds of each station over the throughput phase (/proc/PID/stat), per message;
+- CPU seconds of each station over the throughput phase (/proc/PID/stat), per message,
+  and by thread (main = the event loop; the first other thread is the store's writer);
 - peak RSS of each station (/proc/PID/status VmHWM) at the end.
 
 The stations run with default settings (sqlite_synchronous FULL) except the operator
@@ -66,6 +69,19 @@ def proc_cpu_s(pid: int) -> float:
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def thread_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds of each thread of a process: the main thread (the event loop) and
+    the others by thread id (Python does not name OS threads)."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            stat = (task / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            name = "main" if task.name == str(pid) else f"tid {task.name}"
+            out[name] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
 
 
 def machine() -> dict[str, Any]:
@@ -210,21 +226,57 @@ def api_client(station: localnet.LocalStation, connections: int) -> httpx.AsyncC
     )
 
 
-async def post_message(client: httpx.AsyncClient, peer: str, i: int) -> str:
-    r = await client.post(
-        "/api/v1/messages",
-        json={"peer": peer, "channel": "working", "precedence": "ROUTINE", "text": f"{TEXT} #{i}"},
-    )
-    if r.status_code != 201:
-        raise RuntimeError(f"send answered {r.status_code}: {r.text[:200]}")
-    return str(r.json()["message_id"])
+class Sender:
+    """One keep-alive HTTP/1.1 connection that posts messages to the operator API.
+
+    A few lines of asyncio instead of httpx: on a 2-core machine the load generator
+    shares the CPU with both stations, so it must cost as little as possible.
+    """
+
+    def __init__(self, station: localnet.LocalStation) -> None:
+        self.port = station.api_port
+        token = (station.data_dir / TOKEN_FILE).read_text().strip()
+        self.head = (
+            "POST /api/v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+            f"authorization: Bearer {token}\r\ncontent-type: application/json\r\n"
+        ).encode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, body: bytes) -> tuple[int, bytes]:
+        if self.reader is None or self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        try:
+            self.writer.write(self.head + b"content-length: %d\r\n\r\n" % len(body) + body)
+            head = await self.reader.readuntil(b"\r\n\r\n")
+            status, length = int(head[9:12]), 0
+            for line in head.split(b"\r\n")[1:]:
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            return status, await self.reader.readexactly(length)
+        except (OSError, asyncio.IncompleteReadError):
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+async def post_message(sender: Sender, peer: str, i: int) -> str:
+    body = {"peer": peer, "channel": "working", "precedence": "ROUTINE", "text": f"{TEXT} #{i}"}
+    status, answer = await sender.post(json.dumps(body).encode())
+    if status != 201:
+        raise RuntimeError(f"send answered {status}: {answer[:200]!r}")
+    return str(json.loads(answer)["message_id"])
 
 
 # --- phases ----------------------------------------------------------------------------
 
 
 async def latency_phase(
-    client: httpx.AsyncClient, deliveries: Deliveries, peer: str, n: int, warmup: int
+    client: Sender, deliveries: Deliveries, peer: str, n: int, warmup: int
 ) -> dict[str, Any]:
     total, send_only = [], []
     for i in range(warmup + n):
@@ -248,7 +300,7 @@ async def latency_phase(
 
 
 async def throughput_phase(
-    client: httpx.AsyncClient,
+    alpha: localnet.LocalStation,
     deliveries: Deliveries,
     peer: str,
     senders: int,
@@ -259,20 +311,22 @@ async def throughput_phase(
     sent: list[str] = []
     errors: dict[str, int] = {}
     cpu0 = {name: proc_cpu_s(pid) for name, pid in pids.items()}
+    thr0 = {name: thread_cpu_s(pid) for name, pid in pids.items()}
     own0 = os.times()
     spies = start_profilers(pids, profile, seconds) if profile else []
     t_start = time.perf_counter()
     stop_at = t_start + seconds
 
     async def sender(k: int) -> None:
-        i = 0
+        i, conn = 0, Sender(alpha)
         while time.perf_counter() < stop_at:
             try:
-                sent.append(await post_message(client, peer, k * 1_000_000 + i))
-            except (RuntimeError, httpx.HTTPError) as exc:
+                sent.append(await post_message(conn, peer, k * 1_000_000 + i))
+            except (RuntimeError, OSError, asyncio.IncompleteReadError) as exc:
                 key = str(exc)[:60]
                 errors[key] = errors.get(key, 0) + 1
             i += 1
+        conn.close()
 
     await asyncio.gather(*(sender(k) for k in range(senders)))
     t_sent = time.perf_counter()
@@ -290,6 +344,7 @@ async def throughput_phase(
             break
         await asyncio.sleep(0.02)
     cpu1 = {name: proc_cpu_s(pid) for name, pid in pids.items()}
+    thr1 = {name: thread_cpu_s(pid) for name, pid in pids.items()}
     own1 = os.times()
     for spy in spies:
         spy.wait(timeout=120)
@@ -313,6 +368,10 @@ async def throughput_phase(
         "errors": errors,
         "cpu_s": {name: cpu1[name] - cpu0[name] for name in pids},
         "cpu_us_per_msg": {name: (cpu1[name] - cpu0[name]) / max(n_done, 1) * 1e6 for name in pids},
+        "thread_cpu_s": {
+            name: {k: round(v - thr0[name].get(k, 0.0), 2) for k, v in thr1[name].items()}
+            for name in pids
+        },
         "bench_client_cpu_s": (own1.user + own1.system) - (own0.user + own0.system),
     }
 
@@ -351,7 +410,8 @@ def stations(root: Path, rate_limit: bool) -> Iterator[tuple[Any, Any]]:
 
 async def measure(alpha: Any, n_latency: int, args: argparse.Namespace) -> dict[str, Any]:
     deliveries = Deliveries()
-    async with api_client(alpha, 4) as events_client, api_client(alpha, args.senders) as client:
+    client = Sender(alpha)
+    async with api_client(alpha, 4) as events_client:
         follower = asyncio.create_task(deliveries.follow(events_client))
         await asyncio.wait_for(deliveries.connected.wait(), 10)
         latency = await latency_phase(client, deliveries, "bravo", n_latency, warmup=20)
@@ -364,8 +424,9 @@ async def measure(alpha: Any, n_latency: int, args: argparse.Namespace) -> dict[
             flush=True,
         )
         pids = {"alpha": alpha.proc.pid, "bravo": args.bravo_pid}
+        client.close()
         tput = await throughput_phase(
-            client, deliveries, "bravo", args.senders, args.seconds, pids, args.profile
+            alpha, deliveries, "bravo", args.senders, args.seconds, pids, args.profile
         )
         follower.cancel()
         with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
@@ -432,6 +493,9 @@ def main(argv: list[str] | None = None) -> None:
             )
             + f", bench client {t['bench_client_cpu_s']:.1f} s"
         )
+        for name, threads in t["thread_cpu_s"].items():
+            busy = {k: v for k, v in threads.items() if v > 0}
+            print(f"  {name} CPU by thread: {busy}")
         interval = 60.0
         if not args.quick and b_watch.first_ok_s is None:
             b_watch.wait(max(0.0, b_wall + interval + 15 - time.time()))
