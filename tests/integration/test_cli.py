@@ -1,0 +1,230 @@
+"""The ``hotline`` command end to end: two stations in temporary directories, set up,
+paired, run and operated only through the installed CLI; its error paths; the demo."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hotline.localnet import free_port
+from hotline.station import TOKEN_FILE, read_run_file
+from tests.integration.conftest import HOTLINE, cli, terminate, wait_until
+
+pytestmark = pytest.mark.integration
+
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+class CliStation:
+    def __init__(self, root: Path, station_id: str) -> None:
+        self.id = station_id
+        self.dir = root / station_id
+        self.card = root / f"{station_id}.card"
+        self.api_port, self.peer_port = free_port(), free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def init(self) -> subprocess.CompletedProcess[str]:
+        return cli(
+            "init",
+            "--id",
+            self.id,
+            "--name",
+            f"{self.id.capitalize()} watch",
+            "--endpoint",
+            f"https://127.0.0.1:{self.peer_port}",
+            "--api-port",
+            str(self.api_port),
+            "--peer-port",
+            str(self.peer_port),
+            "-d",
+            self.dir,
+        )
+
+    def run(self) -> None:
+        log = open(self.dir.parent / f"{self.id}.out", "wb")  # noqa: SIM115 - the child's
+        self.proc = subprocess.Popen(
+            [str(HOTLINE), "run", "-d", str(self.dir)], stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        out = self.dir.parent / f"{self.id}.out"
+        wait_until(
+            f"'hotline run' of {self.id} to say it is up",
+            lambda: out.read_text(errors="replace") if self.proc.poll() is None else "exited",  # type: ignore[union-attr]
+            lambda text: f"station {self.id} up" in text or text == "exited",
+            timeout=60,
+        )
+        assert self.proc.poll() is None, out.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            terminate(self.proc)
+            self.proc = None
+
+
+@pytest.fixture
+def two(tmp_path: Path) -> Iterator[tuple[CliStation, CliStation]]:
+    a, b = CliStation(tmp_path, "alpha"), CliStation(tmp_path, "bravo")
+    try:
+        yield a, b
+    finally:
+        for s in (a, b):
+            if s.proc is not None:
+                s.proc.kill()
+                s.proc.wait()
+
+
+def _api(data_dir: Path, path: str) -> Any:
+    """Read a running station's operator API the way the CLI finds it (run file, token)."""
+    run = read_run_file(data_dir)
+    assert run is not None, f"no run file in {data_dir}"
+    token = (data_dir / TOKEN_FILE).read_text().strip()
+    r = httpx.get(run["api"] + path, headers={"authorization": f"Bearer {token}"}, trust_env=False)
+    r.raise_for_status()
+    return r.json()
+
+
+def _ok(r: subprocess.CompletedProcess[str]) -> str:
+    assert r.returncode == 0, f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
+    return r.stdout
+
+
+def _failed(r: subprocess.CompletedProcess[str]) -> str:
+    assert r.returncode != 0, f"expected a failure, got exit 0:\n{r.stdout}"
+    assert "Traceback" not in r.stderr, r.stderr
+    return r.stderr + r.stdout
+
+
+def _tampered(card_text: str) -> str:
+    """The same card with its endpoint pointed elsewhere; signature left as it was."""
+    outer = json.loads(card_text)
+    body = json.loads(base64.b64decode(outer["body"]))
+    body["endpoints"] = ["https://203.0.113.7:8471"]
+    raw = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    outer["body"] = base64.b64encode(raw).decode()
+    return json.dumps(outer, separators=(",", ":")) + "\n"
+
+
+def test_cli_end_to_end(two: tuple[CliStation, CliStation], tmp_path: Path) -> None:
+    a, b = two
+    fingerprints = {}
+    for s in (a, b):
+        out = _ok(s.init())
+        assert f"station {s.id} created" in out
+        fingerprints[s.id] = re.search(r"fingerprint: ([\d ]+)", out).group(1).strip()  # type: ignore[union-attr]
+        r = cli("card", "-d", s.dir, "--out", s.card)
+        assert f"card written to {s.card}" in _ok(r)
+        assert fingerprints[s.id] in r.stderr
+        assert json.loads(s.card.read_text())["hotline_card"] == 1
+
+    # status before the station runs: refused, and it says how to start it
+    err = _failed(cli("status", "-d", a.dir))
+    assert "no station is running" in err
+    assert f"hotline run --data-dir {a.dir}" in err
+
+    # a tampered card is refused and nothing is added
+    bad = tmp_path / "bravo-tampered.card"
+    bad.write_text(_tampered(b.card.read_text()))
+    err = _failed(cli("peer", "add", bad, "-d", a.dir, "--yes"))
+    assert "error:" in err
+    assert "added" not in err
+    # a safety number not confirmed: not added
+    err = _failed(cli("peer", "add", b.card, "-d", a.dir, input_text="n\n"))
+    assert "not_confirmed" in err
+
+    numbers = []
+    for s, other in ((a, b), (b, a)):
+        out = _ok(cli("peer", "add", other.card, "-d", s.dir, "--yes", "--operator", "Lt. Ko"))
+        assert f"peer {other.id} added" in out
+        assert fingerprints[other.id] in out
+        numbers.append(re.search(r"safety number:\s+([\d ]+)", out).group(1).strip())  # type: ignore[union-attr]
+    assert numbers[0] == numbers[1], "both sides must read the same safety number"
+    err = _failed(cli("peer", "add", b.card, "-d", a.dir, "--yes"))
+    assert "peer_exists" in err
+
+    a.run()
+    b.run()
+
+    out = _ok(cli("send", "bravo", "Convoy at grid 37U DQ 12345 at 0400Z", "-p", "IMMEDIATE",
+                  "-d", a.dir))  # fmt: skip
+    m = re.search(rf"queued IMMEDIATE message ({UUID}) to bravo \(sequence 1\)", out)
+    assert m, out
+    mid = m.group(1)
+
+    wait_until(
+        "the message to reach bravo",
+        lambda: _api(b.dir, f"/api/v1/messages/{mid}")["state"],
+        lambda state: state == "received",
+    )
+    inbox = _ok(cli("inbox", "-d", b.dir))
+    assert mid[:8] in inbox
+    assert "Convoy at grid 37U DQ 12345" in inbox
+    assert "IMMEDIATE" in inbox
+    assert "received" in inbox
+
+    out = _ok(cli("ack", mid[:8], "--officer", "Maj. Ivanova", "-d", b.dir))
+    assert f"acknowledged {mid} as Maj. Ivanova" in out
+    err = _failed(cli("ack", mid[:8], "--officer", "Maj. Ivanova", "-d", b.dir))
+    assert "already_acknowledged" in err
+
+    wait_until(
+        "the acknowledgement to reach alpha",
+        lambda: _api(a.dir, f"/api/v1/messages/{mid}")["state"],
+        lambda state: state == "acknowledged",
+    )
+    inbox = _ok(cli("inbox", "-d", a.dir))
+    assert mid[:8] in inbox
+    assert "by Maj. Ivanova" in inbox
+
+    out = _ok(cli("status", "-d", a.dir))
+    assert "station alpha (Alpha watch)" in out
+    assert fingerprints["alpha"] in out
+    assert re.search(r"sent 1 · received 0 · queued 0", out), out
+    assert "bravo" in out
+
+    out = _ok(cli("link-test", "bravo", "-d", a.dir))
+    assert re.search(r"link to bravo: UP rtt [\d.]+ ms", out), out
+    out = _ok(cli("link-test", "alpha", "-d", b.dir))
+    assert "link to alpha: UP" in out
+
+    # error paths against running stations
+    err = _failed(cli("send", "charlie", "hello?", "-d", a.dir))
+    assert "charlie" in err
+    assert "hotline peer add" in err  # says what to do
+    err = _failed(cli("send", "bravo", "x", "-p", "URGENT", "-d", a.dir))
+    assert "precedence" in err
+    err = _failed(cli("ack", "ffffffff", "--officer", "X", "-d", b.dir))
+    assert "give more of the id" in err
+    err = _failed(cli("link-test", "charlie", "-d", a.dir))
+    assert "charlie" in err
+
+    # after kill -9 the run file is stale: the CLI still says what to do
+    assert a.proc is not None
+    a.proc.kill()
+    a.proc.wait()
+    a.proc = None
+    err = _failed(cli("status", "-d", a.dir))
+    assert "hotline run" in err
+
+
+def test_demo_once_keeps_the_stations_and_refuses_to_reuse_the_directory(tmp_path: Path) -> None:
+    where = tmp_path / "demo"
+    r = cli("demo", "--once", "--dir", where, timeout=180)
+    assert r.returncode == 0, f"stdout:\n{r.stdout[-3000:]}\nstderr:\n{r.stderr[-3000:]}"
+    for name in ("alpha", "bravo"):
+        assert (where / name / "station.json").exists() or any((where / name).iterdir())
+        assert (where / name / "hotline.toml").is_file()
+    assert "safety number alpha–bravo" in r.stdout
+    assert "acknowledged" in r.stdout
+
+    again = cli("demo", "--once", "--dir", where, timeout=60)
+    assert again.returncode == 2, again.stdout + again.stderr
+    assert "exists" in again.stderr
+    assert "choose an empty --dir" in again.stderr
