@@ -386,10 +386,80 @@ def start_profilers(
     out.mkdir(parents=True, exist_ok=True)
     procs = []
     for name, pid in pids.items():
-        cmd = [spy, "record", "-p", str(pid), "-r", "200", "-d", str(int(seconds)), "--threads"]
+        cmd = [spy, "record", "-p", str(pid), "-r", "250", "-d", str(int(seconds)), "--threads"]
         cmd += ["--format", "raw", "-o", str(out / f"{name}.txt"), "--nonblocking"]
         procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return procs
+
+
+# --- profile summary ------------------------------------------------------------------
+
+#: (category, substrings of a py-spy frame); a sample goes to the first category that
+#: matches, looking from the innermost frame outwards
+CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
+    ("crypto (Ed25519, HPKE, SHA-256)", ("cryptography/", "crypto/primitives.py", "hashlib")),
+    (
+        "SQLite in C (execute, commit+fsync)",
+        ("do_execute ", "do_executemany ", "do_commit ", "do_savepoint ", "do_release_savepoint "),
+    ),
+    ("SQLAlchemy Core (Python)", ("sqlalchemy/",)),
+    ("pydantic / JSON", ("pydantic", "json/", "_pydantic")),
+    ("TLS", ("ssl.py", "sslproto.py")),
+    (
+        "HTTP server (uvicorn, h11, Starlette, FastAPI)",
+        ("uvicorn/", "h11/", "starlette/", "fastapi/"),
+    ),
+    ("HTTP client (httpx, httpcore)", ("httpx/", "httpcore/", "anyio/")),
+    (
+        "asyncio, threads, queues",
+        ("asyncio/", "threading.py", "concurrent/", "queue.py", "selectors.py"),
+    ),
+    ("hotline code", ("hotline/",)),
+]
+
+
+IDLE_LEAVES = ("EpollSelector.select", "concurrent/futures/thread.py:81", "Writer._run")
+
+
+def summarise_profile(path: Path) -> dict[str, Any]:
+    """Shares of on-CPU samples by thread and by category, from py-spy's raw output.
+
+    Samples whose innermost frame is a wait (epoll, a queue's get) are dropped: py-spy
+    sometimes counts those threads as active."""
+    by_cat: dict[str, int] = {}
+    by_thread: dict[str, int] = {}
+    total = waits = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        n = int(count)
+        frames = stack.split(";")
+        if any(w in frames[-1] for w in IDLE_LEAVES):
+            waits += n
+            continue
+        thread = frames[0]
+        name = "main" if "MainThread" in thread else thread.split(" ")[-1].strip('"')
+        if "hotline-writer" in stack or "Writer._run" in stack:
+            name = "writer"
+        elif "concurrent/futures" in stack:
+            name = "to_thread pool"
+        by_thread[name] = by_thread.get(name, 0) + n
+        cat = "other"
+        for frame in reversed(frames[1:]):
+            hit = next((c for c, keys in CATEGORIES if any(k in frame for k in keys)), None)
+            if hit is not None:
+                cat = hit
+                break
+        key = f"{name}: {cat}"
+        by_cat[key] = by_cat.get(key, 0) + n
+        total += n
+    return {
+        "samples": total,
+        "waits_dropped": waits,
+        "threads": {k: v / total for k, v in sorted(by_thread.items(), key=lambda kv: -kv[1])},
+        "categories": {k: v / total for k, v in sorted(by_cat.items(), key=lambda kv: -kv[1])},
+    }
 
 
 # --- the run ----------------------------------------------------------------------------
@@ -507,6 +577,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         rss = {s.station_id: proc_status_kb(s.proc.pid, "VmHWM") / 1024 for s in (alpha, bravo)}
         print("peak RSS: " + ", ".join(f"{k} {v:.1f} MB" for k, v in rss.items()))
+        if args.profile is not None:
+            print_profiles(args.profile, t)
     lat = result["latency"]
     summary = {
         "bench": "line",
@@ -536,6 +608,19 @@ def main(argv: list[str] | None = None) -> None:
         "rate_limit": "default" if args.default_rate_limit else "raised",
     }
     print(json.dumps(summary))
+
+
+def print_profiles(directory: Path, t: dict[str, Any]) -> None:
+    for name in ("alpha", "bravo"):
+        path = directory / f"{name}.txt"
+        if not path.exists():
+            continue
+        p = summarise_profile(path)
+        per_msg = t["cpu_us_per_msg"][name]
+        print(f"profile of {name} ({p['samples']} on-CPU samples; {per_msg:.0f} µs CPU/msg):")
+        for k, share in p["categories"].items():
+            if share >= 0.01:
+                print(f"  {share * 100:5.1f}%  ~{share * per_msg:5.0f} µs/msg  {k}")
 
 
 def fmt_s(v: float | None) -> str:
