@@ -27,6 +27,7 @@ from hotline.ledger import witness as wit
 from hotline.ledger.cosignature import CosignatureVerifier
 from hotline.ledger.entry import Entry, EntryKind
 from hotline.ledger.note import Ed25519Verifier, NoteSigner, open_note
+from hotline.link.linktest import HealthRecorder, LinkTester
 from hotline.service.witnessing import Offer, cosigner_of, latest_cosigned, origin_of
 from hotline.station import Station
 from hotline.store import schema
@@ -34,6 +35,21 @@ from hotline.wire.messages import InclusionProof, LinkTestReplyPayload
 from tests.service.conftest import Pair, snapshot
 
 Extra = dict[str, Any]
+
+
+async def answer(dst: Station, raw: bytes, alter: Callable[[Extra], Extra] | None = None) -> bytes:
+    """What the peer endpoint (/peer/v1/link-test) does with a link test; ``alter`` changes
+    the reply fields before they are sealed."""
+    t2 = dst.clock.now_us()
+    got, test = dst.line.check_link_test(raw)
+    extra: Extra = {}
+    if test.witness is not None:
+        extra |= await dst.witnessing.witness(got.header.sender, test.witness)
+    if test.prove:
+        extra["proofs"] = dst.witnessing.proofs(test.prove)
+    if alter is not None:
+        extra = alter(extra)
+    return dst.line.reply_link_test(got, test, t2, extra)
 
 
 async def exchange(
@@ -53,16 +69,7 @@ async def exchange(
     env, sent = src.line.make_link_test(
         peer, witness=offer.request if request is None else request, prove=offer.prove
     )
-    t2 = dst.clock.now_us()
-    got, test = dst.line.check_link_test(env.raw)
-    extra: Extra = {}
-    if test.witness is not None:
-        extra |= await dst.witnessing.witness(got.header.sender, test.witness)
-    if test.prove:
-        extra["proofs"] = dst.witnessing.proofs(test.prove)
-    if alter is not None:
-        extra = alter(extra)
-    raw = dst.line.reply_link_test(got, test, t2, extra)
+    raw = await answer(dst, env.raw, alter)
     reply = src.line.check_link_reply(peer, sent, raw)
     result = await src.witnessing.take_reply(peer, offer, reply) if take else {}
     return offer, reply, result
@@ -624,5 +631,125 @@ def test_garbage_witness_requests_and_proofs_change_nothing(run_pair: Any) -> No
 
         await asyncio.to_thread(proofs)
         assert receipt_proofs(p.alpha) == []
+
+    run_pair(scenario)
+
+
+# --- two link tests in flight -----------------------------------------------------------
+
+
+async def half_exchange(src: Station, dst: Station) -> tuple[Offer, LinkTestReplyPayload]:
+    """A link test up to the reply, not yet taken by the log."""
+    peer = dst.line.station_id
+    offer = await src.witnessing.offer(peer)
+    env, sent = src.line.make_link_test(peer, witness=offer.request, prove=offer.prove)
+    return offer, src.line.check_link_reply(peer, sent, await answer(dst, env.raw))
+
+
+def test_two_link_tests_in_flight_prove_each_receipt_once(run_pair: Any) -> None:
+    """The scheduled link test and one an operator asked for (POST /link/{peer}/test) can
+    overlap: both offers ask for the same unproved receipts and both replies prove them.
+    Taking the second reply must not fail (a receipt proved twice is still proved once)."""
+
+    async def scenario(p: Pair) -> None:
+        await traffic(p, 2)
+        await exchange(p.bravo, p.alpha)  # alpha cosigns bravo's log
+        first, reply1 = await half_exchange(p.alpha, p.bravo)
+        second, reply2 = await half_exchange(p.alpha, p.bravo)
+        assert first.prove == second.prove != []
+        r1 = await p.alpha.witnessing.take_reply("bravo", first, reply1)
+        assert r1["receipts_proved"] == 2
+        r2 = await p.alpha.witnessing.take_reply("bravo", second, reply2)
+        assert r2.get("receipts_failed", 0) == 0
+        assert len(receipt_proofs(p.alpha)) == 2
+        assert not open_alarms(p.alpha, "receipt_unproved")
+
+    run_pair(scenario)
+
+
+def test_an_unrequested_proof_of_a_proved_receipt_changes_nothing(run_pair: Any) -> None:
+    """A peer's reply may carry proofs the log did not ask for; one for a receipt that is
+    already proved must neither fail the link test nor add a row."""
+
+    async def scenario(p: Pair) -> None:
+        await traffic(p, 1)
+        await exchange(p.bravo, p.alpha)
+        _, reply, result = await exchange(p.alpha, p.bravo)
+        assert result["receipts_proved"] == 1
+        before = receipt_proofs(p.alpha)
+
+        def resend(extra: Extra) -> Extra:
+            return extra | {"proofs": reply.proofs}
+
+        _, _, result = await exchange(p.alpha, p.bravo, alter=resend)
+        assert result.get("receipts_failed", 0) == 0
+        assert receipt_proofs(p.alpha) == before
+
+    run_pair(scenario)
+
+
+class Forward:
+    """A PeerClient stand-in for LinkTester: hands the link test to the peer's endpoint
+    code in-process, with an optional change to its reply."""
+
+    def __init__(self, dst: Station, alter: Callable[[Extra], Extra] | None = None) -> None:
+        self.dst, self.alter = dst, alter
+        self.peer = dst.line.station_id
+
+    async def link_test(self, raw: bytes) -> bytes:
+        return await answer(self.dst, raw, self.alter)
+
+
+def test_the_link_tester_survives_a_reply_proving_a_proved_receipt(run_pair: Any) -> None:
+    """LinkTester.run() is a task of the station's TaskGroup: an exception out of
+    test_once (anything but a HotlineError) ends the task group, i.e. the station.
+    A peer's reply that proves a receipt again must give a result, not an exception."""
+
+    async def scenario(p: Pair) -> None:
+        await traffic(p, 1)
+        await exchange(p.bravo, p.alpha)
+        _, reply, result = await exchange(p.alpha, p.bravo)
+        assert result["receipts_proved"] == 1
+        tester = LinkTester(
+            p.alpha.line,
+            Forward(p.bravo, lambda extra: extra | {"proofs": reply.proofs}),  # type: ignore[arg-type]
+            HealthRecorder(p.alpha.line),
+            60.0,
+            witnessing=p.alpha.witnessing,
+        )
+        got = await tester.test_once()
+        assert got["ok"] is True
+        assert got["cosigned"] is True
+
+    run_pair(scenario)
+
+
+def test_the_link_tester_carries_witnessing_and_records_it(run_pair: Any) -> None:
+    async def scenario(p: Pair) -> None:
+        await traffic(p, 2)
+        a_tester = LinkTester(
+            p.alpha.line, Forward(p.bravo), HealthRecorder(p.alpha.line), 60.0,  # type: ignore[arg-type]
+            witnessing=p.alpha.witnessing,
+        )  # fmt: skip
+        b_tester = LinkTester(
+            p.bravo.line, Forward(p.alpha), HealthRecorder(p.bravo.line), 60.0,  # type: ignore[arg-type]
+            witnessing=p.bravo.witnessing,
+        )  # fmt: skip
+        first = await a_tester.test_once()
+        assert (first["ok"], first["cosigned"], first["state"]) == (True, True, "UP")
+        await b_tester.test_once()
+        second = await a_tester.test_once()
+        assert (second["receipts_proved"], second["receipts_failed"]) == (2, 0)
+        # each test is on the ledger with what it measured and witnessed
+        e = schema.entries
+        docs = [
+            json.loads(Entry.decode(bytes(r.leaf)).data)
+            for r in rows(p.alpha, e, e.c.kind == int(EntryKind.LINK_TEST))
+        ]
+        assert [d["checkpoint_size"] for d in docs] == [
+            first["checkpoint_size"],
+            second["checkpoint_size"],
+        ]
+        assert docs[-1]["receipts_proved"] == 2
 
     run_pair(scenario)
