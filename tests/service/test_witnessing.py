@@ -753,3 +753,26 @@ def test_the_link_tester_carries_witnessing_and_records_it(run_pair: Any) -> Non
         assert docs[-1]["receipts_proved"] == 2
 
     run_pair(scenario)
+
+
+def test_crossing_link_tests_raise_no_false_receipt_alarm(run_pair: Any) -> None:
+    """Both stations test the line on their own schedules, so bravo's link test to alpha
+    (which moves alpha's witness state for bravo on) can arrive while alpha's own test to
+    bravo is in flight. bravo's proofs are then against a checkpoint alpha did cosign,
+    only not its latest: that is no evidence against bravo, so no alarm; the receipts
+    are proved then or in the next round."""
+
+    async def scenario(p: Pair) -> None:
+        await traffic(p, 2)
+        await exchange(p.bravo, p.alpha)  # alpha cosigns bravo's log at W1
+        offer, reply = await half_exchange(p.alpha, p.bravo)  # asks for proofs at W1
+        assert offer.prove
+        await traffic(p, 1, src=p.bravo)
+        await exchange(p.bravo, p.alpha)  # meanwhile: alpha cosigns bravo's log at W2 > W1
+        result = await p.alpha.witnessing.take_reply("bravo", offer, reply)
+        assert result.get("receipts_failed", 0) == 0, result
+        assert not open_alarms(p.alpha, "receipt_unproved")
+        await exchange(p.alpha, p.bravo)
+        assert len(receipt_proofs(p.alpha)) == 2
+
+    run_pair(scenario)
