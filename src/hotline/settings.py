@@ -94,6 +94,15 @@ class Settings(BaseSettings):
     geometry_max_vertices: int = Field(
         default=10_000, ge=4, description="Most vertices in one notified geometry."
     )
+    deconfliction_max_delta: int = Field(
+        default=2048, ge=16, description="Sites added since the last index rebuild before the next."
+    )
+    import_max_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="Largest site import file, in bytes."
+    )
+    reconfirm_default_days: int = Field(
+        default=90, ge=1, le=3650, description="Reconfirmation period of imported sites, in days."
+    )
     api_rate_per_s: float = Field(
         default=200.0, gt=0, description="Operator API requests per second per token (burst 2x)."
     )

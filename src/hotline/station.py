@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+import sqlalchemy as sa
 import uvicorn
 
 from hotline.api.operator import create_operator_app
@@ -36,13 +37,16 @@ from hotline.link.linktest import HealthRecorder, LinkTester
 from hotline.link.outbox import Outbox
 from hotline.service.events import EventBus
 from hotline.service.line import Line
+from hotline.service.notices import Deconfliction
 from hotline.service.peers import PeerBook
+from hotline.service.registry import RegistryProjection
 from hotline.service.witnessing import Witnessing
 from hotline.settings import Settings
 from hotline.store import database
 from hotline.store.writer import Writer
 
 log = logging.getLogger(__name__)
+NOTICE_TYPES = ("site_notice", "activity_notice", "concern")
 RUN_FILE = "run.json"
 TOKEN_FILE = "api-token"  # noqa: S105 - a file name, not a secret
 LOCK_FILE = "station.lock"
@@ -108,6 +112,7 @@ class Station:
         self.read_engine = database.create(url, synchronous=settings.sqlite_synchronous)
         self.writer = Writer(self.write_engine, max_batch=settings.group_commit_max_batch)
         self.events = EventBus()
+        self.registry = RegistryProjection(self.identity.station_id, settings)
         self.line = Line(
             self.identity,
             settings,
@@ -116,8 +121,14 @@ class Station:
             PeerBook(),
             self.clock,
             self.events,
+            extensions=[self.registry],
+            validators={k: self.registry.validate(k) for k in NOTICE_TYPES},
         )
         self.line.load_peers()
+        with self.read_engine.connect() as conn:
+            self.registry.reload(conn)
+        self.writer.on_rollback.append(self._reload_registry)
+        self.deconfliction = Deconfliction(self.line, self.registry)
         self.witnessing = Witnessing(self.line)
         self.recorder = HealthRecorder(self.line)
         self._tg: asyncio.TaskGroup | None = None
@@ -127,6 +138,13 @@ class Station:
         self.outboxes: dict[str, Outbox] = {}
         self.testers: dict[str, LinkTester] = {}
         self.line.on_queued.append(self._wake)
+
+    def _reload_registry(self, conn: sa.Connection | None) -> None:
+        if conn is not None:
+            self.registry.reload(conn)
+            return
+        with self.read_engine.connect() as fresh:
+            self.registry.reload(fresh)
 
     def close(self) -> None:
         self.writer.close()
@@ -172,7 +190,11 @@ class Station:
         )
         self.writer.start()
         op_app = create_operator_app(
-            self.line, token, link_test_now=self.link_test_now, add_peer=self.add_peer
+            self.line,
+            token,
+            link_test_now=self.link_test_now,
+            add_peer=self.add_peer,
+            deconfliction=self.deconfliction,
         )
         peer_app = create_peer_app(self.line, self.witnessing)
         servers = [

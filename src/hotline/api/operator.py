@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hotline import __version__
 from hotline.api.errors import install_operator
 from hotline.api.ledger import ledger_router
+from hotline.api.registry import registry_router
 from hotline.crypto import primitives
 from hotline.crypto.card import parse_card, safety_number
 from hotline.errors import AuthError, HotlineError, InputError, NotFoundError
@@ -82,7 +83,12 @@ class PeerAddRequest(BaseModel):
 
 
 def create_operator_app(
-    line: Line, token: str, *, link_test_now: Any = None, add_peer: Any = None
+    line: Line,
+    token: str,
+    *,
+    link_test_now: Any = None,
+    add_peer: Any = None,
+    deconfliction: Any = None,
 ) -> FastAPI:
     app = FastAPI(
         title="hotline operator API",
@@ -105,6 +111,8 @@ def create_operator_app(
 
     Auth = Depends(auth)
     app.include_router(ledger_router(line, auth))
+    if deconfliction is not None:
+        app.include_router(registry_router(deconfliction, auth))
     now = line.clock.now_us
 
     def read(fn: Any, *args: Any, **kw: Any) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from hotline.cli import demo, operate, recordcmd, stationcmd
+from hotline.cli import deconflictcmd, demo, operate, recordcmd, stationcmd
 
 app = typer.Typer(
     name="hotline",
@@ -22,6 +22,7 @@ app = typer.Typer(
 stationcmd.register(app)
 operate.register(app)
 recordcmd.register(app)
+deconflictcmd.register(app)
 demo.register(app)
 
 

@@ -106,6 +106,10 @@ class ConcernBook:
             raise NotFoundError(f"no concern {concern_id}")
         return thread
 
+    def all(self) -> list[ConcernThread]:
+        """Every concern, in the order raised."""
+        return list(self._threads.values())
+
     def open(self) -> list[ConcernThread]:
         """Concerns not closed, oldest first."""
         return [t for t in self._threads.values() if t.state != "closed"]

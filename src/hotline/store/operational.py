@@ -61,15 +61,15 @@ def raise_alarm(
     return True
 
 
-def clear_alarm(conn: Connection, *, kind: str, peer: str | None, now_us: int) -> int:
+def clear_alarm(
+    conn: Connection, *, kind: str, peer: str | None, now_us: int, ref: str | None = None
+) -> int:
+    """Clear the open alarms of ``kind`` for ``peer`` (and ``ref``, when given)."""
     a = schema.alarms
-    return int(
-        conn.execute(
-            a.update()
-            .where(a.c.kind == kind, a.c.peer == peer, a.c.cleared_at_us.is_(None))
-            .values(cleared_at_us=now_us)
-        ).rowcount
-    )
+    q = a.update().where(a.c.kind == kind, a.c.peer == peer, a.c.cleared_at_us.is_(None))
+    if ref is not None:
+        q = q.where(a.c.ref == ref)
+    return int(conn.execute(q.values(cleared_at_us=now_us)).rowcount)
 
 
 def open_alarms(conn: Connection) -> list[dict[str, Any]]:

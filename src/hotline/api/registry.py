@@ -1,0 +1,155 @@
+"""Operator API for deconfliction: sites, activities, conflicts, concerns, import/export.
+
+Owns the HTTP shapes. Notification is information, never permission: every listing says
+so in its ``notice`` field. Must not touch: registry rules (the service checks notices).
+"""
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from hotline.api.peer import read_limited
+from hotline.service.notices import Deconfliction
+from hotline.service.registry import (
+    INFORMATION_NOT_PERMISSION,
+    concern_json,
+    conflict_json,
+    record_json,
+)
+from hotline.wire.envelope import Precedence
+
+PrecedenceName = Literal["FLASH", "IMMEDIATE", "PRIORITY", "ROUTINE"]
+
+
+class NoticeRequest(BaseModel):
+    """A site notice, activity notice or concern step (docs/schemas/), to send."""
+
+    model_config = ConfigDict(extra="forbid")
+    notice: dict[str, Any]
+    peer: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")] | None = None
+    precedence: PrecedenceName | None = None
+    operator: Annotated[str, Field(max_length=100)] | None = None
+
+
+class DraftRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    peer: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")] | None = None
+    operator: Annotated[str, Field(max_length=100)] | None = None
+
+
+def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", dependencies=[Depends(auth)], tags=["deconfliction"])
+    proj = dc.projection
+
+    def now() -> dt.datetime:
+        return dt.datetime.fromtimestamp(dc.line.clock.now_us() / 1e6, dt.UTC)
+
+    def sent(result: list[Any]) -> dict[str, Any]:
+        return {
+            "sent": [
+                {"message_id": str(s.message_id), "peer": s.peer, "sequence": s.sequence}
+                for s in result
+            ],
+            "notice": INFORMATION_NOT_PERMISSION,
+        }
+
+    @router.get("/sites")
+    def sites(include_ended: bool = False, stale: bool = False) -> dict[str, Any]:
+        with proj.lock:
+            recs = [
+                record_json(r, proj.registry, now())
+                for r in proj.registry.sites(include_ended=include_ended)
+            ]
+        if stale:
+            recs = [r for r in recs if r.get("stale")]
+        return {"sites": recs, "notice": INFORMATION_NOT_PERMISSION}
+
+    @router.get("/sites/{site_id}")
+    def site(site_id: str) -> dict[str, Any]:
+        with proj.lock:
+            return record_json(proj.registry.site(site_id), proj.registry, now())
+
+    @router.get("/activities")
+    def activities(include_ended: bool = False) -> dict[str, Any]:
+        with proj.lock:
+            recs = [
+                record_json(r, proj.registry, now())
+                for r in proj.registry.activities(include_ended=include_ended)
+            ]
+        return {"activities": recs, "notice": INFORMATION_NOT_PERMISSION}
+
+    @router.get("/activities/{activity_id}")
+    def activity(activity_id: str) -> dict[str, Any]:
+        with proj.lock:
+            return record_json(proj.registry.activity(activity_id), proj.registry, now())
+
+    @router.get("/conflicts")
+    def conflicts() -> dict[str, Any]:
+        """Open conflicts, each with its draft concern, ready to send."""
+        with proj.lock:
+            rows = [conflict_json(oc) for oc in proj.open_conflicts.values()]
+        return {"conflicts": rows, "notice": INFORMATION_NOT_PERMISSION}
+
+    @router.get("/concerns")
+    def concerns(all: bool = False) -> dict[str, Any]:
+        with proj.lock:
+            threads = proj.concerns.all() if all else proj.concerns.open()
+            return {"concerns": [concern_json(t) for t in threads]}
+
+    @router.get("/concerns/{concern_id}")
+    def concern(concern_id: str) -> dict[str, Any]:
+        with proj.lock:
+            return concern_json(proj.concerns.get(concern_id))
+
+    @router.post("/notices", status_code=201)
+    async def notify(req: NoticeRequest) -> dict[str, Any]:
+        """Send a site notice, activity notice or concern step (checked before sending)."""
+        prec = Precedence[req.precedence] if req.precedence else None
+        return sent(
+            await dc.send_data(req.notice, peer=req.peer, precedence=prec, operator=req.operator)
+        )
+
+    @router.post("/concerns/{concern_id}/raise", status_code=201)
+    async def raise_draft(concern_id: str, req: DraftRequest) -> dict[str, Any]:
+        """Send the draft concern of an open conflict."""
+        return sent(await dc.raise_draft(concern_id, peer=req.peer, operator=req.operator))
+
+    @router.post("/sites/import", status_code=201)
+    async def import_sites(
+        request: Request,
+        peer: Annotated[str | None, Query(max_length=32)] = None,
+        prefix: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,40}$")] = None,
+    ) -> dict[str, Any]:
+        """Import a GeoJSON or ED-318 file (the request body): all or nothing."""
+        raw = await read_limited(request, dc.line.settings.import_max_bytes)
+        notices = await dc.import_file(raw, peer=peer, prefix=prefix)
+        return {"imported": [n.site_id for n in notices], "notice": INFORMATION_NOT_PERMISSION}
+
+    @router.post("/sites/reference", status_code=201)
+    async def reference(peer: Annotated[str | None, Query(max_length=32)] = None) -> dict[str, Any]:
+        """Notify the shipped reference data (Ukraine's power plants; CC BY 4.0, WRI GPPD)."""
+        notices = await dc.load_reference(peer=peer)
+        return {"imported": [n.site_id for n in notices], "notice": INFORMATION_NOT_PERMISSION}
+
+    @router.get("/registry/export")
+    def export(
+        fmt: Annotated[Literal["geojson", "ed318", "conflicts"], Query(alias="format")] = "geojson",
+    ) -> dict[str, Any]:
+        from hotline.deconfliction import exchange
+
+        with proj.lock:
+            if fmt == "ed318":
+                return exchange.export_ed318(proj.registry, issued=now())
+            if fmt == "conflicts":
+                return exchange.export_conflicts_geojson(proj.registry)
+            return exchange.export_geojson(proj.registry, now=now())
+
+    @router.get("/registry/refused")
+    def refused() -> list[dict[str, Any]]:
+        """Messages whose notice the registry did not apply, with the reason."""
+        with proj.lock:
+            return list(proj.refused)
+
+    return router

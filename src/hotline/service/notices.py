@@ -1,0 +1,145 @@
+"""Deconfliction use cases: notify sites and activities, import a registry file, load the
+reference data, raise and answer concerns. Each notice travels as a typed message.
+
+Owns choosing the recipients, checking a notice against the registry before anything is
+sent (a refused notice sends nothing), and the words that go with it: a notification is
+information, never permission. Must not touch: the registry's rules, transport.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hotline.deconfliction import exchange
+from hotline.deconfliction.models import ActivityNotice, Concern, SiteNotice, parse_payload
+from hotline.errors import HotlineError, InputError
+from hotline.service.line import Line, Sent
+from hotline.service.registry import INFORMATION_NOT_PERMISSION, RegistryProjection
+from hotline.wire.envelope import Precedence
+from hotline.wire.messages import MessagePayload
+
+CHANNEL = "deconfliction"
+Notice = SiteNotice | ActivityNotice | Concern
+
+
+def describe(n: Notice) -> str:
+    """The short human text that travels with a typed message."""
+    if isinstance(n, SiteNotice):
+        what = f"Site notice ({n.action}) {n.site_id}"
+        if n.site is not None:
+            what += f": {next(iter(n.site.names.values()))}, {n.site.category.replace('_', ' ')}"
+        return f"{what}. {INFORMATION_NOT_PERMISSION}"
+    if isinstance(n, ActivityNotice):
+        what = f"Activity notice ({n.action}) {n.activity_id}"
+        if n.activity is not None:
+            a = n.activity
+            what += (
+                f": {a.kind.replace('_', ' ')}, {a.window.start:%Y-%m-%d %H:%MZ} to "
+                f"{a.window.end:%Y-%m-%d %H:%MZ}"
+            )
+        return f"{what}. {INFORMATION_NOT_PERMISSION}"
+    return f"Concern {n.concern_id}: {n.step}. " + (n.asked or n.text or "")
+
+
+class Deconfliction:
+    def __init__(self, line: Line, projection: RegistryProjection) -> None:
+        self.line = line
+        self.projection = projection
+
+    def recipients(self, peer: str | None) -> list[str]:
+        if peer is not None:
+            self.line.peers.get(peer)
+            return [peer]
+        peers = self.line.peers.ids()
+        if not peers:
+            raise InputError("this station has no peers to notify", hint="hotline peer add")
+        return peers
+
+    async def send(
+        self,
+        notice: Notice,
+        *,
+        peer: str | None = None,
+        precedence: Precedence | None = None,
+        operator: str | None = None,
+    ) -> list[Sent]:
+        """Check ``notice`` against the registry, then send it to ``peer`` (or every peer)."""
+        with self.projection.lock:
+            self.projection.precheck(notice)
+        prec = precedence or (
+            Precedence.IMMEDIATE if isinstance(notice, Concern) else Precedence.PRIORITY
+        )
+        payload = MessagePayload(type=notice.type, text=describe(notice), data=notice.to_payload())
+        return [
+            await self.line.send(
+                peer=p, channel=CHANNEL, precedence=prec, payload=payload, operator=operator
+            )
+            for p in self.recipients(peer)
+        ]
+
+    async def send_data(self, data: Any, **kw: Any) -> list[Sent]:
+        """Parse an untrusted payload dict (API, CLI file), then send it."""
+        return await self.send(
+            parse_payload(data, max_vertices=self.line.settings.geometry_max_vertices), **kw
+        )
+
+    async def import_file(
+        self,
+        raw: bytes,
+        *,
+        peer: str | None = None,
+        prefix: str | None = None,
+        operator: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[SiteNotice]:
+        """Import a GeoJSON or ED-318 file: all or nothing; checked whole before any send."""
+        now = dt.datetime.fromtimestamp(self.line.clock.now_us() / 1e6, dt.UTC)
+        prefix = prefix or f"{self.line.station_id}-import-{now:%Y%m%dT%H%M%S}"
+        with self.projection.lock:
+            notices = self.projection.import_notices(raw, now=now, prefix=prefix)
+        self.recipients(peer)
+        return await self._send_all(notices, peer, operator, progress)
+
+    async def load_reference(
+        self,
+        *,
+        peer: str | None = None,
+        operator: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[SiteNotice]:
+        """Notify the shipped reference data (Ukraine's power plants) as this station's sites."""
+        now = dt.datetime.fromtimestamp(self.line.clock.now_us() / 1e6, dt.UTC)
+        notices = exchange.reference_sites(now=now, notice_prefix=f"{self.line.station_id}-ref")
+        with self.projection.lock:
+            for n in notices:
+                self.projection.precheck(n)
+        return await self._send_all(notices, peer, operator, progress)
+
+    async def _send_all(
+        self,
+        notices: Sequence[SiteNotice],
+        peer: str | None,
+        operator: str | None,
+        progress: Callable[[int, int], None] | None,
+    ) -> list[SiteNotice]:
+        for i, n in enumerate(notices, 1):
+            try:
+                await self.send(n, peer=peer, operator=operator)
+            except HotlineError as exc:
+                raise InputError(
+                    f"stopped at notice {i} of {len(notices)} ({n.site_id}): {exc.message}",
+                    hint="the notices before it were sent; fix the file and import the rest",
+                ) from exc
+            if progress is not None:
+                progress(i, len(notices))
+        return list(notices)
+
+    async def raise_draft(
+        self, concern_id: str, *, peer: str | None = None, operator: str | None = None
+    ) -> list[Sent]:
+        """Send the draft concern of an open conflict (the 'raise' step)."""
+        with self.projection.lock:
+            draft = self.projection.draft(concern_id)
+        return await self.send(draft, peer=peer, operator=operator)

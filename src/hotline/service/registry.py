@@ -1,0 +1,381 @@
+"""The deconfliction registry on the line: sites, activities, conflicts and concerns.
+
+Owns the projection of typed messages (site notices, activity notices, concern steps)
+into the pure ``Registry`` and ``ConcernBook``, kept in memory and fed in ledger order
+(live by the projector inside the writer's transaction, and again from the ``messages``
+projection at start or after a rollback); the conflict alarms and the draft concern of
+each open conflict; and the use cases that notify, import and raise concerns, which
+check a notice against the registry before anything is sent.
+
+Notification is information, never permission. Must not touch: geometry or conflict
+rules (``hotline.deconfliction``), transport, the ledger's encoding.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from hotline.deconfliction import concerns as concern_rules
+from hotline.deconfliction import exchange
+from hotline.deconfliction.concerns import ConcernBook, ConcernThread
+from hotline.deconfliction.engine import Conflict
+from hotline.deconfliction.models import (
+    Activity,
+    ActivityNotice,
+    Concern,
+    Site,
+    SiteNotice,
+    parse_payload,
+)
+from hotline.deconfliction.registry import ConflictChange, Record, Registry
+from hotline.errors import HotlineError, ImportFileError, InputError, NotFoundError
+from hotline.settings import Settings
+from hotline.store import operational, schema
+from hotline.store.projections import MessageEvent
+
+log = logging.getLogger(__name__)
+INFORMATION_NOT_PERMISSION = concern_rules.INFORMATION_NOT_PERMISSION
+
+
+def utc(us: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(us / 1_000_000, dt.UTC)
+
+
+def conflict_ref(c: Conflict) -> str:
+    return f"{c.site_id}|{c.activity_id}"[:64]
+
+
+@dataclass
+class OpenConflict:
+    conflict: Conflict
+    opened_at: dt.datetime
+    draft: Concern
+    notice_id: str
+
+
+@dataclass
+class RegistryProjection:
+    """A ``ProjectionExtension``: the registry, concerns and conflict alarms."""
+
+    station_id: str
+    settings: Settings
+    tables: tuple[sa.Table, ...] = ()
+    registry: Registry = field(init=False)
+    concerns: ConcernBook = field(init=False)
+    open_conflicts: dict[tuple[str, str], OpenConflict] = field(init=False)
+    refused: list[dict[str, Any]] = field(init=False)
+    _notice_of_message: dict[str, str] = field(init=False)
+    _applied: set[str] = field(init=False)
+    #: held by the writer thread while it applies, and by readers while they read
+    lock: threading.RLock = field(init=False, default_factory=threading.RLock)
+
+    def __post_init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self._reset()
+
+    def _reset(self) -> None:
+        self.registry = Registry(max_delta=self.settings.deconfliction_max_delta)
+        self.concerns = ConcernBook()
+        self.open_conflicts = {}
+        self.refused = []
+        self._notice_of_message = {}
+        self._applied = set()
+
+    # --- the projection -----------------------------------------------------------------
+
+    def on_message(self, conn: Connection | None, event: MessageEvent) -> None:
+        with self.lock:
+            self._on_message(conn, event)
+
+    def _on_message(self, conn: Connection | None, event: MessageEvent) -> None:
+        data = event.body.data
+        at = utc(event.recorded_at_us)
+        try:
+            payload = parse_payload(data, max_vertices=self.settings.geometry_max_vertices)
+        except HotlineError as exc:  # checked before sending and on receipt: never expected
+            self._refuse(conn, event, exc)
+            return
+        if isinstance(payload, Concern):
+            try:
+                self.concerns.apply(payload, event.sender, at)
+            except HotlineError as exc:
+                self._refuse(conn, event, exc)
+            return
+        self._notice_of_message[event.message_id] = payload.notice_id
+        if payload.notice_id in self._applied:  # the same notice sent to several peers
+            return
+        try:
+            changes = self.registry.apply(payload, event.sender, at)
+        except HotlineError as exc:
+            self._refuse(conn, event, exc)
+            return
+        self._applied.add(payload.notice_id)
+        for change in changes:
+            self._conflict_changed(conn, change, at, event.recorded_at_us)
+
+    def on_ack(
+        self, conn: Connection, message_id: str, by_station: str, officer: str, at_us: int
+    ) -> None:
+        with self.lock:
+            notice_id = self._notice_of_message.get(message_id)
+            if notice_id is not None:
+                self.registry.acknowledge(notice_id, by_station, utc(at_us))
+
+    def _refuse(self, conn: Connection | None, event: MessageEvent, exc: HotlineError) -> None:
+        log.warning("notice %s from %s not applied: %s", event.message_id, event.sender, exc)
+        self.refused.append(
+            {
+                "message_id": event.message_id,
+                "from": event.sender,
+                "code": exc.code,
+                "reason": exc.message,
+            }
+        )
+        if conn is not None and event.sender != self.station_id:
+            operational.raise_alarm(
+                conn,
+                kind="notice_refused",
+                severity="MEDIUM",
+                peer=event.sender,
+                ref=event.message_id[:64],
+                now_us=event.recorded_at_us,
+                detail=f"{event.sender}'s message {event.message_id} was not applied to the "
+                f"registry: {exc.message}",
+            )
+
+    def _conflict_changed(
+        self, conn: Connection | None, change: ConflictChange, at: dt.datetime, now_us: int
+    ) -> None:
+        c = change.conflict
+        if change.change == "ended":
+            self.open_conflicts.pop(c.key, None)
+            if conn is not None:
+                operational.clear_alarm(
+                    conn, kind="conflict", peer=None, ref=conflict_ref(c), now_us=now_us
+                )
+            return
+        site = self.registry.site(c.site_id).current
+        act = self.registry.activity(c.activity_id).current
+        name, category, kind = c.site_id, "other", "other"
+        if isinstance(site, Site):
+            name = site.names.get("en") or next(iter(site.names.values()))
+            category = site.category
+        if isinstance(act, Activity):
+            kind = act.kind
+        held = self.open_conflicts.get(c.key)
+        draft = (
+            held.draft
+            if held is not None
+            else concern_rules.draft_concern(
+                c,
+                concern_id=f"c-{uuid.uuid4().hex[:12]}",
+                site_name=name,
+                site_category=category,
+                activity_kind=kind,
+            )
+        )
+        self.open_conflicts[c.key] = OpenConflict(
+            c, held.opened_at if held else at, draft, change.notice_id
+        )
+        if conn is not None and change.change == "opened":
+            operational.raise_alarm(
+                conn,
+                kind="conflict",
+                severity="CRITICAL" if category == "nuclear_power_plant" else "HIGH",
+                peer=None,
+                ref=conflict_ref(c),
+                now_us=now_us,
+                detail=f"activity {c.activity_id} ({kind}, {c.activity_station}) comes within "
+                f"{c.distance_m:,.0f} m of protected site {name} ({c.site_id}, "
+                f"{c.site_station}; protected distance {c.reach_m:,.0f} m). "
+                f"Draft concern {draft.concern_id} is ready to send.",
+            )
+
+    def reload(self, conn: Connection) -> None:
+        """Rebuild from the ``messages`` projection (ledger order): at start, after a rollback."""
+        with self.lock:
+            self._reload(conn)
+
+    def _reload(self, conn: Connection) -> None:
+        self._reset()
+        m = schema.messages
+        rows = conn.execute(sa.select(m).where(m.c.type != "text").order_by(m.c.entry_idx)).all()
+        for r in rows:
+            from hotline.wire.messages import MessagePayload
+
+            body = MessagePayload.model_validate_json(r.body)
+            sender = self.station_id if r.direction == "out" else r.peer
+            event = MessageEvent(
+                idx=int(r.entry_idx),
+                direction=r.direction,
+                peer=r.peer,
+                sender=sender,
+                message_id=r.message_id,
+                channel=r.channel,
+                precedence=int(r.precedence),
+                sent_at_us=int(r.sent_at_us),
+                recorded_at_us=int(r.stored_at_us),
+                body=body,
+            )
+            self.on_message(None, event)
+        for r in conn.execute(
+            sa.select(
+                m.c.message_id, m.c.direction, m.c.peer, m.c.acknowledged_at_us, m.c.acknowledged_by
+            ).where(m.c.type != "text", m.c.acknowledged_at_us.is_not(None))
+        ).all():
+            by = r.peer if r.direction == "out" else self.station_id
+            notice_id = self._notice_of_message.get(r.message_id)
+            if notice_id is not None:
+                self.registry.acknowledge(notice_id, by, utc(int(r.acknowledged_at_us)))
+
+    # --- checks before sending ----------------------------------------------------------
+
+    def validate(self, kind: str) -> Any:
+        """The validator of ``kind`` for ``Line``: checks the payload's schema."""
+
+        def check(data: dict[str, Any]) -> None:
+            parse_payload({**data, "type": kind}, max_vertices=self.settings.geometry_max_vertices)
+
+        return check
+
+    def precheck(self, notice: SiteNotice | ActivityNotice | Concern) -> None:
+        """Refuse, before anything is sent, what the registry would not apply."""
+        if isinstance(notice, Concern):
+            self._precheck_concern(notice)
+            return
+        if notice.notice_id in self._applied:
+            raise InputError(
+                f"notice {notice.notice_id} was already sent",
+                hint="each notice has its own notice_id",
+            )
+        site = isinstance(notice, SiteNotice)
+        oid = notice.site_id if isinstance(notice, SiteNotice) else notice.activity_id
+        what = "site" if site else "activity"
+        try:
+            rec: Record | None = self.registry.site(oid) if site else self.registry.activity(oid)
+        except NotFoundError:
+            rec = None
+        if notice.action == "add":
+            if rec is not None and rec.live:
+                raise InputError(
+                    f"{what} {oid} is already notified",
+                    hint=f"send 'modify', or use a new {what} id",
+                )
+            return
+        if rec is None or not rec.live:
+            raise NotFoundError(f"no live {what} {oid} in the registry")
+        if rec.owner != self.station_id:
+            from hotline.errors import PermissionDeniedError
+
+            raise PermissionDeniedError(
+                f"{what} {oid} was notified by {rec.owner}",
+                hint="only the notifying station changes it",
+            )
+
+    def _precheck_concern(self, step: Concern) -> None:
+        need, _ = concern_rules.TRANSITIONS[step.step]
+        try:
+            thread: ConcernThread | None = self.concerns.get(step.concern_id)
+        except NotFoundError:
+            thread = None
+        state = None if thread is None else thread.state
+        if state != need:
+            raise InputError(
+                f"concern {step.concern_id} is {state or 'not raised'}: cannot {step.step} it"
+            )
+
+    # --- reading ------------------------------------------------------------------------
+
+    def draft(self, concern_id: str) -> Concern:
+        for oc in self.open_conflicts.values():
+            if oc.draft.concern_id == concern_id:
+                return oc.draft
+        raise NotFoundError(f"no draft concern {concern_id}", hint="see hotline conflicts")
+
+    def import_notices(self, raw: bytes, *, now: dt.datetime, prefix: str) -> list[SiteNotice]:
+        if len(raw) > self.settings.import_max_bytes:
+            raise ImportFileError(f"file is larger than {self.settings.import_max_bytes} bytes")
+        notices = exchange.parse_import(
+            raw,
+            now=now,
+            notice_prefix=prefix,
+            reconfirm_after=dt.timedelta(days=self.settings.reconfirm_default_days),
+            max_vertices=self.settings.geometry_max_vertices,
+        )
+        for i, n in enumerate(notices):
+            try:
+                self.precheck(n)
+            except HotlineError as exc:
+                raise ImportFileError(f"feature {i} ({n.site_id}): {exc.message}") from None
+        return notices
+
+
+def record_json(rec: Record, registry: Registry, now: dt.datetime) -> dict[str, Any]:
+    cur = rec.current
+    out: dict[str, Any] = {
+        "id": rec.id,
+        "kind": rec.kind,
+        "owner": rec.owner,
+        "live": rec.live,
+        "current": None if cur is None else json.loads(cur.model_dump_json(exclude_none=True)),
+        "versions": [
+            {
+                "version": v.version,
+                "notice_id": v.notice_id,
+                "action": v.action,
+                "notified_by": v.notified_by,
+                "at": v.at.isoformat(),
+                "acknowledged_by": {
+                    k: t.isoformat() for k, t in registry.acknowledgements(v.notice_id).items()
+                },
+            }
+            for v in rec.versions
+        ],
+    }
+    if rec.kind == "site":
+        out["reconfirm_by"] = rec.reconfirm_by.isoformat() if rec.reconfirm_by else None
+        out["stale"] = rec.live and registry.is_stale(rec.id, now)
+    return out
+
+
+def conflict_json(oc: OpenConflict) -> dict[str, Any]:
+    c = oc.conflict
+    return {
+        "site_id": c.site_id,
+        "activity_id": c.activity_id,
+        "site_station": c.site_station,
+        "activity_station": c.activity_station,
+        "distance_m": round(c.distance_m, 3),
+        "protected_distance_m": round(c.reach_m, 3),
+        "rule": c.rule,
+        "window_start": c.window_start.isoformat() if c.window_start else None,
+        "window_end": c.window_end.isoformat() if c.window_end else None,
+        "opened_at": oc.opened_at.isoformat(),
+        "notice_id": oc.notice_id,
+        "draft_concern": oc.draft.to_payload(),
+    }
+
+
+def concern_json(t: ConcernThread) -> dict[str, Any]:
+    return {
+        "concern_id": t.concern_id,
+        "raised_by": t.raised_by,
+        "state": t.state,
+        "raised": t.raised.to_payload(),
+        "steps": [
+            {"step": s.step, "by": by, "at": at.isoformat(), **({"text": s.text} if s.text else {})}
+            for s, by, at in t.steps
+        ],
+    }
