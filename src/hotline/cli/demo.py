@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import tempfile
 import time
@@ -196,6 +197,7 @@ def _run(root: Path, stations: list[Any], timeout: float) -> dict[str, Any]:
             for key, t in out["link"].items():
                 if t["receipts_proved"] < len(PRECEDENCES):
                     raise DemoFailure(step, f"{key}: only {t['receipts_proved']} receipts proved")
+        out["deconfliction"] = _deconfliction(progress, a, b, timeout)
         out["checkpoints"] = {
             s.station_id: s.api("GET", "/api/v1/ledger/checkpoint") for s in (a, b)
         }
@@ -206,6 +208,119 @@ def _run(root: Path, stations: list[Any], timeout: float) -> dict[str, Any]:
         out["status"] = {s.station_id: s.api("GET", "/api/v1/status") for s in (a, b)}
         out["alarms"] = {s.station_id: s.api("GET", "/api/v1/alarms") for s in (a, b)}
     return out
+
+
+def _deconfliction(progress: Progress, a: Any, b: Any, timeout: float) -> dict[str, Any]:
+    """bravo notifies its protected sites; alpha notifies an activity 5 km from the
+    Zaporizhzhia plant; both see the conflict; bravo raises the drafted concern, alpha
+    acknowledges and answers, bravo closes it."""
+    out: dict[str, Any] = {}
+    step = "bravo notifies the reference sites (Ukraine's power plants)"
+    with _step(progress, step):
+        out["sites"] = len(b.api("POST", "/api/v1/sites/reference")["imported"])
+        _wait(step, timeout, lambda: len(a.api("GET", "/api/v1/sites")["sites"]) >= out["sites"])
+    step = "alpha notifies artillery 5 km from Zaporizhzhia NPP: conflict on both stations"
+    with _step(progress, step):
+        start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(hours=6)
+        activity = {
+            "kind": "artillery",
+            "geometry": {"type": "Point", "coordinates": [34.585, 47.467]},
+            "radius_m": 500.0,
+            "altitude": {"lower_m": 0.0, "upper_m": 3000.0},
+            "window": {
+                "start": start.isoformat(),
+                "end": (start + dt.timedelta(hours=4)).isoformat(),
+            },
+        }
+        a.api(
+            "POST",
+            "/api/v1/notices",
+            json={
+                "notice": {
+                    "type": "activity_notice",
+                    "notice_id": "demo-act-1-add",
+                    "action": "add",
+                    "activity_id": "demo-act-1",
+                    "activity": activity,
+                }
+            },
+        )
+
+        def znpp(st: Any) -> dict[str, Any] | None:
+            return next(
+                (
+                    c
+                    for c in st.api("GET", "/api/v1/conflicts")["conflicts"]
+                    if c["site_id"] == "UA-NPP-ZNPP"
+                ),
+                None,
+            )
+
+        _wait(step, timeout, lambda: znpp(a) is not None and znpp(b) is not None)
+        conflict = znpp(b)
+        if conflict is None:  # pragma: no cover - waited for above
+            raise DemoFailure(step, "conflict vanished")
+        out["conflict"] = conflict
+        out["alarms"] = {
+            s.station_id: [x for x in s.api("GET", "/api/v1/alarms") if x["kind"] == "conflict"]
+            for s in (a, b)
+        }
+    step = "bravo raises the drafted concern (IAEA five principles)"
+    cid = conflict["draft_concern"]["concern_id"]
+    with _step(progress, step):
+        b.api("POST", f"/api/v1/concerns/{cid}/raise", json={})
+        _wait(step, timeout, lambda: _concern_state(a, cid) == "raised")
+    step = "alpha acknowledges and answers; bravo closes the concern"
+    with _step(progress, step):
+        a.api(
+            "POST",
+            "/api/v1/notices",
+            json={"notice": {"type": "concern", "concern_id": cid, "step": "acknowledge"}},
+        )
+        _wait(step, timeout, lambda: _concern_state(b, cid) == "acknowledged")
+        a.api(
+            "POST",
+            "/api/v1/notices",
+            json={
+                "notice": {
+                    "type": "concern",
+                    "concern_id": cid,
+                    "step": "answer",
+                    "text": "The activity is moved 25 km east, clear of the plant.",
+                }
+            },
+        )
+        _wait(step, timeout, lambda: _concern_state(b, cid) == "answered")
+        b.api(
+            "POST",
+            "/api/v1/notices",
+            json={"notice": {"type": "concern", "concern_id": cid, "step": "close"}},
+        )
+        _wait(step, timeout, lambda: _concern_state(a, cid) == "closed")
+        out["concern"] = b.api("GET", f"/api/v1/concerns/{cid}")
+    step = "alpha cancels the activity: the conflict ends on both stations"
+    with _step(progress, step):
+        a.api(
+            "POST",
+            "/api/v1/notices",
+            json={
+                "notice": {
+                    "type": "activity_notice",
+                    "notice_id": "demo-act-1-cancel",
+                    "action": "cancel",
+                    "activity_id": "demo-act-1",
+                }
+            },
+        )
+        _wait(step, timeout, lambda: znpp(a) is None and znpp(b) is None)
+    return out
+
+
+def _concern_state(station: Any, concern_id: str) -> str | None:
+    for c in station.api("GET", "/api/v1/concerns", params={"all": True})["concerns"]:
+        if c["concern_id"] == concern_id:
+            return str(c["state"])
+    return None
 
 
 def _print_summary(out: dict[str, Any]) -> None:
@@ -246,6 +361,22 @@ def _print_summary(out: dict[str, Any]) -> None:
             f"{name}'s ledger: checkpoint of size {cp['size']} cosigned by "
             f"{', '.join(cp['cosigned_by'])}"
         )
+    d = out["deconfliction"]
+    c = d["conflict"]
+    console.print(
+        f"\n{d['sites']} protected sites notified by bravo. Conflict: activity "
+        f"{c['activity_id']} ({c['activity_station']}) is {c['distance_m']:,.0f} m from "
+        f"{c['site_id']} (protected {c['protected_distance_m']:,.0f} m) — alarm on "
+        + ", ".join(
+            f"{n} ({len(al)} {al[0]['severity'] if al else ''})" for n, al in d["alarms"].items()
+        )
+    )
+    steps = " → ".join(f"{s['step']} by {s['by']}" for s in d["concern"]["steps"])
+    console.print(
+        f"concern {d['concern']['concern_id']}: {steps}; activity cancelled, "
+        "conflict ended on both stations"
+    )
+    console.print("[dim]Notification is information, never permission.[/]")
     for name, st in out["status"].items():
         c = st["counts"]
         console.print(
