@@ -29,9 +29,9 @@ from hotline.crypto.keys import StationIdentity
 from hotline.errors import HotlineError
 from hotline.ledger import checkpoint as cps
 from hotline.ledger.checkpoint import CheckpointFork
-from hotline.ledger.cosignature import CosignatureVerifier
+from hotline.ledger.cosignature import CosignatureVerifier, Cosigner
 from hotline.ledger.entry import Entry, EntryKind
-from hotline.ledger.note import NoteSigner
+from hotline.ledger.note import Ed25519Verifier, NoteSigner
 from hotline.ledger.transcript import TranscriptError, parse_transcript
 from hotline.service import transcripts
 from hotline.service.witnessing import cosigner_of, origin_of
@@ -415,15 +415,25 @@ def test_a_cosignature_line_altered_is_named(rec: Record) -> None:
 
 
 def test_a_cosigner_key_not_on_record_is_refused(rec: Record) -> None:
+    """A cosignature that verifies with the key listed beside it, but that key is not the
+    cosigner key on the card alpha recorded for bravo (nor any peer's)."""
     doc = rec.doc()
     c = doc["cosignatures"][0]
-    other_key = primitives.signing_public_key(primitives.new_signing_key())
-    stranger = CosignatureVerifier(cosigner_of("bravo"), other_key)
-    for vkey in (stranger.vkey, CosignatureVerifier(cosigner_of("charlie"), bytes(32)).vkey):
-        new = [c | {"cosigner": vkey}, *doc["cosignatures"][1:]]
+    cp = cps.open_checkpoint(
+        doc["checkpoints"][c["checkpoint"]], [Ed25519Verifier.from_vkey(doc["log_key"])]
+    ).checkpoint
+    for name in (cosigner_of("bravo"), cosigner_of("charlie")):
+        stranger = Cosigner(name, primitives.new_signing_key())
+        line = stranger.cosign(cp.format(), 1_767_225_600).line()
+        new = [c | {"cosigner": stranger.verifier.vkey, "line": line}, *doc["cosignatures"][1:]]
         exc = refused(dumps(doc | {"cosignatures": new}))
-        assert exc.where == "cosignature 0"
+        assert exc.where == "cosignature 0", exc
         assert "not a peer on record" in exc.message
+    # the listed key changed, the line kept: the line does not verify with it
+    other_key = primitives.signing_public_key(primitives.new_signing_key())
+    other = CosignatureVerifier(cosigner_of("bravo"), other_key)
+    exc = refused(dumps(doc | {"cosignatures": [c | {"cosigner": other.vkey}]}))
+    assert exc.where.startswith("cosignature 0"), exc
 
 
 def test_a_wrong_card_or_log_key_is_refused(rec: Record) -> None:
@@ -458,7 +468,10 @@ def peer_add_entries(doc: dict[str, Any]) -> list[int]:
 def test_a_tampered_peer_add_entry_is_named_as_that_entry(rec: Record) -> None:
     """The peer_add entry carries the card bravo's keys come from. Tampering with it is
     caught, but must be named as that entry (or the checkpoint range that holds it),
-    like any other entry: the verifier must not blame an honest cosignature instead."""
+    like any other entry: the verifier must not blame an honest cosignature, nor an
+    honest envelope of bravo's ("entry 7: signature does not verify" tells a third party
+    that alpha's log holds a forged envelope, when the signed roots show that the card
+    entry is what changed)."""
     doc = rec.doc()
     [i] = peer_add_entries(doc)
     e = entries(doc)[i]
