@@ -116,7 +116,7 @@ def inbox(
             (m["body"].get("text") or m["type"])[:40],
             _state(m),
             us_to_text(m["sent_at_us"]),
-            us_to_text(m["first_attempt_us"]) if m["direction"] == "out" else "-",
+            us_to_text(m["first_sent_us"]) if m["direction"] == "out" else "-",
             us_to_text(m["delivered_at_us"]),
             acked,
         )

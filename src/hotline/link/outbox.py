@@ -30,6 +30,8 @@ from hotline.wire.envelope import Precedence
 log = logging.getLogger(__name__)
 
 URGENT = (Precedence.FLASH, Precedence.IMMEDIATE)
+#: error codes of attempts that never left this station (no connection was made)
+NOT_SENT = frozenset({"peer_unreachable"})
 NORMAL = (Precedence.PRIORITY, Precedence.ROUTINE)
 
 
@@ -115,12 +117,14 @@ class Outbox:
             self.delivered += sum(await asyncio.gather(*recorded))
 
     def _note_attempts(self, indices: list[int]) -> Any:
-        """Returns a coroutine function that records one transmission of ``indices``."""
+        """Returns a coroutine function that records one attempt to send ``indices``: the
+        count, the last error, and the first time they actually left on the wire."""
         line = self.line
 
         async def note(error: str | None) -> None:
             def unit(tx: WriteTx) -> None:
                 now = line.clock.now_us()
+                sent = now if error not in NOT_SENT else None
                 d = schema.deliveries
                 held = set(
                     tx.conn.execute(
@@ -131,7 +135,12 @@ class Outbox:
                     tx.conn.execute(
                         d.update()
                         .where(d.c.entry_idx.in_(held))
-                        .values(attempts=d.c.attempts + 1, last_attempt_us=now, last_error=error)
+                        .values(
+                            attempts=d.c.attempts + 1,
+                            last_attempt_us=now,
+                            last_error=error,
+                            first_sent_us=sa.func.coalesce(d.c.first_sent_us, sent),
+                        )
                     )
                 new = [i for i in indices if i not in held]
                 if new:
@@ -141,7 +150,7 @@ class Outbox:
                             {
                                 "entry_idx": i,
                                 "attempts": 1,
-                                "first_attempt_us": now,
+                                "first_sent_us": sent,
                                 "last_attempt_us": now,
                                 "last_error": error,
                             }

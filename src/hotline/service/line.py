@@ -50,6 +50,18 @@ from hotline.wire.messages import (
 
 log = logging.getLogger(__name__)
 
+_HELD = sa.select(schema.inbound.c.envelope_hash, schema.inbound.c.receipt).where(
+    schema.inbound.c.peer == sa.bindparam("b_peer"),
+    schema.inbound.c.sequence == sa.bindparam("b_seq"),
+)
+_OUTBOX_BY_HASH = sa.select(schema.outbox.c.sequence).where(
+    schema.outbox.c.envelope_hash == sa.bindparam("b_hash"),
+    schema.outbox.c.peer == sa.bindparam("b_peer"),
+)
+_NEXT_SEQ = sa.select(schema.peers.c.next_out_seq).where(
+    schema.peers.c.station_id == sa.bindparam("b_peer")
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Sent:
@@ -310,12 +322,7 @@ class Line:
         h = env.header
 
         def unit(tx: WriteTx) -> bytes:
-            i = schema.inbound
-            held = tx.conn.execute(
-                sa.select(i.c.envelope_hash, i.c.receipt).where(
-                    i.c.peer == h.sender, i.c.sequence == h.sequence
-                )
-            ).first()
+            held = tx.conn.execute(_HELD, {"b_peer": h.sender, "b_seq": h.sequence}).first()
             if held is not None:
                 if primitives.equal(bytes(held.envelope_hash), env.hash):
                     return bytes(held.receipt)
@@ -354,10 +361,7 @@ class Line:
         our_hash = bytes.fromhex(receipt.envelope_hash)
 
         def unit(tx: WriteTx) -> bool:
-            o = schema.outbox
-            row = tx.conn.execute(
-                sa.select(o.c.sequence).where(o.c.envelope_hash == our_hash, o.c.peer == peer)
-            ).first()
+            row = tx.conn.execute(_OUTBOX_BY_HASH, {"b_hash": our_hash, "b_peer": peer}).first()
             if row is None:
                 return False  # already receipted, or not ours: nothing to record
             if row.sequence != receipt.sequence:
@@ -547,8 +551,7 @@ class Line:
             )
 
     def _next_seq(self, conn: Connection, peer: str) -> int:
-        p = schema.peers
-        seq = conn.execute(sa.select(p.c.next_out_seq).where(p.c.station_id == peer)).scalar()
+        seq = conn.execute(_NEXT_SEQ, {"b_peer": peer}).scalar()
         if seq is None:
             raise NotFoundError(f"station {peer!r} is not a peer")
         return int(seq)

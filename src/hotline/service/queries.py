@@ -22,7 +22,7 @@ def message_state(row: Any, now_us: int) -> str:
     if row.direction == "out":
         if row.delivered_at_us is not None:
             return "delivered"
-        return "sent" if row.first_attempt_us is not None else "queued"
+        return "sent" if row.first_sent_us is not None else "queued"
     return "received"
 
 
@@ -46,7 +46,7 @@ def _message(row: Any, now_us: int) -> dict[str, Any]:
         "state": message_state(row, now_us),
         "queued_at_us": row.stored_at_us if row.direction == "out" else None,
         "sent_at_us": row.sent_at_us,
-        "first_attempt_us": row.first_attempt_us,
+        "first_sent_us": row.first_sent_us,
         "attempts": row.attempts or 0,
         "last_error": row.last_error,
         "delivered_at_us": row.delivered_at_us,
@@ -62,7 +62,7 @@ def _message(row: Any, now_us: int) -> dict[str, Any]:
 
 def _with_deliveries() -> sa.Select[Any]:
     m, d = schema.messages, schema.deliveries
-    return sa.select(m, d.c.first_attempt_us, d.c.attempts, d.c.last_error).outerjoin(
+    return sa.select(m, d.c.first_sent_us, d.c.attempts, d.c.last_error).outerjoin(
         d, d.c.entry_idx == m.c.entry_idx
     )
 

@@ -95,15 +95,6 @@ def verify(data: bytes | str, *, executor: Executor | None = None) -> Verified:
     if Ed25519Verifier(origin_of(t.station), card.card.log_key).vkey != t.log_key:
         raise tlog.TranscriptError("log key", "the log key is not the one on the card")
     peers = _peer_cards(t)
-    for i, cs in enumerate(t.cosignatures):
-        peer = next((p for p in peers if cosigner_of(p) == cs.cosigner.split("+", 1)[0]), None)
-        expected = (
-            None
-            if peer is None
-            else CosignatureVerifier(cosigner_of(peer), peers[peer].card.cosign_key).vkey
-        )
-        if cs.cosigner != expected:
-            raise tlog.TranscriptError(f"cosignature {i}", "cosigner is not a peer on record")
     keys = {p: c.card.signing_key for p, c in peers.items()}
     hook = functools.partial(check_entry, t.station, card.card.signing_key, keys)
     own = None
@@ -114,6 +105,15 @@ def verify(data: bytes | str, *, executor: Executor | None = None) -> Verified:
     finally:
         if own is not None:
             own.shutdown()
+    for i, cs in enumerate(t.cosignatures):
+        peer = next((p for p in peers if cosigner_of(p) == cs.cosigner.split("+", 1)[0]), None)
+        expected = (
+            None
+            if peer is None
+            else CosignatureVerifier(cosigner_of(peer), peers[peer].card.cosign_key).vkey
+        )
+        if cs.cosigner != expected:
+            raise tlog.TranscriptError(f"cosignature {i}", "cosigner is not a peer on record")
     n = sum(1 for e in report.entries if e.kind in _ENVELOPE_KINDS)
     return Verified(report, card, peers, n)
 

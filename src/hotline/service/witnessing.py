@@ -54,6 +54,8 @@ class Offer:
     request: str
     checkpoint: cps.Checkpoint
     prove: list[tuple[int, int]]
+    #: the checkpoint of the peer's log (that we cosigned) the proofs must lead to
+    proved_against: tuple[int, bytes] | None = None
 
 
 class Witnessing:
@@ -77,7 +79,9 @@ class Witnessing:
     async def offer(self, peer: str) -> Offer:
         """Sign a checkpoint of our ledger as it is now and build the request for ``peer``."""
 
-        def read(conn: Connection) -> tuple[int, bytes, int, list[tuple[int, int]]]:
+        def read(
+            conn: Connection,
+        ) -> tuple[int, bytes, int, tuple[list[tuple[int, int]], tuple[int, bytes] | None]]:
             size = int(
                 conn.execute(sa.select(sa.func.count()).select_from(schema.entries)).scalar_one()
             )
@@ -89,7 +93,7 @@ class Witnessing:
             return size, root, int(cosigned or 0), self._to_prove(conn, peer)
 
         with self.line.reader.connect() as conn:
-            size, root, cosigned, prove = read(conn)
+            size, root, cosigned, (prove, against) = read(conn)
         old = min(self._old_hint.pop(peer, cosigned), size)
         cp = cps.Checkpoint(origin_of(self.line.station_id), size, root)
 
@@ -108,13 +112,17 @@ class Witnessing:
 
         note, proof = await self.line.writer.submit(unit)
         request = wit.AddCheckpoint(old, tuple(proof), note).format().decode()
-        return Offer(request, cp, prove)
+        return Offer(request, cp, prove, against)
 
-    def _to_prove(self, conn: Connection, peer: str) -> list[tuple[int, int]]:
+    def _to_prove(
+        self, conn: Connection, peer: str
+    ) -> tuple[list[tuple[int, int]], tuple[int, bytes] | None]:
+        """Receipts not yet proved that the peer's cosigned checkpoint covers, and it."""
         ws, r, rp = schema.witness_state, schema.receipts, schema.receipt_proofs
-        witnessed = conn.execute(sa.select(ws.c.size).where(ws.c.peer == peer)).scalar()
-        if not witnessed:
-            return []
+        state = conn.execute(sa.select(ws.c.size, ws.c.root).where(ws.c.peer == peer)).first()
+        if state is None or not state.size:
+            return [], None
+        witnessed = int(state.size)
         rows = conn.execute(
             sa.select(r.c.leaf_index)
             .outerjoin(rp, sa.and_(rp.c.peer == r.c.peer, rp.c.sequence == r.c.sequence))
@@ -122,7 +130,7 @@ class Witnessing:
             .order_by(r.c.leaf_index)
             .limit(MAX_PROVE)
         ).scalars()
-        return [(int(i), int(witnessed)) for i in rows]
+        return [(int(i), witnessed) for i in rows], (witnessed, bytes(state.root))
 
     async def take_reply(
         self, peer: str, offer: Offer, reply: LinkTestReplyPayload
@@ -147,7 +155,7 @@ class Witnessing:
                 self._old_hint[peer] = reply.witness_size
         if reply.proofs:
             out["receipts_proved"], out["receipts_failed"] = await self._check_proofs(
-                peer, reply.proofs
+                peer, reply.proofs, offer
             )
         return out
 
@@ -177,13 +185,20 @@ class Witnessing:
 
         await self.line.writer.submit(unit)
 
-    async def _check_proofs(self, peer: str, proofs: list[InclusionProof]) -> tuple[int, int]:
-        """Each proof must show our envelope, as the peer logged it, in a checkpoint of the
-        peer's log that we cosigned. A receipt that cannot be proved is an alarm."""
-        ws, r, e = schema.witness_state, schema.receipts, schema.entries
+    async def _check_proofs(
+        self, peer: str, proofs: list[InclusionProof], offer: Offer
+    ) -> tuple[int, int]:
+        """Each proof must show our envelope, as the peer logged it, in the checkpoint of
+        the peer's log that we cosigned and asked against. A receipt that cannot be proved
+        is an alarm (so is a proof against another size than we asked); a proof for a leaf
+        we did not ask about is ignored."""
+        r, e = schema.receipts, schema.entries
+        asked = {index for index, _ in offer.prove}
+        wanted = {p.leaf_index: p for p in proofs if p.leaf_index in asked}
+        if offer.proved_against is None or not wanted:
+            return 0, 0
+        against_size, against_root = offer.proved_against
         with self.line.reader.connect() as conn:
-            state = conn.execute(sa.select(ws.c.size, ws.c.root).where(ws.c.peer == peer)).first()
-            wanted = {p.leaf_index: p for p in proofs}
             rows = conn.execute(
                 sa.select(
                     r.c.sequence, r.c.leaf_index, r.c.stored_at_us, r.c.envelope_hash, e.c.leaf
@@ -210,14 +225,14 @@ class Witnessing:
                 ours.data,
             )
             try:
-                if state is None or p.tree_size != state.size:
+                if p.tree_size != against_size:
                     raise ProofError("proof is not against the checkpoint we cosigned")
                 merkle.verify_inclusion(
                     merkle.leaf_hash(theirs.encode()),
                     p.leaf_index,
                     p.tree_size,
                     [bytes.fromhex(h) for h in p.hashes],
-                    bytes(state.root),
+                    against_root,
                 )
                 good.append((int(row.sequence), p.tree_size))
             except HotlineError as exc:
@@ -225,12 +240,21 @@ class Witnessing:
 
         def unit(tx: WriteTx) -> None:
             now = self.line.clock.now_us()
-            for seq, size in good:
+            rp = schema.receipt_proofs
+            held = set(
                 tx.conn.execute(
-                    schema.receipt_proofs.insert().values(
-                        peer=peer, sequence=seq, tree_size=size, proved_at_us=now
+                    sa.select(rp.c.sequence).where(
+                        rp.c.peer == peer, rp.c.sequence.in_([seq for seq, _ in good])
                     )
-                )
+                ).scalars()
+            )
+            for seq, size in good:
+                if seq not in held:  # two tests in flight may prove the same receipt
+                    tx.conn.execute(
+                        rp.insert().values(
+                            peer=peer, sequence=seq, tree_size=size, proved_at_us=now
+                        )
+                    )
             for seq, why in bad:
                 operational.raise_alarm(
                     tx.conn,

@@ -29,6 +29,33 @@ MAX_OUT_OF_ORDER = 10_000
 DeadlineRule = Callable[[int, int], int]
 
 
+class _S:
+    """Hot-path statements, built once with bind parameters (SQLAlchemy then reuses their
+    compiled form: building them per call cost more than the database work itself)."""
+
+    _p, _i, _o, _m = schema.peers, schema.inbound, schema.outbox, schema.messages
+    outbox_insert = _o.insert()
+    inbound_insert = _i.insert()
+    receipt_insert = schema.receipts.insert()
+    message_insert = _m.insert()
+    peer_next_seq = _p.update().where(_p.c.station_id == sa.bindparam("b_peer"))
+    outbox_delete = _o.delete().where(_o.c.envelope_hash == sa.bindparam("b_hash"))
+    delivered = _m.update().where(
+        _m.c.peer == sa.bindparam("b_peer"),
+        _m.c.direction == "out",
+        _m.c.sequence == sa.bindparam("b_seq"),
+        _m.c.delivered_at_us.is_(None),
+    )
+    in_contiguous = sa.select(_p.c.in_contiguous).where(_p.c.station_id == sa.bindparam("b_peer"))
+    above = (
+        sa.select(_i.c.sequence)
+        .where(_i.c.peer == sa.bindparam("b_peer"), _i.c.sequence > sa.bindparam("b_c"))
+        .order_by(_i.c.sequence)
+        .limit(MAX_OUT_OF_ORDER)
+    )
+    set_contiguous = _p.update().where(_p.c.station_id == sa.bindparam("b_peer"))
+
+
 @dataclass(frozen=True, slots=True)
 class Applied:
     """What the live path needs back from applying an inbound envelope."""
@@ -143,18 +170,16 @@ class Projector:
     ) -> None:
         h = env.header
         conn.execute(
-            schema.outbox.insert().values(
-                entry_idx=idx,
-                peer=h.recipient,
-                sequence=h.sequence,
-                precedence=int(h.precedence),
-                envelope_hash=entry.envelope_hash,
-            )
+            _S.outbox_insert,
+            {
+                "entry_idx": idx,
+                "peer": h.recipient,
+                "sequence": h.sequence,
+                "precedence": int(h.precedence),
+                "envelope_hash": entry.envelope_hash,
+            },
         )
-        p = schema.peers
-        conn.execute(
-            p.update().where(p.c.station_id == h.recipient).values(next_out_seq=h.sequence + 1)
-        )
+        conn.execute(_S.peer_next_seq, {"b_peer": h.recipient, "next_out_seq": h.sequence + 1})
         if h.kind is Kind.MESSAGE:
             action = self._pending_send.pop(str(h.message_id), None)
             if action is None:
@@ -189,38 +214,37 @@ class Projector:
         missing = advance_inbound(conn, h.sender, h.sequence)
         receipt = self._make_receipt(env, idx, idx + 1, entry.recorded_at_us, missing)
         conn.execute(
-            schema.inbound.insert().values(
-                peer=h.sender,
-                sequence=h.sequence,
-                envelope_hash=entry.envelope_hash,
-                entry_idx=idx,
-                receipt=receipt,
-            )
+            _S.inbound_insert,
+            {
+                "peer": h.sender,
+                "sequence": h.sequence,
+                "envelope_hash": entry.envelope_hash,
+                "entry_idx": idx,
+                "receipt": receipt,
+            },
         )
         return Applied(receipt=receipt)
 
     def _receipt_in(self, conn: Connection, entry: Entry, receipt: ReceiptPayload) -> None:
-        o, m = schema.outbox, schema.messages
-        conn.execute(o.delete().where(o.c.envelope_hash == entry.envelope_hash))
+        conn.execute(_S.outbox_delete, {"b_hash": entry.envelope_hash})
         conn.execute(
-            schema.receipts.insert().values(
-                peer=entry.peer,
-                sequence=receipt.sequence,
-                envelope_hash=entry.envelope_hash,
-                leaf_index=receipt.leaf_index,
-                tree_size=receipt.tree_size,
-                stored_at_us=receipt.stored_at_us,
-            )
+            _S.receipt_insert,
+            {
+                "peer": entry.peer,
+                "sequence": receipt.sequence,
+                "envelope_hash": entry.envelope_hash,
+                "leaf_index": receipt.leaf_index,
+                "tree_size": receipt.tree_size,
+                "stored_at_us": receipt.stored_at_us,
+            },
         )
         conn.execute(
-            m.update()
-            .where(
-                m.c.peer == entry.peer,
-                m.c.direction == "out",
-                m.c.sequence == receipt.sequence,
-                m.c.delivered_at_us.is_(None),
-            )
-            .values(delivered_at_us=receipt.stored_at_us)
+            _S.delivered,
+            {
+                "b_peer": entry.peer,
+                "b_seq": receipt.sequence,
+                "delivered_at_us": receipt.stored_at_us,
+            },
         )
 
     def _insert_message(
@@ -235,7 +259,8 @@ class Projector:
     ) -> None:
         h = env.header
         conn.execute(
-            schema.messages.insert().values(
+            _S.message_insert,
+            dict(
                 message_id=str(h.message_id),
                 direction=direction,
                 peer=h.recipient if direction == "out" else h.sender,
@@ -253,8 +278,11 @@ class Projector:
                 ack_deadline_us=(
                     self._deadline(int(h.precedence), h.sent_at_us) if body.ack_required else None
                 ),
+                acknowledged_at_us=None,
+                acknowledged_by=None,
+                ack_note=None,
                 entry_idx=idx,
-            )
+            ),
         )
         if body.type != "text" and self.extensions:
             event = MessageEvent(
@@ -270,24 +298,13 @@ class Projector:
 def advance_inbound(conn: Connection, peer: str, seq: int) -> list[tuple[int, int]]:
     """Record that ``seq`` arrived from ``peer``; return the inclusive ranges still
     missing below it. Moves the peer's contiguous mark past every sequence now held."""
-    p, i = schema.peers, schema.inbound
-    contiguous = int(
-        conn.execute(sa.select(p.c.in_contiguous).where(p.c.station_id == peer)).scalar_one()
-    )
-    above = {
-        int(s)
-        for s in conn.execute(
-            sa.select(i.c.sequence)
-            .where(i.c.peer == peer, i.c.sequence > contiguous)
-            .order_by(i.c.sequence)
-            .limit(MAX_OUT_OF_ORDER)
-        ).scalars()
-    }
+    contiguous = int(conn.execute(_S.in_contiguous, {"b_peer": peer}).scalar_one())
+    above = {int(s) for s in conn.execute(_S.above, {"b_peer": peer, "b_c": contiguous}).scalars()}
     above.add(seq)
     while contiguous + 1 in above:
         contiguous += 1
         above.discard(contiguous)
-    conn.execute(p.update().where(p.c.station_id == peer).values(in_contiguous=contiguous))
+    conn.execute(_S.set_contiguous, {"b_peer": peer, "in_contiguous": contiguous})
     gaps: list[tuple[int, int]] = []
     expected = contiguous + 1
     for s in sorted(above):

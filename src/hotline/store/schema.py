@@ -195,7 +195,8 @@ deliveries = Table(
     metadata,
     Column("entry_idx", BigInteger, primary_key=True, autoincrement=False),
     Column("attempts", Integer, nullable=False),
-    Column("first_attempt_us", BigInteger, nullable=False),
+    #: when it first left on the wire (None: every attempt failed to connect)
+    Column("first_sent_us", BigInteger, nullable=True),
     Column("last_attempt_us", BigInteger, nullable=False),
     Column("last_error", String(64), nullable=True),
 )

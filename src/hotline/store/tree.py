@@ -29,6 +29,9 @@ class _Mark:
     frontier: tuple[bytes, ...]
 
 
+_INSERT_NODE = schema.ledger_nodes.insert()
+
+
 class LedgerTree:
     def __init__(self, size: int, frontier: list[bytes]) -> None:
         self.size = size
@@ -53,7 +56,7 @@ class LedgerTree:
         leaf_hash = merkle.leaf_hash(leaf)
         nodes, self._frontier = rules.append_leaves(idx, self._frontier, [leaf_hash])
         conn.execute(
-            schema.ledger_nodes.insert(),
+            _INSERT_NODE,
             [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in nodes],
         )
         self.size = idx + 1

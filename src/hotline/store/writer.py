@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+_INSERT_ENTRY = schema.entries.insert()
+
+
 class WriteTx:
     """What a unit of work sees: the connection and the ledger append."""
 
@@ -51,16 +54,17 @@ class WriteTx:
         leaf = entry.encode()
         idx, leaf_hash = self._tree.append(self.conn, leaf)
         self.conn.execute(
-            schema.entries.insert().values(
-                idx=idx,
-                kind=int(entry.kind),
-                peer=entry.peer,
-                peer_seq=entry.peer_seq,
-                envelope_hash=entry.envelope_hash,
-                recorded_at_us=entry.recorded_at_us,
-                leaf=leaf,
-                leaf_hash=leaf_hash,
-            )
+            _INSERT_ENTRY,
+            {
+                "idx": idx,
+                "kind": int(entry.kind),
+                "peer": entry.peer,
+                "peer_seq": entry.peer_seq,
+                "envelope_hash": entry.envelope_hash,
+                "recorded_at_us": entry.recorded_at_us,
+                "leaf": leaf,
+                "leaf_hash": leaf_hash,
+            },
         )
         return idx
 

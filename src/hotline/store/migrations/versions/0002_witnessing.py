@@ -18,7 +18,7 @@ def upgrade() -> None:
         "deliveries",
         sa.Column("entry_idx", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("first_attempt_us", sa.BigInteger(), nullable=False),
+        sa.Column("first_sent_us", sa.BigInteger(), nullable=True),
         sa.Column("last_attempt_us", sa.BigInteger(), nullable=False),
         sa.Column("last_error", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("entry_idx"),
