@@ -62,7 +62,9 @@ class Settings(BaseSettings):
         default=20_000, ge=1, description="Longest message text accepted from an operator."
     )
     link_test_interval_s: float = Field(
-        default=60.0, gt=0, description="Seconds between scheduled link tests on each line."
+        default=60.0,
+        gt=0,
+        description="Seconds between scheduled link tests on each line (after a failure: 1, 2, 4 s ... up to this).",
     )
     link_degraded_rtt_ms: float = Field(
         default=2000.0, gt=0, description="Round trip above which a line is DEGRADED."

@@ -103,10 +103,15 @@ class LinkTester:
         self._now.set()
 
     async def run(self) -> None:
+        """Test every ``interval_s``; after a failure, sooner (1 s, 2 s, 4 s, ... up to the
+        interval), so that a line that comes back is seen UP within seconds."""
+        failures = 0
         while True:
-            await self.test_once()
+            result = await self.test_once()
+            failures = 0 if result["ok"] else failures + 1
+            wait = self.interval_s if not failures else min(self.interval_s, 2.0 ** (failures - 1))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._now.wait(), self.interval_s)
+                await asyncio.wait_for(self._now.wait(), wait)
             self._now.clear()
 
     async def test_once(self) -> dict[str, Any]:
