@@ -64,7 +64,8 @@ class Settings(BaseSettings):
     link_test_interval_s: float = Field(
         default=60.0,
         gt=0,
-        description="Seconds between scheduled link tests on each line (after a failure: 1, 2, 4 s ... up to this).",
+        description="Seconds between scheduled link tests on each line "
+        "(after a failure: 1, 2, 4 s ... up to this).",
     )
     link_degraded_rtt_ms: float = Field(
         default=2000.0, gt=0, description="Round trip above which a line is DEGRADED."
