@@ -351,11 +351,11 @@ def test_fork_stored_root_replaced_then_honest_extension_is_a_fork(run_pair: Any
     run_pair(scenario)
 
 
-def test_a_bad_proof_alone_is_refused_but_is_not_a_fork(run_pair: Any) -> None:
-    """docs/ledger.md: 'A wrong or truncated proof on its own is a ProofError: it may be a
-    bug, and the log may retry with a correct proof. It does not prove a fork.' So the
-    witness refuses it without a CRITICAL fork alarm and without fork evidence, and the
-    log's next honest round is cosigned."""
+def test_a_failed_proof_against_a_cosigned_checkpoint_is_fork_evidence(run_pair: Any) -> None:
+    """The issue's rule: 'A failed proof, or two different roots of the same size under the
+    same key, is evidence of a fork: a CRITICAL alarm, the evidence kept, the line marked.'
+    The proof travels in the log's signed link test, so the evidence is attributable: it
+    keeps both notes, the proof and the signed envelope that carried them."""
 
     async def scenario(p: Pair) -> None:
         await traffic(p, 2)
@@ -367,10 +367,30 @@ def test_a_bad_proof_alone_is_refused_but_is_not_a_fork(run_pair: Any) -> None:
         bad = wit.AddCheckpoint(req.old_size, req.proof[:-1], req.note).format().decode()
         _, reply, result = await exchange(p.alpha, p.bravo, request=bad)
         assert result["cosigned"] is False
-        assert reply.witness_error is not None
-        assert reply.witness_error != "fork", "a wrong proof was reported as a fork"
+        assert reply.witness_error == "fork"
+        assert open_alarms(p.bravo, "fork")
+        [evidence] = [d for d in witness_docs(p.bravo) if d["witness"] == "fork_evidence"]
+        assert evidence["offered_note"] == req.note
+        assert evidence["proof"] == [h.hex() for h in req.proof[:-1]]
+        assert evidence["cosigned_note"]
+
+    run_pair(scenario)
+
+
+def test_a_failed_proof_before_anything_was_cosigned_is_refused_not_a_fork(
+    run_pair: Any,
+) -> None:
+    """With nothing cosigned yet there is no history to contradict: refused, no alarm."""
+
+    async def scenario(p: Pair) -> None:
+        await traffic(p, 2)
+        offer = await p.alpha.witnessing.offer("bravo")
+        req = wit.parse_add_checkpoint(offer.request.encode())
+        bad = wit.AddCheckpoint(0, (bytes(32),), req.note).format().decode()
+        _, reply, result = await exchange(p.alpha, p.bravo, request=bad)
+        assert result["cosigned"] is False
+        assert reply.witness_error not in (None, "fork")
         assert not open_alarms(p.bravo, "fork")
-        assert not [d for d in witness_docs(p.bravo) if d["witness"] == "fork_evidence"]
 
     run_pair(scenario)
 

@@ -88,7 +88,7 @@ def create_peer_app(line: Line, witnessing: Witnessing) -> FastAPI:
             env, test = await asyncio.to_thread(line.check_link_test, raw)
             extra: dict[str, Any] = {}
             if test.witness is not None:
-                extra |= await witnessing.witness(env.header.sender, test.witness)
+                extra |= await witnessing.witness(env.header.sender, test.witness, env.raw)
             if test.prove:
                 extra["proofs"] = await asyncio.to_thread(witnessing.proofs, test.prove)
             reply = line.reply_link_test(env, test, t2, extra)

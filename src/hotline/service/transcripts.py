@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from hotline.crypto import primitives
 from hotline.crypto.card import SignedCard, parse_card
-from hotline.errors import HotlineError
+from hotline.errors import HotlineError, SignatureError
 from hotline.ledger import transcript as tlog
 from hotline.ledger.cosignature import CosignatureVerifier
 from hotline.ledger.entry import Entry, EntryKind
@@ -94,8 +94,9 @@ def verify(data: bytes | str, *, executor: Executor | None = None) -> Verified:
         raise tlog.TranscriptError("card", "the card is not the transcript's station's")
     if Ed25519Verifier(origin_of(t.station), card.card.log_key).vkey != t.log_key:
         raise tlog.TranscriptError("log key", "the log key is not the one on the card")
-    peers = _peer_cards(t)
-    keys = {p: c.card.signing_key for p, c in peers.items()}
+    recorded = _peer_cards(t)
+    peers = {p: c for p, (c, _) in recorded.items()}
+    keys = {p: (c.card.signing_key, at) for p, (c, at) in recorded.items()}
     hook = functools.partial(check_entry, t.station, card.card.signing_key, keys)
     own = None
     if executor is None and len(t.entries) >= PARALLEL_FROM:
@@ -121,9 +122,10 @@ def verify(data: bytes | str, *, executor: Executor | None = None) -> Verified:
 _ENVELOPE_KINDS = (EntryKind.ENVELOPE_OUT, EntryKind.ENVELOPE_IN, EntryKind.RECEIPT_IN)
 
 
-def _peer_cards(t: tlog.Transcript) -> dict[str, SignedCard]:
-    """The peers' cards as the station recorded them (its peer_add actions)."""
-    cards: dict[str, SignedCard] = {}
+def _peer_cards(t: tlog.Transcript) -> dict[str, tuple[SignedCard, int]]:
+    """The peers' cards as the station recorded them (its peer_add actions), each with
+    the index of the entry that recorded it."""
+    cards: dict[str, tuple[SignedCard, int]] = {}
     for i, raw in enumerate(t.entries):
         if len(raw) < 2 or raw[1] != EntryKind.OPERATOR_ACTION:
             continue
@@ -132,7 +134,7 @@ def _peer_cards(t: tlog.Transcript) -> dict[str, SignedCard]:
             action = json.loads(entry.data)
             if isinstance(action, dict) and action.get("action") == "peer_add":
                 card = parse_card(action["card"])
-                cards[card.card.station_id] = card
+                cards[card.card.station_id] = (card, i)
         except (HotlineError, ValueError, KeyError, TypeError) as exc:
             raise tlog.TranscriptError(
                 f"entry {i}", f"unreadable peer card: {exc}", entry=i
@@ -141,19 +143,37 @@ def _peer_cards(t: tlog.Transcript) -> dict[str, SignedCard]:
 
 
 def check_entry(
-    station: str, own_key: bytes, peer_keys: dict[str, bytes], _i: int, entry: Entry
+    station: str,
+    own_key: bytes,
+    peer_keys: dict[str, tuple[bytes, int]],
+    _i: int,
+    entry: Entry,
 ) -> None:
-    """One entry's own checks (module level: runs in worker processes)."""
+    """One entry's own checks (module level: runs in worker processes). ``peer_keys``
+    holds each peer's signing key and the index of the entry that recorded its card."""
     if entry.kind in (EntryKind.OPERATOR_ACTION, EntryKind.LINK_TEST, EntryKind.WITNESS):
         if not isinstance(json.loads(entry.data), dict):
             raise ValueError("entry data is not a JSON object")
         return
     if entry.peer not in peer_keys:
         raise tlog.TranscriptError("entry", f"envelope of {entry.peer!r}, not a peer on record")
+    key, card_at = peer_keys[entry.peer]
+    try:
+        _check_envelope_entry(station, own_key, key, entry)
+    except SignatureError as exc:
+        if entry.kind is EntryKind.ENVELOPE_OUT:
+            raise
+        raise SignatureError(
+            f"{exc.message} with {entry.peer}'s card as the station recorded it "
+            f"(entry {card_at}): either this entry or that card was changed"
+        ) from None
+
+
+def _check_envelope_entry(station: str, own_key: bytes, peer_key: bytes, entry: Entry) -> None:
     u = wire.decode(entry.data, max_bytes=len(entry.data))
     h = u.header
     if entry.kind is EntryKind.RECEIPT_IN:
-        env = u.verify(peer_keys[entry.peer])
+        env = u.verify(peer_key)
         receipt: ReceiptPayload = parse_payload(Kind.RECEIPT, env.payload)
         if (
             (h.sender, h.recipient) != (entry.peer, station)
@@ -168,7 +188,7 @@ def check_entry(
         u.verify(own_key)
         ends = (station, entry.peer)
     else:
-        u.verify(peer_keys[entry.peer])
+        u.verify(peer_key)
         ends = (entry.peer, station)
     if (h.sender, h.recipient) != ends or h.sequence != entry.peer_seq:
         raise tlog.TranscriptError("entry", "envelope header does not match its entry")

@@ -273,8 +273,13 @@ class Witnessing:
 
     # --- as a witness -----------------------------------------------------------------
 
-    async def witness(self, peer: str, request: str) -> dict[str, Any]:
-        """Check and cosign ``peer``'s checkpoint; the reply fields for the link test."""
+    async def witness(
+        self, peer: str, request: str, envelope: bytes | None = None
+    ) -> dict[str, Any]:
+        """Check and cosign ``peer``'s checkpoint; the reply fields for the link test.
+
+        ``envelope`` is the peer's signed link test that carried the request: kept with
+        the evidence of a fork, it makes the contradiction attributable to the peer."""
         try:
             req = wit.parse_add_checkpoint(request.encode("utf-8"))
         except HotlineError as exc:
@@ -297,7 +302,14 @@ class Witnessing:
             except wit.WitnessConflict as exc:
                 return {"witness_error": exc.code, "witness_size": exc.stored_size}
             except (ForkError, ProofError) as exc:
-                self._fork(tx, peer, state, req, exc)
+                if isinstance(exc, ProofError) and state is None:
+                    # nothing cosigned yet: a bad proof contradicts nothing we hold
+                    log.warning("checkpoint from %s refused: %s", peer, exc)
+                    return {"witness_error": exc.code}
+                # The peer signed (in its link test envelope) a checkpoint and a proof that
+                # do not extend the checkpoint we cosigned: the rule is that a failed proof,
+                # like two roots for one size, is evidence of a fork.
+                self._fork(tx, peer, state, req, exc, envelope)
                 return {"witness_error": "fork"}
             except (SignatureError, HotlineError) as exc:
                 log.warning("checkpoint from %s refused: %s", peer, exc)
@@ -331,6 +343,7 @@ class Witnessing:
         state: wit.WitnessState | None,
         req: wit.AddCheckpoint,
         exc: HotlineError,
+        envelope: bytes | None = None,
     ) -> None:
         """Keep the evidence on the ledger and raise the alarm; the line is marked."""
         log.critical("evidence of a fork in %s's ledger: %s", peer, exc)
@@ -341,6 +354,7 @@ class Witnessing:
             "detail": exc.message,
             "cosigned_note": None if state is None else state.note,
             "offered_note": req.note,
+            "envelope": None if envelope is None else envelope.hex(),
             "old_size": req.old_size,
             "proof": [h.hex() for h in req.proof],
         }
