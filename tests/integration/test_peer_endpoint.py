@@ -1,7 +1,8 @@
 """The live peer endpoint under garbage, over the real pinned mutual TLS.
 
 The target is a running station (alpha). The tests speak as its paired peer (bravo,
-whose identity they load from bravo's data directory; bravo itself is not running) and
+whose identity they load from bravo's data directory; bravo runs too, so that the line
+is UP and no link test appends to alpha's ledger while the tests count entries) and
 send everything a broken or hostile peer could: random bytes, valid envelopes with
 flipped bytes, truncated envelopes, envelopes signed by another key, addressed to
 another station, from an unknown station, of an unknown version, dated in the future,
@@ -138,12 +139,15 @@ def _quiet_entries(st: LocalStation) -> int:
 def target(module_net: Net) -> Iterator[Target]:
     quiet = {"link_test_interval_s": 3600.0, "max_envelope_bytes": MAX_ENVELOPE}
     a, b = module_net.pair(quiet, quiet)
-    a.start()  # bravo stays down: the tests speak with its keys
-    wait_until(
-        "alpha's first link test",
-        lambda: link_of(a, "bravo")["last_test_at_us"],
-        lambda t: t is not None,
-    )
+    a.start()
+    b.start()  # so that both lines are UP and link tests stop until the next interval
+    for station, peer in ((a, "bravo"), (b, "alpha")):
+        wait_until(
+            f"{station.station_id}'s line to {peer} to be UP",
+            lambda station=station, peer=peer: link_of(station, peer)["state"],  # type: ignore[misc]
+            lambda state: state == "UP",
+            timeout=30,
+        )
     _quiet_entries(a)
     card = parse_card(a.api("GET", "/api/v1/card")["card"])
     peer = load_station(b.data_dir)
