@@ -14,6 +14,7 @@ failures are separate branches: a bad signature is never retried, a timeout alwa
     ├── NotFoundError            no such peer, message, site, ...
     ├── AuthError                missing or wrong API token
     ├── PermissionDeniedError    role does not allow the action
+    ├── RateLimitedError         too many operator requests
     ├── StoreError               the database refused or is unreachable
     ├── TrustError               something failed verification: never retried
     │   ├── EnvelopeError        malformed, truncated, too large, unknown version/kind
@@ -82,6 +83,11 @@ class AuthError(HotlineError):
 
 class PermissionDeniedError(HotlineError):
     code = "forbidden"
+
+
+class RateLimitedError(HotlineError):
+    code = "rate_limited"
+    hint = "slow down; the limit is the setting api_rate_per_s"
 
 
 class StoreError(HotlineError):

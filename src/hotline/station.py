@@ -47,6 +47,8 @@ from hotline.store.writer import Writer
 
 log = logging.getLogger(__name__)
 NOTICE_TYPES = ("site_notice", "activity_notice", "concern")
+#: seconds open requests (an event stream, a peer's keep-alive) get at shutdown
+GRACE_S = 3
 RUN_FILE = "run.json"
 TOKEN_FILE = "api-token"  # noqa: S105 - a file name, not a secret
 LOCK_FILE = "station.lock"
@@ -198,13 +200,22 @@ class Station:
         )
         peer_app = create_peer_app(self.line, self.witnessing)
         servers = [
-            _Server(uvicorn.Config(op_app, log_level="warning", lifespan="off", access_log=False)),
+            _Server(
+                uvicorn.Config(
+                    op_app,
+                    log_level="warning",
+                    lifespan="off",
+                    access_log=False,
+                    timeout_graceful_shutdown=GRACE_S,
+                )
+            ),
             _Server(
                 uvicorn.Config(
                     peer_app,
                     log_level="warning",
                     lifespan="off",
                     access_log=False,
+                    timeout_graceful_shutdown=GRACE_S,
                     ssl_context_factory=lambda _c, _d: peer_ctx,
                 )
             ),

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 _STATUS: list[tuple[type[errors.HotlineError], int]] = [
     (errors.AuthError, 401),
     (errors.PermissionDeniedError, 403),
+    (errors.RateLimitedError, 429),
     (errors.NotFoundError, 404),
     (errors.InputError, 422),
     (errors.TrustError, 400),

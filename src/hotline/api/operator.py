@@ -23,7 +23,7 @@ from hotline.api.ledger import ledger_router
 from hotline.api.registry import registry_router
 from hotline.crypto import primitives
 from hotline.crypto.card import parse_card, safety_number
-from hotline.errors import AuthError, HotlineError, InputError, NotFoundError
+from hotline.errors import AuthError, InputError, NotFoundError, RateLimitedError
 from hotline.service import queries
 from hotline.service.line import Line
 from hotline.wire.envelope import Precedence
@@ -107,7 +107,7 @@ def create_operator_app(
         if cred is None or not primitives.equal(cred.credentials.encode(), expected):
             raise AuthError("missing or wrong bearer token")
         if not bucket.take():
-            raise HotlineError("too many requests", code="rate_limited", hint="slow down")
+            raise RateLimitedError("too many requests")
 
     Auth = Depends(auth)
     app.include_router(ledger_router(line, auth))
