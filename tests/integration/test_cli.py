@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,8 @@ class CliStation:
         self.api_port, self.peer_port = free_port(), free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def init(self) -> subprocess.CompletedProcess[str]:
-        return cli(
+    def init_args(self) -> tuple[str | Path, ...]:
+        return (
             "init",
             "--id",
             self.id,
@@ -112,27 +113,36 @@ def _tampered(card_text: str) -> str:
     return json.dumps(outer, separators=(",", ":")) + "\n"
 
 
+def _together(*calls: tuple[str | Path, ...]) -> list[subprocess.CompletedProcess[str]]:
+    """Run independent CLI commands at the same time (each one starts a Python)."""
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(lambda args: cli(*args), calls))
+
+
 def test_cli_end_to_end(two: tuple[CliStation, CliStation], tmp_path: Path) -> None:
     a, b = two
     fingerprints = {}
-    for s in (a, b):
-        out = _ok(s.init())
+    for s, r in zip((a, b), _together(*(s.init_args() for s in (a, b))), strict=True):
+        out = _ok(r)
         assert f"station {s.id} created" in out
         fingerprints[s.id] = re.search(r"fingerprint: ([\d ]+)", out).group(1).strip()  # type: ignore[union-attr]
-        r = cli("card", "-d", s.dir, "--out", s.card)
+    cards = _together(*(("card", "-d", s.dir, "--out", s.card) for s in (a, b)))
+    for s, r in zip((a, b), cards, strict=True):
         assert f"card written to {s.card}" in _ok(r)
         assert fingerprints[s.id] in r.stderr
         assert json.loads(s.card.read_text())["hotline_card"] == 1
 
-    # status before the station runs: refused, and it says how to start it
-    err = _failed(cli("status", "-d", a.dir))
-    assert "no station is running" in err
-    assert f"hotline run --data-dir {a.dir}" in err
-
-    # a tampered card is refused and nothing is added
     bad = tmp_path / "bravo-tampered.card"
     bad.write_text(_tampered(b.card.read_text()))
-    err = _failed(cli("peer", "add", bad, "-d", a.dir, "--yes"))
+    not_running, tampered = _together(
+        ("status", "-d", a.dir), ("peer", "add", bad, "-d", a.dir, "--yes")
+    )
+    # status before the station runs: refused, and it says how to start it
+    err = _failed(not_running)
+    assert "no station is running" in err
+    assert f"hotline run --data-dir {a.dir}" in err
+    # a tampered card is refused and nothing is added
+    err = _failed(tampered)
     assert "error:" in err
     assert "added" not in err
     # a safety number not confirmed: not added
@@ -140,8 +150,12 @@ def test_cli_end_to_end(two: tuple[CliStation, CliStation], tmp_path: Path) -> N
     assert "not_confirmed" in err
 
     numbers = []
-    for s, other in ((a, b), (b, a)):
-        out = _ok(cli("peer", "add", other.card, "-d", s.dir, "--yes", "--operator", "Lt. Ko"))
+    added = _together(
+        *(("peer", "add", o.card, "-d", s.dir, "--yes", "--operator", "Lt. Ko") for s, o in
+          ((a, b), (b, a)))
+    )  # fmt: skip
+    for other, r in zip((b, a), added, strict=True):
+        out = _ok(r)
         assert f"peer {other.id} added" in out
         assert fingerprints[other.id] in out
         numbers.append(re.search(r"safety number:\s+([\d ]+)", out).group(1).strip())  # type: ignore[union-attr]
@@ -171,39 +185,46 @@ def test_cli_end_to_end(two: tuple[CliStation, CliStation], tmp_path: Path) -> N
 
     out = _ok(cli("ack", mid[:8], "--officer", "Maj. Ivanova", "-d", b.dir))
     assert f"acknowledged {mid} as Maj. Ivanova" in out
-    err = _failed(cli("ack", mid[:8], "--officer", "Maj. Ivanova", "-d", b.dir))
-    assert "already_acknowledged" in err
 
     wait_until(
         "the acknowledgement to reach alpha",
         lambda: _api(a.dir, f"/api/v1/messages/{mid}")["state"],
         lambda state: state == "acknowledged",
     )
-    inbox = _ok(cli("inbox", "-d", a.dir))
-    assert mid[:8] in inbox
-    assert "by Maj. Ivanova" in inbox
+    inbox, status, test_ab, test_ba, again, unknown_peer, bad_prec, bad_prefix, bad_test = (
+        _together(
+            ("inbox", "-d", a.dir),
+            ("status", "-d", a.dir),
+            ("link-test", "bravo", "-d", a.dir),
+            ("link-test", "alpha", "-d", b.dir),
+            ("ack", mid[:8], "--officer", "Maj. Ivanova", "-d", b.dir),
+            ("send", "charlie", "hello?", "-d", a.dir),
+            ("send", "bravo", "x", "-p", "URGENT", "-d", a.dir),
+            ("ack", "ffffffff", "--officer", "X", "-d", b.dir),
+            ("link-test", "charlie", "-d", a.dir),
+        )
+    )
+    out = _ok(inbox)
+    assert mid[:8] in out
+    assert "by Maj. Ivanova" in out
 
-    out = _ok(cli("status", "-d", a.dir))
+    out = _ok(status)
     assert "station alpha (Alpha watch)" in out
     assert fingerprints["alpha"] in out
     assert re.search(r"sent 1 · received 0 · queued 0", out), out
     assert "bravo" in out
 
-    out = _ok(cli("link-test", "bravo", "-d", a.dir))
-    assert re.search(r"link to bravo: UP rtt [\d.]+ ms", out), out
-    out = _ok(cli("link-test", "alpha", "-d", b.dir))
-    assert "link to alpha: UP" in out
+    assert re.search(r"link to bravo: UP rtt [\d.]+ ms", _ok(test_ab)), test_ab.stdout
+    assert "link to alpha: UP" in _ok(test_ba)
 
     # error paths against running stations
-    err = _failed(cli("send", "charlie", "hello?", "-d", a.dir))
+    assert "already_acknowledged" in _failed(again)
+    err = _failed(unknown_peer)
     assert "charlie" in err
     assert "hotline peer add" in err  # says what to do
-    err = _failed(cli("send", "bravo", "x", "-p", "URGENT", "-d", a.dir))
-    assert "precedence" in err
-    err = _failed(cli("ack", "ffffffff", "--officer", "X", "-d", b.dir))
-    assert "give more of the id" in err
-    err = _failed(cli("link-test", "charlie", "-d", a.dir))
-    assert "charlie" in err
+    assert "precedence" in _failed(bad_prec)
+    assert "give more of the id" in _failed(bad_prefix)
+    assert "charlie" in _failed(bad_test)
 
     # after kill -9 the run file is stale: the CLI still says what to do
     assert a.proc is not None
