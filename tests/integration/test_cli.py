@@ -191,7 +191,7 @@ def test_cli_end_to_end(two: tuple[CliStation, CliStation], tmp_path: Path) -> N
         lambda: _api(a.dir, f"/api/v1/messages/{mid}")["state"],
         lambda state: state == "acknowledged",
     )
-    inbox, status, test_ab, test_ba, again, unknown_peer, bad_prec, bad_prefix, bad_test = (
+    listed, status, test_ab, test_ba, again, unknown_peer, bad_prec, bad_prefix, bad_test = (
         _together(
             ("inbox", "-d", a.dir),
             ("status", "-d", a.dir),
@@ -204,7 +204,7 @@ def test_cli_end_to_end(two: tuple[CliStation, CliStation], tmp_path: Path) -> N
             ("link-test", "charlie", "-d", a.dir),
         )
     )
-    out = _ok(inbox)
+    out = _ok(listed)
     assert mid[:8] in out
     assert "by Maj. Ivanova" in out
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import ssl
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -141,10 +141,10 @@ def target(module_net: Net) -> Iterator[Target]:
     a, b = module_net.pair(quiet, quiet)
     a.start()
     b.start()  # so that both lines are UP and link tests stop until the next interval
-    for station, peer in ((a, "bravo"), (b, "alpha")):
+    for station, other in ((a, "bravo"), (b, "alpha")):
         wait_until(
-            f"{station.station_id}'s line to {peer} to be UP",
-            lambda station=station, peer=peer: link_of(station, peer)["state"],  # type: ignore[misc]
+            f"{station.station_id}'s line to {other} to be UP",
+            lambda station=station, other=other: link_of(station, other)["state"],  # type: ignore[misc]
             lambda state: state == "UP",
             timeout=30,
         )
@@ -254,7 +254,7 @@ def _other_version(t: Target) -> bytes:
     )
 
 
-CASES = {
+CASES: dict[str, Callable[[Target], bytes]] = {
     "bad_signature": lambda t: t.envelope(sequence=1003, signing_seed=primitives.new_signing_key()),
     "misaddressed": lambda t: t.envelope(sequence=1004, recipient="charlie"),
     "unknown_peer": lambda t: t.envelope(
