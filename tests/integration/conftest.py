@@ -176,9 +176,9 @@ def module_net(
 def stop_station(st: LocalStation, grace_s: float = 5.0) -> None:
     """SIGTERM, and SIGKILL if the station has not exited after ``grace_s``.
 
-    The grace is short on purpose: a station whose peer is up does not finish a
-    graceful stop (see test_lifecycle.py), and the tests that only need the peer gone
-    should not wait 20 s for LocalStation.stop's default.
+    The grace is short on purpose: tests that only need the peer gone should not wait
+    LocalStation.stop's default 20 s if a stop hangs (test_lifecycle.py checks that a
+    stop does not hang).
     """
     st.stop(timeout=grace_s)
 

@@ -240,8 +240,8 @@ def test_demo_once_keeps_the_stations_and_refuses_to_reuse_the_directory(tmp_pat
     r = cli("demo", "--once", "--dir", where, timeout=180)
     assert r.returncode == 0, f"stdout:\n{r.stdout[-3000:]}\nstderr:\n{r.stderr[-3000:]}"
     for name in ("alpha", "bravo"):
-        assert (where / name / "station.json").exists() or any((where / name).iterdir())
-        assert (where / name / "hotline.toml").is_file()
+        for kept in ("station.json", "hotline.toml", "store.db", "api-token"):
+            assert (where / name / kept).is_file(), f"{name}/{kept} missing after the demo"
     assert "safety number alpha–bravo" in r.stdout
     assert "acknowledged" in r.stdout
 
