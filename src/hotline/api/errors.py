@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from hotline import errors
@@ -36,6 +37,23 @@ def status_of(exc: errors.HotlineError) -> int:
 
 
 def install_operator(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        problems = exc.errors()
+        first = problems[0] if problems else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ())) or "request"
+        return JSONResponse(
+            {
+                "error": {
+                    "code": "bad_input",
+                    "message": f"{where}: {first.get('msg', 'invalid')}",
+                    "hint": f"{len(problems)} problem(s) in the request; the schema is at "
+                    "/openapi.json",
+                }
+            },
+            status_code=422,
+        )
+
     @app.exception_handler(errors.HotlineError)
     async def _handler(request: Request, exc: errors.HotlineError) -> Response:
         status = status_of(exc)

@@ -9,6 +9,7 @@ queries. Notification of a site or activity is information, never permission.
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
@@ -40,7 +41,7 @@ class SendRequest(BaseModel):
     text: Annotated[str, Field(max_length=100_000)] = ""
     type: Literal["text"] = "text"
     ack_required: bool = True
-    in_reply_to: str | None = None
+    in_reply_to: uuid.UUID | None = None
     operator: Annotated[str, Field(max_length=100)] | None = None
 
 
@@ -169,13 +170,11 @@ def create_operator_app(
 
     @app.post("/api/v1/messages", dependencies=[Auth], status_code=201)
     async def send(req: SendRequest) -> SendResponse:
-        import uuid
-
         payload = MessagePayload(
             type=req.type,
             text=req.text,
             ack_required=req.ack_required,
-            in_reply_to=uuid.UUID(req.in_reply_to) if req.in_reply_to else None,
+            in_reply_to=req.in_reply_to,
         )
         sent = await line.send(
             peer=req.peer,
