@@ -216,7 +216,7 @@ def test_request_validation_errors_have_the_error_shape(run_pair: Any) -> None:
     (hotline.api.errors); a request that fails the request model must too."""
 
     async def scenario(api: Api) -> None:
-        cases = [
+        cases: list[tuple[str, str, dict[str, Any]]] = [
             ("POST", "/api/v1/notices", {"json": {}}),
             ("POST", "/api/v1/notices", {"json": {"notice": site(), "extra": 1}}),
             ("POST", "/api/v1/notices", {"json": {"notice": site(), "precedence": "NOW"}}),
@@ -326,7 +326,7 @@ def test_notify_conflict_concern_and_export_through_the_api(run_pair: Any) -> No
 def test_import_and_reference_through_the_api(run_pair: Any) -> None:
     async def scenario(api: Api) -> None:
         p = api.pair
-        bad = {
+        bad: dict[str, Any] = {
             "type": "FeatureCollection",
             "features": [
                 {"type": "Feature", "geometry": {"type": "Point", "coordinates": [30.5, 50.4]},
@@ -415,7 +415,7 @@ NOTICE_FIELDS = st.sampled_from(
 
 def _broken(base: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
     """A valid notice with one field (top level or in its site/activity) replaced."""
-    out = json.loads(json.dumps(base))
+    out: dict[str, Any] = json.loads(json.dumps(base))
     inner = out.get("site") or out.get("activity")
     if key in ("geometry", "names", "window") and inner is not None:
         inner[key] = value

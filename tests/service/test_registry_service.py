@@ -165,7 +165,7 @@ def draft_of(s: Station, key: tuple[str, str]) -> str:
 def messages_in(s: Station) -> list[Any]:
     m = schema.messages
     with s.read_engine.connect() as conn:
-        return conn.execute(sa.select(m).where(m.c.direction == "in")).all()
+        return list(conn.execute(sa.select(m).where(m.c.direction == "in")).all())
 
 
 async def refused_without_sending(
@@ -731,7 +731,7 @@ NEAR_VALID = st.sampled_from(
 
 
 def _mutated(base: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
-    out = json.loads(json.dumps(base))
+    out: dict[str, Any] = json.loads(json.dumps(base))
     target = out.get("site") or out.get("activity") or out
     target[key] = value
     return out
