@@ -201,7 +201,14 @@ def activity_notify(
         if radius_km is not None:
             activity["radius_m"] = radius_km * 1000
     elif file is not None:
-        geo = json.loads(file.read_text())
+        try:
+            geo = json.loads(file.read_bytes())
+        except OSError as exc:
+            raise InputError(f"cannot read {file}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise InputError(
+                f"{file} is not JSON: {exc}", hint="give a GeoJSON geometry or Feature"
+            ) from None
         activity["geometry"] = geo.get("geometry", geo) if isinstance(geo, dict) else geo
         if half_width_km is not None:
             activity["half_width_m"] = half_width_km * 1000

@@ -73,8 +73,20 @@ class ConcernBook:
 
     def apply(self, step: Concern, by: str, at: datetime) -> ConcernThread:
         """Apply one step sent by station ``by``; return the thread after it."""
+        self.check(step, by)
         thread = self._threads.get(step.concern_id)
-        need, to = TRANSITIONS[step.step]
+        _, to = TRANSITIONS[step.step]
+        if thread is None:
+            thread = ConcernThread(step.concern_id, by, to)
+            self._threads[step.concern_id] = thread
+        thread.state = to
+        thread.steps.append((step, by, at))
+        return thread
+
+    def check(self, step: Concern, by: str) -> None:
+        """Raise InputError if station ``by`` may not take ``step`` now; change nothing."""
+        thread = self._threads.get(step.concern_id)
+        need, _ = TRANSITIONS[step.step]
         state = None if thread is None else thread.state
         if state != need:
             raise InputError(
@@ -83,9 +95,8 @@ class ConcernBook:
                 "raise → acknowledge → answer → close",
             )
         if thread is None:
-            thread = ConcernThread(step.concern_id, by, to)
-            self._threads[step.concern_id] = thread
-        elif step.step == "close" and by != thread.raised_by:
+            return
+        if step.step == "close" and by != thread.raised_by:
             raise InputError(
                 f"only {thread.raised_by}, who raised concern {step.concern_id}, closes it",
                 hint="answer it, or raise a new concern",
@@ -96,9 +107,6 @@ class ConcernBook:
                 "answers it",
                 hint="wait for the answer, then close it",
             )
-        thread.state = to
-        thread.steps.append((step, by, at))
-        return thread
 
     def get(self, concern_id: str) -> ConcernThread:
         thread = self._threads.get(concern_id)

@@ -491,6 +491,8 @@ class Line:
                 sa.select(e.c.idx, e.c.leaf).where(e.c.idx > last).order_by(e.c.idx).limit(chunk)
             ).all()
             if not rows:
+                for ext in self.extensions:
+                    ext.rebuild_finished(conn)
                 return done
             for row in rows:
                 entry = Entry.decode(bytes(row.leaf))
@@ -574,7 +576,8 @@ class Line:
             self.clock.now_us(),
             action_bytes(action),
         )
-        self.projector.apply(tx.conn, idx, entry, action)
+        # project the canonical bytes, exactly as a rebuild will read them
+        self.projector.apply(tx.conn, idx, entry, json.loads(entry.data))
         return idx
 
     def _append_envelope_out(self, tx: WriteTx, env: Envelope, payload: Any) -> int:

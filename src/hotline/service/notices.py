@@ -9,6 +9,7 @@ information, never permission. Must not touch: the registry's rules, transport.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -41,6 +42,11 @@ def describe(n: Notice) -> str:
             )
         return f"{what}. {INFORMATION_NOT_PERMISSION}"
     return f"Concern {n.concern_id}: {n.step}. " + (n.asked or n.text or "")
+
+
+def _suffix() -> str:
+    """Keeps notice ids of two imports apart, even within one second."""
+    return secrets.token_hex(3)
 
 
 class Deconfliction:
@@ -96,7 +102,7 @@ class Deconfliction:
     ) -> list[SiteNotice]:
         """Import a GeoJSON or ED-318 file: all or nothing; checked whole before any send."""
         now = dt.datetime.fromtimestamp(self.line.clock.now_us() / 1e6, dt.UTC)
-        prefix = prefix or f"{self.line.station_id}-import-{now:%Y%m%dT%H%M%S}"
+        prefix = prefix or f"{self.line.station_id}-import-{now:%Y%m%dT%H%M%S}-{_suffix()}"
         with self.projection.lock:
             notices = self.projection.import_notices(raw, now=now, prefix=prefix)
         self.recipients(peer)
@@ -111,7 +117,9 @@ class Deconfliction:
     ) -> list[SiteNotice]:
         """Notify the shipped reference data (Ukraine's power plants) as this station's sites."""
         now = dt.datetime.fromtimestamp(self.line.clock.now_us() / 1e6, dt.UTC)
-        notices = exchange.reference_sites(now=now, notice_prefix=f"{self.line.station_id}-ref")
+        notices = exchange.reference_sites(
+            now=now, notice_prefix=f"{self.line.station_id}-ref-{_suffix()}"
+        )
         with self.projection.lock:
             for n in notices:
                 self.projection.precheck(n)

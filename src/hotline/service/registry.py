@@ -14,10 +14,10 @@ rules (``hotline.deconfliction``), transport, the ledger's encoding.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import threading
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +37,13 @@ from hotline.deconfliction.models import (
     parse_payload,
 )
 from hotline.deconfliction.registry import ConflictChange, Record, Registry
-from hotline.errors import HotlineError, ImportFileError, InputError, NotFoundError
+from hotline.errors import (
+    HotlineError,
+    ImportFileError,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from hotline.settings import Settings
 from hotline.store import operational, schema
 from hotline.store.projections import MessageEvent
@@ -48,6 +54,12 @@ INFORMATION_NOT_PERMISSION = concern_rules.INFORMATION_NOT_PERMISSION
 
 def utc(us: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(us / 1_000_000, dt.UTC)
+
+
+def draft_id(c: Conflict, notice_id: str) -> str:
+    """The draft concern's id: the same on every replay of the same ledger."""
+    digest = hashlib.sha256(f"{c.site_id}|{c.activity_id}|{notice_id}".encode()).hexdigest()
+    return f"c-{digest[:12]}"
 
 
 def conflict_ref(c: Conflict) -> str:
@@ -74,7 +86,9 @@ class RegistryProjection:
     open_conflicts: dict[tuple[str, str], OpenConflict] = field(init=False)
     refused: list[dict[str, Any]] = field(init=False)
     _notice_of_message: dict[str, str] = field(init=False)
-    _applied: set[str] = field(init=False)
+    _applied: dict[str, str] = field(init=False)  # notice id -> station that notified it
+    #: during a rebuild the alarms already on record are left alone (see rebuild_finished)
+    _quiet: bool = field(init=False, default=False)
     #: held by the writer thread while it applies, and by readers while they read
     lock: threading.RLock = field(init=False, default_factory=threading.RLock)
 
@@ -82,8 +96,25 @@ class RegistryProjection:
         self.reset()
 
     def reset(self) -> None:
+        """Forget everything before a rebuild replays the ledger (alarms left alone)."""
         with self.lock:
             self._reset()
+            self._quiet = True
+
+    def rebuild_finished(self, conn: Connection) -> None:
+        """After a rebuild: clear conflict alarms whose conflict is gone, raise missing ones."""
+        with self.lock:
+            self._quiet = False
+            refs = {conflict_ref(oc.conflict): oc for oc in self.open_conflicts.values()}
+            now = int(dt.datetime.now(dt.UTC).timestamp() * 1_000_000)
+            for alarm in operational.open_alarms(conn):
+                if alarm["kind"] == "conflict" and alarm["ref"] not in refs:
+                    operational.clear_alarm(
+                        conn, kind="conflict", peer=None, ref=alarm["ref"], now_us=now
+                    )
+            for oc in self.open_conflicts.values():
+                change = ConflictChange("opened", oc.conflict, oc.notice_id, "rebuild")
+                self._conflict_changed(conn, change, oc.opened_at, now)
 
     def _reset(self) -> None:
         self.registry = Registry(max_delta=self.settings.deconfliction_max_delta)
@@ -91,7 +122,7 @@ class RegistryProjection:
         self.open_conflicts = {}
         self.refused = []
         self._notice_of_message = {}
-        self._applied = set()
+        self._applied = {}
 
     # --- the projection -----------------------------------------------------------------
 
@@ -113,15 +144,17 @@ class RegistryProjection:
             except HotlineError as exc:
                 self._refuse(conn, event, exc)
             return
-        self._notice_of_message[event.message_id] = payload.notice_id
-        if payload.notice_id in self._applied:  # the same notice sent to several peers
+        if event.direction == "out" and self._applied.get(payload.notice_id) == event.sender:
+            # our own notice, sent to several peers: applied once, acknowledged by each
+            self._notice_of_message[event.message_id] = payload.notice_id
             return
         try:
             changes = self.registry.apply(payload, event.sender, at)
         except HotlineError as exc:
             self._refuse(conn, event, exc)
             return
-        self._applied.add(payload.notice_id)
+        self._applied[payload.notice_id] = event.sender
+        self._notice_of_message[event.message_id] = payload.notice_id
         for change in changes:
             self._conflict_changed(conn, change, at, event.recorded_at_us)
 
@@ -129,9 +162,13 @@ class RegistryProjection:
         self, conn: Connection, message_id: str, by_station: str, officer: str, at_us: int
     ) -> None:
         with self.lock:
-            notice_id = self._notice_of_message.get(message_id)
-            if notice_id is not None:
-                self.registry.acknowledge(notice_id, by_station, utc(at_us))
+            self._acknowledge(message_id, by_station, at_us)
+
+    def _acknowledge(self, message_id: str, by_station: str, at_us: int) -> None:
+        """Only messages whose notice was applied have a registry acknowledgement."""
+        notice_id = self._notice_of_message.get(message_id)
+        if notice_id is not None:
+            self.registry.acknowledge(notice_id, by_station, utc(at_us))
 
     def _refuse(self, conn: Connection | None, event: MessageEvent, exc: HotlineError) -> None:
         log.warning("notice %s from %s not applied: %s", event.message_id, event.sender, exc)
@@ -143,7 +180,7 @@ class RegistryProjection:
                 "reason": exc.message,
             }
         )
-        if conn is not None and event.sender != self.station_id:
+        if conn is not None and not self._quiet and event.sender != self.station_id:
             operational.raise_alarm(
                 conn,
                 kind="notice_refused",
@@ -161,7 +198,7 @@ class RegistryProjection:
         c = change.conflict
         if change.change == "ended":
             self.open_conflicts.pop(c.key, None)
-            if conn is not None:
+            if conn is not None and not self._quiet:
                 operational.clear_alarm(
                     conn, kind="conflict", peer=None, ref=conflict_ref(c), now_us=now_us
                 )
@@ -180,7 +217,7 @@ class RegistryProjection:
             if held is not None
             else concern_rules.draft_concern(
                 c,
-                concern_id=f"c-{uuid.uuid4().hex[:12]}",
+                concern_id=draft_id(c, change.notice_id),
                 site_name=name,
                 site_category=category,
                 activity_kind=kind,
@@ -189,7 +226,7 @@ class RegistryProjection:
         self.open_conflicts[c.key] = OpenConflict(
             c, held.opened_at if held else at, draft, change.notice_id
         )
-        if conn is not None and change.change == "opened":
+        if conn is not None and not self._quiet and change.change == "opened":
             operational.raise_alarm(
                 conn,
                 kind="conflict",
@@ -210,6 +247,7 @@ class RegistryProjection:
 
     def _reload(self, conn: Connection) -> None:
         self._reset()
+        self._quiet = False
         m = schema.messages
         rows = conn.execute(sa.select(m).where(m.c.type != "text").order_by(m.c.entry_idx)).all()
         for r in rows:
@@ -236,9 +274,7 @@ class RegistryProjection:
             ).where(m.c.type != "text", m.c.acknowledged_at_us.is_not(None))
         ).all():
             by = r.peer if r.direction == "out" else self.station_id
-            notice_id = self._notice_of_message.get(r.message_id)
-            if notice_id is not None:
-                self.registry.acknowledge(notice_id, by, utc(int(r.acknowledged_at_us)))
+            self._acknowledge(r.message_id, by, int(r.acknowledged_at_us))
 
     # --- checks before sending ----------------------------------------------------------
 
@@ -267,34 +303,22 @@ class RegistryProjection:
             rec: Record | None = self.registry.site(oid) if site else self.registry.activity(oid)
         except NotFoundError:
             rec = None
-        if notice.action == "add":
-            if rec is not None and rec.live:
-                raise InputError(
-                    f"{what} {oid} is already notified",
-                    hint=f"send 'modify', or use a new {what} id",
-                )
+        if notice.action == "add" and rec is not None and rec.live:
+            raise InputError(
+                f"{what} {oid} is already notified", hint=f"send 'modify', or use a new {what} id"
+            )
+        if notice.action == "add" and rec is None:
             return
-        if rec is None or not rec.live:
+        if notice.action != "add" and (rec is None or not rec.live):
             raise NotFoundError(f"no live {what} {oid} in the registry")
-        if rec.owner != self.station_id:
-            from hotline.errors import PermissionDeniedError
-
+        if rec is not None and rec.owner != self.station_id:
             raise PermissionDeniedError(
                 f"{what} {oid} was notified by {rec.owner}",
-                hint="only the notifying station changes it",
+                hint="only the notifying station changes it; use a new id for a new one",
             )
 
     def _precheck_concern(self, step: Concern) -> None:
-        need, _ = concern_rules.TRANSITIONS[step.step]
-        try:
-            thread: ConcernThread | None = self.concerns.get(step.concern_id)
-        except NotFoundError:
-            thread = None
-        state = None if thread is None else thread.state
-        if state != need:
-            raise InputError(
-                f"concern {step.concern_id} is {state or 'not raised'}: cannot {step.step} it"
-            )
+        self.concerns.check(step, self.station_id)
 
     # --- reading ------------------------------------------------------------------------
 

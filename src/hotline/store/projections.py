@@ -99,7 +99,11 @@ class ProjectionExtension(Protocol):
     ) -> None: ...
 
     def reset(self) -> None:
-        """Forget in-memory state (before a rebuild, or after a failed commit)."""
+        """Forget in-memory state before a rebuild replays the ledger."""
+        ...
+
+    def rebuild_finished(self, conn: Connection) -> None:
+        """The replay is done: reconcile what lives outside the projections (alarms)."""
         ...
 
 
