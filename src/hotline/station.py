@@ -161,7 +161,7 @@ class Station:
         log.warning("%s reports missing sequence numbers %s: resending", peer, ranges)
         box = self.outboxes.get(peer)
         if box is not None:
-            box.retry_now(ranges)
+            box.retry_now()
 
     async def link_test_now(self, peer: str) -> dict[str, Any]:
         tester = self.testers.get(peer)

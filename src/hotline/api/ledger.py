@@ -19,18 +19,13 @@ from hotline.store import schema, tree
 def ledger_router(line: Line, auth: Any) -> APIRouter:
     router = APIRouter(prefix="/api/v1/ledger", dependencies=[Depends(auth)], tags=["ledger"])
 
-    def size_now(conn: sa.Connection) -> int:
-        return int(
-            conn.execute(sa.select(sa.func.count()).select_from(schema.entries)).scalar_one()
-        )
-
     @router.get("/checkpoint")
     def checkpoint() -> dict[str, Any]:
         """The newest checkpoint of this station's ledger that a peer has cosigned: the
         signed note with every cosignature line, verifiable with the station cards."""
         with line.reader.connect() as conn:
             found = latest_cosigned(conn)
-            size = size_now(conn)
+            size = tree.ledger_size(conn)
         if found is None:
             raise NotFoundError(
                 "no checkpoint has been cosigned yet",
@@ -50,7 +45,7 @@ def ledger_router(line: Line, auth: Any) -> APIRouter:
             row = conn.execute(sa.select(m.c.entry_idx).where(m.c.message_id == message_id)).first()
             if row is None:
                 raise NotFoundError(f"no message {message_id}")
-            now = size_now(conn)
+            now = tree.ledger_size(conn)
             cosigned = latest_cosigned(conn)
             target = size or (cosigned["size"] if cosigned else now)
             idx = int(row.entry_idx)
@@ -75,7 +70,7 @@ def ledger_router(line: Line, auth: Any) -> APIRouter:
     ) -> dict[str, Any]:
         """A consistency proof between two sizes of this station's ledger."""
         with line.reader.connect() as conn:
-            now = size_now(conn)
+            now = tree.ledger_size(conn)
             if not old <= new <= now:
                 raise InputError(f"need 0 <= old <= new <= {now}")
             proof = tree.consistency_proof(conn, old, new, now)

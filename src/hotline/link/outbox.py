@@ -66,8 +66,9 @@ class Outbox:
             if precedence is None or int(precedence) in lane.precedences:
                 lane.wake.set()
 
-    def retry_now(self, sequences: list[tuple[int, int]] | None = None) -> None:
-        """Forget backoff (all, or for the given sequence ranges) and try again now."""
+    def retry_now(self) -> None:
+        """Forget every backoff and try again now (the line is back, or the peer reports
+        sequence numbers missing: whatever is still queued goes at once)."""
         for lane in self.lanes:
             lane.failures = 0
             lane.retry_at.clear()

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hotline.store import operational, schema
+from hotline.store import operational, schema, tree
 from hotline.wire.envelope import Precedence
 
 
@@ -109,7 +109,7 @@ def channels(conn: Connection) -> list[dict[str, Any]]:
 
 def counts(conn: Connection) -> dict[str, int]:
     m, o = schema.messages, schema.outbox
-    total = conn.execute(sa.select(sa.func.count()).select_from(schema.entries)).scalar_one()
+    total = tree.ledger_size(conn)
     sent = conn.execute(sa.select(sa.func.count()).where(m.c.direction == "out")).scalar_one()
     recv = conn.execute(sa.select(sa.func.count()).where(m.c.direction == "in")).scalar_one()
     queued = conn.execute(sa.select(sa.func.count()).select_from(o)).scalar_one()

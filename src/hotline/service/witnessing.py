@@ -82,9 +82,7 @@ class Witnessing:
         def read(
             conn: Connection,
         ) -> tuple[int, bytes, int, tuple[list[tuple[int, int]], tuple[int, bytes] | None]]:
-            size = int(
-                conn.execute(sa.select(sa.func.count()).select_from(schema.entries)).scalar_one()
-            )
+            size = tree.ledger_size(conn)
             root = tree.root_at(conn, size, size) if size else merkle.EMPTY_ROOT
             c = schema.cosignatures
             cosigned = conn.execute(
@@ -374,9 +372,7 @@ class Witnessing:
         """Inclusion proofs of our leaves, for sizes of our log that exist."""
         out: list[InclusionProof] = []
         with self.line.reader.connect() as conn:
-            size = int(
-                conn.execute(sa.select(sa.func.count()).select_from(schema.entries)).scalar_one()
-            )
+            size = tree.ledger_size(conn)
             for index, tree_size in prove[:MAX_PROVE]:
                 if not 0 <= index < tree_size <= size:
                     continue

@@ -39,9 +39,7 @@ class LedgerTree:
 
     @classmethod
     def load(cls, conn: Connection) -> LedgerTree:
-        size = int(
-            conn.execute(sa.select(sa.func.count()).select_from(schema.entries)).scalar_one()
-        )
+        size = ledger_size(conn)
         return cls(size, SqlNodeStore(conn).get_nodes(rules.frontier_keys(size)))
 
     def mark(self) -> _Mark:
@@ -88,6 +86,11 @@ class SqlNodeStore:
         if missing:
             raise StoreError(f"ledger nodes missing: {sorted(missing)[:3]}", code="ledger_corrupt")
         return [found[k] for k in keys]
+
+
+def ledger_size(conn: Connection) -> int:
+    """Entries in the ledger as this connection sees it."""
+    return int(conn.execute(sa.select(sa.func.count()).select_from(schema.entries)).scalar_one())
 
 
 def root_at(conn: Connection, size: int, tree_size: int) -> bytes:

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from hotline.errors import HotlineError, StoreError
@@ -205,7 +204,3 @@ def _settle(job: _Job) -> None:
             fn()
         except Exception:
             log.exception("after-commit hook failed")
-
-
-def ledger_size(conn: Connection) -> int:
-    return int(conn.execute(sa.select(sa.func.count()).select_from(schema.entries)).scalar_one())
