@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -109,6 +109,28 @@ class Settings(BaseSettings):
     api_rate_per_s: float = Field(
         default=200.0, gt=0, description="Operator API requests per second per token (burst 2x)."
     )
+    witnesses: list[str] = Field(
+        default=[],
+        description="Third-party witnesses (arbiters) that cosign this station's checkpoints, "
+        'each "URL VKEY" (from hotline witness init), e.g. '
+        '"http://127.0.0.1:8480 hotline-arbiter+1234abcd+AQ...".',
+    )
+
+    @field_validator("witnesses")
+    @classmethod
+    def _check_witnesses(cls, value: list[str]) -> list[str]:
+        from hotline.errors import HotlineError
+        from hotline.ledger.cosignature import CosignatureVerifier
+
+        for item in value:
+            url, _, vkey = item.strip().partition(" ")
+            if not url.startswith(("http://", "https://")) or len(url) < 9:
+                raise ValueError(f"witness {item!r}: the first part must be an http(s) URL")
+            try:
+                CosignatureVerifier.from_vkey(vkey.strip())
+            except HotlineError as exc:
+                raise ValueError(f"witness {item!r}: the second part must be its vkey") from exc
+        return value
 
     @classmethod
     def settings_customise_sources(

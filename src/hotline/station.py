@@ -35,6 +35,7 @@ from hotline.errors import ConfigError
 from hotline.link.client import PeerClient
 from hotline.link.linktest import HealthRecorder, LinkTester
 from hotline.link.outbox import Outbox
+from hotline.service.arbitration import Arbitration
 from hotline.service.events import EventBus
 from hotline.service.line import Line
 from hotline.service.notices import Deconfliction
@@ -132,6 +133,16 @@ class Station:
         self.writer.on_rollback.append(self._reload_registry)
         self.deconfliction = Deconfliction(self.line, self.registry)
         self.witnessing = Witnessing(self.line)
+        self.arbitrations = [
+            Arbitration(
+                self.line,
+                self.witnessing,
+                w,
+                settings.link_test_interval_s,
+                settings.peer_timeout_s,
+            )
+            for w in settings.witnesses
+        ]
         self.recorder = HealthRecorder(self.line)
         self._tg: asyncio.TaskGroup | None = None
         self._peer_ctx: ssl.SSLContext | None = None
@@ -170,6 +181,8 @@ class Station:
         result = await tester.test_once()
         if result["ok"]:
             self.outboxes[peer].retry_now()
+        for arbitration in self.arbitrations:
+            arbitration.wake()
         return result
 
     # --- running ------------------------------------------------------------------------
@@ -228,6 +241,8 @@ class Station:
                 tg.create_task(servers[1].serve(sockets=[peer_sock]), name="peer-endpoint")
                 for peer in self.line.peers.ids():
                     self._start_link(peer)
+                for i, arbitration in enumerate(self.arbitrations):
+                    self._workers.append(tg.create_task(arbitration.run(), name=f"arbiter-{i}"))
                 while not all(srv.started for srv in servers):  # noqa: ASYNC110 - uvicorn has no event
                     await asyncio.sleep(0.01)
                 self._write_run_file(api_sock, peer_sock)
@@ -240,6 +255,8 @@ class Station:
                     task.cancel()
             for client in self._clients:
                 await client.aclose()
+            for arbitration in self.arbitrations:
+                await arbitration.aclose()
         finally:
             self._tg = None
             with contextlib.suppress(OSError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from hotline.cli import deconflictcmd, demo, operate, recordcmd, stationcmd
+from hotline.cli import deconflictcmd, demo, operate, recordcmd, stationcmd, witnesscmd
 
 app = typer.Typer(
     name="hotline",
@@ -24,6 +24,7 @@ operate.register(app)
 recordcmd.register(app)
 deconflictcmd.register(app)
 demo.register(app)
+witnesscmd.register(app)
 
 
 def main() -> None:
