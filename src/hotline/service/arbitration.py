@@ -92,9 +92,10 @@ class Arbitration:
         if target is None:  # pragma: no cover - offer() always stores a checkpoint
             return {"cosigned": False}
         size, note = target
-        old = self._cosigned()
-        if old >= size:
-            return {"cosigned": old == size, "checkpoint_size": size}
+        cosigned = self._cosigned()
+        if cosigned is not None and cosigned >= size:
+            return {"cosigned": cosigned == size, "checkpoint_size": size}
+        old = cosigned or 0
         for _ in range(2):
             body = self._request(old, size, note)
             r = await self._client.post(self.url, content=body)
@@ -126,13 +127,14 @@ class Arbitration:
             ).first()
         return None if row is None else (int(row.size), str(row.note))
 
-    def _cosigned(self) -> int:
+    def _cosigned(self) -> int | None:
+        """The newest size this witness cosigned for us; None: never."""
         co = schema.cosignatures
         with self.line.reader.connect() as conn:
             got = conn.execute(
                 sa.select(sa.func.max(co.c.size)).where(co.c.peer == self.name)
             ).scalar()
-        return int(got or 0)
+        return None if got is None else int(got)
 
     def _request(self, old: int, size: int, note: str) -> bytes:
         with self.line.reader.connect() as conn:
