@@ -134,6 +134,8 @@ def load(directory: Path, clock: Callable[[], float] = time.time) -> Arbiter:
     """Open the arbiter in ``directory`` (creating its tables if new)."""
     config = _read_config(directory)
     seed_path = directory / SEED_FILE
+    if not seed_path.is_file():
+        raise ConfigError(f"{seed_path} is missing", hint="restore it, or init a new arbiter")
     if seed_path.stat().st_mode & 0o077:
         raise ConfigError(f"{seed_path} is readable by others", hint=f"chmod 600 {seed_path}")
     cosigner = Cosigner(str(config["name"]), seed_path.read_bytes())
