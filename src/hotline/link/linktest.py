@@ -19,6 +19,7 @@ from hotline.service.line import Line
 from hotline.service.witnessing import Witnessing
 from hotline.store import operational
 from hotline.store.writer import WriteTx
+from hotline.supervise import forever
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class LinkTester:
         self.witnessing = witnessing
         self._now = asyncio.Event()
         self._one_at_a_time = asyncio.Lock()
+        self._failures = 0
 
     def test_now(self) -> None:
         self._now.set()
@@ -106,14 +108,17 @@ class LinkTester:
     async def run(self) -> None:
         """Test every ``interval_s``; after a failure, sooner (1 s, 2 s, 4 s, ... up to the
         interval), so that a line that comes back is seen UP within seconds."""
-        failures = 0
-        while True:
-            result = await self.test_once()
-            failures = 0 if result["ok"] else failures + 1
-            wait = self.interval_s if not failures else min(self.interval_s, 2.0 ** (failures - 1))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._now.wait(), wait)
-            self._now.clear()
+        await forever(f"link test to {self.peer}", self._round)
+
+    async def _round(self) -> None:
+        result = await self.test_once()
+        self._failures = 0 if result["ok"] else self._failures + 1
+        wait = self.interval_s
+        if self._failures:
+            wait = min(self.interval_s, 2.0 ** (self._failures - 1))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._now.wait(), wait)
+        self._now.clear()
 
     async def test_once(self) -> dict[str, Any]:
         """One link test; returns what it measured (and records it in the ledger). One at a

@@ -25,6 +25,7 @@ from hotline.link.linktest import HealthRecorder
 from hotline.service.line import Line
 from hotline.store import schema
 from hotline.store.writer import WriteTx
+from hotline.supervise import forever
 from hotline.wire.envelope import Precedence
 
 log = logging.getLogger(__name__)
@@ -80,42 +81,45 @@ class Outbox:
                 tg.create_task(self._run_lane(lane), name=f"outbox-{self.peer}-{lane.name}")
 
     async def _run_lane(self, lane: _Lane) -> None:
+        await forever(f"delivery to {self.peer} ({lane.name})", lambda: self._lane_round(lane))
+
+    async def _lane_round(self, lane: _Lane) -> None:
+        """One batch delivered (or one wait for work): a round of a lane's loop."""
         loop = asyncio.get_running_loop()
         s = self.line.settings
-        while True:
-            lane.wake.clear()
-            batch = await asyncio.to_thread(self._pending, lane, loop.time())
-            if not batch:
-                delay = 5.0
-                if lane.retry_at:
-                    delay = max(0.0, min(min(lane.retry_at.values()) - loop.time(), delay))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lane.wake.wait(), delay)
-                continue
-            attempt = self._note_attempts([idx for idx, _ in batch])
-            try:
-                results = await self.client.deliver([raw for _, raw in batch])
-            except HotlineError as exc:
-                await attempt(exc.code)
-                lane.failures += 1
-                wait = self._backoff(lane.failures)
-                log.warning("delivery to %s failed (%s); retry in %.1fs", self.peer, exc.code, wait)
-                for idx, _ in batch:
-                    lane.retry_at[idx] = loop.time() + wait
-                if isinstance(exc, TransportError):
-                    await self.recorder.failure(self.peer, exc.code)
-                continue
-            await attempt(None)
-            lane.failures = 0
-            recorded = []
-            for (idx, _), result in zip(batch, results, strict=True):
-                if result.receipt is not None:
-                    lane.retry_at.pop(idx, None)
-                    recorded.append(self._record(result.receipt))
-                else:
-                    log.warning("%s refused envelope #%d: %s", self.peer, idx, result.refused)
-                    lane.retry_at[idx] = loop.time() + s.retry_max_s
-            self.delivered += sum(await asyncio.gather(*recorded))
+        lane.wake.clear()
+        batch = await asyncio.to_thread(self._pending, lane, loop.time())
+        if not batch:
+            delay = 5.0
+            if lane.retry_at:
+                delay = max(0.0, min(min(lane.retry_at.values()) - loop.time(), delay))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lane.wake.wait(), delay)
+            return
+        attempt = self._note_attempts([idx for idx, _ in batch])
+        try:
+            results = await self.client.deliver([raw for _, raw in batch])
+        except HotlineError as exc:
+            await attempt(exc.code)
+            lane.failures += 1
+            wait = self._backoff(lane.failures)
+            log.warning("delivery to %s failed (%s); retry in %.1fs", self.peer, exc.code, wait)
+            for idx, _ in batch:
+                lane.retry_at[idx] = loop.time() + wait
+            if isinstance(exc, TransportError):
+                await self.recorder.failure(self.peer, exc.code)
+            return
+        await attempt(None)
+        lane.failures = 0
+        recorded = []
+        for (idx, _), result in zip(batch, results, strict=True):
+            if result.receipt is not None:
+                lane.retry_at.pop(idx, None)
+                recorded.append(self._record(result.receipt))
+            else:
+                log.warning("%s refused envelope #%d: %s", self.peer, idx, result.refused)
+                lane.retry_at[idx] = loop.time() + s.retry_max_s
+        self.delivered += sum(await asyncio.gather(*recorded))
 
     def _note_attempts(self, indices: list[int]) -> Any:
         """Returns a coroutine function that records one attempt to send ``indices``: the

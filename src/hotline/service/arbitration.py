@@ -31,6 +31,7 @@ from hotline.service.witnessing import Witnessing
 from hotline.store import schema, tree
 from hotline.store.projections import action_bytes
 from hotline.store.writer import WriteTx
+from hotline.supervise import forever
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +75,16 @@ class Arbitration:
 
     async def run(self) -> None:
         """A round now, then every ``interval_s`` or when woken, until cancelled."""
-        while True:
-            try:
-                await self.round()
-            except (HotlineError, httpx.HTTPError) as exc:
-                log.warning("witness %s: %s", self.name, exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval_s)
-            self._wake.clear()
+        await forever(f"witness {self.name}", self._loop_round)
+
+    async def _loop_round(self) -> None:
+        try:
+            await self.round()
+        except (HotlineError, httpx.HTTPError) as exc:
+            log.warning("witness %s: %s", self.name, exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self.interval_s)
+        self._wake.clear()
 
     async def round(self) -> dict[str, Any]:
         """Have the newest signed checkpoint cosigned by this witness; a summary back."""
