@@ -301,15 +301,22 @@ def fingerprint(signing_key: bytes) -> str:
     return " ".join(f"{g:05d}" for g in groups)
 
 
-def safety_number(a: SignedCard, b: SignedCard) -> str:
-    """The pair's safety number: both fingerprints, lower first; the same on both sides.
+#: groups of each station's fingerprint in the pair's safety number
+SAFETY_GROUPS = 6
 
-    120 digits in 24 groups of 5. Two officers each read their own screen: if the
-    numbers agree, each holds the other's genuine card.
+
+def safety_number(a: SignedCard, b: SignedCard) -> str:
+    """The pair's safety number: the first 30 digits of each fingerprint, lower first; the
+    same on both sides.
+
+    60 digits in 12 groups of 5 (about 100 bits for each station's key), short enough
+    to read aloud, as Signal's safety numbers are. Two officers each read their own
+    screen: if the numbers agree, each holds the other's genuine card.
     """
     if primitives.equal(a.card.signing_key, b.card.signing_key):
         raise CardError("a safety number needs two different stations")
-    return " ".join(sorted((a.fingerprint(), b.fingerprint())))
+    halves = (" ".join(fp.split()[:SAFETY_GROUPS]) for fp in (a.fingerprint(), b.fingerprint()))
+    return " ".join(sorted(halves))
 
 
 # --- helpers --------------------------------------------------------------------------
