@@ -24,7 +24,7 @@ frontier_keys = rules.frontier_keys
 
 
 @dataclass(frozen=True, slots=True)
-class _Mark:
+class Mark:
     size: int
     frontier: tuple[bytes, ...]
 
@@ -42,10 +42,10 @@ class LedgerTree:
         size = ledger_size(conn)
         return cls(size, SqlNodeStore(conn).get_nodes(rules.frontier_keys(size)))
 
-    def mark(self) -> _Mark:
-        return _Mark(self.size, tuple(self._frontier))
+    def mark(self) -> Mark:
+        return Mark(self.size, tuple(self._frontier))
 
-    def restore(self, mark: _Mark) -> None:
+    def restore(self, mark: Mark) -> None:
         self.size, self._frontier = mark.size, list(mark.frontier)
 
     def append(self, conn: Connection, leaf: bytes) -> tuple[int, bytes]:

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from hotline.errors import HotlineError, StoreError
 from hotline.ledger.entry import Entry
 from hotline.store import schema
-from hotline.store.tree import LedgerTree
+from hotline.store.tree import LedgerTree, Mark
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -162,6 +162,43 @@ class Writer:
                 return
 
     def _commit(self, batch: list[_Job]) -> None:
+        """Commit a batch: first all units in one plain transaction; only if a unit raises,
+        roll everything back and run them again each in its own savepoint (savepoints cost
+        a fifth of the writer's time when nothing fails, which is nearly always)."""
+        failed = self._all_or_nothing(batch)
+        if failed is not None:
+            if len(batch) == 1:
+                batch[0].error, batch[0].after = failed, []
+            else:
+                self._unit_by_unit(batch)
+        self.batches += 1
+        self.units += len(batch)
+        for job in batch:
+            job.loop.call_soon_threadsafe(_settle, job)
+
+    def _all_or_nothing(self, batch: list[_Job]) -> BaseException | None:
+        """Run every unit in one transaction without savepoints; on a unit's error roll all
+        back, restore in-memory state and return that error (nothing is settled)."""
+        start = self.tree.mark()
+        try:
+            with self._engine.connect() as conn:
+                trans = conn.begin()
+                for job in batch:
+                    tx = WriteTx(conn, self.tree)
+                    try:
+                        job.result = job.unit(tx)
+                    except BaseException as exc:
+                        trans.rollback()
+                        self._rolled_back(start, batch)
+                        return exc
+                    job.after = tx._after
+                trans.commit()
+        except Exception as exc:
+            self._failed_commit(start, batch, exc)
+        return None
+
+    def _unit_by_unit(self, batch: list[_Job]) -> None:
+        """Each unit in its own savepoint: a unit that raises leaves no trace."""
         start = self.tree.mark()
         try:
             with self._engine.begin() as conn:
@@ -180,17 +217,21 @@ class Writer:
                             fn(conn)
                         job.error = exc
         except Exception as exc:
-            self.tree.restore(start)
-            log.exception("group commit of %d units failed", len(batch))
-            for fn in self.on_rollback:
-                fn(None)
-            err = exc if isinstance(exc, HotlineError) else StoreError(f"commit failed: {exc}")
-            for job in batch:
-                job.error, job.after = err, []
-        self.batches += 1
-        self.units += len(batch)
+            self._failed_commit(start, batch, exc)
+
+    def _rolled_back(self, start: Mark, batch: list[_Job]) -> None:
+        self.tree.restore(start)
+        for fn in self.on_rollback:
+            fn(None)
         for job in batch:
-            job.loop.call_soon_threadsafe(_settle, job)
+            job.result, job.after, job.error = None, [], None
+
+    def _failed_commit(self, start: Mark, batch: list[_Job], exc: Exception) -> None:
+        log.exception("group commit of %d units failed", len(batch))
+        self._rolled_back(start, batch)
+        err = exc if isinstance(exc, HotlineError) else StoreError(f"commit failed: {exc}")
+        for job in batch:
+            job.error = err
 
 
 def _settle(job: _Job) -> None:
