@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
 from hotline import arbiter as arb
 from hotline.crypto.keys import load_station
-from hotline.errors import HotlineError
 from hotline.ledger.cosignature import CosignatureVerifier
 from hotline.ledger.note import parse_note
 from hotline.localnet import LocalStation, free_port, make_station, pair
 from hotline.settings import CONFIG_FILE_NAME
+from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -72,20 +70,6 @@ def stations(tmp_path: Path) -> Iterator[tuple[LocalStation, LocalStation, str, 
         proc.wait()
 
 
-def poll(probe: Any, until: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    seen = None
-    while time.monotonic() < deadline:
-        try:
-            seen = probe()
-        except (httpx.HTTPError, HotlineError):  # "not yet" while polling
-            seen = None
-        if seen is not None and until(seen):
-            return seen
-        time.sleep(0.2)
-    pytest.fail(f"timed out; last seen {seen!r}")
-
-
 def test_a_link_test_gets_the_checkpoint_cosigned_by_the_arbiter_too(
     stations: tuple[LocalStation, LocalStation, str, Path],
 ) -> None:
@@ -96,7 +80,8 @@ def test_a_link_test_gets_the_checkpoint_cosigned_by_the_arbiter_too(
         a.api("POST", "/api/v1/link/bravo/test")
         return a.api("GET", "/api/v1/ledger/checkpoint")
 
-    got = poll(
+    got = wait_until(
+        "alpha's checkpoint cosigned by bravo and the arbiter",
         checkpoint,
         lambda cp: (
             "bravo" in cp["cosigned_by"]

@@ -14,9 +14,8 @@ from hotline.crypto.keys import StationIdentity
 CREATED_AT = "2026-01-02T03:04:05Z"
 
 
-@cache
-def identity(station_id: str = "alpha", display_name: str = "Alpha HQ") -> StationIdentity:
-    """A fresh identity held in memory only (no files), cached per id."""
+def new_identity(station_id: str = "alpha", display_name: str = "Alpha HQ") -> StationIdentity:
+    """A fresh identity held in memory only (no files): new keys on every call."""
     key_pem, cert_pem = tls.make_self_signed(station_id)
     return StationIdentity(
         station_id=station_id,
@@ -30,6 +29,10 @@ def identity(station_id: str = "alpha", display_name: str = "Alpha HQ") -> Stati
         endpoints=("https://127.0.0.1:8471",),
         created_at=CREATED_AT,
     )
+
+
+#: the same as ``new_identity``, one per (id, name) for the whole run
+identity = cache(new_identity)
 
 
 def body_fields(ident: StationIdentity) -> dict[str, Any]:

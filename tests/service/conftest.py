@@ -19,7 +19,6 @@ import pytest
 import sqlalchemy as sa
 
 from hotline.clock import FakeClock
-from hotline.crypto import primitives, tls
 from hotline.crypto.keys import StationIdentity
 from hotline.settings import Settings
 from hotline.station import Station
@@ -27,22 +26,12 @@ from hotline.store import schema
 from hotline.wire.envelope import Precedence
 from hotline.wire.messages import MessagePayload
 from tests.conftest import fresh_pg_database
+from tests.crypto.helpers import new_identity
 
 
 def make_identity(station_id: str) -> StationIdentity:
-    key_pem, cert_pem = tls.make_self_signed(station_id)
-    return StationIdentity(
-        station_id=station_id,
-        display_name=station_id.capitalize(),
-        signing_seed=primitives.new_signing_key(),
-        encryption_private=primitives.new_encryption_key(),
-        log_seed=primitives.new_signing_key(),
-        cosign_seed=primitives.new_signing_key(),
-        tls_key_pem=key_pem,
-        tls_cert_pem=cert_pem,
-        endpoints=("https://127.0.0.1:8471",),
-        created_at="2026-01-02T03:04:05Z",
-    )
+    """A fresh identity (new keys each time) named after the station."""
+    return new_identity(station_id, station_id.capitalize())
 
 
 @dataclass
