@@ -439,12 +439,6 @@ class Line:
             header, reply.to_bytes(), self._signer, card.card.encryption_key
         ).raw
 
-    def answer_link_test(self, raw: bytes) -> bytes:
-        """Check a peer's link test and answer it (without witnessing)."""
-        t2 = self.clock.now_us()
-        env, test = self.check_link_test(raw)
-        return self.reply_link_test(env, test, t2, {})
-
     def check_link_reply(
         self, peer: str, sent: LinkTestPayload, raw: bytes
     ) -> LinkTestReplyPayload:
