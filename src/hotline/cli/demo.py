@@ -232,18 +232,13 @@ def _deconfliction(progress: Progress, a: Any, b: Any, timeout: float) -> dict[s
                 "end": (start + dt.timedelta(hours=4)).isoformat(),
             },
         }
-        a.api(
-            "POST",
-            "/api/v1/notices",
-            json={
-                "notice": {
-                    "type": "activity_notice",
-                    "notice_id": "demo-act-1-add",
-                    "action": "add",
-                    "activity_id": "demo-act-1",
-                    "activity": activity,
-                }
-            },
+        _notify(
+            a,
+            type="activity_notice",
+            notice_id="demo-act-1-add",
+            action="add",
+            activity_id="demo-act-1",
+            activity=activity,
         )
 
         def znpp(st: Any) -> dict[str, Any] | None:
@@ -272,48 +267,35 @@ def _deconfliction(progress: Progress, a: Any, b: Any, timeout: float) -> dict[s
         _wait(step, timeout, lambda: _concern_state(a, cid) == "raised")
     step = "alpha acknowledges and answers; bravo closes the concern"
     with _step(progress, step):
-        a.api(
-            "POST",
-            "/api/v1/notices",
-            json={"notice": {"type": "concern", "concern_id": cid, "step": "acknowledge"}},
-        )
+        _notify(a, type="concern", concern_id=cid, step="acknowledge")
         _wait(step, timeout, lambda: _concern_state(b, cid) == "acknowledged")
-        a.api(
-            "POST",
-            "/api/v1/notices",
-            json={
-                "notice": {
-                    "type": "concern",
-                    "concern_id": cid,
-                    "step": "answer",
-                    "text": "The activity is moved 25 km east, clear of the plant.",
-                }
-            },
+        _notify(
+            a,
+            type="concern",
+            concern_id=cid,
+            step="answer",
+            text="The activity is moved 25 km east, clear of the plant.",
         )
         _wait(step, timeout, lambda: _concern_state(b, cid) == "answered")
-        b.api(
-            "POST",
-            "/api/v1/notices",
-            json={"notice": {"type": "concern", "concern_id": cid, "step": "close"}},
-        )
+        _notify(b, type="concern", concern_id=cid, step="close")
         _wait(step, timeout, lambda: _concern_state(a, cid) == "closed")
         out["concern"] = b.api("GET", f"/api/v1/concerns/{cid}")
     step = "alpha cancels the activity: the conflict ends on both stations"
     with _step(progress, step):
-        a.api(
-            "POST",
-            "/api/v1/notices",
-            json={
-                "notice": {
-                    "type": "activity_notice",
-                    "notice_id": "demo-act-1-cancel",
-                    "action": "cancel",
-                    "activity_id": "demo-act-1",
-                }
-            },
+        _notify(
+            a,
+            type="activity_notice",
+            notice_id="demo-act-1-cancel",
+            action="cancel",
+            activity_id="demo-act-1",
         )
         _wait(step, timeout, lambda: znpp(a) is None and znpp(b) is None)
     return out
+
+
+def _notify(station: Any, **notice: Any) -> None:
+    """Send a site notice, activity notice or concern step through the station's API."""
+    station.api("POST", "/api/v1/notices", json={"notice": notice})
 
 
 def _concern_state(station: Any, concern_id: str) -> str | None:
