@@ -109,7 +109,6 @@ class Outbox:
             if isinstance(exc, TransportError):
                 await self.recorder.failure(self.peer, exc.code)
             return
-        await attempt(None)
         lane.failures = 0
         recorded = []
         for (idx, _), result in zip(batch, results, strict=True):
@@ -119,7 +118,9 @@ class Outbox:
             else:
                 log.warning("%s refused envelope #%d: %s", self.peer, idx, result.refused)
                 lane.retry_at[idx] = loop.time() + s.retry_max_s
-        self.delivered += sum(await asyncio.gather(*recorded))
+        # the attempt and the receipts go to the writer together: one group commit, not two
+        _noted, *counts = await asyncio.gather(attempt(None), *recorded)
+        self.delivered += sum(counts)
 
     def _note_attempts(self, indices: list[int]) -> Any:
         """Returns a coroutine function that records one attempt to send ``indices``: the
