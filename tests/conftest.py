@@ -1,4 +1,4 @@
-"""Fixtures shared by the whole suite: shared data paths, and the store URL fixture that
+"""Fixtures shared by the whole suite: the vectors folder, and the store URL fixture that
 runs a test on SQLite and on PostgreSQL.
 
 PostgreSQL tests need a server at HOTLINE_TEST_PG (default
@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+VECTORS = ROOT / "tests" / "vectors"
 PG_ADMIN_URL = os.environ.get(
     "HOTLINE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-SHARED = Path(__file__).resolve().parent.parent.parent.parent / "shared"
-DATA = SHARED / "data"
+DATA = Path(__file__).resolve().parent.parent / "vectors" / "data"
 T0 = datetime(2025, 6, 1, tzinfo=UTC)
 ZNPP = (34.5863, 47.5119)
 

@@ -16,8 +16,8 @@ from hotline.ledger import cosignature as co
 from hotline.ledger import merkle
 from hotline.ledger import note as n
 
-SHARED = Path(__file__).resolve().parent.parent.parent / ".." / "shared"
-V = json.loads((SHARED / "vectors" / "signed-note" / "signed_note_vectors.json").read_text())
+VECTORS_DIR = Path(__file__).resolve().parent.parent / "vectors"
+V = json.loads((VECTORS_DIR / "signed-note" / "signed_note_vectors.json").read_text())
 LOG = n.NoteSigner("example.org/log", b"L" * 32)
 WIT = co.Cosigner("example.org/witness", b"W" * 32)
 

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from hotline.errors import ProofError, StoreError
 from hotline.ledger import merkle, tree
 
-SHARED = Path(__file__).resolve().parent.parent.parent / ".." / "shared"
-VECTORS = SHARED / "vectors" / "merkle"
+VECTORS_DIR = Path(__file__).resolve().parent.parent / "vectors"
+VECTORS = VECTORS_DIR / "merkle"
 
 # The one vector we deliberately refuse although it says wantErr=false: equal sizes with
 # equal 12-byte "roots". Roots that are not 32-byte hashes are refused everywhere (fail

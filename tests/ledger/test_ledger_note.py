@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from hotline.errors import NoteError
 from hotline.ledger import note as n
 
-SHARED = Path(__file__).resolve().parent.parent.parent / ".." / "shared"
-V = json.loads((SHARED / "vectors" / "signed-note" / "signed_note_vectors.json").read_text())
+VECTORS_DIR = Path(__file__).resolve().parent.parent / "vectors"
+V = json.loads((VECTORS_DIR / "signed-note" / "signed_note_vectors.json").read_text())
 G = V["golang_sumdb_note"]
 PETER = n.Ed25519Verifier.from_vkey(G["peter_vkey"])
 ENOCH = n.Ed25519Verifier.from_vkey(G["enoch_vkey"])

@@ -18,8 +18,8 @@ from hotline.ledger import merkle, tree
 from hotline.ledger import note as n
 from hotline.ledger import witness as w
 
-SHARED = Path(__file__).resolve().parent.parent.parent / ".." / "shared"
-V = json.loads((SHARED / "vectors" / "signed-note" / "signed_note_vectors.json").read_text())
+VECTORS_DIR = Path(__file__).resolve().parent.parent / "vectors"
+V = json.loads((VECTORS_DIR / "signed-note" / "signed_note_vectors.json").read_text())
 
 ORIGIN = "example.org/log"
 LOG = n.NoteSigner(ORIGIN, b"L" * 32)

@@ -39,8 +39,7 @@ from hotline.wire.envelope import Header, Kind, Precedence
 from hotline.wire.messages import MessagePayload
 from tests.service.conftest import Pair, snapshot
 
-SHARED = Path(__file__).resolve().parent.parent.parent.parent / "shared"
-ED318 = SHARED / "data" / "ed318-examples"
+ED318 = Path(__file__).resolve().parent.parent / "vectors" / "data" / "ed318-examples"
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)  #: FakeClock's start
 ZNPP = (34.5863, 47.5119)  #: lon, lat
