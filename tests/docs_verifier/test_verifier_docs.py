@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from hotline.cli import app
 from hotline.clock import FakeClock
 from hotline.crypto import primitives
 from hotline.crypto.card import parse_card
 from hotline.crypto.keys import StationIdentity
+from hotline.errors import HotlineError
 from hotline.ledger import checkpoint as cps
 from hotline.ledger.cosignature import CosignatureVerifier, Cosigner
 from hotline.ledger.entry import Entry, EntryKind
@@ -101,6 +104,20 @@ def test_card_example_decodes_with_both() -> None:
     outer["signature"] = base64.b64encode(bytes(sig)).decode()
     with pytest.raises(indep.VerifyError, match="bad_signature"):
         indep.parse_card(json.dumps(outer))
+
+
+def test_a_card_with_a_key_twice_is_refused_by_both() -> None:
+    body = BLOCKS["card-body"].rstrip("\n")
+    twice = body[:-1] + ',"v":1}'
+    seed = examples.key("alpha signing")
+    sig = primitives.sign(seed, b"hotline-card/v1\x00", twice.encode())
+    b64 = base64.b64encode
+    text = json.dumps({"hotline_card": 1, "body": b64(twice.encode()).decode(),
+                       "signature": b64(sig).decode()}, separators=(",", ":"))  # fmt: skip
+    with pytest.raises(indep.VerifyError, match="bad_card"):
+        indep.parse_card(text)
+    with pytest.raises(HotlineError):
+        parse_card(text)
 
 
 @pytest.mark.parametrize("name", ["envelope", "receipt"])
@@ -220,6 +237,13 @@ def test_example_transcript_verifies_with_both() -> None:
         summary["envelopes_verified"],
     )  # fmt: skip
     assert [c["peer"] for c in report.cosignatures] == ["bravo", "bravo"]
+
+
+def test_hotline_verify_accepts_the_example_transcript() -> None:
+    """The examples use the origins `hotline verify` accepts (hotline/<station>/log)."""
+    result = CliRunner().invoke(app, ["verify", str(examples.TRANSCRIPT_JSON)])
+    assert result.exit_code == 0, result.output
+    assert "station alpha, 6 entries" in " ".join(result.output.split())
 
 
 # --- the independent verifier's own pieces --------------------------------------------------

@@ -142,7 +142,7 @@ class Card:
 def parse_card(text: bytes | str, where: str = "card") -> Card:
     raw = text.encode() if isinstance(text, str) else text
     try:
-        outer = json.loads(raw.strip(b" \t\r\n").decode())
+        outer = json.loads(raw.strip(b" \t\r\n").decode(), object_pairs_hook=_no_duplicate_keys)
     except (UnicodeDecodeError, ValueError):
         raise VerifyError(where, "bad_card", "not JSON") from None
     if not isinstance(outer, dict) or set(outer) != {"hotline_card", "body", "signature"}:
@@ -152,7 +152,7 @@ def parse_card(text: bytes | str, where: str = "card") -> Card:
     body = b64decode(outer["body"], where, canonical=True)
     signature = b64decode(outer["signature"], where, canonical=True)
     try:
-        fields = json.loads(body.decode())
+        fields = json.loads(body.decode(), object_pairs_hook=_no_duplicate_keys)
     except (UnicodeDecodeError, ValueError):
         raise VerifyError(where, "bad_card", "body is not JSON") from None
     if not isinstance(fields, dict) or set(fields) != CARD_KEYS:
@@ -167,6 +167,12 @@ def parse_card(text: bytes | str, where: str = "card") -> Card:
         raise VerifyError(where, "bad_card", "bad version or station id")
     return Card(sid, keys["signing_key"], keys["encryption_key"], keys["log_key"],
                 keys["cosign_key"], body)  # fmt: skip
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    if len({k for k, _ in pairs}) != len(pairs):
+        raise ValueError("a key appears twice")
+    return dict(pairs)
 
 
 # --- envelopes ------------------------------------------------------------------------
