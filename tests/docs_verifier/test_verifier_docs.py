@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import re
 import struct
@@ -16,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import hypothesis.strategies as st
 import pytest
+from hypothesis import given, settings
 from typer.testing import CliRunner
 
 from hotline.cli import app
@@ -280,6 +283,37 @@ def _consistency_proof(leaves: list[bytes], m: int, n: int) -> list[bytes]:
     return [] if m == n else sub(m, leaves[:n], True)
 
 
+GARBAGE = st.binary(max_size=400)
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw=GARBAGE)
+def test_garbage_is_refused_with_a_verify_error(raw: bytes) -> None:
+    """Random bytes as an entry, an envelope, a card, a note or a transcript: refused with
+    VerifyError, never another exception."""
+    text = raw.decode("utf-8", "replace")
+    for decode in (
+        indep.decode_entry,
+        indep.decode_envelope,
+        indep.parse_card,
+        lambda r: indep.split_note(text, "note"),
+        lambda r: indep.verify_transcript(r),
+    ):
+        with contextlib.suppress(indep.VerifyError):
+            decode(raw)
+
+
+@settings(max_examples=200, deadline=None)
+@given(entry=st.integers(0, 5), at=st.integers(0, 10_000), bit=st.integers(0, 7))
+def test_any_flipped_bit_in_an_example_entry_is_refused(entry: int, at: int, bit: int) -> None:
+    doc = json.loads(examples.TRANSCRIPT_JSON.read_text())
+    raw = bytearray(base64.b64decode(doc["entries"][entry]))
+    raw[at % len(raw)] ^= 1 << bit
+    doc["entries"][entry] = base64.b64encode(bytes(raw)).decode()
+    with pytest.raises(indep.VerifyError):
+        indep.verify_transcript(json.dumps(doc))
+
+
 # --- (b) a real exchange, (c) tampered copies ---------------------------------------------------
 
 
@@ -352,14 +386,14 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
         me.writer.run_sync(unit)
 
     async def main() -> Exported:
-        for st in stations:
-            st.writer.start()
+        for station in stations:
+            station.writer.start()
         try:
             await _traffic(Pair(a, b, clock))
             return Exported(_export(a), _export(b), a.identity)
         finally:
-            for st in stations:
-                st.close()
+            for station in stations:
+                station.close()
 
     return asyncio.run(main())
 
