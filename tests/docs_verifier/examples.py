@@ -40,10 +40,12 @@ from hotline.ledger.entry import ZERO_HASH, Entry, EntryKind
 from hotline.ledger.merkle import frontier_append, frontier_root, leaf_hash
 from hotline.ledger.note import Ed25519Verifier, NoteSigner
 from hotline.ledger.transcript import Transcript, TranscriptCosignature
+from hotline.ledger.tree import MemoryTree
+from hotline.ledger.witness import AddCheckpoint
 from hotline.store.projections import action_bytes
 from hotline.wire import envelope as wire
 from hotline.wire.envelope import Header, Kind, Precedence
-from hotline.wire.messages import ReceiptPayload
+from hotline.wire.messages import LinkTestPayload, LinkTestReplyPayload, ReceiptPayload
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 VERIFIER_MD = ROOT / "docs" / "verifier.md"
@@ -181,6 +183,44 @@ def receipt_envelope() -> wire.Envelope:
 
 
 COSIGNED_AT = 1_767_225_605  #: POSIX seconds of bravo's cosignatures
+LINK_T1 = (COSIGNED_AT + 60) * 1_000_000 - 4_000  #: alpha's link test, just before the second
+LINK_ID = uuid.UUID("5c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f")
+NONCE = "00112233445566778899aabbccddeeff"
+
+
+def link_test_envelope(ex: Examples) -> wire.Envelope:
+    """alpha's link test to bravo, offering its checkpoint at size 6 for witnessing, with
+    the consistency proof from size 5 (the size bravo cosigned before)."""
+    tree = MemoryTree()
+    tree.append(leaf_hash(e.encode()) for e in ex.ledger)
+    request = AddCheckpoint(5, tuple(tree.consistency_proof(5, 6)), ex.notes[1]).format()
+    body = LinkTestPayload(nonce=NONCE, t1_us=LINK_T1, last_sequence=1,
+                           witness=request.decode()).to_bytes()  # fmt: skip
+    h = Header(Kind.LINK_TEST, Precedence.ROUTINE, wire.DEFAULT_SUITE, "alpha", "bravo",
+               "link-test", 0, LINK_ID, LINK_T1)  # fmt: skip
+    header = wire.encode_header(h)
+    bravo = ex.cards["bravo"].card.encryption_key
+    sealed = hpke_seal_fixed(key("alpha ephemeral 2"), bravo, wire.PAYLOAD_INFO + header, body)
+    return _signed(h, header, sealed, "alpha")
+
+
+def link_reply_envelope(ex: Examples) -> wire.Envelope:
+    """bravo's reply: the cosignature of alpha's checkpoint at size 6."""
+    body = LinkTestReplyPayload(nonce=NONCE, t1_us=LINK_T1, t2_us=LINK_T1 + 5_000,
+                                t3_us=LINK_T1 + 6_000,
+                                cosignature=ex.cosignature_lines[1]).to_bytes()  # fmt: skip
+    h = Header(Kind.LINK_TEST_REPLY, Precedence.ROUTINE, wire.DEFAULT_SUITE, "bravo",
+               "alpha", "link-test", 0, LINK_ID, LINK_T1 + 6_000)  # fmt: skip
+    header = wire.encode_header(h)
+    alpha = ex.cards["alpha"].card.encryption_key
+    sealed = hpke_seal_fixed(key("bravo ephemeral 1"), alpha, wire.PAYLOAD_INFO + header, body)
+    return _signed(h, header, sealed, "bravo")
+
+
+def plaintext(env: wire.Envelope) -> bytes:
+    """Open an example's sealed payload with the recipient's (published) example key."""
+    opener = primitives.Opener(key(f"{env.header.recipient} encryption"))
+    return env.open(opener)
 
 
 @dataclass
@@ -343,7 +383,7 @@ def envelope_fields(env: wire.Envelope) -> str:
         (raw[off + 24 : off + 32].hex(), f"sent_at {h.sent_at_us} µs = {_us(h.sent_at_us)}"),
         (raw[off + 32 : off + 36].hex(), f"payload length {len(env.payload)}"),
         (env.payload[:8].hex() + "…", "payload: " + (
-            f"HPKE enc (32) || ciphertext ({len(env.payload) - 32})" if h.kind.sealed
+            f"HPKE enc (32) || ciphertext and tag ({len(env.payload) - 32})" if h.kind.sealed
             else "plain UTF-8 JSON, shown below")),
         (raw[-64:-56].hex() + "…", "signature (64 bytes)"),
     ]  # fmt: skip
@@ -375,6 +415,11 @@ def blocks(ex: Examples) -> dict[str, str]:
         "receipt": hexdump(ex.receipt.raw),
         "receipt-fields": envelope_fields(ex.receipt),
     }
+    for name, env in (("link-test", link_test_envelope(ex)),
+                      ("link-test-reply", link_reply_envelope(ex))):  # fmt: skip
+        out[name] = hexdump(env.raw)
+        out[name + "-fields"] = envelope_fields(env)
+        out[name + "-plaintext"] = plaintext(env).decode() + "\n"
     for name in ("envelope_out", "envelope_in", "receipt_in", "operator_action", "link_test",
                  "witness"):  # fmt: skip
         slug = "entry-" + name.replace("_", "-")

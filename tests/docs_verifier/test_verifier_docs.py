@@ -29,6 +29,7 @@ from hotline.crypto.card import parse_card
 from hotline.crypto.keys import StationIdentity
 from hotline.errors import HotlineError
 from hotline.ledger import checkpoint as cps
+from hotline.ledger import witness as wit
 from hotline.ledger.cosignature import CosignatureVerifier, Cosigner
 from hotline.ledger.entry import Entry, EntryKind
 from hotline.ledger.note import Ed25519Verifier, NoteSigner, open_note
@@ -156,6 +157,41 @@ def test_receipt_example_names_the_message() -> None:
     assert list(payload) == list(ReceiptPayload.model_fields)  # the documented order
     assert receipt.kind == indep.RECEIPT
     assert receipt.suite == indep.NO_SUITE
+
+
+def test_link_test_examples_decode_open_and_carry_the_witnessing() -> None:
+    """The link test offers checkpoint 6 with a proof from 5; the reply cosigns it. Both
+    envelopes decode and verify with both codes; hotline opens them with the published
+    example keys to the documented plaintext."""
+    alpha, bravo = examples.card_of("alpha").card, examples.card_of("bravo").card
+    opened = {}
+    for name, sender, kind in (("link-test", alpha, Kind.LINK_TEST),
+                               ("link-test-reply", bravo, Kind.LINK_TEST_REPLY)):  # fmt: skip
+        raw = hex_block(name)
+        ours = indep.decode_envelope(raw)
+        ours.verify(sender.signing_key, name)
+        env = wire.decode(raw, max_bytes=1 << 20).verify(sender.signing_key)
+        assert env.header.kind is kind
+        assert ours.kind == int(kind)
+        assert (ours.channel, ours.sequence) == ("link-test", 0)
+        plaintext = env.open(primitives.Opener(examples.key(f"{ours.recipient} encryption")))
+        assert plaintext.decode() + "\n" == BLOCKS[f"{name}-plaintext"]
+        opened[name] = parse_payload(kind, plaintext)
+    request = wit.parse_add_checkpoint(opened["link-test"].witness.encode())
+    head, note = opened["link-test"].witness.split("\n\n", 1)
+    old_size, *proof = head.split("\n")
+    assert old_size == f"old {request.old_size}" == "old 5"
+    assert note == request.note == EXAMPLES.notes[1]
+    cps_ = [indep.open_checkpoint(n, "hotline/alpha/log", alpha.log_key, "cp") for n in
+            EXAMPLES.notes]  # fmt: skip
+    hashes = [base64.b64decode(h) for h in proof]
+    indep.verify_consistency(5, 6, hashes, cps_[0].root, cps_[1].root, "proof")
+    cosigner = CosignatureVerifier("hotline/bravo/witness", bravo.cosign_key).vkey
+    line = opened["link-test-reply"].cosignature
+    assert indep.verify_cosignature(cps_[1].text, line, cosigner, "reply")[0] == (
+        "hotline/bravo/witness"
+    )
+    assert line in BLOCKS["checkpoint"]
 
 
 ENTRY_KINDS = {
