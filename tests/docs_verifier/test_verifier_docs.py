@@ -33,6 +33,7 @@ from hotline.ledger import witness as wit
 from hotline.ledger.cosignature import CosignatureVerifier, Cosigner
 from hotline.ledger.entry import Entry, EntryKind
 from hotline.ledger.note import Ed25519Verifier, NoteSigner, open_note
+from hotline.ledger.tree import MemoryTree
 from hotline.service import transcripts
 from hotline.settings import Settings
 from hotline.station import Station
@@ -293,9 +294,13 @@ def test_consistency_proofs_match_rfc9162() -> None:
     from hotline.ledger import merkle
 
     leaves = [indep.leaf_hash(bytes([i])) for i in range(13)]
+    tree = MemoryTree()
+    tree.append(leaves)
     for m in range(1, 14):
         for n in range(m, 14):
             proof = _consistency_proof(leaves, m, n)
+            assert proof == tree.consistency_proof(m, n)
+            assert indep.root_of(leaves[:n]) == tree.root(n)
             old, new = indep.root_of(leaves[:m]), indep.root_of(leaves[:n])
             merkle.verify_consistency(m, n, proof, old, new)
             indep.verify_consistency(m, n, proof, old, new, "p")
