@@ -33,6 +33,7 @@ from hotline.crypto.card import SignedCard
 from hotline.crypto.keys import StationIdentity, load_station
 from hotline.errors import ConfigError
 from hotline.link.client import PeerClient
+from hotline.link.health import Timing
 from hotline.link.limits import PeerLimits, own_limits
 from hotline.link.linktest import HealthRecorder, LinkTester
 from hotline.link.outbox import Outbox
@@ -267,7 +268,13 @@ class Station:
         if self._tg is None:
             raise ConfigError("the station is not running")
         s = self.settings
-        client = PeerClient(self.identity, self.line.peers.get(peer), timeout_s=s.peer_timeout_s)
+        timing = Timing(s.link_test_interval_s, s.link_down_after_failures, s.peer_timeout_s)
+        client = PeerClient(
+            self.identity,
+            self.line.peers.get(peer),
+            timeout_s=s.peer_timeout_s,
+            link_test_timeout_s=timing.test_timeout_s,
+        )
         limits = PeerLimits(own_limits(s))
         box = Outbox(self.line, client, self.recorder, limits=limits)
         tester = LinkTester(

@@ -34,9 +34,14 @@ class PeerClient:
         card: SignedCard,
         *,
         timeout_s: float,
+        link_test_timeout_s: float | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.peer = card.card.station_id
+        #: a link test waits less than a delivery (``health.Timing.test_timeout_s``); httpx
+        #: times it out by itself, which closes the socket (a cancelled TLS handshake
+        #: would leave it open)
+        self.link_test_timeout_s = link_test_timeout_s or timeout_s
         if not card.card.endpoints:
             raise PeerUnreachableError(f"peer {self.peer} has no endpoint on its card")
         self.endpoint = card.card.endpoints[0].rstrip("/")
@@ -66,11 +71,21 @@ class PeerClient:
             ) from None
 
     async def link_test(self, envelope: bytes) -> bytes:
-        return await self._post("/peer/v1/link-test", envelope, "application/octet-stream")
+        return await self._post(
+            "/peer/v1/link-test",
+            envelope,
+            "application/octet-stream",
+            timeout_s=self.link_test_timeout_s,
+        )
 
-    async def _post(self, path: str, content: bytes, content_type: str) -> bytes:
+    async def _post(
+        self, path: str, content: bytes, content_type: str, *, timeout_s: float | None = None
+    ) -> bytes:
+        timeout = httpx.USE_CLIENT_DEFAULT if timeout_s is None else httpx.Timeout(timeout_s)
         try:
-            r = await self._http.post(path, content=content, headers={"content-type": content_type})
+            r = await self._http.post(
+                path, content=content, headers={"content-type": content_type}, timeout=timeout
+            )
         except httpx.TimeoutException as exc:
             raise PeerTimeoutError(f"{self.peer}: {path} timed out") from exc
         except (httpx.TransportError, OSError) as exc:

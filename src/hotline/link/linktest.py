@@ -255,11 +255,12 @@ class LinkTester:
         return result
 
     async def _exchange(self, raw: bytes) -> bytes:
-        """The transport's link test, bounded by ``Timing.test_timeout_s``."""
+        """The transport's link test, bounded by ``Timing.test_bound_s`` (a ``PeerClient``
+        built with ``link_test_timeout_s=Timing.test_timeout_s`` times out first)."""
         try:
-            async with asyncio.timeout(self.timing.test_timeout_s):
+            async with asyncio.timeout(self.timing.test_bound_s):
                 return await self.transport.link_test(raw)
         except TimeoutError:
             raise PeerTimeoutError(
-                f"{self.peer}: no link test reply in {self.timing.test_timeout_s:.1f} s"
+                f"{self.peer}: no link test reply in {self.timing.test_bound_s:.1f} s"
             ) from None
