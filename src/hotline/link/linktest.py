@@ -241,10 +241,10 @@ class LinkTester:
                 "state": h.state,
                 "missing": [list(r) for r in reply.missing],
             }
-            if reply.limits is not None and self.limits is not None:
-                if self.limits.hear(reply.limits):
-                    log.warning("%s advertises new limits: %s", self.peer, reply.limits)
+            if reply.limits is not None:
                 result["limits"] = reply.limits.model_dump()
+                if self.limits is not None and self.limits.hear(reply.limits):
+                    log.warning("%s advertises new limits: %s", self.peer, reply.limits)
             if self.on_reply is not None:
                 self.on_reply(self.peer, reply)
             if reply.missing and self.on_missing is not None:

@@ -130,7 +130,8 @@ class Outbox:
         fits = None
         if codes is not None:
             limits = self.limits.effective
-            fits = min(limits.max_envelope_bytes, limits.max_request_bytes - 12)
+            alone = limits.max_request_bytes - framing.request_bytes([0])
+            fits = min(limits.max_envelope_bytes, alone)
 
         def unit(tx: WriteTx) -> int:
             n = store.unpark(tx.conn, peer, codes, max_bytes=fits)
