@@ -64,8 +64,8 @@ class Settings(BaseSettings):
     link_test_interval_s: float = Field(
         default=60.0,
         gt=0,
-        description="Seconds between scheduled link tests on each line "
-        "(after a failure: 1, 2, 4 s ... up to this).",
+        description="Seconds between scheduled link tests on each line; a peer that stops "
+        "answering is DOWN within two of these.",
     )
     link_degraded_rtt_ms: float = Field(
         default=2000.0, gt=0, description="Round trip above which a line is DEGRADED."
@@ -73,7 +73,12 @@ class Settings(BaseSettings):
     link_down_after_failures: int = Field(
         default=3, ge=1, description="Consecutive failed link tests or deliveries before DOWN."
     )
-    peer_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of one peer request.")
+    peer_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Timeout of one peer request (a link test waits less when the interval "
+        "asks for it; a delivery at most this plus one interval in all).",
+    )
     retry_base_s: float = Field(default=0.5, gt=0, description="First delivery retry delay.")
     retry_max_s: float = Field(default=30.0, gt=0, description="Longest delivery retry delay.")
     ack_deadline_flash_s: float = Field(default=600.0, gt=0, description="FLASH ack deadline.")

@@ -22,6 +22,8 @@ def message_state(row: Any, now_us: int) -> str:
     if row.direction == "out":
         if row.delivered_at_us is not None:
             return "delivered"
+        if row.refused is not None:
+            return "refused"
         return "sent" if row.first_sent_us is not None else "queued"
     return "received"
 
@@ -49,6 +51,7 @@ def _message(row: Any, now_us: int) -> dict[str, Any]:
         "first_sent_us": row.first_sent_us,
         "attempts": row.attempts or 0,
         "last_error": row.last_error,
+        "refused": row.refused,
         "delivered_at_us": row.delivered_at_us,
         "ack_required": row.ack_required,
         "ack_deadline_us": row.ack_deadline_us,
@@ -62,7 +65,7 @@ def _message(row: Any, now_us: int) -> dict[str, Any]:
 
 def _with_deliveries() -> sa.Select[Any]:
     m, d = schema.messages, schema.deliveries
-    return sa.select(m, d.c.first_sent_us, d.c.attempts, d.c.last_error).outerjoin(
+    return sa.select(m, d.c.first_sent_us, d.c.attempts, d.c.last_error, d.c.refused).outerjoin(
         d, d.c.entry_idx == m.c.entry_idx
     )
 

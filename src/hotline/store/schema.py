@@ -117,6 +117,9 @@ link_status = Table(
     Column("last_ok_at_us", BigInteger, nullable=True),
     Column("failures", Integer, nullable=False),
     Column("last_error", Text, nullable=True),
+    #: envelopes the peer refused, and the last refusal's code (migration 0004)
+    Column("refused", Integer, nullable=False, server_default="0"),
+    Column("last_refused", String(64), nullable=True),
 )
 
 alarms = Table(
@@ -199,6 +202,10 @@ deliveries = Table(
     Column("first_sent_us", BigInteger, nullable=True),
     Column("last_attempt_us", BigInteger, nullable=False),
     Column("last_error", String(64), nullable=True),
+    #: the peer refused it with this code: parked, not sent again until the operator asks
+    #: or the peer's advertised limits change (migration 0004)
+    Column("refused", String(64), nullable=True),
+    Column("refused_at_us", BigInteger, nullable=True),
 )
 
 #: projections wiped and rebuilt from ``entries`` by ``projections.rebuild``

@@ -84,6 +84,15 @@ class InclusionProof(_Payload):
     hashes: Annotated[list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]], Field(max_length=64)]
 
 
+class LinkLimits(_Payload):
+    """What the replying station accepts on its peer endpoint (its settings of the same
+    names); a sender cuts its batches to fit."""
+
+    max_batch_envelopes: Annotated[int, Field(ge=1, le=2**31)]
+    max_request_bytes: Annotated[int, Field(ge=1, le=2**53)]
+    max_envelope_bytes: Annotated[int, Field(ge=1, le=2**53)]
+
+
 class LinkTestReplyPayload(_Payload):
     nonce: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
     t1_us: int
@@ -96,6 +105,8 @@ class LinkTestReplyPayload(_Payload):
     witness_error: Annotated[str, Field(max_length=64)] | None = None
     witness_size: Annotated[int, Field(ge=0)] | None = None
     proofs: Annotated[list[InclusionProof], Field(max_length=MAX_PROVE)] = []
+    #: the replying station's limits (optional: older stations do not send them)
+    limits: LinkLimits | None = None
 
 
 Payload = MessagePayload | AckPayload | ReceiptPayload | LinkTestPayload | LinkTestReplyPayload
