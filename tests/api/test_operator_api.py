@@ -110,7 +110,7 @@ def with_api(run: Any, scenario: Callable[[Api], Awaitable[None]]) -> None:
         async with client(apps["alpha"]) as a, client(apps["bravo"]) as b:
             await scenario(Api(p, a, b, apps))
 
-    run(outer, api_rate_per_s=1_000_000.0)
+    run(outer, api_rate_per_s=1_000_000.0, api_auth_failures_per_s=1_000_000.0)
 
 
 def error_of(r: httpx.Response) -> dict[str, Any]:
