@@ -162,7 +162,7 @@ def create_operator_app(
         "/api/v1/peers",
         dependencies=[Auth],
         status_code=201,
-        responses=errors(404, body=True),
+        responses=errors(400, 404, 503, body=True),
     )
     async def add_peer_card(req: PeerAddRequest) -> shapes.PeerAdded:
         """Add a peer. The caller must send the safety number the officers confirmed."""
@@ -184,7 +184,7 @@ def create_operator_app(
         dependencies=[Auth],
         status_code=201,
         response_model=shapes.SendResponse,
-        responses=errors(404, 503, body=True),
+        responses=errors(400, 503, body=True),
     )
     async def send_message(
         req: SendRequest,
@@ -275,7 +275,7 @@ def create_operator_app(
     @app.post(
         "/api/v1/messages/{message_id}/ack",
         dependencies=[Auth],
-        responses=errors(404, 503, body=True),
+        responses=errors(400, 404, 503, body=True),
     )
     async def acknowledge_message(message_id: str, req: AckRequest) -> shapes.Message:
         """Acknowledge a received message ("received and understood"), signed, sent back."""
@@ -305,7 +305,7 @@ def create_operator_app(
         rows: list[dict[str, Any]] = await read(queries.link_status, line.peers.ids())
         return [shapes.LinkStatus.model_validate(r) for r in rows]
 
-    @app.post("/api/v1/link/{peer}/test", dependencies=[Auth], responses=errors(404, 502))
+    @app.post("/api/v1/link/{peer}/test", dependencies=[Auth], responses=errors(400, 404, 502))
     async def test_link(peer: str) -> shapes.LinkTestResult:
         """Run a link test to a peer now: round trip, clock skew, checkpoint, proofs."""
         line.peers.get(peer)

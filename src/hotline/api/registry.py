@@ -117,7 +117,7 @@ def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
         "/notices",
         status_code=201,
         response_model=shapes.SentNotices,
-        responses=errors(403, 404, 503, body=True),
+        responses=errors(400, 403, 404, 503, body=True),
     )
     async def send_notice(req: NoticeRequest) -> dict[str, Any]:
         """Send a site notice, activity notice or concern step (checked before sending)."""
@@ -130,7 +130,7 @@ def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
         "/concerns/{concern_id}/raise",
         status_code=201,
         response_model=shapes.SentNotices,
-        responses=errors(404, 503, body=True),
+        responses=errors(400, 404, 503, body=True),
     )
     async def raise_concern(concern_id: str, req: DraftRequest) -> dict[str, Any]:
         """Send the draft concern of an open conflict."""
@@ -140,7 +140,7 @@ def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
         IMPORT_PATH.removeprefix("/api/v1"),
         status_code=201,
         response_model=shapes.Imported,
-        responses=errors(404, 503, body=True),
+        responses=errors(400, 404, 503, body=True),
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -163,7 +163,7 @@ def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
         "/sites/reference",
         status_code=201,
         response_model=shapes.Imported,
-        responses=errors(404, 503),
+        responses=errors(400, 404, 503),
     )
     async def notify_reference_sites(
         peer: Annotated[str | None, Query(max_length=32)] = None,
