@@ -294,6 +294,13 @@ def test_one_client_cannot_use_up_another_clients_rate(run_pair: Any) -> None:
         assert got == [200] * burst + [429] * 3
         limited = await call(app, "GET", "/api/v1/alarms", client="10.7.0.1")
         assert limited.error()["code"] == "rate_limited"
+        # the public spec counts against the same client's rate
+        spec = await call(app, "GET", "/openapi.json", auth=None, client="10.7.0.3")
+        assert spec.status == 200
+        for _ in range(burst):
+            await call(app, "GET", "/openapi.json", auth=None, client="10.7.0.3")
+        spec = await call(app, "GET", "/openapi.json", auth=None, client="10.7.0.3")
+        assert spec.status == 429
         # a second client has its own budget
         other = [(await call(app, "GET", "/api/v1/alarms", client="10.7.0.2")).status
                  for _ in range(burst)]  # fmt: skip
@@ -354,6 +361,26 @@ def test_garbage_headers_never_read_the_body_nor_give_a_500(run_pair: Any) -> No
         assert snapshot(p.alpha) == before
 
     run_pair(scenario, **(SETTINGS | {"api_auth_failures_per_s": 1_000_000.0}))
+
+
+@sqlite_only
+def test_websockets_are_refused(run_pair: Any) -> None:
+    async def scenario(p: Pair) -> None:
+        app = gate_app(p)
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "websocket.connect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "websocket", "path": "/api/v1/events", "headers": [],
+                 "client": ("10.4.4.4", 1), "query_string": b"", "root_path": ""}  # fmt: skip
+        await app(scope, receive, send)
+        assert sent == [{"type": "websocket.close", "code": 1008}]
+
+    run_pair(scenario, **SETTINGS)
 
 
 def test_buckets_remember_a_bounded_number_of_clients() -> None:

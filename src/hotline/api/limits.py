@@ -13,7 +13,9 @@ application sees the request:
    and the bytes the application reads are counted as they arrive, so a body without a
    length (chunked) is cut off at the limit.
 
-Every refusal is the API's one error shape (``hotline.api.errors``), with 401, 413 or 429,
+Public paths (the OpenAPI document) skip step 1 but not step 2; websockets are refused
+(no route uses them, and nothing here would check them). Every refusal is the API's one
+error shape (``hotline.api.errors``), with 401, 413 or 429,
 and is sent without reading a byte of the body. Invariants: the body of a request that
 fails 1 or 2 is never read; the application never receives more than the limit plus one
 chunk of any body. Buckets are kept for at most ``MAX_CLIENTS`` clients (least recently
@@ -115,11 +117,14 @@ class OperatorGate:
         self.public_paths = public_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "lifespan":
             await self.app(scope, receive, send)
             return
+        if scope["type"] != "http":  # no websockets: nothing here would check them
+            await send({"type": "websocket.close", "code": 1008})
+            return
         path: str = scope.get("path", "")
-        refusal = None if path in self.public_paths else self._admit(scope)
+        refusal = self._public(scope) if path in self.public_paths else self._admit(scope)
         if refusal is None:
             refusal = self._declared_size(scope, path)
         if refusal is not None:
@@ -140,6 +145,12 @@ class OperatorGate:
                 )
             return AuthError("missing or wrong bearer token")
         if not self.requests.take((client, self._token_id)):
+            return RateLimitedError("too many requests from this client")
+        return None
+
+    def _public(self, scope: Scope) -> HotlineError | None:
+        """A public path (the spec) needs no token, but counts against the client's rate."""
+        if not self.requests.take((_client(scope), "public")):
             return RateLimitedError("too many requests from this client")
         return None
 
