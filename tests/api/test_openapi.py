@@ -198,3 +198,16 @@ def test_docs_pages_are_off(run_pair: Any) -> None:
             assert r.status_code == 404, path
 
     with_api(run_pair, scenario)
+
+
+@sqlite_only
+def test_refused_notices_keep_their_from_field(run_pair: Any) -> None:
+    """A documented field named by an alias ("from") is answered under that name."""
+
+    async def scenario(api: Api) -> None:
+        row = {"message_id": "m-1", "from": "bravo", "code": "bad_geometry", "reason": "r"}
+        api.pair.alpha.registry.refused.append(row)
+        r = await api.alpha.get("/api/v1/registry/refused")
+        assert r.json() == [row]
+
+    with_api(run_pair, scenario)
