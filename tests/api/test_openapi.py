@@ -90,6 +90,7 @@ def test_every_operation_has_typed_answers_and_the_error_responses(run_pair: Any
         # the send documents its idempotency key
         send = spec["paths"]["/api/v1/messages"]["post"]
         assert [h["name"] for h in send["parameters"] if h["in"] == "header"] == ["Idempotency-Key"]
+        assert "Idempotent-Replayed" in send["responses"]["201"]["headers"]
         assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
 
     run_pair(scenario)

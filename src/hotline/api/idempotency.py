@@ -36,10 +36,14 @@ Also = Callable[[Connection, Sent], None]
 
 
 def request_hash(canonical: str) -> bytes:
+    """What identifies a request under a key: SHA-256 of its canonical JSON (the parsed
+    request with every default filled in, so spelling a default out changes nothing)."""
     return hashlib.sha256(canonical.encode()).digest()
 
 
 class IdempotentSends:
+    """The keys of one operator app: a queue per key in flight, the store for the rest."""
+
     def __init__(self, line: Line) -> None:
         self.line = line
         self._ttl_us = int(line.settings.idempotency_ttl_s * 1_000_000)

@@ -184,7 +184,20 @@ def create_operator_app(
         dependencies=[Auth],
         status_code=201,
         response_model=shapes.SendResponse,
-        responses=errors(400, 503, body=True),
+        responses={
+            201: {
+                "description": "Stored, sealed and queued (or, for a retry with the same "
+                "Idempotency-Key, the first result again).",
+                "headers": {
+                    "Idempotent-Replayed": {
+                        "description": "`true` when this is the first result of an earlier "
+                        "request with the same Idempotency-Key; absent otherwise.",
+                        "schema": {"type": "string", "enum": ["true"]},
+                    }
+                },
+            },
+            **errors(400, 503, body=True),
+        },
     )
     async def send_message(
         req: SendRequest,
