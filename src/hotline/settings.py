@@ -112,7 +112,22 @@ class Settings(BaseSettings):
         default=90, ge=1, le=3650, description="Reconfirmation period of imported sites, in days."
     )
     api_rate_per_s: float = Field(
-        default=200.0, gt=0, description="Operator API requests per second per token (burst 2x)."
+        default=200.0,
+        gt=0,
+        description="Operator API requests per second per client address and token (burst 2x).",
+    )
+    api_auth_failures_per_s: float = Field(
+        default=0.5,
+        gt=0,
+        description="Requests with a missing or wrong API token answered per second per client "
+        "address (burst 10); beyond that, 429 until the client slows down.",
+    )
+    idempotency_ttl_s: float = Field(
+        default=86_400.0,
+        ge=60,
+        le=30 * 86_400,
+        description="How long the result of a send with an Idempotency-Key is kept: a retry "
+        "within this time returns the first result instead of sending again.",
     )
     witnesses: list[str] = Field(
         default=[],

@@ -179,7 +179,11 @@ class Line:
         precedence: Precedence,
         payload: MessagePayload,
         operator: str | None = None,
+        also: Callable[[Connection, Sent], None] | None = None,
     ) -> Sent:
+        """Seal, record and queue a message. ``also(conn, sent)`` runs inside the same
+        unit, so what it writes commits with the message or not at all (the operator
+        API records an idempotency key this way); if it raises, nothing is sent."""
         card = self.peers.get(peer)
         if not channel or len(channel.encode()) > wire.MAX_CHANNEL_BYTES:
             raise InputError("channel must be 1 to 64 bytes", code="bad_channel")
@@ -217,8 +221,11 @@ class Line:
             }
             self._append_action(tx, action, peer=peer, seq=seq)
             idx = self._append_envelope_out(tx, env, None)
+            sent = Sent(mid, peer, seq, precedence, idx)
+            if also is not None:
+                also(tx.conn, sent)
             tx.after_commit(lambda: self._queued(peer, precedence, "message.queued", str(mid)))
-            return Sent(mid, peer, seq, precedence, idx)
+            return sent
 
         return await self.writer.submit(unit)
 

@@ -210,3 +210,19 @@ deliveries = Table(
 
 #: projections wiped and rebuilt from ``entries`` by ``projections.rebuild``
 PROJECTIONS = (messages, outbox, inbound, receipts, peers)
+
+# --- the operator API's idempotency keys (migration 0006) ---------------------------------
+
+#: the first result of a send made with an Idempotency-Key (operational: not in the ledger)
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    #: SHA-256 of the request as the API read it (a key reused with another body is refused)
+    Column("request_hash", LargeBinary(32), nullable=False),
+    Column("status", SmallInteger, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("expires_at_us", BigInteger, nullable=False),
+    Index("ix_idempotency_expiry", "expires_at_us"),
+)
