@@ -731,3 +731,42 @@ def test_a_single_byte_changed_anywhere_never_verifies_silently(rec: Record, dat
 def test_garbage_is_refused_with_a_transcript_error(blob: bytes) -> None:
     with pytest.raises(HotlineError):
         transcripts.verify(blob)
+
+
+# --- the CLI ----------------------------------------------------------------------------
+
+
+def test_verify_cli_refuses_unattested_unless_told_and_names_findings(
+    rec: Record, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from hotline.cli import app
+
+    runner = CliRunner()
+    doc = rec.doc()
+    extra = Entry(EntryKind.LINK_TEST, "bravo", 0, bytes(32), 1, b'{"ok": true}').encode()
+    paths = {}
+    for name, text in (
+        ("tail", dumps(doc | {"entries": [*doc["entries"], _b64(extra)]})),
+        ("alpha", rec.alpha),
+        ("bravo_early", rec.bravo_early),
+        ("bravo", rec.bravo),
+    ):
+        paths[name] = tmp_path / f"{name}.json"
+        paths[name].write_text(text)
+    r = runner.invoke(app, ["verify", str(paths["tail"])])
+    assert r.exit_code == 1
+    assert "(unattested)" in r.output
+    r = runner.invoke(app, ["verify", str(paths["tail"]), "--accept-unattested"])
+    assert r.exit_code == 0, r.output
+    assert "ACCEPTED UNATTESTED" in r.output
+    assert "1 entries after the last signed checkpoint" in " ".join(r.output.split())
+    r = runner.invoke(app, ["verify", str(paths["alpha"]), str(paths["bravo"])])
+    assert r.exit_code == 0, r.output
+    assert "✓ cross-check" in r.output
+    assert "ACCEPTED UNATTESTED" not in r.output
+    r = runner.invoke(app, ["verify", str(paths["alpha"]), str(paths["bravo_early"])])
+    assert r.exit_code == 1
+    assert "✗ stale_transcript (bravo)" in r.output
+    assert "not_received" not in r.output
