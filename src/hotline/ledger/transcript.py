@@ -129,8 +129,8 @@ def _b64e(raw: bytes) -> str:
 def _b64d(text: object, where: str) -> bytes:
     if not isinstance(text, str):
         raise TranscriptError(where, "expected a base64 string", code="bad_transcript")
-    try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
+    try:  # strict: the alphabet only, padding only at the end, whole quanta
+        return binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
     except (UnicodeEncodeError, binascii.Error, ValueError):
         raise TranscriptError(where, "not base64", code="bad_transcript") from None
 

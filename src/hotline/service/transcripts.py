@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import struct
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from sqlalchemy.engine import Connection
 
 from hotline.crypto import primitives
 from hotline.crypto.card import SignedCard, parse_card
-from hotline.errors import ConfigError, HotlineError, SignatureError
+from hotline.errors import ConfigError, EnvelopeError, HotlineError, SignatureError
 from hotline.ledger import checkpoint as cps
 from hotline.ledger import transcript as tlog
 from hotline.ledger.cosignature import CosignatureVerifier
@@ -136,11 +137,14 @@ def verify(
     keys = {p: (c.card.signing_key, at) for p, (c, at) in record.peers.items()}
     hook = functools.partial(check_entry, t.station, card.card.signing_key, keys)
     own = None
+    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     if executor is None and len(t.entries) >= PARALLEL_FROM:
-        executor = own = ProcessPoolExecutor(max_workers=os.cpu_count() or 1)
+        executor = own = ProcessPoolExecutor(max_workers=workers)
+    # chunks small enough that no core waits long for the last one
+    chunk = max(256, len(t.entries) // (8 * workers))
     try:
         report = tlog.verify_transcript(
-            t, hook, executor=executor, accept_unattested=accept_unattested
+            t, hook, executor=executor, chunk_size=chunk, accept_unattested=accept_unattested
         )
     finally:
         if own is not None:
@@ -238,30 +242,60 @@ def _verify_envelope(key: bytes, raw: bytes) -> None:
         raise SignatureError("signature does not verify") from None
 
 
+_HEAD = struct.Struct(">4sBBBB6x")  #: magic, version, kind, precedence, flags (suite skipped)
+_TAIL = struct.Struct(">Q16sqI")  #: sequence, message id, sent at, payload length
+_SEQUENCED = frozenset(int(k) for k in Kind if k.sequenced)
+
+
+def _read_envelope(raw: bytes) -> tuple[int, bytes, bytes, int, bytes]:
+    """(kind, sender, recipient, sequence, payload) of an envelope's exact bytes, read
+    only as far as the transcript check needs (docs/wire.md layout; the signature,
+    checked after, covers every byte). ``wire.decode`` costs a fifth of a signature
+    check; this a twentieth. Raises ``EnvelopeError``."""
+    try:
+        magic, version, kind, _precedence, flags = _HEAD.unpack_from(raw, 0)
+        off = _HEAD.size
+        sender = raw[off + 1 : off + 1 + raw[off]]
+        off += 1 + raw[off]
+        recipient = raw[off + 1 : off + 1 + raw[off]]
+        off += 1 + raw[off]
+        off += 1 + raw[off]  # channel
+        sequence, _mid, _sent, payload_len = _TAIL.unpack_from(raw, off)
+    except (struct.error, IndexError):
+        raise EnvelopeError("envelope truncated", code="truncated") from None
+    off += _TAIL.size
+    if magic != wire.MAGIC or version != wire.VERSION or flags:
+        raise EnvelopeError("not a hotline envelope of a known version")
+    if len(raw) != off + payload_len + wire.SIGNATURE_LEN:
+        raise EnvelopeError("envelope length does not match its payload", code="truncated")
+    return kind, sender, recipient, sequence, raw[off : off + payload_len]
+
+
 def _check_envelope_entry(station: str, own_key: bytes, peer_key: bytes, entry: Entry) -> None:
-    u = wire.decode(entry.data, max_bytes=len(entry.data))
-    h = u.header
+    kind, sender, recipient, sequence, payload = _read_envelope(entry.data)
+    peer, me = entry.peer.encode(), station.encode()
     if entry.kind is EntryKind.RECEIPT_IN:
         _verify_envelope(peer_key, entry.data)
-        receipt: ReceiptPayload = parse_payload(Kind.RECEIPT, u.payload)
+        if kind != Kind.RECEIPT or (sender, recipient) != (peer, me):
+            raise tlog.TranscriptError("entry", "receipt envelope does not match its entry")
+        receipt: ReceiptPayload = parse_payload(Kind.RECEIPT, payload)
         if (
-            (h.sender, h.recipient) != (entry.peer, station)
-            or bytes.fromhex(receipt.envelope_hash) != entry.envelope_hash
+            bytes.fromhex(receipt.envelope_hash) != entry.envelope_hash
             or receipt.sequence != entry.peer_seq
         ):
             raise tlog.TranscriptError("entry", "receipt does not match its entry")
         return
     if not primitives.equal(primitives.sha256(entry.data), entry.envelope_hash):
         raise tlog.TranscriptError("entry", "envelope hash does not match its bytes")
-    if not h.kind.sequenced:
-        raise tlog.TranscriptError("entry", f"a {h.kind.name} envelope is not logged as one")
     if entry.kind is EntryKind.ENVELOPE_OUT:
         _verify_envelope(own_key, entry.data)
-        ends = (station, entry.peer)
+        ends = (me, peer)
     else:
         _verify_envelope(peer_key, entry.data)
-        ends = (entry.peer, station)
-    if (h.sender, h.recipient) != ends or h.sequence != entry.peer_seq:
+        ends = (peer, me)
+    if kind not in _SEQUENCED:
+        raise tlog.TranscriptError("entry", f"an envelope of kind {kind} is not logged as one")
+    if (sender, recipient) != ends or sequence != entry.peer_seq:
         raise tlog.TranscriptError("entry", "envelope header does not match its entry")
 
 
