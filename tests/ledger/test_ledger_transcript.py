@@ -238,7 +238,7 @@ TAMPER = [
         _entries(ALPHA, E[:8]),
         False,
         "checkpoint 2",
-        "truncated",
+        "missing_entries",
     ),
     (
         "checkpoint signature wrong",

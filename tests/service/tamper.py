@@ -220,7 +220,7 @@ def corpus(
         "edited": [*r[:tail_send], edited, *r[tail_send + 1 :]],
     }
     for name, new in tails.items():
-        code = "truncated" if name == "dropped" else "bad_root"
+        code = "missing_entries" if name == "dropped" else "bad_root"
         cases.append(Case(f"tail {name}, export checkpoint kept", code, dump(with_raws(a, new))))
         cases.append(Case(f"tail {name}, unsigned", "unattested", dump(with_raws(unsigned, new))))
     appended = [*r, entry_with(ents[tail_send], recorded_at_us=ents[tail_send].recorded_at_us + 9)]

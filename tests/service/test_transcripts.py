@@ -367,7 +367,7 @@ def test_a_dropped_entry_is_caught_in_the_range_that_held_it(rec: Record) -> Non
         new = [*doc["entries"][:i], *doc["entries"][i + 1 :]]
         exc = refused(dumps(doc | {"entries": new}))
         if i == n - 1:  # the last checkpoint now claims more entries than there are
-            assert exc.code == "truncated"
+            assert exc.code == "missing_entries"
             assert f"has {n - 1} entries" in exc.message
         else:
             assert names_entry(exc, i), (i, exc)
@@ -444,7 +444,7 @@ def corpus(rec: Record) -> list[tamper.Case]:
 def test_the_corpus_covers_every_case_of_the_record(rec: Record) -> None:
     codes = {c.code for c in corpus(rec)}
     assert codes >= {
-        "unattested", "truncated", "bad_root", "equivocation", "receipt_unsent",
+        "unattested", "missing_entries", "bad_root", "equivocation", "receipt_unsent",
         "receipt_mismatch", "fork", "stale_transcript", "unknown_cosigner",
     }  # fmt: skip
 

@@ -389,7 +389,7 @@ def _walk_tree(
         if target > len(hashes):
             bad = (
                 ci,
-                "truncated",
+                "missing_entries",
                 f"claims size {target} but the transcript has {len(hashes)} entries "
                 f"(entries {len(hashes)}..{target - 1} were dropped)",
             )

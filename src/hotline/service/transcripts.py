@@ -212,7 +212,9 @@ def check_entry(
             raise ValueError("entry data is not a JSON object")
         return
     if entry.peer not in peer_keys:
-        raise tlog.TranscriptError("entry", f"envelope of {entry.peer!r}, not a peer on record")
+        raise tlog.TranscriptError(
+            "entry", f"envelope of {entry.peer!r}, not a peer on record", code="unknown_peer"
+        )
     key, card_at = peer_keys[entry.peer]
     try:
         _check_envelope_entry(station, own_key, key, entry)
@@ -277,16 +279,22 @@ def _check_envelope_entry(station: str, own_key: bytes, peer_key: bytes, entry: 
     if entry.kind is EntryKind.RECEIPT_IN:
         _verify_envelope(peer_key, entry.data)
         if kind != Kind.RECEIPT or (sender, recipient) != (peer, me):
-            raise tlog.TranscriptError("entry", "receipt envelope does not match its entry")
+            raise tlog.TranscriptError(
+                "entry", "receipt envelope does not match its entry", code="bad_entry"
+            )
         receipt: ReceiptPayload = parse_payload(Kind.RECEIPT, payload)
         if (
             bytes.fromhex(receipt.envelope_hash) != entry.envelope_hash
             or receipt.sequence != entry.peer_seq
         ):
-            raise tlog.TranscriptError("entry", "receipt does not match its entry")
+            raise tlog.TranscriptError(
+                "entry", "receipt does not match its entry", code="bad_entry"
+            )
         return
     if not primitives.equal(primitives.sha256(entry.data), entry.envelope_hash):
-        raise tlog.TranscriptError("entry", "envelope hash does not match its bytes")
+        raise tlog.TranscriptError(
+            "entry", "envelope hash does not match its bytes", code="bad_entry"
+        )
     if entry.kind is EntryKind.ENVELOPE_OUT:
         _verify_envelope(own_key, entry.data)
         ends = (me, peer)
@@ -294,9 +302,13 @@ def _check_envelope_entry(station: str, own_key: bytes, peer_key: bytes, entry: 
         _verify_envelope(peer_key, entry.data)
         ends = (peer, me)
     if kind not in _SEQUENCED:
-        raise tlog.TranscriptError("entry", f"an envelope of kind {kind} is not logged as one")
+        raise tlog.TranscriptError(
+            "entry", f"an envelope of kind {kind} is not logged as one", code="bad_entry"
+        )
     if (sender, recipient) != ends or sequence != entry.peer_seq:
-        raise tlog.TranscriptError("entry", "envelope header does not match its entry")
+        raise tlog.TranscriptError(
+            "entry", "envelope header does not match its entry", code="bad_entry"
+        )
 
 
 def cross_check(a: Verified, b: Verified) -> tlog.CrossCheck:
