@@ -15,7 +15,9 @@ leaves and a small transcript (well under a minute); without it, 10M leaves.
   cores, started inside the timing); also the synthetic hook path (tree + one verify
   per entry in a pool) at 20,000 (100,000 full) entries;
 - raw Ed25519 verifications per second on one core (pre-parsed key), same run, and the
-  ratio of each verification rate to raw x cores (target: at least 0.8).
+  ratio of each verification rate to raw x cores (target: at least 0.8); also raw
+  verifications in ``cores`` processes at once (what a shared machine gives one program)
+  and the CPU seconds of the whole verification against those of its signatures alone.
 """
 
 from __future__ import annotations
@@ -208,23 +210,46 @@ def make_station_transcript(n: int, every: int = 1000) -> str:
     return t.to_json()
 
 
-def bench_station_transcript(text: str, runs: int) -> tuple[float, float]:
-    """``hotline verify`` on ``text``, best of ``runs`` (the pool is started inside each
-    run, as the command does): entries per second of wall time, and CPU seconds spent
-    by this process and its workers together (``os.times``, workers reaped by then)."""
+def bench_station_transcript(
+    text: str, runs: int, cores: int, window: float
+) -> tuple[float, float, float, float]:
+    """``hotline verify`` on ``text`` (its own pool started inside each run, as the
+    command does), each run right after a window of raw verifications in ``cores``
+    processes at once, so that both meet the same load. Returns the best entries/s, the
+    best raw parallel rate, the median of the per-run ratios, and the least CPU seconds
+    one run spent in all processes (``os.times``; workers are reaped by then)."""
     from hotline.service import transcripts
 
     n = len(json.loads(text)["entries"])
-    best, cpu = 0.0, float("inf")
+    rates, bounds, ratios, cpu = [], [], [], float("inf")
     for _ in range(runs):
+        bound = bench_raw_parallel(window, cores, 1)
         c0, t0 = os.times(), time.perf_counter()
         v = transcripts.verify(text)
         wall, c1 = time.perf_counter() - t0, os.times()
-        used = sum(c1[:4]) - sum(c0[:4])
-        best, cpu = max(best, n / wall), min(cpu, used)
+        cpu = min(cpu, sum(c1[:4]) - sum(c0[:4]))
         if v.report.unattested or v.envelopes != n - 1:
             raise SystemExit("the bench transcript did not verify whole")
-    return best, cpu
+        rates.append(n / wall)
+        bounds.append(bound)
+        ratios.append(n / wall / bound)
+    return max(rates), max(bounds), statistics.median(ratios), cpu
+
+
+def _raw_window(seconds: float) -> float:
+    return bench_raw_ed25519(seconds, 1)
+
+
+def bench_raw_parallel(seconds: float, cores: int, runs: int) -> float:
+    """Raw Ed25519 verifications per second of ``cores`` processes at once, summed (best
+    of ``runs``): the bound as this machine gives it to one program right now. On an idle
+    machine it equals one core's rate x cores; on a shared one (the kernel shares CPU
+    between sessions, not processes) it is what any parallel verifier can get."""
+    best = 0.0
+    with ProcessPoolExecutor(cores) as pool:
+        for _ in range(runs):
+            best = max(best, sum(pool.map(_raw_window, [seconds] * cores)))
+    return best
 
 
 def raw_cpu_per_verify(n: int = 5000) -> float:
@@ -311,14 +336,22 @@ def main() -> None:
         f"entries/s on {cores} cores ({rate / (raw * cores):.2f} x raw Ed25519 x cores)"
     )
     station_text = make_station_transcript(STATION_ENTRIES)
-    station, cpu = bench_station_transcript(station_text, 3)
+    window = 0.5 if args.quick else 1.0
+    station, parallel, ratio_parallel, cpu = bench_station_transcript(
+        station_text, 5, cores, window
+    )
     ratio = station / (raw * cores)
     per_verify = raw_cpu_per_verify()
     cpu_ratio = STATION_ENTRIES * per_verify / cpu
     print(
-        f"hotline verify, {STATION_ENTRIES:,}-entry station transcript (best of 3): "
+        f"hotline verify, {STATION_ENTRIES:,}-entry station transcript (best of 5): "
         f"{station:,.0f} entries/s on {cores} cores = {ratio:.2f} x raw Ed25519 x cores "
         f"(target 0.80: {'met' if ratio >= 0.8 else 'MISSED'})"
+    )
+    print(
+        f"  raw Ed25519 verify in {cores} processes at once, just before each run: best "
+        f"{parallel:,.0f}/s ({parallel / cores:,.0f}/s per core); hotline verify against "
+        f"the window before it: median {ratio_parallel:.2f}"
     )
     print(
         f"  CPU: {cpu:.2f} s in all processes for {STATION_ENTRIES:,} entries; the raw "
@@ -343,6 +376,8 @@ def main() -> None:
                 "station_transcript_entries": STATION_ENTRIES,
                 "station_verify_entries_per_s": round(station),
                 "station_verify_ratio": round(ratio, 3),
+                "ed25519_parallel_verify_per_s": round(parallel),
+                "station_verify_ratio_parallel": round(ratio_parallel, 3),
                 "station_verify_cpu_s": round(cpu, 3),
                 "station_verify_cpu_ratio": round(cpu_ratio, 3),
                 "cores_used": cores,
