@@ -1,4 +1,4 @@
-"""The reads behind a transcript export, and the one write arbitration needs for it.
+"""The reads behind a transcript export, and whether a witness has cosigned before.
 
 Owns the SQL that gathers a station's record for ``hotline export``: every ledger entry
 in leaf order, the signed checkpoints and the cosignatures held for them, the peers'
