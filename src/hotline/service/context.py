@@ -21,13 +21,14 @@ from hotline.clock import Clock
 from hotline.crypto import primitives
 from hotline.crypto.card import SignedCard
 from hotline.crypto.keys import StationIdentity
-from hotline.errors import EnvelopeError
+from hotline.errors import BadTimeError, EnvelopeError
 from hotline.service.events import EventBus
 from hotline.service.peers import PeerBook
 from hotline.settings import Settings
 from hotline.store.projections import ProjectionExtension, Projector
 from hotline.store.writer import Writer
 from hotline.wire.envelope import Precedence
+from hotline.wire.messages import MIN_TIME_US
 
 
 @dataclass(eq=False)
@@ -71,13 +72,25 @@ class LineContext:
         )[precedence]
         return from_us + int(seconds * 1_000_000)
 
+    @property
+    def skew_us(self) -> int:
+        return int(self.settings.max_clock_skew_s * 1_000_000)
+
     def check_date(self, sent_at_us: int) -> None:
-        """An envelope dated further in the future than the allowed skew is refused."""
-        if sent_at_us > self.clock.now_us() + int(self.settings.max_clock_skew_s * 1_000_000):
+        """An envelope dated further in the future than the allowed skew is refused
+        (``clock_skew``), and one dated before 2020 (``bad_time``)."""
+        if sent_at_us > self.clock.now_us() + self.skew_us:
             raise EnvelopeError(
                 "envelope is dated too far in the future: check both stations' clocks",
                 code="clock_skew",
             )
+        if sent_at_us < MIN_TIME_US:
+            raise BadTimeError(f"envelope is dated {sent_at_us}, before 2020")
+
+    def claim_limit_us(self, sent_at_us: int) -> int:
+        """The latest time a payload may claim: the envelope's sent time or our own
+        receive time, whichever is earlier, plus the allowed clock skew."""
+        return min(sent_at_us, self.clock.now_us()) + self.skew_us
 
     def queued(self, peer: str, precedence: Precedence, event: str, message_id: str) -> None:
         """After commit: tell listeners, wake the peer's outbox."""

@@ -70,7 +70,13 @@ class Line:
         ) -> bytes:
             return receipts.make_receipt(ctx, env, leaf, size, at, missing)
 
-        return Projector(ctx.deadline_us, make_receipt, ctx.station_id, ctx.extensions)
+        return Projector(
+            ctx.deadline_us,
+            make_receipt,
+            ctx.station_id,
+            ctx.extensions,
+            max_ahead=ctx.settings.max_sequence_ahead,
+        )
 
     # --- the context, by its old names --------------------------------------------------
 

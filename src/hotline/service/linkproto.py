@@ -2,8 +2,9 @@
 answer, record the result on the ledger.
 
 Owns the nonce that binds an answer to its test, the sequence gaps an answer reports
-(what we miss from the tester up to its last sequence number), and the checks of both
-messages before they are used. Must not touch: scheduling and health rules
+(what we miss from the tester up to its last sequence number, capped at
+``max_sequence_ahead``), and the checks of both messages before they are used, the
+times each side claims included (``bad_time``). Must not touch: scheduling and health rules
 (link/linktest.py), witnessing (service/witnessing.py), SQL (store/linedb).
 """
 
@@ -13,15 +14,20 @@ import uuid
 from typing import Any
 
 from hotline.crypto import primitives
-from hotline.errors import EnvelopeError, MisaddressedError, NotFoundError
+from hotline.errors import BadTimeError, EnvelopeError, MisaddressedError, NotFoundError
 from hotline.ledger.entry import ZERO_HASH, Entry, EntryKind
 from hotline.service.context import LineContext
 from hotline.store import linedb
-from hotline.store.projections import action_bytes
+from hotline.store.projections import action_bytes, gaps_above
 from hotline.store.writer import WriteTx
 from hotline.wire import envelope as wire
 from hotline.wire.envelope import Envelope, Header, Kind, Precedence
-from hotline.wire.messages import LinkTestPayload, LinkTestReplyPayload, parse_payload
+from hotline.wire.messages import (
+    LinkTestPayload,
+    LinkTestReplyPayload,
+    check_claimed_time,
+    parse_payload,
+)
 
 #: most gaps an answer reports (the payload's limit)
 MAX_GAPS = 64
@@ -66,6 +72,7 @@ def check_link_test(ctx: LineContext, raw: bytes) -> tuple[Envelope, LinkTestPay
     env = u.verify(ctx.peers.get(h.sender).card.signing_key)
     ctx.check_date(h.sent_at_us)
     test: LinkTestPayload = parse_payload(Kind.LINK_TEST, env.open(ctx.opener))
+    check_claimed_time("t1_us", test.t1_us, not_after_us=ctx.claim_limit_us(h.sent_at_us))
     return env, test
 
 
@@ -100,9 +107,17 @@ def check_link_reply(
     if h.recipient != ctx.station_id:
         raise MisaddressedError("link test reply is not for us")
     env = u.verify(ctx.peers.get(peer).card.signing_key)
+    ctx.check_date(h.sent_at_us)
     reply: LinkTestReplyPayload = parse_payload(Kind.LINK_TEST_REPLY, env.open(ctx.opener))
     if not primitives.equal(reply.nonce.encode(), sent.nonce.encode()):
         raise EnvelopeError("link test reply answers another test", code="bad_nonce")
+    if reply.t1_us != sent.t1_us:
+        raise BadTimeError("link test reply echoes another t1 than the test's")
+    limit = ctx.claim_limit_us(h.sent_at_us)
+    check_claimed_time("t2_us", reply.t2_us, not_after_us=limit)
+    check_claimed_time("t3_us", reply.t3_us, not_after_us=limit)
+    if reply.t3_us < reply.t2_us:
+        raise BadTimeError("link test reply claims it answered before it received the test")
     return reply
 
 
@@ -115,16 +130,13 @@ async def record_link_test(ctx: LineContext, peer: str, result: dict[str, Any]) 
 
 
 def missing_upto(ctx: LineContext, peer: str, last: int) -> list[tuple[int, int]]:
-    """The inclusive ranges of sequence numbers from ``peer`` up to ``last`` we miss."""
+    """The inclusive ranges of sequence numbers from ``peer`` up to ``last`` (the peer's
+    claim, capped at ``max_sequence_ahead`` past what we hold contiguously) we miss."""
+    ahead = ctx.settings.max_sequence_ahead
     with ctx.reader.connect() as conn:
         contiguous = linedb.in_contiguous(conn, peer)
+        last = min(last, contiguous + ahead)
         if contiguous >= last:
             return []
         held = linedb.held_between(conn, peer, contiguous, last, 10_000)
-    gaps: list[tuple[int, int]] = []
-    expected = contiguous + 1
-    for s in [*held, last + 1]:
-        if s > expected:
-            gaps.append((expected, s - 1))
-        expected = s + 1
-    return gaps[:MAX_GAPS]
+    return gaps_above(contiguous, [*held, last + 1], ahead)[:MAX_GAPS]

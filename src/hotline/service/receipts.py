@@ -3,7 +3,9 @@
 Owns making our receipt for a peer's envelope (signed, unsealed, naming where our
 ledger holds it and what we still miss from that sender), and checking and recording a
 peer's receipt for ours (once: a receipt for an envelope no longer queued changes
-nothing). Must not touch: SQL (store/linedb), the network.
+nothing). The time a receipt claims (``stored_at_us``) is checked (``bad_time``) and
+kept as the peer's claim; the message counts as delivered at OUR receive time. Must
+not touch: SQL (store/linedb), the network.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from hotline.store import linedb
 from hotline.store.writer import WriteTx
 from hotline.wire import envelope as wire
 from hotline.wire.envelope import Envelope, Header, Kind
-from hotline.wire.messages import ReceiptPayload, parse_payload
+from hotline.wire.messages import ReceiptPayload, check_claimed_time, parse_payload
 
 
 def make_receipt(
@@ -55,7 +57,11 @@ def check_receipt(ctx: LineContext, peer: str, raw: bytes) -> tuple[Envelope, Re
     if h.sender != peer or h.recipient != ctx.station_id:
         raise MisaddressedError("receipt is not from the peer we sent to, or not for us")
     env = u.verify(ctx.peers.get(peer).card.signing_key)
+    ctx.check_date(h.sent_at_us)
     receipt: ReceiptPayload = parse_payload(Kind.RECEIPT, env.payload)
+    check_claimed_time(
+        "stored_at_us", receipt.stored_at_us, not_after_us=ctx.claim_limit_us(h.sent_at_us)
+    )
     return env, receipt
 
 

@@ -32,6 +32,18 @@ _RECEIVED = sa.select(_m.c.peer, _m.c.channel, _m.c.precedence, _m.c.acknowledge
     _m.c.message_id == sa.bindparam("b_mid"), _m.c.direction == "in"
 )
 
+_INBOUND_MID = (
+    sa.select(_i.c.sequence)
+    .where(_i.c.peer == sa.bindparam("b_peer"), _i.c.message_id == sa.bindparam("b_mid"))
+    .limit(1)
+)
+_MESSAGE_ID = sa.select(_m.c.direction).where(_m.c.message_id == sa.bindparam("b_mid")).limit(1)
+_SENT_AT = sa.select(_m.c.sent_at_us).where(
+    _m.c.message_id == sa.bindparam("b_mid"),
+    _m.c.direction == "out",
+    _m.c.peer == sa.bindparam("b_peer"),
+)
+
 
 def held(conn: Connection, peer: str, seq: int) -> Any:
     """The stored inbound envelope's (envelope_hash, receipt) at ``seq``, or None."""
@@ -67,6 +79,21 @@ def held_between(conn: Connection, peer: str, above: int, upto: int, limit: int)
             .limit(limit)
         ).scalars()
     ]
+
+
+def message_id_used(conn: Connection, peer: str, message_id: str, *, as_message: bool) -> bool:
+    """Whether an envelope from ``peer`` already carried ``message_id`` (and, for a
+    message, whether any message row, ours or another peer's, has that id)."""
+    params = {"b_peer": peer, "b_mid": message_id}
+    if conn.execute(_INBOUND_MID, params).first() is not None:
+        return True
+    return as_message and conn.execute(_MESSAGE_ID, params).first() is not None
+
+
+def sent_at(conn: Connection, peer: str, message_id: str) -> int | None:
+    """When we sent ``message_id`` to ``peer`` (our own time), or None."""
+    at = conn.execute(_SENT_AT, {"b_peer": peer, "b_mid": message_id}).scalar()
+    return None if at is None else int(at)
 
 
 def received_message(conn: Connection, message_id: str) -> Any:
