@@ -41,7 +41,13 @@ from hotline.store import linedb
 from hotline.store.writer import WriteTx
 from hotline.wire import envelope as wire
 from hotline.wire.envelope import Envelope, Kind
-from hotline.wire.messages import AckPayload, MessagePayload, check_claimed_time, parse_payload
+from hotline.wire.messages import (
+    INT64_MAX,
+    AckPayload,
+    MessagePayload,
+    check_claimed_time,
+    parse_payload,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +70,8 @@ def check_inbound(ctx: LineContext, raw: bytes) -> Inbound:
         raise EnvelopeError(f"{h.kind.name} envelopes are not delivered here", code="bad_kind")
     if h.sequence < 1:
         raise EnvelopeError("sequence numbers start at 1", code="bad_envelope")
+    if h.sequence > INT64_MAX:  # beyond any window, and beyond what the store holds
+        raise SequenceWindowError(f"sequence {h.sequence} is beyond any window")
     ctx.check_date(h.sent_at_us)
     payload = parse_payload(h.kind, env.open(ctx.opener))
     if isinstance(payload, AckPayload):
