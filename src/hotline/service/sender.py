@@ -67,6 +67,8 @@ async def send(
     card = ctx.peers.get(peer)
     if not channel or len(channel.encode()) > wire.MAX_CHANNEL_BYTES:
         raise InputError("channel must be 1 to 64 bytes", code="bad_channel")
+    if payload.type == "text" and not payload.text.strip():
+        raise InputError("a message needs text", code="empty_message")
     if len(payload.text) > ctx.settings.max_text_chars:
         raise InputError(
             f"text is longer than {ctx.settings.max_text_chars} characters",

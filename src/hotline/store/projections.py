@@ -199,7 +199,8 @@ class Projector:
             action = self._pending_send.pop(str(h.message_id), None)
             if action is None:
                 raise ValueError(f"send action missing for message {h.message_id}")
-            body = MessagePayload.model_validate(action["payload"])
+            # the action holds the payload as JSON: parse it as JSON (a UUID is a string)
+            body = MessagePayload.model_validate_json(json.dumps(action["payload"]))
             self._insert_message(conn, idx, entry, env, body, "out", action.get("operator"))
 
     def _envelope_in(
