@@ -9,11 +9,13 @@ import dataclasses
 import uuid
 from typing import Any
 
+import pytest
+
 from hotline.crypto import primitives
 from hotline.errors import HotlineError
 from hotline.wire import envelope as wire
 from tests.service import peerforge
-from tests.service.conftest import Pair
+from tests.service.conftest import Pair, snapshot
 
 
 def test_refusals_in_a_batch_roll_nothing_back_and_reload_nothing(run_pair: Any) -> None:
@@ -54,3 +56,50 @@ def test_refusals_in_a_batch_roll_nothing_back_and_reload_nothing(run_pair: Any)
         assert p.outbound(p.alpha, "bravo") == []
 
     run_pair(scenario)
+
+
+def test_a_receipt_naming_the_wrong_sequence_is_refused_without_a_rollback(
+    run_pair: Any,
+) -> None:
+    async def scenario(p: Pair) -> None:
+        from hotline.errors import EnvelopeError
+        from hotline.wire.envelope import Kind
+        from hotline.wire.messages import ReceiptPayload
+
+        await p.send()
+        [raw] = p.outbound(p.alpha, "bravo")
+        h = wire.decode(raw, max_bytes=1 << 20).header
+        body = ReceiptPayload(
+            envelope_hash=primitives.sha256(raw).hex(), sender="alpha", sequence=h.sequence + 1,
+            message_id=h.message_id, stored_at_us=p.clock.now_us(), leaf_index=3, tree_size=4,
+        ).to_bytes()  # fmt: skip
+        bad = peerforge.seal(p, Kind.RECEIPT, body, src="bravo", sequence=0)
+        rollbacks: list[Any] = []
+        p.alpha.writer.on_rollback.append(rollbacks.append)
+        before = snapshot(p.alpha)
+        with pytest.raises(EnvelopeError) as info:
+            await p.alpha.line.record_receipt("bravo", bad)
+        assert info.value.code == "bad_receipt"
+        assert rollbacks == []
+        assert snapshot(p.alpha) == before
+
+    run_pair(scenario)
+
+
+def test_a_message_over_the_envelope_limit_is_refused_without_a_rollback(
+    run_pair: Any,
+) -> None:
+    async def scenario(p: Pair) -> None:
+        from hotline.errors import InputError
+
+        rollbacks: list[Any] = []
+        p.alpha.writer.on_rollback.append(rollbacks.append)
+        before = snapshot(p.alpha)
+        with pytest.raises(InputError) as info:
+            await p.send("x" * 3000)
+        assert info.value.code == "too_large"
+        assert rollbacks == []
+        assert snapshot(p.alpha) == before
+        await p.send("fits")
+
+    run_pair(scenario, max_envelope_bytes=1024)

@@ -70,12 +70,13 @@ async def record_receipt(ctx: LineContext, peer: str, raw: bytes) -> bool:
     env, receipt = check_receipt(ctx, peer, raw)
     our_hash = bytes.fromhex(receipt.envelope_hash)
 
-    def unit(tx: WriteTx) -> bool:
+    def unit(tx: WriteTx) -> bool | EnvelopeError:
         seq = linedb.outbox_sequence(tx.conn, our_hash, peer)
         if seq is None:
             return False  # already receipted, or not ours: nothing to record
         if seq != receipt.sequence:
-            raise EnvelopeError("receipt names the wrong sequence number", code="bad_receipt")
+            # returned, not raised: a peer's bad receipt never rolls the writer's batch back
+            return EnvelopeError("receipt names the wrong sequence number", code="bad_receipt")
         now = ctx.clock.now_us()
         entry = Entry(EntryKind.RECEIPT_IN, peer, receipt.sequence, our_hash, now, env.raw)
         idx = tx.append(entry)
@@ -87,4 +88,7 @@ async def record_receipt(ctx: LineContext, peer: str, raw: bytes) -> bool:
         )
         return True
 
-    return await ctx.writer.submit(unit)
+    result = await ctx.writer.submit(unit)
+    if isinstance(result, EnvelopeError):
+        raise result
+    return result

@@ -3,7 +3,9 @@ appended and queued for the peer.
 
 Owns the checks of what an operator sends (peer, channel, text, typed data) and the
 choice of the next sequence number inside the writer's transaction, so two sends never
-share one. A refused request raises before its unit appends anything. Must not touch:
+share one. A refused request raises before its unit appends anything; a refusal only the
+unit can decide is returned by it as a value and raised here, so the writer never rolls
+back a batch (and reloads nothing) for it. Must not touch:
 SQL (store/linedb), the network (the outbox delivers what is queued).
 """
 
@@ -12,10 +14,11 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy.engine import Connection
 
-from hotline.errors import InputError, NotFoundError
+from hotline.errors import HotlineError, InputError, NotFoundError
 from hotline.service.appending import append_action, append_envelope_out
 from hotline.service.context import LineContext
 from hotline.store import linedb
@@ -23,6 +26,8 @@ from hotline.store.writer import WriteTx
 from hotline.wire import envelope as wire
 from hotline.wire.envelope import Header, Kind, Precedence
 from hotline.wire.messages import AckPayload, MessagePayload
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +83,7 @@ async def send(
     plaintext = payload.to_bytes()
     mid = uuid.uuid4()
 
-    def unit(tx: WriteTx) -> Sent:
+    def unit(tx: WriteTx) -> Sent | InputError:
         seq = next_seq(tx.conn, peer)
         now = ctx.clock.now_us()
         header = Header(
@@ -87,7 +92,7 @@ async def send(
         )  # fmt: skip
         env = wire.seal_envelope(header, plaintext, ctx.signer, card.card.encryption_key)
         if len(env.raw) > ctx.settings.max_envelope_bytes:
-            raise InputError("message is larger than the envelope limit", code="too_large")
+            return InputError("message is larger than the envelope limit", code="too_large")
         action = {
             "action": "send",
             "message_id": str(mid),
@@ -99,7 +104,7 @@ async def send(
         tx.after_commit(lambda: ctx.queued(peer, precedence, "message.queued", str(mid)))
         return Sent(mid, peer, seq, precedence, idx)
 
-    return await ctx.writer.submit(unit)
+    return _raised(await ctx.writer.submit(unit))
 
 
 async def acknowledge(
@@ -117,9 +122,9 @@ async def acknowledge(
     card = ctx.peers.get(row.peer)
     precedence = Precedence(row.precedence)
 
-    def unit(tx: WriteTx) -> None:
+    def unit(tx: WriteTx) -> InputError | None:
         if linedb.received_message(tx.conn, message_id).acknowledged_at_us is not None:
-            raise InputError("message is already acknowledged", code="already_acknowledged")
+            return InputError("message is already acknowledged", code="already_acknowledged")
         now = ctx.clock.now_us()
         ack = AckPayload(
             message_id=uuid.UUID(message_id), officer=officer, note=note, acknowledged_at_us=now
@@ -136,5 +141,13 @@ async def acknowledge(
         tx.after_commit(
             lambda: ctx.queued(row.peer, precedence, "message.acknowledged", message_id)
         )
+        return None
 
-    await ctx.writer.submit(unit)
+    _raised(await ctx.writer.submit(unit))
+
+
+def _raised(result: T | HotlineError) -> T:
+    """A unit's result, or its refusal (returned as a value) raised."""
+    if isinstance(result, HotlineError):
+        raise result
+    return result
