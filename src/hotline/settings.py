@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     max_clock_skew_s: float = Field(
         default=300.0, gt=0, description="Envelopes dated further in the future are refused."
     )
+    max_sequence_ahead: int = Field(
+        default=4096,
+        ge=1,
+        le=1_000_000,
+        description="Most sequence numbers a peer may skip ahead of the highest contiguous "
+        "one received from it; further ahead is refused (seq_window).",
+    )
     max_text_chars: int = Field(
         default=20_000, ge=1, description="Longest message text accepted from an operator."
     )

@@ -1,7 +1,9 @@
 """The read side: threads with delivery state, channels, link status, alarms.
 
 Owns the shapes operators read (plain dicts ready for JSON) and the rule that turns an
-unacknowledged message past its deadline into an alarm. Must not touch: writes.
+unacknowledged message past its deadline into an alarm. Times shown are our own recorded
+times; a time a peer claims is shown beside them under a name that says so
+(``ack_claimed_at_us``). Must not touch: writes.
 """
 
 from __future__ import annotations
@@ -55,7 +57,10 @@ def _message(row: Any, now_us: int) -> dict[str, Any]:
         "delivered_at_us": row.delivered_at_us,
         "ack_required": row.ack_required,
         "ack_deadline_us": row.ack_deadline_us,
+        # our own time: when we recorded the acknowledgement
         "acknowledged_at_us": row.acknowledged_at_us,
+        # the peer's claim of when it acknowledged (None for our own acknowledgements)
+        "ack_claimed_at_us": row.ack_claimed_at_us,
         "acknowledged_by": row.acknowledged_by,
         "ack_note": row.ack_note,
         "ack_overdue": bool(overdue),

@@ -76,10 +76,13 @@ messages = Table(
     Column("delivered_at_us", BigInteger, nullable=True),
     Column("ack_required", Boolean, nullable=False),
     Column("ack_deadline_us", BigInteger, nullable=True),
+    #: OUR time: when we recorded the acknowledgement (ours, or the peer's ACK envelope)
     Column("acknowledged_at_us", BigInteger, nullable=True),
     Column("acknowledged_by", String(100), nullable=True),
     Column("ack_note", Text, nullable=True),
     Column("entry_idx", BigInteger, nullable=False),
+    #: the peer's CLAIM of when it acknowledged (its ACK payload; migration 0003)
+    Column("ack_claimed_at_us", BigInteger, nullable=True),
     Index("ix_messages_channel", "channel", "stored_at_us"),
     Index("ix_messages_peer", "peer", "direction", "sequence"),
 )
@@ -104,6 +107,9 @@ inbound = Table(
     Column("envelope_hash", LargeBinary(32), nullable=False),
     Column("entry_idx", BigInteger, nullable=False),
     Column("receipt", LargeBinary, nullable=False),
+    #: the envelope's message id (migration 0003; None on rows stored before it)
+    Column("message_id", String(36), nullable=True),
+    Index("ix_inbound_message", "peer", "message_id", unique=True),
 )
 
 link_status = Table(
