@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hotline import __version__
 from hotline.api.errors import install_operator
 from hotline.api.ledger import ledger_router
+from hotline.api.peers import peers_router
 from hotline.api.registry import registry_router
 from hotline.crypto import primitives
 from hotline.crypto.card import parse_card, safety_number
@@ -90,6 +91,7 @@ def create_operator_app(
     link_test_now: Any = None,
     add_peer: Any = None,
     deconfliction: Any = None,
+    peer_admin: Any = None,
 ) -> FastAPI:
     app = FastAPI(
         title="hotline operator API",
@@ -114,6 +116,8 @@ def create_operator_app(
     app.include_router(ledger_router(line, auth))
     if deconfliction is not None:
         app.include_router(registry_router(deconfliction, auth))
+    if peer_admin is not None:
+        app.include_router(peers_router(line, peer_admin, auth))
     now = line.clock.now_us
 
     def read(fn: Any, *args: Any, **kw: Any) -> Any:

@@ -96,6 +96,10 @@ class LinkTestReplyPayload(_Payload):
     witness_error: Annotated[str, Field(max_length=64)] | None = None
     witness_size: Annotated[int, Field(ge=0)] | None = None
     proofs: Annotated[list[InclusionProof], Field(max_length=MAX_PROVE)] = []
+    #: the highest contiguous and the highest sequence number the replying station holds
+    #: from the asking one (a restored asker resumes above them: service/resync.py)
+    held_contiguous: Annotated[int, Field(ge=0, lt=2**63)] | None = None
+    held_highest: Annotated[int, Field(ge=0, lt=2**63)] | None = None
 
 
 Payload = MessagePayload | AckPayload | ReceiptPayload | LinkTestPayload | LinkTestReplyPayload
