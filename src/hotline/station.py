@@ -393,7 +393,8 @@ class Station:
         sid = card.card.station_id
         await self._stop_link(sid)
         self._refresh_trust()
-        self._start_link(sid)
+        if self._tg is not None:
+            self._start_link(sid)
         return card
 
     # --- one bad peer, restore from backup ---------------------------------------------
