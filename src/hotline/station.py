@@ -141,6 +141,8 @@ class Station:
         with self.read_engine.connect() as conn:
             #: recorded peers left out at start (their card does not check), for alarms
             self.unusable = peering.load_book(conn, self.line.peers)
+            #: removed peers still complete the TLS handshake, to be told ``unknown_peer``
+            self._removed = peering.removed_cards(conn)
             self.registry.reload(conn)
         self.writer.on_rollback.append(self._reload_registry)
         self.deconfliction = Deconfliction(self.line, self.registry)
@@ -348,17 +350,18 @@ class Station:
         """A server context trusting the certificates of the peers in the book now; a
         certificate that cannot be trusted leaves that peer out, not the station."""
         ctx = tls.server_context(self.identity.tls_cert_pem, self.identity.tls_key_pem, [])
-        for peer in self.line.peers.ids():
+        cards = [self.line.peers.get(p) for p in self.line.peers.ids()]
+        for card in [*cards, *self._removed.values()]:
             try:
-                tls.add_trusted_peer(ctx, self.line.peers.get(peer).card.tls_cert_der)
+                tls.add_trusted_peer(ctx, card.card.tls_cert_der)
             except HotlineError as exc:
-                log.error("peer %s's certificate cannot be trusted: %s", peer, exc)
+                log.error("%s's certificate cannot be trusted: %s", card.card.station_id, exc)
         return ctx
 
     def _choose_peer_context(
         self, conn: ssl.SSLObject | ssl.SSLSocket, _name: str | None, ctx: ssl.SSLContext
     ) -> None:
-        """Each handshake uses the newest trust (a removed peer's certificate is gone
+        """Each handshake uses the newest trust (a re-keyed peer's old certificate is gone
         from it; the context uvicorn holds cannot forget a certificate)."""
         now = self._peer_ctx_now
         if now is not None and now is not ctx:
@@ -375,15 +378,18 @@ class Station:
         card, unit = self.line.peer_add_unit(card_text, operator)
         await self.writer.submit(unit)
         self.line.peers.add(card)
+        self._removed.pop(card.card.station_id, None)
         self._refresh_trust()
         self._start_link(card.card.station_id)
         return card
 
     async def remove_peer(self, station_id: str, operator: str | None) -> None:
-        """Remove a peer while running: record it, stop its line, stop trusting it."""
+        """Remove a peer while running: record it and stop its line. Its TLS handshake
+        still succeeds, so what it sends is answered ``unknown_peer``."""
+        card = self.line.peers.get(station_id)
         await self.writer.submit(peering.remove_unit(self.line, station_id, operator))
+        self._removed[station_id] = card
         await self._stop_link(station_id)
-        self._refresh_trust()
 
     async def rekey_peer(self, card_text: str, operator: str | None) -> SignedCard:
         """Replace a peer's card while running: record it, restart its line on the new

@@ -8,7 +8,8 @@ unusable card never stops a station. Adding a peer stays ``Line.peer_add_unit``.
 Invariants:
 - The peer book changes only after the entry that justifies it is committed.
 - A removed peer is absent from the book: its envelopes and link tests are refused as
-  ``unknown_peer``; its messages, receipts and ledger entries stay.
+  ``unknown_peer`` (the peer endpoint still completes its TLS handshake so that it is
+  told so); its messages, receipts and ledger entries stay.
 - A re-key replaces the card of a current peer (same station id) with a card the
   operator confirmed by its safety number, exactly like ``hotline peer add``; what the
   peer signs from then on is checked with the new keys, what it signed before stays
@@ -67,6 +68,20 @@ def load_book(conn: Connection, book: PeerBook) -> list[Unusable]:
             continue
         book.add(card)
     return bad
+
+
+def removed_cards(conn: Connection) -> dict[str, SignedCard]:
+    """The last cards of removed peers (the peer endpoint still lets them connect, so that
+    what they send is answered ``unknown_peer`` instead of failing the handshake)."""
+    out: dict[str, SignedCard] = {}
+    for row in peerstate.peer_rows(conn):
+        if row.removed_at_us is None:
+            continue
+        try:
+            out[row.station_id] = parse_card(row.card)
+        except HotlineError as exc:
+            log.warning("removed peer %s: its card does not check: %s", row.station_id, exc)
+    return out
 
 
 def record(line: Line, tx: WriteTx, action: dict[str, Any], peer: str) -> int:
