@@ -238,3 +238,63 @@ def test_any_claim_of_the_peer_is_bounded(lone: Station, contiguous: int, highes
     after = next_seq(lone)
     assert before <= after <= before + MAX_RESUME_JUMP
     assert after == before or after == highest + 1
+
+
+def test_the_station_wires_replies_and_replay_refusals_to_resync(run_pair: Any) -> None:
+    """What station.py does with the link tester's replies and the outbox's refusals
+    (hooks the link layer calls; here called as it would)."""
+
+    async def scenario(pair: Pair) -> None:
+        import asyncio
+
+        await sent_before_backup_was_lost(pair)
+        async with restored(pair) as r:
+            first = await r.line.send(
+                peer="bravo", channel="working", precedence=Precedence.ROUTINE,
+                payload=MessagePayload(text="queued too early"),
+            )  # fmt: skip
+            reply = await link_test(r, pair.bravo)
+            async with asyncio.TaskGroup() as tg:
+                r._tg = tg
+                r._on_reply("bravo", reply)
+                r._on_refused("bravo", first.entry_idx, "bad_payload")  # not a replay: kept
+            assert next_seq(r) == 4
+            assert [len(pair.outbound(r, "bravo"))] == [1]
+            with r.read_engine.connect() as conn:
+                seq = conn.execute(sa.select(schema.outbox.c.sequence)).scalar_one()
+            assert seq == 1
+            async with asyncio.TaskGroup() as tg:
+                r._tg = tg
+                r._on_refused("bravo", first.entry_idx, "replay")
+            r._tg = None
+            with r.read_engine.connect() as conn:
+                seq = conn.execute(sa.select(schema.outbox.c.sequence)).scalar_one()
+            assert seq == 4
+            await pair.deliver(r, pair.bravo, pair.outbound(r, "bravo"))
+
+    run_pair(scenario)
+
+
+def test_without_a_reply_hook_replies_reach_resync_through_witnessing(run_pair: Any) -> None:
+    from hotline.link.linktest import LinkTester
+    from hotline.station import _accepts
+
+    if _accepts(LinkTester, "on_reply"):
+        pytest.skip("the link tester has its own reply hook (the other test covers it)")
+
+    async def scenario(pair: Pair) -> None:
+        await sent_before_backup_was_lost(pair)
+        async with restored(pair) as r:
+            offer = await r.witnessing.offer("bravo")
+            env, sent = r.line.make_link_test("bravo", witness=offer.request)
+            app = create_peer_app(pair.bravo.line, pair.bravo.witnessing)
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="https://peer"
+            ) as c:
+                resp = await c.post("/peer/v1/link-test", content=env.raw)
+            reply = r.line.check_link_reply("bravo", sent, resp.content)
+            await r.witnessing.take_reply("bravo", offer, reply)
+            assert next_seq(r) == 4
+            assert len(open_alarms(r, "sequence_gap")) == 1
+
+    run_pair(scenario)
