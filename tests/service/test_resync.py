@@ -139,6 +139,9 @@ def test_a_queued_envelope_refused_as_replay_is_reissued_above(run_pair: Any) ->
             [refused] = await pair.bravo.line.store_inbound([item])
             assert isinstance(refused, ReplayError)
             assert refused.code == "replay"
+            untouched = snapshot(r)
+            assert await r.resync.reissue("bravo", first.entry_idx) is None  # no claim yet
+            assert snapshot(r) == untouched
             resumed = await r.resync.on_reply("bravo", 3, 3)
             assert resumed is not None
             assert resumed.gap == (2, 3)

@@ -18,7 +18,8 @@ what we do with that:
 Invariants: every change is a ledger entry written by the writer (nothing here reads
 the store on the event loop); a claim of the peer is bounded (``MAX_RESUME_JUMP``):
 a peer cannot push our sequence numbers arbitrarily far; a jump beyond the bound is an
-alarm, not a jump. Must not touch: transport, link health, the peer endpoint.
+alarm, not a jump; an envelope is re-issued only when the peer's last reply said it
+holds that number (a peer that calls everything a replay gets nothing re-issued). Must not touch: transport, link health, the peer endpoint.
 """
 
 from __future__ import annotations
@@ -61,11 +62,14 @@ class Resync:
     def __init__(self, line: Line) -> None:
         self.line = line
         self._signer = primitives.Signer(line.identity.signing_seed)
+        #: the highest sequence number of ours each peer last said it holds
+        self._held: dict[str, int] = {}
 
     async def on_reply(self, peer: str, held_contiguous: int, held_highest: int) -> Resumed | None:
         """The peer holds ``held_highest`` (contiguous up to ``held_contiguous``) from us:
         resume above it when our ledger lacks some of it. None when nothing was lacking."""
         line = self.line
+        self._held[peer] = held_highest
 
         def unit(tx: WriteTx) -> Resumed | None:
             nxt = peerstate.next_out_seq(tx.conn, peer)
@@ -114,9 +118,12 @@ class Resync:
 
     async def reissue(self, peer: str, entry_idx: int) -> int | None:
         """Re-seal and re-sign our queued envelope at ``entry_idx`` under the next sequence
-        number; its new ledger index, or None when it is no longer queued."""
+        number; its new ledger index, or None when it is no longer queued or the peer has
+        not said (in a link-test reply) that it holds that number: a peer that calls
+        every envelope a replay gets no envelope re-issued twice for nothing."""
         line = self.line
         card = line.peers.get(peer)
+        held = self._held.get(peer, -1)
 
         def unit(tx: WriteTx) -> tuple[int, Precedence] | None:
             queued = peerstate.queued_at(tx.conn, peer, entry_idx)
@@ -124,6 +131,12 @@ class Resync:
                 return None
             old = wire.decode(Entry.decode(queued.leaf).data, max_bytes=len(queued.leaf))
             h = old.verify(self._signer.public_key).header
+            if h.sequence > held:
+                log.warning(
+                    "%s refused our sequence %d as a replay but did not say it holds it: "
+                    "not re-issued", peer, h.sequence,
+                )  # fmt: skip
+                return None
             plaintext = self._plaintext(tx, h, entry_idx)
             seq = peerstate.next_out_seq(tx.conn, peer)
             if seq is None:  # pragma: no cover - a queued envelope's peer has a row
