@@ -39,7 +39,7 @@ from hotline.clock import Clock, SystemClock
 from hotline.crypto import tls
 from hotline.crypto.card import SignedCard
 from hotline.crypto.keys import StationIdentity, load_station
-from hotline.errors import ConfigError, HotlineError
+from hotline.errors import ConfigError, HotlineError, NotFoundError
 from hotline.link.client import PeerClient
 from hotline.link.linktest import HealthRecorder, LinkTester
 from hotline.link.outbox import Outbox
@@ -201,7 +201,7 @@ class Station:
     async def link_test_now(self, peer: str) -> dict[str, Any]:
         tester = self.testers.get(peer)
         if tester is None:
-            raise ConfigError(
+            raise NotFoundError(
                 f"no link to {peer} is running",
                 code="no_link",
                 hint="a peer whose card has no endpoint is receive-only: re-key it with a "

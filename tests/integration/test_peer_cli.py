@@ -58,3 +58,26 @@ def test_remove_rekey_and_add_again(net: Net, tmp_path: Path) -> None:
         lambda m: m["delivered_at_us"] is not None,
         timeout=60,
     )
+
+
+def test_a_peer_added_while_running_is_trusted_by_the_live_endpoint(
+    net: Net, tmp_path: Path
+) -> None:
+    """The endpoint's TLS trust follows the peer book (added, re-keyed) without restart."""
+    a, _b = net.pair(FAST_LINE, FAST_LINE)
+    c = net.station("charlie", **FAST_LINE)
+    a.start()
+    acard, ccard = tmp_path / "alpha.card", tmp_path / "charlie.card"
+    assert cli("card", "-d", a.data_dir, "--out", acard).returncode == 0
+    assert cli("card", "-d", c.data_dir, "--out", ccard).returncode == 0
+    assert cli("peer", "add", acard, "--yes", "-d", c.data_dir).returncode == 0
+    added = cli("peer", "add", ccard, "--yes", "-d", a.data_dir)  # alpha runs: via its API
+    assert added.returncode == 0, added.stdout + added.stderr
+    c.start()
+    sent = send(c, "alpha", "new here")
+    wait_until(
+        "charlie's message delivered to the running alpha",
+        lambda: message(c, sent["message_id"]),
+        lambda m: m["delivered_at_us"] is not None,
+        timeout=60,
+    )
