@@ -19,7 +19,8 @@ Invariants: every change is a ledger entry written by the writer (nothing here r
 the store on the event loop); a claim of the peer is bounded (``MAX_RESUME_JUMP``):
 a peer cannot push our sequence numbers arbitrarily far; a jump beyond the bound is an
 alarm, not a jump; an envelope is re-issued only when the peer's last reply said it
-holds that number (a peer that calls everything a replay gets nothing re-issued). Must not touch: transport, link health, the peer endpoint.
+holds that number (a peer that calls everything a replay gets nothing re-issued).
+Must not touch: transport, link health, the peer endpoint.
 """
 
 from __future__ import annotations
