@@ -197,6 +197,8 @@ class Station:
         box = self.outboxes.get(peer)
         if box is not None:
             box.retry_now()
+        # numbers it had receipted and now misses: it lost them (a restore); alarm
+        self._spawn(self.resync.on_missing(peer, ranges), f"missing-{peer}")
 
     async def link_test_now(self, peer: str) -> dict[str, Any]:
         tester = self.testers.get(peer)
@@ -405,7 +407,7 @@ class Station:
 
     # --- one bad peer, restore from backup ---------------------------------------------
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None] | None:
+    def _spawn(self, coro: Coroutine[Any, Any, object], name: str) -> asyncio.Task[None] | None:
         """Run ``coro`` in the station's task group; its failure is logged, never fatal."""
         if self._tg is None:
             coro.close()

@@ -3,7 +3,8 @@
 alpha backs up its store, sends more, stops; its store is put back from the backup; it
 starts again. Its first link test learns that bravo holds sequence numbers the restored
 ledger lacks: alpha resumes above them (on the record), raises ``sequence_gap`` naming
-them, and new messages arrive. Then the fork bravo sees (it had cosigned a checkpoint
+them, and new messages arrive; bravo names what alpha lost of the messages it had
+sent (``peer_lost``). Then the fork bravo sees (it had cosigned a checkpoint
 of alpha's log taken after the backup) is resolved as docs/operations.md says: bravo's
 operator re-confirms alpha's card with ``hotline peer rekey`` and witnessing resumes.
 """
@@ -79,6 +80,8 @@ def test_a_restored_station_resumes_and_names_the_gap(net: Net, db: str, tmp_pat
     backup(a, db, saved)
     lost = [send(a, "bravo", f"after the backup {i}")["message_id"] for i in range(3)]
     wait_until("the later messages delivered", lambda: delivered(a, lost), timeout=60)
+    theirs = send(b, "alpha", "from bravo after the backup")["message_id"]
+    wait_until("bravo's message delivered", lambda: delivered(b, [theirs]), timeout=60)
     # bravo cosigns a checkpoint of alpha's log that the backup does not have
     size_after = a.api("POST", "/api/v1/link/bravo/test")
     assert size_after["ok"] is True
@@ -100,6 +103,13 @@ def test_a_restored_station_resumes_and_names_the_gap(net: Net, db: str, tmp_pat
         timeout=60,
     )
     wait_until("its receipt at alpha", lambda: delivered(a, [after["message_id"]]), timeout=60)
+    # bravo learns that alpha lost what bravo sent after the backup (alpha had receipted it)
+    [lost] = wait_until(
+        "bravo's peer_lost alarm",
+        lambda: [x for x in alarms(b) if x.get("kind") == "peer_lost"],
+        timeout=60,
+    )
+    assert lost["ref"] == "1"
     # the fork bravo sees, and its resolution (docs/operations.md, Restore)
     wait_until(
         "bravo's fork alarm",

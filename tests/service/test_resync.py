@@ -31,17 +31,19 @@ from tests.service.conftest import Pair, snapshot
 
 
 @contextlib.asynccontextmanager
-async def restored(pair: Pair) -> AsyncIterator[Station]:
-    """alpha again, on a store restored from a backup taken before it sent anything."""
+async def restored(pair: Pair, who: str = "alpha") -> AsyncIterator[Station]:
+    """alpha (or bravo) again, on a store restored from a backup taken before it sent
+    anything."""
+    me, other = (pair.alpha, pair.bravo) if who == "alpha" else (pair.bravo, pair.alpha)
     with contextlib.ExitStack() as stack:
-        a = pair.alpha.settings
+        a = me.settings
         if a.store_url.startswith("sqlite"):
             url = f"sqlite:///{a.data_dir / 'restored.db'}"
         else:
             url = stack.enter_context(fresh_pg_database())
         s = Settings(data_dir=a.data_dir, database_url=url)
-        station = Station(s, pair.alpha.identity, pair.clock)
-        _card, unit = station.line.peer_add_unit(pair.bravo.line.card.to_text(), "restore")
+        station = Station(s, me.identity, pair.clock)
+        _card, unit = station.line.peer_add_unit(other.line.card.to_text(), "restore")
         station.writer.run_sync(unit)
         station.writer.start()
         try:
@@ -299,5 +301,23 @@ def test_without_a_reply_hook_replies_reach_resync_through_witnessing(run_pair: 
             await r.witnessing.take_reply("bravo", offer, reply)
             assert next_seq(r) == 4
             assert len(open_alarms(r, "sequence_gap")) == 1
+
+    run_pair(scenario)
+
+
+def test_a_peer_that_lost_what_it_had_receipted_is_named_in_an_alarm(run_pair: Any) -> None:
+    async def scenario(pair: Pair) -> None:
+        await sent_before_backup_was_lost(pair)
+        await pair.send("still queued")  # sequence 4: no receipt, so not "lost"
+        async with restored(pair, "bravo") as b:
+            reply = await link_test(pair.alpha, b)
+            assert reply.missing == [(1, 4)]
+            lost = await pair.alpha.resync.on_missing("bravo", reply.missing)
+            assert lost == [1, 2, 3]
+            [alarm] = open_alarms(pair.alpha, "peer_lost")
+            assert alarm["ref"] == "1..3"
+            assert await pair.alpha.resync.on_missing("bravo", [(4, 4)]) == []
+            assert await pair.alpha.resync.on_missing("bravo", [(5, 2), (0, 0)]) == []
+            assert len(open_alarms(pair.alpha, "peer_lost")) == 1
 
     run_pair(scenario)

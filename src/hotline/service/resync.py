@@ -10,6 +10,9 @@ what we do with that:
   the record (a system ``resync`` action, projected: ``peers.next_out_seq`` moves past
   what the peer holds, so a rebuild gives the same) that we resume above it, and raise a
   ``sequence_gap`` alarm naming the numbers the peer holds that our ledger lacks.
+- ``on_missing``: the other way round, when the *peer* was restored: it reports as
+  missing sequence numbers it had given us receipts for. Those envelopes will not be
+  sent again (they were delivered); a ``peer_lost`` alarm names them.
 - ``reissue``: a queued envelope of ours the peer refused as ``replay`` (it holds
   another envelope of ours under that number, from before the restore) is re-sealed and
   re-signed under a new sequence number, on the record (a ``reissue`` action, then the
@@ -117,6 +120,30 @@ class Resync:
             )  # fmt: skip
         return resumed
 
+    async def on_missing(self, peer: str, ranges: list[tuple[int, int]]) -> list[int]:
+        """The peer reports ``ranges`` missing: alarm on the numbers it had receipted (it
+        lost them, e.g. restored from a backup). Returns those numbers."""
+        line = self.line
+        bounded = [(lo, hi) for lo, hi in ranges[:64] if 0 < lo <= hi]
+
+        def unit(tx: WriteTx) -> list[int]:
+            lost = peerstate.receipted_in(tx.conn, peer, bounded)
+            if lost:
+                shown = _ranges(lost)
+                operational.raise_alarm(
+                    tx.conn, kind="peer_lost", severity="HIGH", peer=peer, ref=shown,
+                    now_us=line.clock.now_us(),
+                    detail=f"{peer} reports missing our sequence numbers {shown}, which it "
+                    "had receipted (was its store restored from a backup?); they are not "
+                    "sent again: give its operators our transcript (docs/operations.md, Restore)",
+                )  # fmt: skip
+            return lost
+
+        if not bounded:
+            return []
+        lost: list[int] = await line.writer.submit(unit)
+        return lost
+
     async def reissue(self, peer: str, entry_idx: int) -> int | None:
         """Re-seal and re-sign our queued envelope at ``entry_idx`` under the next sequence
         number; its new ledger index, or None when it is no longer queued or the peer has
@@ -195,3 +222,15 @@ class Resync:
             acknowledged_at_us=at_us,
         )
         return ack.to_bytes()
+
+
+def _ranges(numbers: list[int]) -> str:
+    """``[3, 4, 5, 9]`` -> ``"3..5,9"`` (the first 8 runs)."""
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    shown = [f"{a}..{b}" if a != b else str(a) for a, b in runs[:8]]
+    return ",".join(shown) + (",..." if len(runs) > 8 else "")

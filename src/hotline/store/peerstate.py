@@ -91,6 +91,19 @@ def queued_at(conn: Connection, peer: str, entry_idx: int) -> Queued | None:
     return None if r is None else Queued(int(r.entry_idx), int(r.sequence), bytes(r.leaf))
 
 
+def receipted_in(conn: Connection, peer: str, ranges: list[tuple[int, int]]) -> list[int]:
+    """Our sequence numbers in ``ranges`` (inclusive) that ``peer`` gave us a receipt for;
+    at most 1,000 of them."""
+    r = schema.receipts
+    if not ranges:
+        return []
+    within = sa.or_(*(r.c.sequence.between(lo, hi) for lo, hi in ranges))
+    rows = conn.execute(
+        sa.select(r.c.sequence).where(r.c.peer == peer, within).order_by(r.c.sequence).limit(1000)
+    ).scalars()
+    return [int(s) for s in rows]
+
+
 def entry_leaf(conn: Connection, idx: int) -> bytes | None:
     e = schema.entries
     got = conn.execute(sa.select(e.c.leaf).where(e.c.idx == idx)).scalar()
