@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import urllib.parse
 import uuid
 from typing import Any
 
@@ -322,3 +323,15 @@ def rekey_target(tmp_path_factory: pytest.TempPathFactory) -> Any:
     station.writer.start()
     yield station
     station.close()
+
+
+@GARBAGE
+@given(station_id=st.text(max_size=40).filter(lambda s: s != "bravo"))
+def test_remove_garbage_is_refused_and_changes_nothing(
+    rekey_target: Station, station_id: str
+) -> None:
+    before = snapshot(rekey_target)
+    path = "/api/v1/peers/" + urllib.parse.quote(station_id, safe="")
+    r = asyncio.run(api(rekey_target, "DELETE", path))
+    assert 300 <= r.status_code < 500  # refused (or redirected, for an empty id)
+    assert snapshot(rekey_target) == before
