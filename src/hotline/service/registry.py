@@ -28,6 +28,8 @@ from hotline.deconfliction import concerns as concern_rules
 from hotline.deconfliction import exchange
 from hotline.deconfliction.concerns import ConcernBook, ConcernThread
 from hotline.deconfliction.engine import Conflict
+from hotline.deconfliction.limits import CODE as TOO_LARGE
+from hotline.deconfliction.limits import Limits
 from hotline.deconfliction.models import (
     Activity,
     ActivityNotice,
@@ -38,6 +40,8 @@ from hotline.deconfliction.models import (
 )
 from hotline.deconfliction.registry import ConflictChange, Record, Registry
 from hotline.errors import (
+    EnvelopeError,
+    GeometryError,
     HotlineError,
     ImportFileError,
     InputError,
@@ -95,6 +99,12 @@ class RegistryProjection:
     def __post_init__(self) -> None:
         self.reset()
 
+    @property
+    def limits(self) -> Limits:
+        """The size limits of a notice, from the settings."""
+        s = self.settings
+        return Limits(s.geometry_max_vertices, s.geometry_max_rings, s.notice_max_bytes)
+
     def reset(self) -> None:
         """Forget everything before a rebuild replays the ledger (alarms left alone)."""
         with self.lock:
@@ -134,7 +144,7 @@ class RegistryProjection:
         data = event.body.data
         at = utc(event.recorded_at_us)
         try:
-            payload = parse_payload(data, max_vertices=self.settings.geometry_max_vertices)
+            payload = parse_payload(data, limits=self.limits)
         except HotlineError as exc:  # checked before sending and on receipt: never expected
             self._refuse(conn, event, exc)
             return
@@ -282,7 +292,14 @@ class RegistryProjection:
         """The validator of ``kind`` for ``Line``: checks the payload's schema."""
 
         def check(data: dict[str, Any]) -> None:
-            parse_payload({**data, "type": kind}, max_vertices=self.settings.geometry_max_vertices)
+            try:
+                parse_payload({**data, "type": kind}, limits=self.limits)
+            except GeometryError as exc:
+                if exc.code != TOO_LARGE:
+                    raise
+                # A peer is told this code itself: the line passes a TrustError's code on,
+                # where an InputError's becomes bad_payload.
+                raise EnvelopeError(exc.message, code=exc.code, hint=exc.hint) from None
 
         return check
 
@@ -336,7 +353,7 @@ class RegistryProjection:
             now=now,
             notice_prefix=prefix,
             reconfirm_after=dt.timedelta(days=self.settings.reconfirm_default_days),
-            max_vertices=self.settings.geometry_max_vertices,
+            limits=self.limits,
         )
         for i, n in enumerate(notices):
             try:
