@@ -130,6 +130,7 @@ class Station:
         self.line.load_peers()
         with self.read_engine.connect() as conn:
             self.registry.reload(conn)
+        self.registry.track(self.write_engine)
         self.writer.on_rollback.append(self._reload_registry)
         self.deconfliction = Deconfliction(self.line, self.registry)
         self.witnessing = Witnessing(self.line)
@@ -153,6 +154,8 @@ class Station:
         self.line.on_queued.append(self._wake)
 
     def _reload_registry(self, conn: sa.Connection | None) -> None:
+        if not self.registry.needs_reload():  # the rollback was undone in memory
+            return
         if conn is not None:
             self.registry.reload(conn)
             return

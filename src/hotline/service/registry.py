@@ -3,9 +3,13 @@
 Owns the projection of typed messages (site notices, activity notices, concern steps)
 into the pure ``Registry`` and ``ConcernBook``, kept in memory and fed in ledger order
 (live by the projector inside the writer's transaction, and again from the ``messages``
-projection at start or after a rollback); the conflict alarms and the draft concern of
-each open conflict; and the use cases that notify, import and raise concerns, which
-check a notice against the registry before anything is sent.
+projection at start); the conflict alarms and the draft concern of each open conflict;
+and the checks a notice must pass before anything is sent.
+
+Rollbacks are cheap: every change made inside a writer transaction is journalled
+(``service/undo.py``) and undone when its savepoint or transaction rolls back; the
+whole projection is rebuilt from the database only when the journal cannot say what the
+database holds (``needs_reload``: a failed commit, a change that failed half-way).
 
 Notification is information, never permission. Must not touch: geometry or conflict
 rules (``hotline.deconfliction``), transport, the ledger's encoding.
@@ -22,12 +26,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from hotline.deconfliction import concerns as concern_rules
 from hotline.deconfliction import exchange
 from hotline.deconfliction.concerns import ConcernBook, ConcernThread
 from hotline.deconfliction.engine import Conflict
+from hotline.deconfliction.journal import Journal
 from hotline.deconfliction.limits import CODE as TOO_LARGE
 from hotline.deconfliction.limits import Limits
 from hotline.deconfliction.models import (
@@ -48,6 +53,7 @@ from hotline.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from hotline.service.undo import TransactionUndo
 from hotline.settings import Settings
 from hotline.store import operational, schema
 from hotline.store.projections import MessageEvent
@@ -95,9 +101,22 @@ class RegistryProjection:
     _quiet: bool = field(init=False, default=False)
     #: held by the writer thread while it applies, and by readers while they read
     lock: threading.RLock = field(init=False, default_factory=threading.RLock)
+    #: undo functions of the changes not yet committed (see ``track``)
+    journal: Journal = field(init=False, default_factory=Journal)
+    undo: TransactionUndo = field(init=False)
 
     def __post_init__(self) -> None:
+        self.undo = TransactionUndo(self.journal, self.lock)
         self.reset()
+
+    def track(self, engine: Engine) -> None:
+        """Journal the changes made in ``engine``'s (the writer's) transactions, so that a
+        rolled-back unit or batch is undone without a reload."""
+        self.undo.watch(engine)
+
+    def needs_reload(self) -> bool:
+        """After a rollback: whether only a reload from the database restores the state."""
+        return self.undo.needs_reload()
 
     @property
     def limits(self) -> Limits:
@@ -127,18 +146,58 @@ class RegistryProjection:
                 self._conflict_changed(conn, change, oc.opened_at, now)
 
     def _reset(self) -> None:
-        self.registry = Registry(max_delta=self.settings.deconfliction_max_delta)
-        self.concerns = ConcernBook()
+        if self.journal.active:  # a rebuild inside a transaction: undone as a whole
+            held = (self.registry, self.concerns, self.open_conflicts, self.refused,
+                    self._notice_of_message, self._applied, self._quiet)  # fmt: skip
+            self.journal.record(lambda: self._restore(*held))
+        self.registry = Registry(
+            max_delta=self.settings.deconfliction_max_delta, journal=self.journal
+        )
+        self.concerns = ConcernBook(journal=self.journal)
         self.open_conflicts = {}
         self.refused = []
         self._notice_of_message = {}
         self._applied = {}
 
+    def _restore(
+        self,
+        registry: Registry,
+        concerns: ConcernBook,
+        open_conflicts: dict[tuple[str, str], OpenConflict],
+        refused: list[dict[str, Any]],
+        notice_of_message: dict[str, str],
+        applied: dict[str, str],
+        quiet: bool,
+    ) -> None:
+        self.registry, self.concerns, self.open_conflicts = registry, concerns, open_conflicts
+        self.refused, self._notice_of_message = refused, notice_of_message
+        self._applied, self._quiet = applied, quiet
+
+    def _put(self, table: dict[Any, Any], key: Any, value: Any) -> None:
+        """``table[key] = value``, journalled."""
+        missing, prev = key not in table, table.get(key)
+        table[key] = value
+        self.journal.record(
+            lambda: table.pop(key, None) if missing else table.__setitem__(key, prev)
+        )
+
+    def _drop(self, table: dict[Any, Any], key: Any) -> None:
+        """``table.pop(key)``, journalled."""
+        if key in table:
+            prev = table.pop(key)
+            self.journal.record(lambda: table.__setitem__(key, prev))
+
     # --- the projection -----------------------------------------------------------------
 
     def on_message(self, conn: Connection | None, event: MessageEvent) -> None:
         with self.lock:
-            self._on_message(conn, event)
+            try:
+                self._on_message(conn, event)
+            except HotlineError:
+                raise  # decided before anything changed
+            except BaseException:
+                self.undo.mark_stale()
+                raise
 
     def _on_message(self, conn: Connection | None, event: MessageEvent) -> None:
         data = event.body.data
@@ -156,15 +215,15 @@ class RegistryProjection:
             return
         if event.direction == "out" and self._applied.get(payload.notice_id) == event.sender:
             # our own notice, sent to several peers: applied once, acknowledged by each
-            self._notice_of_message[event.message_id] = payload.notice_id
+            self._put(self._notice_of_message, event.message_id, payload.notice_id)
             return
         try:
             changes = self.registry.apply(payload, event.sender, at)
         except HotlineError as exc:
             self._refuse(conn, event, exc)
             return
-        self._applied[payload.notice_id] = event.sender
-        self._notice_of_message[event.message_id] = payload.notice_id
+        self._put(self._applied, payload.notice_id, event.sender)
+        self._put(self._notice_of_message, event.message_id, payload.notice_id)
         for change in changes:
             self._conflict_changed(conn, change, at, event.recorded_at_us)
 
@@ -190,6 +249,7 @@ class RegistryProjection:
                 "reason": exc.message,
             }
         )
+        self.journal.record(self.refused.pop)
         if conn is not None and not self._quiet and event.sender != self.station_id:
             operational.raise_alarm(
                 conn,
@@ -207,7 +267,7 @@ class RegistryProjection:
     ) -> None:
         c = change.conflict
         if change.change == "ended":
-            self.open_conflicts.pop(c.key, None)
+            self._drop(self.open_conflicts, c.key)
             if conn is not None and not self._quiet:
                 operational.clear_alarm(
                     conn, kind="conflict", peer=None, ref=conflict_ref(c), now_us=now_us
@@ -233,8 +293,10 @@ class RegistryProjection:
                 activity_kind=kind,
             )
         )
-        self.open_conflicts[c.key] = OpenConflict(
-            c, held.opened_at if held else at, draft, change.notice_id
+        self._put(
+            self.open_conflicts,
+            c.key,
+            OpenConflict(c, held.opened_at if held else at, draft, change.notice_id),
         )
         if conn is not None and not self._quiet and change.change == "opened":
             operational.raise_alarm(
@@ -251,9 +313,14 @@ class RegistryProjection:
             )
 
     def reload(self, conn: Connection) -> None:
-        """Rebuild from the ``messages`` projection (ledger order): at start, after a rollback."""
+        """Rebuild from the ``messages`` projection (ledger order): at start, and after a
+        rollback the journal could not undo (``needs_reload``)."""
         with self.lock:
-            self._reload(conn)
+            self.journal.active = False
+            try:
+                self._reload(conn)
+            finally:
+                self.undo.reloaded()
 
     def _reload(self, conn: Connection) -> None:
         self._reset()
