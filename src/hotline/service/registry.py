@@ -17,11 +17,13 @@ rules (``hotline.deconfliction``), transport, the ledger's encoding.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +62,13 @@ from hotline.store.projections import MessageEvent
 
 log = logging.getLogger(__name__)
 INFORMATION_NOT_PERMISSION = concern_rules.INFORMATION_NOT_PERMISSION
+Notice = SiteNotice | ActivityNotice | Concern
+
+
+def _notice_key(data: dict[str, Any]) -> str:
+    """What names one notice or concern step among those being sent."""
+    ident = data.get("notice_id", data.get("concern_id"))
+    return f"{data.get('type')}|{ident}|{data.get('step', '')}"
 
 
 def utc(us: int) -> dt.datetime:
@@ -74,6 +83,16 @@ def draft_id(c: Conflict, notice_id: str) -> str:
 
 def conflict_ref(c: Conflict) -> str:
     return f"{c.site_id}|{c.activity_id}"[:64]
+
+
+@dataclass(slots=True)
+class _Outgoing:
+    """A notice this station is sending: its data as sent, the parsed notice, and whether
+    the writer already applied it (to the first peer)."""
+
+    data: dict[str, Any]
+    notice: Notice
+    applied: bool = False
 
 
 @dataclass
@@ -101,6 +120,8 @@ class RegistryProjection:
     _quiet: bool = field(init=False, default=False)
     #: held by the writer thread while it applies, and by readers while they read
     lock: threading.RLock = field(init=False, default_factory=threading.RLock)
+    #: notices this station is sending (see ``sending``), by ``_notice_key``
+    _outgoing: dict[str, _Outgoing] = field(init=False, default_factory=dict)
     #: undo functions of the changes not yet committed (see ``track``)
     journal: Journal = field(init=False, default_factory=Journal)
     undo: TransactionUndo = field(init=False)
@@ -202,16 +223,24 @@ class RegistryProjection:
     def _on_message(self, conn: Connection | None, event: MessageEvent) -> None:
         data = event.body.data
         at = utc(event.recorded_at_us)
-        try:
-            payload = parse_payload(data, limits=self.limits)
-        except HotlineError as exc:  # checked before sending and on receipt: never expected
-            self._refuse(conn, event, exc)
-            return
+        sent = self._sending(event) if conn is not None and not self._quiet else None
+        if sent is not None:
+            payload: Notice = sent  # parsed and checked off the loop by the use case
+        else:
+            try:
+                payload = parse_payload(data, limits=self.limits)
+            except HotlineError as exc:  # checked before sending and on receipt: never expected
+                self._refuse(conn, event, exc)
+                return
         if isinstance(payload, Concern):
             try:
                 self.concerns.apply(payload, event.sender, at)
             except HotlineError as exc:
+                if sent is not None:
+                    raise  # decided in the writer's unit: the send is refused, nothing stored
                 self._refuse(conn, event, exc)
+                return
+            self._sent_once(event)
             return
         if event.direction == "out" and self._applied.get(payload.notice_id) == event.sender:
             # our own notice, sent to several peers: applied once, acknowledged by each
@@ -220,12 +249,56 @@ class RegistryProjection:
         try:
             changes = self.registry.apply(payload, event.sender, at)
         except HotlineError as exc:
+            if sent is not None:
+                raise  # decided in the writer's unit: the send is refused, nothing stored
             self._refuse(conn, event, exc)
             return
         self._put(self._applied, payload.notice_id, event.sender)
         self._put(self._notice_of_message, event.message_id, payload.notice_id)
+        self._sent_once(event)
         for change in changes:
             self._conflict_changed(conn, change, at, event.recorded_at_us)
+
+    # --- notices this station is sending ----------------------------------------------
+
+    @contextlib.contextmanager
+    def sending(self, notice: Notice) -> Iterator[None]:
+        """While the use case sends ``notice`` (already parsed and prechecked off the
+        loop): the line's check of its data is not run again, and the writer's unit
+        that projects it applies it strictly: a notice the registry refuses at that
+        moment (a concurrent send, a peer's notice that came first) raises inside the
+        unit, so the send fails and nothing is stored."""
+        data = notice.to_payload()
+        key = _notice_key(data)
+        with self.lock:
+            if key in self._outgoing:
+                raise InputError(f"{key} is already being sent", code="busy")
+            self._outgoing[key] = _Outgoing(data, notice)
+        try:
+            yield
+        finally:
+            with self.lock:
+                self._outgoing.pop(key, None)
+
+    def _vouched(self, data: dict[str, Any]) -> _Outgoing | None:
+        """The notice being sent whose data equals ``data``, if any."""
+        held = self._outgoing.get(_notice_key(data))
+        return held if held is not None and held.data == data else None
+
+    def _sending(self, event: MessageEvent) -> Notice | None:
+        """The notice being sent that ``event`` carries, until it was applied once (to
+        the next peers it is applied, or refused, as on a rebuild)."""
+        data = event.body.data
+        if event.direction != "out" or event.sender != self.station_id or data is None:
+            return None
+        held = self._vouched(data)
+        return held.notice if held is not None and not held.applied else None
+
+    def _sent_once(self, event: MessageEvent) -> None:
+        held = self._vouched(event.body.data) if event.body.data is not None else None
+        if held is not None and not held.applied and event.direction == "out":
+            held.applied = True
+            self.journal.record(lambda: setattr(held, "applied", False))
 
     def on_ack(
         self, conn: Connection, message_id: str, by_station: str, officer: str, at_us: int
@@ -359,6 +432,9 @@ class RegistryProjection:
         """The validator of ``kind`` for ``Line``: checks the payload's schema."""
 
         def check(data: dict[str, Any]) -> None:
+            with self.lock:
+                if data.get("type") == kind and self._vouched(data) is not None:
+                    return  # this station's own notice, checked off the loop before sending
             try:
                 parse_payload({**data, "type": kind}, limits=self.limits)
             except GeometryError as exc:
@@ -369,6 +445,10 @@ class RegistryProjection:
                 raise EnvelopeError(exc.message, code=exc.code, hint=exc.hint) from None
 
         return check
+
+    def parse(self, data: object) -> Notice:
+        """An untrusted payload (API, CLI file) as a checked notice, within the limits."""
+        return parse_payload(data, limits=self.limits)
 
     def precheck(self, notice: SiteNotice | ActivityNotice | Concern) -> None:
         """Refuse, before anything is sent, what the registry would not apply."""
