@@ -102,6 +102,35 @@ def test_an_activity_and_a_conflicting_change_do_not_both_pass(run_pair: Any) ->
     run_pair(scenario)
 
 
+def test_two_steps_of_one_concern_at_once_send_one(run_pair: Any) -> None:
+    async def scenario(p: Pair) -> None:
+        raised = {
+            "type": "concern",
+            "concern_id": "c-race",
+            "step": "raise",
+            "about": {"incident": "Shelling near the substation."},
+            "asked": "Confirm?",
+        }
+        await p.bravo.deconfliction.send_data(raised)
+        await p.flush()
+        ack = {"type": "concern", "concern_id": "c-race", "step": "acknowledge"}
+        results = await asyncio.gather(
+            p.alpha.deconfliction.send_data(ack),
+            p.alpha.deconfliction.send_data(ack),
+            return_exceptions=True,
+        )
+        ok, failed = outcomes(results)
+        assert ok == 1
+        assert [type(e) for e in failed] == [InputError]
+        assert sent_types(p.alpha) == ["concern"]
+        await settled(p)
+        for s in (p.alpha, p.bravo):
+            with s.registry.lock:
+                assert s.registry.concerns.get("c-race").state == "acknowledged"
+
+    run_pair(scenario)
+
+
 def test_two_imports_at_once_are_each_all_or_nothing(run_pair: Any) -> None:
     async def scenario(p: Pair) -> None:
         first = _collection(*(_feature(f"H-{i}", [30.0 + i / 10, 50.4]) for i in range(1, 6)))

@@ -187,6 +187,9 @@ class Deconfliction:
         self, concern_id: str, *, peer: str | None = None, operator: str | None = None
     ) -> list[Sent]:
         """Send the draft concern of an open conflict (the 'raise' step)."""
-        with self.projection.lock:
-            draft = self.projection.draft(concern_id)
+        draft = await asyncio.to_thread(self._draft, concern_id)
         return await self.send(draft, peer=peer, operator=operator)
+
+    def _draft(self, concern_id: str) -> Concern:
+        with self.projection.lock:  # shared with the writer thread: never on the loop
+            return self.projection.draft(concern_id)

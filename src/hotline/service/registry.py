@@ -270,15 +270,14 @@ class RegistryProjection:
         unit, so the send fails and nothing is stored."""
         data = notice.to_payload()
         key = _notice_key(data)
-        with self.lock:
-            if key in self._outgoing:
-                raise InputError(f"{key} is already being sent", code="busy")
-            self._outgoing[key] = _Outgoing(data, notice)
+        # no lock (entered on the event loop): setdefault and pop are atomic dict operations
+        held = _Outgoing(data, notice)
+        if self._outgoing.setdefault(key, held) is not held:
+            raise InputError(f"{key} is already being sent", code="busy")
         try:
             yield
         finally:
-            with self.lock:
-                self._outgoing.pop(key, None)
+            self._outgoing.pop(key, None)
 
     def _vouched(self, data: dict[str, Any]) -> _Outgoing | None:
         """The notice being sent whose data equals ``data``, if any."""
@@ -432,9 +431,9 @@ class RegistryProjection:
         """The validator of ``kind`` for ``Line``: checks the payload's schema."""
 
         def check(data: dict[str, Any]) -> None:
-            with self.lock:
-                if data.get("type") == kind and self._vouched(data) is not None:
-                    return  # this station's own notice, checked off the loop before sending
+            # no lock: called on the event loop, and one dict read is atomic
+            if data.get("type") == kind and self._vouched(data) is not None:
+                return  # this station's own notice, checked off the loop before sending
             try:
                 parse_payload({**data, "type": kind}, limits=self.limits)
             except GeometryError as exc:
