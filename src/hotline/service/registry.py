@@ -4,7 +4,9 @@ Owns the projection of typed messages (site notices, activity notices, concern s
 into the pure ``Registry`` and ``ConcernBook``, kept in memory and fed in ledger order
 (live by the projector inside the writer's transaction, and again from the ``messages``
 projection at start); the conflict alarms and the draft concern of each open conflict;
-and the checks a notice must pass before anything is sent.
+and the checks a notice must pass before anything is sent. A notice this station is
+sending (``sending``) is decided once more inside the writer's unit that projects it:
+refused there, the send fails and nothing is stored.
 
 Rollbacks are cheap: every change made inside a writer transaction is journalled
 (``service/undo.py``) and undone when its savepoint or transaction rolls back; the
