@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from hotline.deconfliction.registry import Registry
 from hotline.errors import InputError, StoreError
 from hotline.service.registry import RegistryProjection, concern_json, conflict_json
 from hotline.station import Station
@@ -193,6 +194,39 @@ def test_a_failed_commit_reloads_once_and_matches_the_database(
         # and the station goes on
         await a.deconfliction.send_data(site_notice("NEXT", coords=[40.0, 46.5]))
         assert view(a.registry) == rebuilt(a)
+        assert reloads == [1]
+
+    run_pair(scenario)
+
+
+def test_a_change_that_fails_half_way_reloads_once(
+    run_pair: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected error in the middle of applying a notice (after the record and the
+    index changed, before the conflicts did): the journal cannot vouch for the state, so
+    the rollback reloads, once, and the registry equals the database."""
+
+    async def scenario(p: Pair) -> None:
+        a = p.alpha
+        await notify_sites(a, 20)
+        reloads = count_reloads(a)
+        real_replace = Registry._replace
+        boom: list[int] = []
+
+        def half_way(self: Registry, *args: Any, **kw: Any) -> Any:
+            if not boom:
+                boom.append(1)
+                raise RuntimeError("bug in the middle of apply")
+            return real_replace(self, *args, **kw)
+
+        monkeypatch.setattr(Registry, "_replace", half_way)
+        with pytest.raises(RuntimeError):
+            await a.deconfliction.send_data(activity_notice("mid", point=[28.0, 46.0]))
+        assert reloads == [1]
+        assert view(a.registry) == rebuilt(a)
+        await a.deconfliction.send_data(activity_notice("mid", point=[28.0, 46.0]))
+        with a.registry.lock:
+            assert ("S0", "mid") in a.registry.open_conflicts
         assert reloads == [1]
 
     run_pair(scenario)
