@@ -145,6 +145,7 @@ class Station:
             #: removed peers still complete the TLS handshake, to be told ``unknown_peer``
             self._removed = peering.removed_cards(conn)
             self.registry.reload(conn)
+        self.registry.track(self.write_engine)
         self.writer.on_rollback.append(self._reload_registry)
         self.deconfliction = Deconfliction(self.line, self.registry)
         self.witnessing = Witnessing(self.line)
@@ -175,6 +176,8 @@ class Station:
         self.line.on_queued.append(self._wake)
 
     def _reload_registry(self, conn: sa.Connection | None) -> None:
+        if not self.registry.needs_reload():  # the rollback was undone in memory
+            return
         if conn is not None:
             self.registry.reload(conn)
             return
