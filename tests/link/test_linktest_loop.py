@@ -2,9 +2,10 @@
 (it reads our next sequence number), the witnessing offer, checking the reply and taking
 it (cosignature, inclusion proofs) run off the loop's thread; the loop never stalls.
 
-Driven through the transport seam (tests/link/conftest.py): alpha's ``LinkTester`` with
-witnessing against bravo's real peer endpoint, in process, after messages were delivered
-and receipted, so that the second test asks for and checks inclusion proofs. Before:
+Driven through the transport seam (tests/link/conftest.py), against bravo's real peer
+endpoint in process: alpha's outbox delivers three messages (its round is watched too),
+then alpha's ``LinkTester`` with witnessing runs twice, asking for and checking
+inclusion proofs of the receipts. Before:
 ``Line.make_link_test`` read the store on the loop, and the reply was decoded, verified
 and opened there.
 """
@@ -18,6 +19,7 @@ import pytest
 
 from hotline.link.linktest import LinkTester
 from hotline.service import linkproto
+from tests.api.test_peer_endpoint_loop import link_round
 from tests.link.conftest import Link
 from tests.loopwatch import LoopWatch
 
@@ -26,10 +28,13 @@ def test_the_link_testers_side_never_reads_or_parses_on_the_loop(
     run_link: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def scenario(link: Link) -> None:
+        watch = LoopWatch(asyncio.get_running_loop())
+        watch.engine(link.alpha.read_engine)
+        watch.engine(link.bravo.read_engine)
         for i in range(3):
             await link.send(f"message {i}")
-        await link.drain()
-        assert link.queued() == 0
+        await link.round()  # one batch: the outbox's round is watched too
+        assert await asyncio.to_thread(link.queued) == 0  # (the test's read: off the loop)
         missing: list[Any] = []
         replies: list[Any] = []
         tester = LinkTester(
@@ -42,22 +47,22 @@ def test_the_link_testers_side_never_reads_or_parses_on_the_loop(
             limits=link.limits,
             on_reply=lambda peer, reply: replies.append(reply),
         )
-        watch = LoopWatch(asyncio.get_running_loop())
-        watch.engine(link.alpha.read_engine)
-        watch.engine(link.bravo.read_engine)
-        for name in ("make_link_test", "check_link_reply"):
-            monkeypatch.setattr(linkproto, name, watch.wrap(getattr(linkproto, name), name))
         try:
-            first = await tester.test_once()  # bravo cosigns alpha's log
-            # bravo's log, cosigned by alpha, so that alpha's next test asks for proofs
-            await link.bravo.witnessing.offer("alpha")
+            # alpha cosigns bravo's log (bravo asks, through alpha's endpoint), so that
+            # alpha's test asks bravo for inclusion proofs of its receipts
+            assert (await link_round(link.bravo, link.alpha))["cosigned"] is True
+            for name in ("make_link_test", "check_link_reply"):
+                monkeypatch.setattr(linkproto, name, watch.wrap(getattr(linkproto, name), name))
+            first = await tester.test_once()
             second = await tester.test_once()
         finally:
             watch.close()
-        assert first["ok"] is True, first
-        assert first["cosigned"] is True, first
-        assert second["ok"] is True, second
+        for result in (first, second):
+            assert result["ok"] is True, result
+            assert result["cosigned"] is True, result
+        assert first["receipts_proved"] == 3, first
         assert len(replies) == 2
+        assert missing == []  # bravo holds everything alpha sent
         assert watch.seen == {"make_link_test", "check_link_reply"}
         assert watch.on_loop == []
         assert watch.off_loop > 0
