@@ -18,7 +18,7 @@ from hotline.errors import EnvelopeError, HotlineError
 from hotline.service.voids import accepted
 from hotline.store import schema
 from hotline.wire.envelope import Kind
-from hotline.wire.messages import INT64_MAX, LinkTestPayload
+from hotline.wire.messages import INT64_MAX, LinkTestPayload, parse_payload
 from tests.service import peerforge
 from tests.service.conftest import Pair, snapshot
 
@@ -138,3 +138,29 @@ def test_what_is_accepted_lies_within_the_window_and_is_not_taken(
     assert len(numbers) == len(set(numbers))
     assert set(numbers) == {s for s in claimed if mark < s <= upper and s not in taken}
     assert got == sorted(got)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=70) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=200,
+)
+
+
+@given(void=json_values)
+@hsettings(max_examples=300, deadline=None)
+def test_a_garbage_void_field_parses_to_bounded_ranges_or_is_bad_payload(void: Any) -> None:
+    body = json.dumps({"nonce": NONCE, "t1_us": 1_800_000_000_000_000, "void": void}).encode()
+    try:
+        test = parse_payload(Kind.LINK_TEST, body)
+    except EnvelopeError as exc:
+        code = exc.code
+    else:
+        code = None
+    if code is not None:
+        assert code == "bad_payload"
+        return
+    assert test.void is None or len(test.void) <= 64
+    for a, b in test.void or []:
+        assert 0 <= a <= INT64_MAX
+        assert 0 <= b <= INT64_MAX
