@@ -7,10 +7,13 @@ never closes. Through the transport seam, against bravo's real peer app."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
+from hotline.errors import InputError, NotFoundError
 from hotline.ledger.entry import Entry, EntryKind
 from hotline.service import linkproto
 from hotline.station import Station
@@ -142,5 +145,60 @@ def test_a_refusal_that_keeps_the_number_is_not_voided(run_link: Any) -> None:
         assert link.queued() == 1
         result = await link.tester.test_once()
         assert "void" not in result
+
+    run_link(scenario, wrap=refusing_wrap(refusing))
+
+
+def test_the_operator_voids_a_message_parked_for_its_size(run_link: Any) -> None:
+    """too_large keeps its number (it goes again if bravo's limits grow); the operator
+    may give up on it instead: void on the record, the alarm cleared, the hole passed."""
+
+    async def scenario(link: Link) -> None:
+        a, b = link.alpha, link.bravo
+        small = await link.send("short")
+        big = await link.send("Щ" * 10_000)  # 20 kB: over bravo's 8 KiB
+        await link.drain()
+        got = link.message(big.message_id)
+        assert (got["state"], got["refused"], got["void"]) == ("refused", "too_large", False)
+        assert actions(a, "void") == []
+        before = snapshot(a)
+        with pytest.raises(NotFoundError):  # delivered, not parked: nothing to void
+            await a.line.void_message(str(small.message_id))
+        with pytest.raises(NotFoundError):
+            await a.line.void_message(str(uuid.uuid4()))
+        assert snapshot(a) == before
+        assert await a.line.void_message(str(big.message_id)) == "bravo"
+        got = link.message(big.message_id)
+        assert (got["state"], got["void"]) == ("refused", True)
+        [void] = actions(a, "void")
+        assert (void["by"], void["sequence"], void["code"]) == ("operator", 2, "too_large")
+        assert link.alarms() == []
+        assert link.queued() == 0
+        with pytest.raises(NotFoundError):  # once only
+            await a.line.void_message(str(big.message_id))
+        later = await link.send("corrected")
+        await link.drain()
+        assert contiguous(b, "alpha") == 1
+        await link.tester.test_once()
+        assert contiguous(b, "alpha") == 3
+        assert link.message(later.message_id)["state"] == "delivered"
+        await rebuilt_equals_live(a)
+        await rebuilt_equals_live(b)
+
+    run_link(scenario, bravo={"max_envelope_bytes": 8192})
+
+
+def test_a_replay_refusal_cannot_be_voided(run_link: Any) -> None:
+    refusing: list[Refusing] = []
+
+    async def scenario(link: Link) -> None:
+        msgs = [await link.send(f"m{i}") for i in range(2)]
+        refusing[0].codes[queued_raw(link, msgs[1].entry_idx)] = "replay"
+        await link.drain()
+        before = snapshot(link.alpha)
+        with pytest.raises(InputError) as info:
+            await link.alpha.line.void_message(str(msgs[1].message_id))
+        assert info.value.code == "cannot_void"
+        assert snapshot(link.alpha) == before
 
     run_link(scenario, wrap=refusing_wrap(refusing))

@@ -244,6 +244,11 @@ class Line:
         done: list[int] = await self.writer.submit(voids.void_unit(self.ctx, peer, parked))
         return done
 
+    async def void_message(self, message_id: str) -> str:
+        """An operator declares void the number of a refused, parked message; its peer."""
+        peer: str = await self.writer.submit(voids.operator_void_unit(self.ctx, message_id))
+        return peer
+
     def declared_void(self, peer: str, above: int) -> list[tuple[int, int]]:
         """The void ranges our next link test to ``peer`` declares (reads the store)."""
         return voids.declared_ranges(self.ctx, peer, above)

@@ -6,8 +6,10 @@ number and its contiguous mark would stall there forever (then every envelope
 
 - the sender declares the number void, on the record (a system ``void`` action naming
   the peer, the sequence number, the entry index and the peer's code; projected: the
-  envelope leaves the outbox, ``voids`` holds the number). A corrected message is a new
-  message under a new number;
+  envelope leaves the outbox, ``voids`` holds the number): by itself for codes that say
+  "not this" (``voids_number``), or when the operator gives up on a parked message
+  (``operator_void_unit``, an ``operator`` action). A corrected message is a new message
+  under a new number;
 - the declaration travels signed in the sender's link tests (``LinkTestPayload.void``:
   at most 64 inclusive ranges, above what the peer last said it holds contiguously);
 - the receiver, after the link test's usual checks, keeps of the claim only the numbers
@@ -27,9 +29,10 @@ import base64
 import logging
 from typing import Any
 
+from hotline.errors import InputError, NotFoundError
 from hotline.service.appending import append_action
 from hotline.service.context import LineContext
-from hotline.store import linedb
+from hotline.store import linedb, operational, outbox
 from hotline.store import voids as store
 from hotline.store.writer import WriteTx
 from hotline.wire.envelope import Envelope
@@ -74,6 +77,44 @@ def void_unit(ctx: LineContext, peer: str, parked: list[tuple[int, str]]) -> Any
         if done:
             log.warning("sequence number(s) %s to %s declared void (refused)", done, peer)
         return done
+
+    return unit
+
+
+def operator_void_unit(ctx: LineContext, message_id: str) -> Any:
+    """The writer unit by which an operator declares void the number of a message the
+    peer refused and that is parked for a reason that keeps its number (its size, say):
+    the operator gives up on it and will send a corrected one. Returns the peer. Clears
+    the ``peer_refused`` alarm of that code when nothing of that code is parked any more.
+    ``replay`` cannot be voided: the peer holds that number (a restore: see Restore)."""
+
+    def unit(tx: WriteTx) -> str:
+        row = store.parked_out(tx.conn, message_id)
+        if row is None:
+            raise NotFoundError(
+                f"no refused message {message_id} is waiting",
+                hint="only a message of ours that the peer refused (state refused) and "
+                "that is not void yet can be voided",
+            )
+        idx, peer, code = row
+        if code == "replay":
+            raise InputError(
+                f"{peer} holds sequence number of message {message_id} (replay)",
+                code="cannot_void",
+                hint="compare both stations' records (docs/operations.md, Restore)",
+            )
+        seq = store.queued(tx.conn, idx)
+        if seq is None:  # pragma: no cover - parked_out read it from the outbox
+            raise NotFoundError(f"message {message_id} is not queued")
+        action = {"action": "void", "by": "operator", "peer": peer, "sequence": seq[1],
+                  "entry_idx": idx, "code": code}  # fmt: skip
+        append_action(ctx, tx, action, peer=peer)
+        if code not in {c for _, c in outbox.parked(tx.conn, peer)}:
+            operational.clear_alarm(
+                tx.conn, kind="peer_refused", peer=peer, now_us=ctx.clock.now_us(), ref=code
+            )
+        log.warning("operator declared void sequence %d to %s (%s)", seq[1], peer, code)
+        return peer
 
     return unit
 

@@ -111,3 +111,16 @@ def declare_in(conn: Connection, peer: str, ranges: list[tuple[int, int]], actio
         while contiguous + 1 in taken:
             contiguous += 1
     conn.execute(_p.update().where(_p.c.station_id == peer).values(in_contiguous=contiguous))
+
+
+def parked_out(conn: Connection, message_id: str) -> tuple[int, str, str] | None:
+    """(entry index, peer, the peer's code) of our message ``message_id`` when it is still
+    queued and parked (the peer refused it), else None."""
+    m, d = schema.messages, schema.deliveries
+    row = conn.execute(
+        sa.select(_o.c.entry_idx, _o.c.peer, d.c.refused)
+        .join(m, m.c.entry_idx == _o.c.entry_idx)
+        .join(d, d.c.entry_idx == _o.c.entry_idx)
+        .where(m.c.message_id == message_id, m.c.direction == "out", d.c.refused.is_not(None))
+    ).first()
+    return None if row is None else (int(row.entry_idx), str(row.peer), str(row.refused))
