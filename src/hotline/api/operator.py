@@ -332,7 +332,12 @@ def create_operator_app(
         rows: list[dict[str, Any]] = await read(queries.link_status, line.peers.ids())
         return [shapes.LinkStatus.model_validate(r) for r in rows]
 
-    @app.post("/api/v1/link/{peer}/test", dependencies=[Auth], responses=errors(400, 404, 502))
+    @app.post(
+        "/api/v1/link/{peer}/test",
+        dependencies=[Auth],
+        responses=errors(400, 404, 502),
+        response_model_exclude_none=True,  # a part the test did not run is absent, not null
+    )
     async def test_link(peer: str) -> shapes.LinkTestResult:
         """Run a link test to a peer now: round trip, clock skew, checkpoint, proofs."""
         line.peers.get(peer)
