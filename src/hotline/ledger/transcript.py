@@ -7,8 +7,8 @@ every receipt matched to a sent envelope, the whole transcript attested by a sig
 checkpoint) and :func:`cross_check` (two stations' transcripts against each other:
 equivocation, forks, receipts against the peer's entries, stale transcripts, what one
 side sent that the other did not log). Must not touch: envelope decoding (the caller's
-``verify_entry`` hook does envelope checks, the caller extracts receipts and held
-notes for the cross-check), storage, the network.
+``verify_entry`` or ``verify_chunk`` hook does envelope checks, the caller extracts
+receipts and held notes for the cross-check), storage, the network.
 
 Verification walks in this order and raises on the FIRST failure, naming it:
 log key; checkpoints (signature, origin, size against the entry count, forks) in
@@ -17,7 +17,8 @@ receipt without its envelope, hook) and the root of each checkpoint at its size 
 checked as the walk passes them; then the consistency proofs; then the cosignatures;
 last, entries after the largest signed checkpoint (``unattested``, unless the caller
 accepts them). Merkle recomputation is one O(n) pass in the calling process; entry
-hooks may run in parallel chunks on an ``Executor``.
+hooks (per decoded entry, or per chunk of entry bytes) may run in parallel chunks on an
+``Executor``, submitted before this process decodes anything so that both overlap.
 
 Invariant of a report: within one transcript each (kind, peer, sequence number) holds
 at most one envelope, so later lookups keyed by sequence number lose nothing.
