@@ -27,12 +27,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import json
-import os
-import platform
-import sqlite3
 import statistics
 import tempfile
 import time
@@ -41,9 +37,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchkit import identity, machine, pct
 from hotline.clock import SystemClock
-from hotline.crypto import primitives, tls
-from hotline.crypto.keys import StationIdentity
+from hotline.crypto import primitives
 from hotline.errors import HotlineError
 from hotline.service.line import Inbound
 from hotline.settings import Settings
@@ -53,22 +49,6 @@ from hotline.wire.envelope import Precedence
 from hotline.wire.messages import MessagePayload
 
 BATCH = 256
-
-
-def identity(station_id: str) -> StationIdentity:
-    key_pem, cert_pem = tls.make_self_signed(station_id)
-    return StationIdentity(
-        station_id=station_id,
-        display_name=station_id.capitalize(),
-        signing_seed=primitives.new_signing_key(),
-        encryption_private=primitives.new_encryption_key(),
-        log_seed=primitives.new_signing_key(),
-        cosign_seed=primitives.new_signing_key(),
-        tls_key_pem=key_pem,
-        tls_cert_pem=cert_pem,
-        endpoints=("https://127.0.0.1:8471",),
-        created_at="2026-01-01T00:00:00Z",
-    )
 
 
 def sites_file(n: int) -> bytes:
@@ -105,27 +85,6 @@ class WriterMeter:
 
     def reset(self) -> None:
         self.busy, self.units = 0.0, 0
-
-
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
-
-
-def machine() -> dict[str, Any]:
-    model = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": model,
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "loadavg_1m_at_start": os.getloadavg()[0],
-    }
 
 
 async def receive(station: Station, raws: list[bytes]) -> list[bytes | Exception]:

@@ -32,9 +32,7 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -47,6 +45,7 @@ from typing import Any
 
 import httpx
 
+from benchkit import machine, pct
 from hotline import localnet
 from hotline.station import TOKEN_FILE
 
@@ -84,22 +83,6 @@ def thread_cpu_s(pid: int) -> dict[str, float]:
     return out
 
 
-def machine() -> dict[str, Any]:
-    model = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": model,
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "loadavg_1m_at_start": os.getloadavg()[0],
-    }
-
-
 def fsync_p50_ms(directory: Path, n: int = 100) -> float:
     """Median time of a 4 KiB write + fsync in ``directory``: the disk's floor."""
     path = directory / "fsync-probe"
@@ -115,11 +98,6 @@ def fsync_p50_ms(directory: Path, n: int = 100) -> float:
         os.close(fd)
         path.unlink()
     return statistics.median(times) * 1000
-
-
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
 # --- start-up and the first good link test -------------------------------------------

@@ -29,10 +29,9 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from benchkit import identity
 from hotline.api.peer import create_peer_app
 from hotline.clock import SystemClock
-from hotline.crypto import primitives, tls
-from hotline.crypto.keys import StationIdentity
 from hotline.link import framing
 from hotline.link.client import PeerClient
 from hotline.link.health import Timing
@@ -46,18 +45,6 @@ from hotline.wire.envelope import Precedence
 from hotline.wire.messages import MessagePayload
 
 CYRILLIC = ("Щоб не було непорозумінь на лінії. " * 600)[:20_000]
-
-
-def identity(name: str) -> StationIdentity:
-    key_pem, cert_pem = tls.make_self_signed(name)
-    return StationIdentity(
-        station_id=name, display_name=name.capitalize(),
-        signing_seed=primitives.new_signing_key(),
-        encryption_private=primitives.new_encryption_key(),
-        log_seed=primitives.new_signing_key(), cosign_seed=primitives.new_signing_key(),
-        tls_key_pem=key_pem, tls_cert_pem=cert_pem,
-        endpoints=("https://127.0.0.1:8471",), created_at="2026-01-02T03:04:05Z",
-    )  # fmt: skip
 
 
 class Counting:
