@@ -61,6 +61,9 @@ def test_a_refused_message_shows_its_code_and_can_be_voided(net: Net, wide: None
     assert "refused: too_large" in shown.output
     assert "what to do:" in shown.output
     assert "bravo refused a message (too_large)" in shown.output  # the alarm's advice
+    assert f"or give up on it (never sent again; send a corrected message): hotline void {mid}" in (
+        shown.output
+    )
 
     voided = _cli("void", short, "-d", d)
     assert voided.exit_code == 0, voided.output
@@ -73,6 +76,7 @@ def test_a_refused_message_shows_its_code_and_can_be_voided(net: Net, wide: None
     shown = _cli("message", mid, "-d", d)
     assert "refused: too_large void" in shown.output
     assert "send a corrected message" in shown.output
+    assert "or give up on it" not in shown.output  # it is void already
 
     again = _cli("void", mid, "-d", d)  # voided once only: 404 from the API
     assert again.exit_code == 1
@@ -172,4 +176,9 @@ def test_the_advice_comes_from_the_alarm_of_that_peer_and_code(fake_api: dict[st
     assert "nor this" not in r.output
     fake_api["answer"] = lambda m, p: [] if p == "/api/v1/alarms" else _refused("too_large", False)
     r = _cli("message", MID, "-d", "unused")
-    assert f"hotline void {MID}" in r.output  # no alarm (any more): the generic advice
+    assert "what to do: fix the cause with the peer's operators" in r.output  # no alarm
+    assert f"hotline void {MID}" in r.output
+    fake_api["answer"] = lambda m, p: [] if p == "/api/v1/alarms" else _refused("replay", False)
+    r = _cli("message", MID, "-d", "unused")
+    assert r.exit_code == 0, r.output
+    assert "hotline void" not in r.output  # a replay refusal cannot be voided

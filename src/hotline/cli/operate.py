@@ -265,10 +265,15 @@ def message(
         )
     else:
         todo = _advice(api, m) or (
-            "fix the cause with the peer's operators, then 'hotline link-test PEER' sends it "
-            f"again; or give up on it: hotline void {m['message_id']}"
+            "fix the cause with the peer's operators, then 'hotline link-test PEER' sends it again"
         )
     console.print(plain("  ", ("what to do:", "yellow"), " ", todo), soft_wrap=True)
+    if not m.get("void") and m.get("refused") != "replay":  # a replay cannot be voided
+        console.print(
+            plain("  or give up on it (never sent again; send a corrected message): "
+                  f"hotline void {m['message_id']}"),
+            soft_wrap=True,
+        )  # fmt: skip
 
 
 @handles_errors
