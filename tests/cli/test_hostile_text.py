@@ -96,6 +96,17 @@ def _sent(v: str) -> dict[str, Any]:
     return {"sent": [{"peer": v, "message_id": v, "sequence": 1}], "notice": v}
 
 
+def _refused(v: str) -> dict[str, Any]:
+    return {**_message(v), "direction": "out", "state": "refused", "refused": v, "void": True,
+            "sequence": 1, "attempts": 1}  # fmt: skip
+
+
+def _refused_and_alarms(m: str, p: str, v: str) -> Any:
+    if p == "/api/v1/alarms":
+        return [{"kind": "peer_refused", "peer": v, "ref": v, "detail": v}]
+    return {**_refused(v), "void": False}
+
+
 def _status_and_alarms(m: str, p: str, v: str) -> Any:
     return _alarms(v) if p == "/api/v1/alarms" else _status(v)
 
@@ -107,6 +118,10 @@ def _notify_answer(m: str, p: str, v: str) -> Any:
 CASES: dict[str, Case] = {
     "inbox": Case(["inbox"], lambda m, p, v: [_message(v)],
                   lambda v: [v, v[:40]]),
+    "inbox refused": Case(["inbox"], lambda m, p, v: [_refused(v)], lambda v: [v]),
+    "message": Case(["message", MID], lambda m, p, v: _message(v), lambda v: [v]),
+    "message refused": Case(["message", MID], _refused_and_alarms, lambda v: [v]),
+    "void": Case(["void", MID], lambda m, p, v: _refused(v), lambda v: [v]),
     "status": Case(["status"], _status_and_alarms, lambda v: [v]),
     "alarms": Case(["alarms"], lambda m, p, v: _alarms(v), lambda v: [v]),
     "send": Case(["send", "bravo", "hello"],

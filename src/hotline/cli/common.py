@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -122,7 +123,8 @@ def handles_errors(fn: F) -> F:
 
 
 class Api:
-    """A small client of a running station's operator API."""
+    """A small client of a running station's operator API; its connections close when the
+    client is dropped."""
 
     def __init__(self, data_dir: Path) -> None:
         from hotline.station import TOKEN_FILE, read_run_file
@@ -142,6 +144,8 @@ class Api:
             timeout=30,
             trust_env=False,
         )
+        # closed when the command is done with this client (no socket left open)
+        weakref.finalize(self, self._http.close)
 
     def call(self, method: str, path: str, **kw: Any) -> Any:
         try:

@@ -1,7 +1,10 @@
-"""Operator commands against a running station's API: send, inbox, ack, status, alarms.
+"""Operator commands against a running station's API: send, inbox, message, ack, void,
+status, alarms, link-test.
 
-Everything printed from the API (peer names, message text, alarm details) goes through
-``common.plain``: plain text, never markup.
+Everything printed from the API (peer names, message text, refusal codes, alarm details)
+goes through ``common.plain``: plain text, never markup. A message the peer refused is
+never shown as plain success: its state reads ``refused: CODE`` (and ``void`` when its
+sequence number was declared void).
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ PRECEDENCES = ["FLASH", "IMMEDIATE", "PRIORITY", "ROUTINE"]
 def register(app: typer.Typer) -> None:
     app.command("send")(send)
     app.command("inbox")(inbox)
+    app.command("message")(message)
     app.command("ack")(ack)
+    app.command("void")(void)
     app.command("status")(status)
     app.command("alarms")(alarms)
     app.command("link-test")(link_test)
@@ -73,8 +78,14 @@ def send(
 
 def _state(m: dict[str, Any]) -> Text:
     colours = {"acknowledged": "green", "delivered": "cyan", "received": "cyan", "queued": "yellow"}
-    s = plain((m["state"], colours.get(m["state"], "white")))
-    if m["ack_overdue"]:
+    if m["state"] == "refused":
+        # the peer's code is hostile text: plain, never markup
+        s = plain(("refused: ", "bold red"), (m.get("refused") or "?", "bold red"))
+        if m.get("void"):
+            s.append_text(plain(" ", ("void", "red")))
+    else:
+        s = plain((m["state"], colours.get(m["state"], "white")))
+    if m.get("ack_overdue"):
         s.append_text(plain(" ", ("ACK OVERDUE", "bold red")))
     return s
 
@@ -92,7 +103,9 @@ def inbox(
     """Show messages, newest first, with each one's state and times.
 
     States: queued → sent (transmitted, no receipt yet) → delivered (the peer's signed
-    receipt) → acknowledged (by whom); inbound messages are received → acknowledged.
+    receipt) → acknowledged (by whom); inbound messages are received → acknowledged. A
+    message the peer refused shows "refused: CODE" (and "void" when its sequence number was
+    declared void); 'hotline message ID' says what to do.
     Example: hotline inbox --unacked -d bravo
     """
     params: dict[str, Any] = {"limit": limit, "unacknowledged": unacknowledged}
@@ -159,23 +172,136 @@ def ack(
     Example: hotline ack 3f2a9c1e --officer "Maj. Ivanova" -d bravo
     """
     api = Api(data_dir)
-    full = _resolve(api, message_id)
+    full = _resolve(api, message_id, "in")
     m = api.call("POST", f"/api/v1/messages/{full}/ack", json={"officer": officer, "note": note})
     console.print(plain(f"acknowledged {m['message_id']} as {m['acknowledged_by']}"))
 
 
-def _resolve(api: Api, prefix: str) -> str:
+_WHICH = {"in": "received messages", "out": "sent messages", None: "messages"}
+
+
+def _resolve(api: Api, prefix: str, direction: str | None) -> str:
+    """The full id of the one message (of ``direction``, when given) starting ``prefix``."""
     if len(prefix) == 36:
         return prefix
-    rows = api.call("GET", "/api/v1/messages", params={"direction": "in", "limit": 1000})
-    hits = [m["message_id"] for m in rows if m["message_id"].startswith(prefix)]
+    params: dict[str, Any] = {"limit": 1000}
+    if direction:
+        params["direction"] = direction
+    rows = api.call("GET", "/api/v1/messages", params=params)
+    hits = [m["message_id"] for m in rows if str(m["message_id"]).startswith(prefix)]
     if len(hits) != 1:
         from hotline.errors import InputError
 
         raise InputError(
-            f"{len(hits)} received messages start with {prefix!r}", hint="give more of the id"
+            f"{len(hits)} {_WHICH[direction]} start with {prefix!r}",
+            code="not_found" if not hits else "ambiguous_id",
+            hint="give more of the id (hotline inbox shows the first 8 characters)"
+            if hits
+            else "check the id with: hotline inbox",
         )
     return str(hits[0])
+
+
+def _advice(api: Api, m: dict[str, Any]) -> str | None:
+    """What to do about a refused message: the open ``peer_refused`` alarm's detail for
+    its peer and code, or None when there is no such alarm (any more)."""
+    for a in api.call("GET", "/api/v1/alarms"):
+        if (a.get("kind"), a.get("peer"), a.get("ref")) == (
+            "peer_refused",
+            m["peer"],
+            m.get("refused"),
+        ):
+            return str(a.get("detail") or "") or None
+    return None
+
+
+@handles_errors
+def message(
+    message_id: Annotated[
+        str, typer.Argument(help="Message id, or a unique start of it (hotline inbox shows 8).")
+    ],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Show one message: its text, state and times; for a message the peer refused, the
+    peer's code and what to do about it.
+
+    Example: hotline message 3f2a9c1e -d alpha
+    """
+    api = Api(data_dir)
+    m = api.call("GET", f"/api/v1/messages/{_resolve(api, message_id, None)}")
+    body = m.get("body") or {}
+    rows: list[tuple[str, Any]] = [
+        ("message", m["message_id"]),
+        ("direction", m["direction"]),
+        ("peer", m["peer"]),
+        ("precedence", m["precedence"]),
+        ("channel", m["channel"]),
+        ("sequence", m.get("sequence")),
+        ("text", body.get("text") if isinstance(body, dict) else None),
+    ]
+    for label, value in rows:
+        if value is not None:
+            console.print(plain((f"{label:<12}", "dim"), value), soft_wrap=True)
+    console.print(plain((f"{'state':<12}", "dim")).append_text(_state(m)))
+    times = [
+        ("queued", m.get("queued_at_us")),
+        ("sent", m.get("first_sent_us") if m["direction"] == "out" else m.get("sent_at_us")),
+        ("delivered", m.get("delivered_at_us")),
+        ("acknowledged", m.get("acknowledged_at_us")),
+    ]
+    for label, us in times:
+        if us is not None:
+            console.print(plain((f"{label:<12}", "dim"), us_to_text(us)))
+    if m.get("acknowledged_by"):
+        console.print(plain((f"{'by':<12}", "dim"), m["acknowledged_by"]), soft_wrap=True)
+    if m["direction"] == "out" and m.get("attempts"):
+        console.print(plain((f"{'attempts':<12}", "dim"), m["attempts"]))
+    if m["state"] != "refused":
+        return
+    if m.get("void"):
+        todo = (
+            "its sequence number is void: it is never sent again; fix what the peer "
+            "refused and send a corrected message (it gets a new number)"
+        )
+    else:
+        todo = _advice(api, m) or (
+            "fix the cause with the peer's operators, then 'hotline link-test PEER' sends it again"
+        )
+    console.print(plain("  ", ("what to do:", "yellow"), " ", todo), soft_wrap=True)
+    if not m.get("void") and m.get("refused") != "replay":  # a replay cannot be voided
+        console.print(
+            plain("  or give up on it (never sent again; send a corrected message): "
+                  f"hotline void {m['message_id']}"),
+            soft_wrap=True,
+        )  # fmt: skip
+
+
+@handles_errors
+def void(
+    message_id: Annotated[
+        str,
+        typer.Argument(help="Id of a sent message the peer refused, or a unique start of it."),
+    ],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Give up on a message the peer refused and that is parked (for example too_large):
+    its sequence number is declared void on the record, it is never sent again, and the
+    peer learns it at the next link test. Send a corrected message instead.
+
+    Only a sent message that is refused and still parked can be voided; a replay refusal
+    cannot (the peer holds that number: see Restore in docs/operations.md).
+    Example: hotline void 3f2a9c1e -d alpha
+    """
+    api = Api(data_dir)
+    m = api.call("POST", f"/api/v1/messages/{_resolve(api, message_id, 'out')}/void")
+    console.print(
+        plain("voided ", (m["message_id"], "bold"), f" to {m['peer']} (sequence {m['sequence']}): ")
+        .append_text(_state(m))
+    )  # fmt: skip
+    console.print(
+        plain("  ", ("what to do:", "yellow"),
+              " send a corrected message (hotline send); it gets a new number")
+    )  # fmt: skip
 
 
 @handles_errors
