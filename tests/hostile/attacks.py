@@ -299,6 +299,18 @@ async def wrong_kind(t: Target) -> None:
 
 
 @attack
+async def channel_over_64_bytes(t: Target) -> None:
+    """A channel name longer than the wire allows (64 bytes) is a ``bad_envelope``, not a
+    database error when it reaches a 64-character column."""
+    now, seq = t.now_us(), t.peer.next_seq
+    raws = [t.peer.message(now, seq, channel="c" * 65), t.peer.message(now, seq, channel="ж" * 40)]
+    codes = await unchanged(t, lambda: t.refused(raws))
+    assert codes == ["bad_envelope", "bad_envelope"]
+    await honest(t)
+    await t.still_answers()
+
+
+@attack
 async def bad_signature(t: Target) -> None:
     """A valid peer signing with another key (one of its own other keys, a stranger's),
     or signing as another peer, is ``bad_signature`` (``unknown_peer`` for a station the

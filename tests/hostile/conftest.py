@@ -152,7 +152,7 @@ class LiveRig:
                 trust_env=False,
             ) as op_http,
         ):
-            yield Target(
+            target = Target(
                 peer=self.peer,
                 peer_http=peer_http,
                 operator_http=op_http,
@@ -162,6 +162,8 @@ class LiveRig:
                 other_peer=None,
                 wait_delivered=True,
             )
+            target.resync()
+            yield target
 
 
 def _quiet(st: LocalStation) -> None:

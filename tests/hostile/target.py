@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from hotline.link import framing
+from hotline.store import schema
 from tests.hostile.peer import HostilePeer
 
 #: every code a refused envelope or request may carry (COMMON.md's table, and the codes
@@ -52,11 +53,12 @@ DOCUMENTED_CODES = frozenset(
 Snapshot = dict[str, list[tuple[Any, ...]]]
 
 
-def read_store(engine: Engine) -> Snapshot:
+def read_store(engine: Engine, md: sa.MetaData | None = None) -> Snapshot:
     """Every row of every table of the store (reflected, so that tables other branches
     add are compared too), each table's rows in a stable order."""
-    md = sa.MetaData()
-    md.reflect(engine)
+    if md is None:
+        md = sa.MetaData()
+        md.reflect(engine)
     out: Snapshot = {}
     with engine.connect() as conn:
         for name, table in sorted(md.tables.items()):
@@ -92,7 +94,7 @@ class Target:
     #: live targets deliver what operators send; wait for it so that it cannot land
     #: in the middle of the next attack's before/after comparison
     wait_delivered: bool = False
-    sent: list[str] = field(default_factory=list)
+    _tables: sa.MetaData | None = field(default=None, repr=False)
 
     # --- the peer endpoint ------------------------------------------------------------
 
@@ -141,8 +143,21 @@ class Target:
 
     # --- the store and the operators ------------------------------------------------------
 
+    def resync(self) -> None:
+        """Take up our sequence numbers where the target's contiguous mark stands (a live
+        target outlives one attack; one that failed may have left it elsewhere)."""
+        p = schema.peers
+        with self.store.connect() as conn:
+            mark = conn.execute(
+                sa.select(p.c.in_contiguous).where(p.c.station_id == self.peer.station_id)
+            ).scalar_one()
+        self.peer.next_seq = int(mark) + 1
+
     def snapshot(self) -> Snapshot:
-        return read_store(self.store)
+        if self._tables is None:
+            self._tables = sa.MetaData()
+            self._tables.reflect(self.store)
+        return read_store(self.store, self._tables)
 
     async def operator(self, method: str, path: str, **kw: Any) -> Any:
         r = await self.operator_http.request(method, path, **kw)
