@@ -221,6 +221,31 @@ async def link_test_times_out_of_range(t: Target) -> None:
 
 
 @attack
+async def link_test_claims_a_far_last_sequence(t: Target) -> None:
+    """A link test claiming our last sequence number is far ahead (2^62, beyond int64)
+    is answered with missing ranges inside the sequence window only (or refused with
+    ``seq_window``; beyond int64 also ``bad_payload``), never a 500; nothing is stored."""
+    await honest(t)
+    contiguous = t.peer.next_seq - 1
+    for last in (contiguous + 10**6, 2**62, 2**63 + 1):
+        raw, nonce = t.peer.link_test(t.now_us(), last_sequence=last)
+
+        async def post(raw: bytes = raw) -> Any:
+            return await t.post("/peer/v1/link-test", raw)
+
+        r = await unchanged(t, post)
+        if r.status_code != 200:
+            assert 400 <= r.status_code < 500, (last, r.status_code)
+            # beyond int64 the field itself is invalid: either code says why
+            allowed = {"seq_window"} if last < 2**63 else {"seq_window", "bad_payload"}
+            assert r.headers.get("x-hotline-error") in allowed, (last, r.headers)
+            continue
+        missing = t.peer.link_reply(r.content, nonce).missing
+        assert all(hi <= contiguous + MAX_SEQUENCE_AHEAD for _lo, hi in missing), missing
+    await t.still_answers()
+
+
+@attack
 async def envelope_dated_in_the_future(t: Target) -> None:
     """An envelope dated beyond the allowed clock skew (up to 2^63-1) is ``clock_skew``."""
     skew_us = int(float(t.limits.get("max_clock_skew_s", 300.0)) * 1_000_000)

@@ -186,7 +186,12 @@ class HostilePeer:
     # --- link tests and checkpoints ---------------------------------------------------
 
     def link_test(
-        self, now_us: int, *, witness: str | None = None, t1_us: int | None = None
+        self,
+        now_us: int,
+        *,
+        witness: str | None = None,
+        t1_us: int | None = None,
+        last_sequence: int | None = None,
     ) -> tuple[bytes, str]:
         """A sealed, signed link test carrying ``witness`` (an add-checkpoint request);
         returns its bytes and its nonce."""
@@ -194,7 +199,7 @@ class HostilePeer:
         doc: dict[str, Any] = {
             "nonce": nonce,
             "t1_us": now_us if t1_us is None else t1_us,
-            "last_sequence": self.next_seq - 1,
+            "last_sequence": self.next_seq - 1 if last_sequence is None else last_sequence,
         }
         if witness is not None:
             doc["witness"] = witness
