@@ -18,10 +18,13 @@ failures are separate branches: a bad signature is never retried, a timeout alwa
     ├── StoreError               the database refused or is unreachable
     ├── TrustError               something failed verification: never retried
     │   ├── EnvelopeError        malformed, truncated, too large, unknown version/kind
+    │   │   └── BadTimeError     a time the peer claims is out of range (bad_time)
+    │   ├── SequenceWindowError  a sequence number too far ahead (seq_window)
     │   ├── SignatureError       signature missing or wrong
     │   ├── UnknownPeerError     sender is not a peer of this station
     │   ├── MisaddressedError    envelope addressed to another station
-    │   ├── ReplayError          a sequence number reused with other bytes
+    │   ├── ReplayError          a sequence number reused with other bytes (replay), or
+    │   │                        a new one carrying an old message id (old_message_id)
     │   ├── DecryptError         payload cannot be opened
     │   ├── ProofError           inclusion or consistency proof does not verify
     │   ├── NoteError            malformed or wrongly signed note / checkpoint
@@ -101,6 +104,16 @@ class TrustError(HotlineError):
 
 class EnvelopeError(TrustError):
     code = "bad_envelope"
+
+
+class BadTimeError(EnvelopeError):
+    code = "bad_time"
+    hint = "a time inside the payload is out of range: check the peer's clock and software"
+
+
+class SequenceWindowError(TrustError):
+    code = "seq_window"
+    hint = "the sender skipped too far ahead: deliver the missing sequence numbers first"
 
 
 class SignatureError(TrustError):

@@ -58,14 +58,21 @@ class Settings(BaseSettings):
     max_clock_skew_s: float = Field(
         default=300.0, gt=0, description="Envelopes dated further in the future are refused."
     )
+    max_sequence_ahead: int = Field(
+        default=4096,
+        ge=1,
+        le=1_000_000,
+        description="Most sequence numbers a peer may skip ahead of the highest contiguous "
+        "one received from it; further ahead is refused (seq_window).",
+    )
     max_text_chars: int = Field(
         default=20_000, ge=1, description="Longest message text accepted from an operator."
     )
     link_test_interval_s: float = Field(
         default=60.0,
         gt=0,
-        description="Seconds between scheduled link tests on each line "
-        "(after a failure: 1, 2, 4 s ... up to this).",
+        description="Seconds between scheduled link tests on each line; a peer that stops "
+        "answering is DOWN within two of these.",
     )
     link_degraded_rtt_ms: float = Field(
         default=2000.0, gt=0, description="Round trip above which a line is DEGRADED."
@@ -73,7 +80,12 @@ class Settings(BaseSettings):
     link_down_after_failures: int = Field(
         default=3, ge=1, description="Consecutive failed link tests or deliveries before DOWN."
     )
-    peer_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of one peer request.")
+    peer_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Timeout of one peer request (a link test waits less when the interval "
+        "asks for it; a delivery at most this plus one interval in all).",
+    )
     retry_base_s: float = Field(default=0.5, gt=0, description="First delivery retry delay.")
     retry_max_s: float = Field(default=30.0, gt=0, description="Longest delivery retry delay.")
     ack_deadline_flash_s: float = Field(default=600.0, gt=0, description="FLASH ack deadline.")
@@ -107,7 +119,22 @@ class Settings(BaseSettings):
         default=90, ge=1, le=3650, description="Reconfirmation period of imported sites, in days."
     )
     api_rate_per_s: float = Field(
-        default=200.0, gt=0, description="Operator API requests per second per token (burst 2x)."
+        default=200.0,
+        gt=0,
+        description="Operator API requests per second per client address and token (burst 2x).",
+    )
+    api_auth_failures_per_s: float = Field(
+        default=0.5,
+        gt=0,
+        description="Requests with a missing or wrong API token answered per second per client "
+        "address (burst 10); beyond that, 429 until the client slows down.",
+    )
+    idempotency_ttl_s: float = Field(
+        default=86_400.0,
+        ge=60,
+        le=30 * 86_400,
+        description="How long the result of a send with an Idempotency-Key is kept: a retry "
+        "within this time returns the first result instead of sending again.",
     )
     witnesses: list[str] = Field(
         default=[],

@@ -33,6 +33,8 @@ from hotline.crypto.card import SignedCard
 from hotline.crypto.keys import StationIdentity, load_station
 from hotline.errors import ConfigError
 from hotline.link.client import PeerClient
+from hotline.link.health import Timing
+from hotline.link.limits import PeerLimits, own_limits
 from hotline.link.linktest import HealthRecorder, LinkTester
 from hotline.link.outbox import Outbox
 from hotline.service.arbitration import Arbitration
@@ -180,7 +182,7 @@ class Station:
             raise ConfigError(f"no link to {peer} is running")
         result = await tester.test_once()
         if result["ok"]:
-            self.outboxes[peer].retry_now()
+            await self.outboxes[peer].retry_refused()  # the operator asks: parked go again
         for arbitration in self.arbitrations:
             arbitration.wake()
         return result
@@ -266,8 +268,15 @@ class Station:
         if self._tg is None:
             raise ConfigError("the station is not running")
         s = self.settings
-        client = PeerClient(self.identity, self.line.peers.get(peer), timeout_s=s.peer_timeout_s)
-        box = Outbox(self.line, client, self.recorder)
+        timing = Timing(s.link_test_interval_s, s.link_down_after_failures, s.peer_timeout_s)
+        client = PeerClient(
+            self.identity,
+            self.line.peers.get(peer),
+            timeout_s=s.peer_timeout_s,
+            link_test_timeout_s=timing.test_timeout_s,
+        )
+        limits = PeerLimits(own_limits(s))
+        box = Outbox(self.line, client, self.recorder, limits=limits)
         tester = LinkTester(
             self.line,
             client,
@@ -275,6 +284,7 @@ class Station:
             s.link_test_interval_s,
             on_missing=self._on_missing,
             witnessing=self.witnessing,
+            limits=limits,
         )
         self._clients.append(client)
         self.outboxes[peer], self.testers[peer] = box, tester

@@ -104,13 +104,14 @@ def client(app: Any, headers: dict[str, str] | None = AUTH) -> httpx.AsyncClient
     )
 
 
-def with_api(run: Any, scenario: Callable[[Api], Awaitable[None]]) -> None:
+def with_api(run: Any, scenario: Callable[[Api], Awaitable[None]], **settings: Any) -> None:
     async def outer(p: Pair) -> None:
         apps = {"alpha": app_of(p.alpha), "bravo": app_of(p.bravo)}
         async with client(apps["alpha"]) as a, client(apps["bravo"]) as b:
             await scenario(Api(p, a, b, apps))
 
-    run(outer, api_rate_per_s=1_000_000.0)
+    unthrottled = {"api_rate_per_s": 1_000_000.0, "api_auth_failures_per_s": 1_000_000.0}
+    run(outer, **(unthrottled | settings))
 
 
 def error_of(r: httpx.Response) -> dict[str, Any]:

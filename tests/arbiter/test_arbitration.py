@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -15,7 +16,10 @@ from hotline import arbiter as arb
 from hotline.clock import FakeClock
 from hotline.errors import SignatureError
 from hotline.ledger.cosignature import Cosigner
+from hotline.ledger.entry import Entry, EntryKind
 from hotline.ledger.note import parse_note
+from hotline.ledger.transcript import TranscriptError
+from hotline.service import transcripts
 from hotline.service.arbitration import Arbitration, witness_name
 from hotline.service.witnessing import latest_cosigned, origin_of
 from hotline.settings import Settings
@@ -84,6 +88,55 @@ def test_rounds_cosign_the_newest_checkpoint_with_proofs(tmp_path: Path) -> None
         [sig] = parse_note(cp["note"]).signatures[1:]
         COSIGNER.verifier.verify_line(parse_note(cp["note"]).text, sig.line())
         await a.aclose()
+
+    run(tmp_path, scenario)
+
+
+def witness_actions(station: Station) -> list[dict[str, object]]:
+    e = schema.entries
+    with station.read_engine.connect() as conn:
+        leaves = conn.execute(sa.select(e.c.leaf).order_by(e.c.idx)).scalars().all()
+    out = []
+    for leaf in leaves:
+        entry = Entry.decode(bytes(leaf))
+        if entry.kind is EntryKind.OPERATOR_ACTION:
+            action = json.loads(entry.data)
+            if action.get("action") == "witness_add":
+                out.append(action)
+    return out
+
+
+def test_the_witness_key_goes_on_record_once_and_transcripts_carry_its_cosignatures(
+    tmp_path: Path,
+) -> None:
+    """Before: arbiter cosignatures were left out of exports (no key to check them by).
+    Now the first cosignature puts the witness's vkey on the ledger (witness_add), the
+    export carries the cosignatures and verify checks them against that key."""
+
+    async def scenario(station: Station, arbiter: arb.Arbiter) -> None:
+        a = arbitration(station, arbiter)
+        await add_peer(station, "bravo")
+        assert (await a.round())["cosigned"] is True
+        await add_peer(station, "charlie")
+        await station.witnessing.offer("bravo")
+        assert (await a.round())["cosigned"] is True
+        [action] = witness_actions(station)
+        assert action["vkey"] == COSIGNER.verifier.vkey
+        assert action["witness"] == witness_name(COSIGNER.verifier)
+        assert action["url"] == URL + "/add-checkpoint"
+        await a.aclose()
+        with station.read_engine.connect() as conn:
+            text = transcripts.export(conn, station.line.card, station.witnessing.log_signer)
+        v = transcripts.verify(text)
+        assert list(v.witnesses) == [COSIGNER.verifier.vkey]
+        assert [cs.name for _, cs in v.report.cosignatures] == [COSIGNER.name] * 2
+        # the same cosignatures with the witness_add entry's key swapped for another:
+        # the roots break (the record is signed); with the listed key swapped, refused
+        doc = json.loads(text)
+        other = Cosigner("hotline-arbiter", b"C" * 32).verifier.vkey
+        doc["cosignatures"] = [c | {"cosigner": other} for c in doc["cosignatures"]]
+        with pytest.raises(TranscriptError):
+            transcripts.verify(json.dumps(doc))
 
     run(tmp_path, scenario)
 

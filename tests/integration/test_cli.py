@@ -249,3 +249,26 @@ def test_demo_once_keeps_the_stations_and_refuses_to_reuse_the_directory(tmp_pat
     assert again.returncode == 2, again.stdout + again.stderr
     assert "exists" in again.stderr
     assert "choose an empty --dir" in again.stderr
+
+
+def test_run_says_what_to_do_when_it_cannot_start(tmp_path: Path) -> None:
+    """Where there is no station, or its port is taken: a clear error, exit 1, no
+    traceback (before: a FileNotFoundError traceback for the missing station)."""
+    import socket
+
+    nowhere = tmp_path / "none"
+    err = _failed(cli("run", "-d", nowhere))
+    assert f"no station in {nowhere}" in err
+    assert "hotline init" in err
+    assert not nowhere.exists()
+
+    s = CliStation(tmp_path, "alpha")
+    _ok(cli(*s.init_args()))
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", s.api_port))
+        taken.listen(1)
+        r = cli("run", "-d", s.dir)
+    err = _failed(r)
+    assert "cannot_start" in err
+    assert f"127.0.0.1:{s.api_port}" in err
+    assert "api_port" in err

@@ -151,9 +151,12 @@ def test_ack_deadline_raises_alarm_on_both_sides_until_acknowledged(net: Net) ->
     m = send(a, "bravo", "FLASH: air activity near the plant", precedence="FLASH")
     mid = m["message_id"]
     wait_until("delivery", lambda: message(a, mid)["state"], lambda s: s == "delivered")
-    for st in (a, b):  # each side holds the deadline its settings give: sent + 1 s
-        row = message(st, mid)
-        assert row["ack_deadline_us"] == row["sent_at_us"] + 1_000_000
+    # each side holds the deadline its settings give, from its own time: the sender from
+    # when it sent, the recipient from when it received (the sent time is the peer's claim)
+    row = message(a, mid)
+    assert row["ack_deadline_us"] == row["sent_at_us"] + 1_000_000
+    row = message(b, mid)
+    assert row["ack_deadline_us"] == row["delivered_at_us"] + 1_000_000
 
     for st in (a, b):
         rows = wait_until(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 from concurrent.futures import ProcessPoolExecutor
@@ -54,6 +55,11 @@ def out_entry(me: str, peer: str, seq: int, text: str = "hello") -> Entry:
 def in_entry(me: str, peer: str, seq: int, text: str = "hello") -> Entry:
     data = envelope(peer, seq, text)
     return Entry(EntryKind.ENVELOPE_IN, peer, seq, hashlib.sha256(data).digest(), seq, data)
+
+
+def receipt_entry(peer: str, seq: int) -> Entry:
+    """A receipt entry (its envelope is not checked by the test hook)."""
+    return Entry(EntryKind.RECEIPT_IN, peer, seq, hashlib.sha256(b"%d" % seq).digest(), seq, b"r")
 
 
 def local_entry(i: int) -> Entry:
@@ -110,8 +116,18 @@ def alpha_entries() -> list[Entry]:
 ALPHA = build("alpha", alpha_entries())
 
 
+def test_entries_after_the_last_signed_checkpoint_are_refused_unless_accepted() -> None:
+    with pytest.raises(tr.TranscriptError) as e:
+        tr.verify_transcript(ALPHA, envelope_hook)
+    assert (e.value.code, e.value.entry, e.value.where) == ("unattested", 10, "entries 10..10")
+    report = tr.verify_transcript(ALPHA, envelope_hook, accept_unattested=True)
+    assert (report.unattested, report.attested_size) == (1, 10)
+    whole = build("alpha", alpha_entries(), (3, 6, 11))
+    assert tr.verify_transcript(whole, envelope_hook).unattested == 0
+
+
 def test_a_clean_transcript_verifies_and_round_trips_through_json() -> None:
-    report = tr.verify_transcript(ALPHA, envelope_hook)
+    report = tr.verify_transcript(ALPHA, envelope_hook, accept_unattested=True)
     assert [cp.size for cp in report.checkpoints] == [3, 6, 10]
     assert report.unattested == 1
     assert report.attested_size == 10
@@ -119,13 +135,17 @@ def test_a_clean_transcript_verifies_and_round_trips_through_json() -> None:
     assert report.root == merkle.root_of(merkle.leaf_hash(r) for r in ALPHA.entries)
     again = tr.parse_transcript(ALPHA.to_json())
     assert again == ALPHA
-    assert tr.verify_transcript(again).root == report.root
+    assert tr.verify_transcript(again, accept_unattested=True).root == report.root
 
 
 def test_parallel_verification_gives_the_same_report() -> None:
     with ProcessPoolExecutor(2) as pool:
-        report = tr.verify_transcript(ALPHA, envelope_hook, executor=pool, chunk_size=3)
-        assert report.root == tr.verify_transcript(ALPHA, envelope_hook).root
+        report = tr.verify_transcript(
+            ALPHA, envelope_hook, executor=pool, chunk_size=3, accept_unattested=True
+        )
+        assert (
+            report.root == tr.verify_transcript(ALPHA, envelope_hook, accept_unattested=True).root
+        )
         bad = _with_entries(
             ALPHA, {4: _flip_data(ALPHA.entries[4]), 9: _flip_data(ALPHA.entries[9])}
         )
@@ -169,12 +189,41 @@ TAMPER = [
         "bad_root",
     ),
     ("entry dropped", _entries(ALPHA, E[:4] + E[5:]), True, "checkpoint 1", "bad_root"),
+    ("entry duplicated", _entries(ALPHA, [*E[:5], E[4], *E[5:]]), True, "checkpoint 1", "bad_root"),
     (
-        "entry duplicated",
-        _entries(ALPHA, [*E[:5], E[4], *E[5:]]),
+        "entry duplicated by the log itself (signed)",
+        build("alpha", [*alpha_entries()[:5], alpha_entries()[4], *alpha_entries()[5:]]),
         True,
         "entry 5",
         "duplicate_entry",
+    ),
+    (
+        "two envelopes for one sequence number (signed)",
+        build("alpha", [*alpha_entries()[:5], out_entry("alpha", "bravo", 3, "other")], (3, 6)),
+        True,
+        "entry 5",
+        "equivocation",
+    ),
+    (
+        "two envelopes received for one sequence number (signed)",
+        build("alpha", [*alpha_entries()[:6], in_entry("alpha", "bravo", 2, "other")], (3, 6, 7)),
+        True,
+        "entry 6",
+        "equivocation",
+    ),
+    (
+        "receipt for an envelope never sent (signed)",
+        build("alpha", [*alpha_entries()[:6], receipt_entry("bravo", 7)], (3, 6, 7)),
+        True,
+        "entry 6",
+        "receipt_unsent",
+    ),
+    (
+        "unsigned tail",
+        build("alpha", alpha_entries(), (3, 6)),
+        True,
+        "entries 6..10",
+        "unattested",
     ),
     (
         "entries reordered",
@@ -184,7 +233,13 @@ TAMPER = [
         "bad_root",
     ),
     ("entry undecodable", _with_entries(ALPHA, {2: b"\x09garbage"}), False, "entry 2", "bad_entry"),
-    ("entries missing for a checkpoint", _entries(ALPHA, E[:8]), False, "checkpoint 2", "bad_root"),
+    (
+        "entries missing for a checkpoint",
+        _entries(ALPHA, E[:8]),
+        False,
+        "checkpoint 2",
+        "missing_entries",
+    ),
     (
         "checkpoint signature wrong",
         dataclasses.replace(
@@ -261,7 +316,9 @@ def test_tampering_is_named(
     name: str, t: tr.Transcript, hook: bool, where: str, code: str | None
 ) -> None:
     with pytest.raises(tr.TranscriptError) as e:
-        tr.verify_transcript(t, envelope_hook if hook else None)
+        tr.verify_transcript(
+            t, envelope_hook if hook else None, accept_unattested=code != "unattested"
+        )
     assert e.value.where.startswith(where), str(e.value)
     assert str(e.value).startswith(where)
     if code is not None:
@@ -324,23 +381,92 @@ def bravo_entries() -> list[Entry]:
     ]
 
 
-def test_cross_check_reports_what_each_side_did_not_log() -> None:
-    a = tr.verify_transcript(ALPHA, envelope_hook)
-    b = tr.verify_transcript(build("bravo", bravo_entries()), envelope_hook)
+def side(t: tr.Transcript, **kw: tuple[object, ...]) -> tr.Side:
+    return tr.Side(tr.verify_transcript(t, envelope_hook, accept_unattested=True), **kw)  # type: ignore[arg-type]
+
+
+def test_cross_check_names_equivocation_missing_and_stale() -> None:
+    a, b = side(ALPHA), side(build("bravo", bravo_entries()))
     x = tr.cross_check(a, b)
     assert not x.clean
-    assert [s for s, _ in x.a_to_b_missing] == [2, 4, 5]
-    assert [s for s, _ in x.b_to_a_missing] == [3]
-    assert [s for s, _ in x.b_received_unsent] == [4, 9]
-    assert x.a_received_unsent == ()
-    assert x.conflicts == (("alpha->bravo", 4),)
-    assert tr.cross_check(a, a).a_to_b_missing == ()  # alpha is not its own peer
+    [eq] = x.of("equivocation")
+    assert (eq.station, eq.sequence) == ("alpha", 4)
+    sent = {e.peer_seq: e.data for e in a.report.entries if e.kind is EntryKind.ENVELOPE_OUT}
+    assert eq.evidence[0] == base64.b64encode(sent[4]).decode()
+    assert eq.evidence[1] != eq.evidence[0]
+    missing = [(f.station, f.sequence) for f in x.of("not_received")]
+    assert missing == [("bravo", 2), ("bravo", 5), ("alpha", 3)]
+    # bravo logged alpha's 9, signed by alpha; alpha's log ends at its 5: older, not a lie
+    [stale] = x.of("stale_transcript")
+    assert stale.station == "alpha"
+    assert x.of("received_unsent") == ()
+    assert tr.cross_check(a, a).of("not_received") == ()  # alpha is not its own peer
+
+
+def test_cross_check_names_an_envelope_received_that_the_sender_never_logged() -> None:
+    a = build("alpha", [out_entry("alpha", "bravo", 1), out_entry("alpha", "bravo", 3)], (2,))
+    b = build("bravo", [in_entry("bravo", "alpha", k) for k in (1, 2, 3)], (3,))
+    x = tr.cross_check(side(a), side(b))
+    assert [(f.code, f.station, f.sequence) for f in x.findings] == [
+        ("received_unsent", "alpha", 2)
+    ]
 
 
 def test_cross_check_of_matching_logs_is_clean() -> None:
     a = build("alpha", [out_entry("alpha", "bravo", 1), in_entry("alpha", "bravo", 1)], (2,))
     b = build("bravo", [in_entry("bravo", "alpha", 1), out_entry("bravo", "alpha", 1)], (2,))
-    x = tr.cross_check(
-        tr.verify_transcript(a, envelope_hook), tr.verify_transcript(b, envelope_hook)
-    )
-    assert x.clean
+    assert tr.cross_check(side(a), side(b)).clean
+
+
+def _claim(b: tr.Transcript, leaf: int, size: int, **kw: int) -> tr.ReceiptClaim:
+    e = Entry.decode(b.entries[leaf])
+    fields = {"sequence": e.peer_seq, "stored_at_us": e.recorded_at_us} | kw
+    return tr.ReceiptClaim(0, b"receipt", fields["sequence"], e.envelope_hash, leaf, size,
+                           fields["stored_at_us"])  # fmt: skip
+
+
+def test_receipts_are_checked_against_the_peer_entries() -> None:
+    a = build("alpha", [out_entry("alpha", "bravo", 1), local_entry(1)], (2,))
+    b = build("bravo", [local_entry(0), in_entry("bravo", "alpha", 1)], (2,))
+    good = _claim(b, 1, 2)
+    assert tr.cross_check(side(a, receipts=(good,)), side(b)).clean
+    for bad in (
+        _claim(b, 1, 1),  # a tree that does not hold the leaf
+        dataclasses.replace(good, leaf_index=0),  # another entry
+        dataclasses.replace(good, stored_at_us=5),  # another time
+        dataclasses.replace(good, sequence=2),  # another envelope
+    ):
+        x = tr.cross_check(side(a, receipts=(bad,)), side(b))
+        assert x.codes == {"receipt_mismatch"}, bad
+        assert x.findings[0].station == "bravo"
+    # a tree larger than bravo's transcript: bravo's transcript is older
+    x = tr.cross_check(side(a, receipts=(dataclasses.replace(good, tree_size=9),)), side(b))
+    assert x.codes == {"stale_transcript"}
+    assert x.findings[0].station == "bravo"
+
+
+def test_notes_held_by_the_peer_are_compared_with_the_log() -> None:
+    a = build("alpha", [out_entry("alpha", "bravo", 1), local_entry(1), local_entry(2)], (3,))
+    b = build("bravo", [in_entry("bravo", "alpha", 1)], (1,))
+    log = LOGS["alpha"]
+    honest = c.sign_checkpoint(c.Checkpoint(log.name, 2, _root(a, 2)), log)
+    assert tr.cross_check(side(a), side(b, notes=(tr.HeldNote(0, honest),))).clean
+    other = c.sign_checkpoint(c.Checkpoint(log.name, 2, bytes(32)), log)
+    same = c.sign_checkpoint(c.Checkpoint(log.name, 3, bytes(32)), log)
+    for note, evidence in ((other, (other, a.checkpoints[0])), (same, (a.checkpoints[0], same))):
+        x = tr.cross_check(side(a), side(b, notes=(tr.HeldNote(0, note),)))
+        [f] = x.findings
+        assert (f.code, f.station, f.evidence) == ("fork", "alpha", evidence)
+    # two notes the peer holds, one size, two roots: a fork, whichever transcript held them
+    x = tr.cross_check(side(a), side(b, notes=(tr.HeldNote(0, honest), tr.HeldNote(1, other))))
+    assert x.codes == {"fork"}
+    later = c.sign_checkpoint(c.Checkpoint(log.name, 7, bytes(32)), log)
+    x = tr.cross_check(side(a), side(b, notes=(tr.HeldNote(0, later),)))
+    assert x.codes == {"stale_transcript"}
+    forged = c.sign_checkpoint(c.Checkpoint(log.name, 2, bytes(32)), LOGS["bravo"])
+    x = tr.cross_check(side(a), side(b, notes=(tr.HeldNote(0, forged),)))
+    assert x.codes == {"bad_held_note"}
+
+
+def _root(t: tr.Transcript, size: int) -> bytes:
+    return merkle.root_of(merkle.leaf_hash(r) for r in t.entries[:size])

@@ -303,3 +303,49 @@ def test_receipt_from_the_wrong_station_is_refused(run_pair: Any) -> None:
         assert await p.alpha.line.record_receipt("bravo", receipt) is False  # once only
 
     run_pair(scenario)
+
+
+@pytest.mark.parametrize("text", ["", " ", "\n\t  \u3000"])
+def test_an_empty_message_is_refused(run_pair: Any, text: str) -> None:
+    async def scenario(p: Pair) -> None:
+        from hotline.wire.messages import MessagePayload
+
+        before = snapshot(p.alpha)
+        with pytest.raises(InputError) as info:
+            await p.alpha.line.send(
+                peer="bravo",
+                channel="working",
+                precedence=Precedence.ROUTINE,
+                payload=MessagePayload(text=text),
+            )
+        assert info.value.code == "empty_message"
+        assert snapshot(p.alpha) == before
+
+    run_pair(scenario)
+
+
+def test_a_reply_to_a_real_message_is_sent_delivered_and_rebuilt(run_pair: Any) -> None:
+    async def scenario(p: Pair) -> None:
+        from hotline.wire.messages import MessagePayload
+
+        first = await p.send("Confirm intentions.")
+        await p.flush()
+        reply = await p.bravo.line.send(
+            peer="alpha",
+            channel="working",
+            precedence=Precedence.ROUTINE,
+            payload=MessagePayload(text="Confirmed.", in_reply_to=first.message_id),
+        )
+        await p.flush()
+        for station in (p.alpha, p.bravo):
+            got = message(station, reply.message_id)
+            assert got["body"]["in_reply_to"] == str(first.message_id)
+        live = snapshot(p.bravo)
+
+        def rebuild(tx: Any) -> int:
+            return int(p.bravo.line.rebuild_projections(tx.conn))
+
+        await p.bravo.writer.submit(rebuild)
+        assert snapshot(p.bravo) == live
+
+    run_pair(scenario)

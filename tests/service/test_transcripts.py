@@ -2,27 +2,32 @@
 and every kind of tampering named.
 
 The stations exchange messages both ways, acknowledge, and witness each other's logs
-over several link tests (done by hand as in test_witnessing.py); each then signs a
-checkpoint over its whole ledger, so that every entry is attested. Export and a clean
-verification run on SQLite and PostgreSQL; the tamper cases work on the SQLite
-transcripts, built once for the module.
+over several link tests (done by hand as in test_witnessing.py); alpha's log is also
+cosigned by a third-party witness (an arbiter, in process). Each then signs a checkpoint
+over its ledger and one more message leaves a tail after it, which the export signs.
+The record is built once per store (SQLite and PostgreSQL) for the module; the tamper
+corpus (tests/service/tamper.py) is made from it, each case refused with its code.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import json
 import re
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from hotline import arbiter as arb
 from hotline.clock import FakeClock
 from hotline.crypto import primitives
 from hotline.crypto.keys import StationIdentity
@@ -32,20 +37,40 @@ from hotline.ledger.checkpoint import CheckpointFork
 from hotline.ledger.cosignature import CosignatureVerifier, Cosigner
 from hotline.ledger.entry import Entry, EntryKind
 from hotline.ledger.note import Ed25519Verifier, NoteSigner
-from hotline.ledger.transcript import TranscriptError, parse_transcript
+from hotline.ledger.transcript import EquivocationError, TranscriptError, parse_transcript
 from hotline.service import transcripts
+from hotline.service.arbitration import Arbitration
 from hotline.service.witnessing import cosigner_of, origin_of
 from hotline.settings import Settings
 from hotline.station import Station
+from tests.conftest import fresh_pg_database
+from tests.service import tamper
 from tests.service.conftest import Pair, make_identity
 from tests.service.test_witnessing import exchange
+
+WITNESS = Cosigner("hotline-arbiter", b"W" * 32)
 
 # --- building the record --------------------------------------------------------------
 
 
 def export(station: Station) -> str:
     with station.read_engine.connect() as conn:
-        return transcripts.export(conn, station.line.card)
+        return transcripts.export(conn, station.line.card, station.witnessing.log_signer)
+
+
+async def arbitrate(station: Station, tmp: Path) -> None:
+    """One round with a third-party witness (the arbiter app, in process)."""
+    engine = arb.open_store(f"sqlite:///{tmp / 'witness.db'}")
+    logs = {origin_of(station.line.station_id): station.witnessing.log_signer.verifier}
+    arbiter = arb.Arbiter(WITNESS, logs, engine, lambda: 1_767_225_600.0)
+    transport = httpx.ASGITransport(app=arb.create_app(arbiter))
+    witness = f"http://arbiter {WITNESS.verifier.vkey}"
+    a = Arbitration(station.line, station.witnessing, witness, 60, 5, transport=transport)
+    try:
+        assert (await a.round())["cosigned"] is True
+    finally:
+        await a.aclose()
+        engine.dispose()
 
 
 async def rounds(p: Pair, n: int) -> None:
@@ -56,9 +81,10 @@ async def rounds(p: Pair, n: int) -> None:
             await src.line.record_link_test(dst.line.station_id, {"ok": True} | result)
 
 
-async def record(p: Pair) -> dict[str, Any]:
+async def record(p: Pair, tmp: Path) -> dict[str, Any]:
     """Traffic both ways, acknowledgements, two witnessing rounds each way; early exports
-    around a last message; then a final round and a checkpoint over everything."""
+    around a last message; then a final round, an arbiter's cosignature, a checkpoint
+    over everything and one more message after it (the tail only the export signs)."""
     out: dict[str, Any] = {}
     sent = [await p.send(f"alpha says {i}") for i in range(3)]
     for i in range(2):
@@ -72,16 +98,19 @@ async def record(p: Pair) -> dict[str, Any]:
     out["bravo_early"] = export(p.bravo)  # before bravo received it
     await p.flush()
     await rounds(p, 2)
+    await arbitrate(p.alpha, tmp)
     await p.alpha.witnessing.offer("bravo")  # signs a checkpoint, appends nothing
     await p.bravo.witnessing.offer("alpha")
+    await p.send("after the last checkpoint")
+    await p.flush()
     out["alpha"], out["bravo"] = export(p.alpha), export(p.bravo)
-    out["alpha_identity"] = p.alpha.identity
+    out["alpha_identity"], out["bravo_identity"] = p.alpha.identity, p.bravo.identity
     return out
 
 
-def test_export_verify_and_cross_check_on_each_store(run_pair: Any) -> None:
+def test_export_verify_and_cross_check_on_each_store(run_pair: Any, tmp_path: Path) -> None:
     async def scenario(p: Pair) -> None:
-        got = await record(p)
+        got = await record(p, tmp_path)
         a, b = transcripts.verify(got["alpha"]), transcripts.verify(got["bravo"])
         for v, name in ((a, "alpha"), (b, "bravo")):
             s = transcripts.summary(v)
@@ -90,24 +119,31 @@ def test_export_verify_and_cross_check_on_each_store(run_pair: Any) -> None:
             assert s["attested_size"] == s["entries"]
             assert s["cosignatures"] >= 4
             assert s["envelopes_verified"] > 0
-        # alpha: 4 messages out; 2 messages and 1 acknowledgement in; 4 receipts
-        assert a.envelopes == 4 + 3 + 4
-        # bravo: 2 messages and 1 acknowledgement out; 4 messages in; 3 receipts
-        assert b.envelopes == 3 + 4 + 3
+        # alpha: 5 messages out; 2 messages and 1 acknowledgement in; 5 receipts
+        assert a.envelopes == 5 + 3 + 5
+        # bravo: 2 messages and 1 acknowledgement out; 5 messages in; 3 receipts
+        assert b.envelopes == 3 + 5 + 3
+        assert (len(a.witnesses), len(b.witnesses)) == (1, 0)
         cc = transcripts.cross_check(a, b)
         assert cc.clean, cc
         # the cosignatures are bravo's, over alpha's checkpoints
         bravo_key = CosignatureVerifier(cosigner_of("bravo"), p.bravo.line.card.card.cosign_key)
         for ci, cosig in a.report.cosignatures:
+            if cosig.name == WITNESS.name:
+                WITNESS.verifier.verify_line(
+                    a.report.checkpoints[ci].format(), _line(got["alpha"], ci, WITNESS.name)
+                )
+                continue
             assert cosig.name == bravo_key.name
-            bravo_key.verify_line(a.report.checkpoints[ci].format(), _line(got["alpha"], ci))
+            line = _line(got["alpha"], ci, bravo_key.name)
+            bravo_key.verify_line(a.report.checkpoints[ci].format(), line)
 
     run_pair(scenario)
 
 
-def _line(text: str, checkpoint: int) -> str:
+def _line(text: str, checkpoint: int, name: str) -> str:
     for c in json.loads(text)["cosignatures"]:
-        if c["checkpoint"] == checkpoint:
+        if c["checkpoint"] == checkpoint and c["cosigner"].startswith(name + "+"):
             return str(c["line"])
     raise AssertionError(f"no cosignature for checkpoint {checkpoint}")
 
@@ -119,39 +155,49 @@ class Record:
     alpha_early: str
     bravo_early: str
     alpha_identity: StationIdentity
+    bravo_identity: StationIdentity
 
     def doc(self) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(self.alpha)
         return result
 
 
-@pytest.fixture(scope="module")
-def rec(tmp_path_factory: pytest.TempPathFactory) -> Record:
-    """The transcripts of one SQLite pair (the same setup as ``run_pair``)."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def rec(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Record]:
+    """The transcripts of one pair (the same setup as ``run_pair``), once per store."""
     tmp: Path = tmp_path_factory.mktemp("transcripts")
-    clock = FakeClock()
-    stations = []
-    for name in ("alpha", "bravo"):
-        (tmp / name).mkdir()
-        s = Settings(data_dir=tmp / name, database_url=f"sqlite:///{tmp / (name + '.db')}")
-        stations.append(Station(s, make_identity(name), clock))
-    a, b = stations
-    for me, other in ((a, b), (b, a)):
-        _card, unit = me.line.peer_add_unit(other.line.card.to_text(), "test")
-        me.writer.run_sync(unit)
-    got: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        urls = {
+            name: f"sqlite:///{tmp / (name + '.db')}"
+            if request.param == "sqlite"
+            else stack.enter_context(fresh_pg_database())
+            for name in ("alpha", "bravo")
+        }
+        clock = FakeClock()
+        stations = []
+        for name in ("alpha", "bravo"):
+            (tmp / name).mkdir()
+            s = Settings(data_dir=tmp / name, database_url=urls[name])
+            stations.append(Station(s, make_identity(name), clock))
+        a, b = stations
+        for me, other in ((a, b), (b, a)):
+            _card, unit = me.line.peer_add_unit(other.line.card.to_text(), "test")
+            me.writer.run_sync(unit)
+        got: dict[str, Any] = {}
 
-    async def main() -> None:
-        for s in stations:
-            s.writer.start()
-        try:
-            got.update(await record(Pair(a, b, clock)))
-        finally:
+        async def main() -> None:
             for s in stations:
-                s.close()
+                s.writer.start()
+            try:
+                got.update(await record(Pair(a, b, clock), tmp))
+            finally:
+                for s in stations:
+                    s.close()
 
-    asyncio.run(main())
-    return Record(**got)
+        asyncio.run(main())
+        yield Record(**got)
 
 
 def dumps(doc: dict[str, Any]) -> str:
@@ -216,24 +262,49 @@ def test_parallel_verification_gives_the_same_report(rec: Record) -> None:
 # --- cross-check ------------------------------------------------------------------------
 
 
-def test_cross_check_lists_an_envelope_the_receiver_has_not_logged(rec: Record) -> None:
+def test_an_older_peer_transcript_is_called_stale_not_accused(rec: Record) -> None:
+    """bravo exported before it received alpha's last message: alpha holds bravo's
+    receipt for it naming a tree larger than bravo's transcript. That is an older
+    transcript, not a message bravo never received (today: 'not logged as received')."""
     a, b_early = transcripts.verify(rec.alpha), transcripts.verify(rec.bravo_early)
     cc = transcripts.cross_check(a, b_early)
-    assert not cc.clean
-    last = [e for e in a.report.entries if e.kind is EntryKind.ENVELOPE_OUT][-1]
-    assert cc.a_to_b_missing == ((last.peer_seq, last.envelope_hash),)
-    assert (cc.b_to_a_missing, cc.b_received_unsent, cc.a_received_unsent) == ((), (), ())
-    assert cc.conflicts == ()
+    assert cc.codes == {"stale_transcript"}, cc
+    [f] = cc.findings
+    assert f.station == "bravo"
+    assert "older" in f.message
 
 
-def test_cross_check_lists_an_envelope_received_that_the_sender_did_not_log(
-    rec: Record,
-) -> None:
+def test_an_older_own_transcript_is_called_stale_not_a_forgery(rec: Record) -> None:
+    """alpha exported before it sent its last message; bravo logged it, signed by alpha.
+    Today: 'logged as received by bravo, never sent by alpha'."""
     a_early, b = transcripts.verify(rec.alpha_early), transcripts.verify(rec.bravo)
     cc = transcripts.cross_check(a_early, b)
-    last = [e for e in b.report.entries if e.kind is EntryKind.ENVELOPE_IN][-1]
-    assert cc.b_received_unsent == ((last.peer_seq, last.envelope_hash),)
-    assert (cc.a_to_b_missing, cc.b_to_a_missing, cc.a_received_unsent) == ((), (), ())
+    assert cc.codes == {"stale_transcript"}, cc
+    assert {f.station for f in cc.findings} == {"alpha"}
+
+
+def test_an_envelope_not_yet_logged_by_the_receiver_is_listed(rec: Record) -> None:
+    """alpha's last envelope dropped from bravo's log and bravo's export re-signed, and
+    alpha's receipt for it dropped: nothing shows bravo's transcript is older, so the
+    envelope is listed as not received, with the envelope."""
+    b = tamper.load(rec.bravo)
+    ents = tamper.decoded(b)
+    k = tamper.last_index(ents, EntryKind.ENVELOPE_IN)
+    raws = tamper.raws(b)
+    b2 = tamper.resign_tail(tamper.with_raws(b, raws[:k] + raws[k + 1 :]), rec.bravo_identity, k)
+    a = tamper.load(rec.alpha)
+    a_ents = tamper.decoded(a)
+    r = tamper.last_index(a_ents, EntryKind.RECEIPT_IN)
+    a_raws = tamper.raws(a)
+    a2 = tamper.resign_tail(
+        tamper.with_raws(a, a_raws[:r] + a_raws[r + 1 :]), rec.alpha_identity, r
+    )
+    cc = transcripts.cross_check(
+        transcripts.verify(tamper.dump(a2)), transcripts.verify(tamper.dump(b2))
+    )
+    [f] = cc.of("not_received")
+    assert (f.station, f.sequence) == ("bravo", ents[k].peer_seq)
+    assert f.evidence == (_b64(ents[k].data),)
 
 
 def test_cross_check_refuses_a_pair_that_does_not_hold_each_others_cards(rec: Record) -> None:
@@ -296,17 +367,22 @@ def test_a_dropped_entry_is_caught_in_the_range_that_held_it(rec: Record) -> Non
         new = [*doc["entries"][:i], *doc["entries"][i + 1 :]]
         exc = refused(dumps(doc | {"entries": new}))
         if i == n - 1:  # the last checkpoint now claims more entries than there are
-            assert exc.code == "bad_root"
+            assert exc.code == "missing_entries"
             assert f"has {n - 1} entries" in exc.message
         else:
             assert names_entry(exc, i), (i, exc)
 
 
 def test_a_duplicated_envelope_entry_is_named(rec: Record) -> None:
+    """Inserted into the file: the signed roots no longer hold (the range is named).
+    Logged twice by the station itself (its export signed over it): duplicate_entry."""
     doc = rec.doc()
     i = next(k for k, e in enumerate(entries(doc)) if e.kind is EntryKind.ENVELOPE_OUT)
     new = [*doc["entries"][: i + 1], doc["entries"][i], *doc["entries"][i + 1 :]]
     exc = refused(dumps(doc | {"entries": new}))
+    assert names_entry(exc, i + 1), exc
+    signed = tamper.rewrite_history(doc | {"entries": new}, rec.alpha_identity)
+    exc = refused(tamper.dump(signed))
     assert (exc.code, exc.entry) == ("duplicate_entry", i + 1)
     assert f"entry {i}" in exc.message
 
@@ -329,14 +405,137 @@ def test_reordered_entries_are_caught(rec: Record) -> None:
         assert names_entry(exc, i), (i, j, exc)
 
 
-def test_an_appended_entry_is_reported_unattested_not_hidden(rec: Record) -> None:
-    """Entries after the last signed checkpoint cannot be vouched for; the report says so
-    (docs/ledger.md: a station can still truncate its unwitnessed tail)."""
+def test_an_appended_entry_is_refused_unless_accepted_and_then_counted(rec: Record) -> None:
+    """Entries after the last signed checkpoint cannot be vouched for: refused
+    (``unattested``); with accept_unattested they are counted and the result says so."""
     doc = rec.doc()
     extra = Entry(EntryKind.LINK_TEST, "bravo", 0, bytes(32), 1, b'{"ok": true}').encode()
-    v = transcripts.verify(dumps(doc | {"entries": [*doc["entries"], _b64(extra)]}))
+    text = dumps(doc | {"entries": [*doc["entries"], _b64(extra)]})
+    exc = refused(text)
+    assert exc.code == "unattested"
+    assert exc.entry == len(doc["entries"])
+    v = transcripts.verify(text, accept_unattested=True)
     assert v.report.unattested == 1
+    assert v.accepted_unattested
+    assert transcripts.summary(v)["accepted_unattested"] is True
     assert v.report.attested_size == len(doc["entries"])
+
+
+def test_the_export_is_signed_at_its_own_size(rec: Record) -> None:
+    """The record ends with a message after the last stored checkpoint: the export
+    signs a checkpoint at its size, with alpha's log key, so nothing is unattested."""
+    doc = rec.doc()
+    n = len(doc["entries"])
+    assert tamper.sizes(doc)[-1] == n
+    assert max(s for s in tamper.sizes(doc)[:-1]) < n - 1
+    assert transcripts.verify(rec.alpha).report.unattested == 0
+
+
+# --- the tamper corpus ----------------------------------------------------------------
+
+
+def corpus(rec: Record) -> list[tamper.Case]:
+    return tamper.corpus(
+        rec.alpha, rec.bravo, rec.alpha_early, rec.bravo_early,
+        rec.alpha_identity, rec.bravo_identity,
+    )  # fmt: skip
+
+
+def test_the_corpus_covers_every_case_of_the_record(rec: Record) -> None:
+    codes = {c.code for c in corpus(rec)}
+    assert codes >= {
+        "unattested", "missing_entries", "bad_root", "equivocation", "receipt_unsent",
+        "receipt_mismatch", "fork", "stale_transcript", "unknown_cosigner",
+    }  # fmt: skip
+
+
+def test_every_tampered_transcript_is_refused_with_its_code(rec: Record) -> None:
+    wrong = []
+    for case in corpus(rec):
+        got = tamper.refusals(case)
+        if case.code not in got or got & case.not_codes:
+            wrong.append((case.name, case.code, sorted(got)))
+    assert not wrong, wrong
+
+
+def test_the_unsigned_tail_cases_verify_only_when_accepted(rec: Record) -> None:
+    """What verify accepted before (exit 0) is refused; accepted on request, it is
+    reported as unattested."""
+    for case in corpus(rec):
+        if case.code != "unattested" or "reordered" in case.name:
+            continue  # (a receipt moved before its envelope stays refused: receipt_unsent)
+        assert tamper.refusals(case, accept_unattested=True) == set(), case.name
+        v = transcripts.verify(case.a, accept_unattested=True)
+        assert v.report.unattested > 0, case.name
+
+
+def test_equivocation_names_both_envelopes(rec: Record) -> None:
+    [one] = [c for c in corpus(rec) if c.name == "equivocation in one transcript"]
+    with pytest.raises(EquivocationError) as info:
+        transcripts.verify(one.a)
+    doc = tamper.load(one.a)
+    ents = tamper.decoded(doc)
+    assert info.value.second == ents[-1].data
+    assert info.value.first in {e.data for e in ents[:-1]}
+    assert info.value.first != info.value.second
+    for c in corpus(rec):
+        if c.b is None or c.code != "equivocation":
+            continue
+        cc = transcripts.cross_check(transcripts.verify(c.a), transcripts.verify(c.b))
+        [f] = cc.of("equivocation")
+        assert f.station == "alpha"
+        first, second = (base64.b64decode(e) for e in f.evidence)
+        assert first != second
+        key = rec.alpha_identity.card().card.signing_key
+        for raw in (first, second):  # both signed by alpha, for one recipient and number
+            assert _header(raw, key) == ("alpha", "bravo", f.sequence)
+
+
+def _header(raw: bytes, key: bytes) -> tuple[str, str, int]:
+    from hotline.wire import envelope as wire
+
+    u = wire.decode(raw, max_bytes=len(raw))
+    u.verify(key)
+    return u.header.sender, u.header.recipient, u.header.sequence
+
+
+def test_a_fork_is_reported_with_both_notes(rec: Record) -> None:
+    for c in corpus(rec):
+        if c.code != "fork":
+            continue
+        assert c.b is not None
+        cc = transcripts.cross_check(transcripts.verify(c.a), transcripts.verify(c.b))
+        forks = cc.of("fork")
+        assert forks, c.name
+        for f in forks:
+            assert f.station == "alpha", c.name
+            assert len(f.evidence) == 2, c.name
+            log_key = Ed25519Verifier(origin_of("alpha"), rec.alpha_identity.card().card.log_key)
+            got = [cps.open_checkpoint(n, [log_key]).checkpoint for n in f.evidence]
+            assert got[0].root != got[1].root or got[0].size != got[1].size, c.name
+
+
+def test_receipts_are_checked_against_the_peer_entries(rec: Record) -> None:
+    for c in corpus(rec):
+        if c.code != "receipt_mismatch":
+            continue
+        assert c.b is not None
+        cc = transcripts.cross_check(transcripts.verify(c.a), transcripts.verify(c.b))
+        [f] = cc.of("receipt_mismatch")
+        assert f.station == "bravo", c.name
+        assert f.evidence, c.name
+
+
+def test_witness_cosignatures_are_exported_and_checked_against_the_key_on_record(
+    rec: Record,
+) -> None:
+    v = transcripts.verify(rec.alpha)
+    [(vkey, at)] = v.witnesses.items()
+    assert vkey == WITNESS.verifier.vkey
+    action = json.loads(v.report.entries[at].data)
+    assert action["action"] == "witness_add"
+    named = [cs for _, cs in v.report.cosignatures if cs.name == WITNESS.name]
+    assert len(named) == 1
 
 
 def _b64(raw: bytes) -> str:
@@ -428,7 +627,8 @@ def test_a_cosigner_key_not_on_record_is_refused(rec: Record) -> None:
         new = [c | {"cosigner": stranger.verifier.vkey, "line": line}, *doc["cosignatures"][1:]]
         exc = refused(dumps(doc | {"cosignatures": new}))
         assert exc.where == "cosignature 0", exc
-        assert "not a peer on record" in exc.message
+        assert exc.code == "unknown_cosigner"
+        assert "neither a peer nor a witness on record" in exc.message
     # the listed key changed, the line kept: the line does not verify with it
     other_key = primitives.signing_public_key(primitives.new_signing_key())
     other = CosignatureVerifier(cosigner_of("bravo"), other_key)
@@ -531,3 +731,42 @@ def test_a_single_byte_changed_anywhere_never_verifies_silently(rec: Record, dat
 def test_garbage_is_refused_with_a_transcript_error(blob: bytes) -> None:
     with pytest.raises(HotlineError):
         transcripts.verify(blob)
+
+
+# --- the CLI ----------------------------------------------------------------------------
+
+
+def test_verify_cli_refuses_unattested_unless_told_and_names_findings(
+    rec: Record, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from hotline.cli import app
+
+    runner = CliRunner()
+    doc = rec.doc()
+    extra = Entry(EntryKind.LINK_TEST, "bravo", 0, bytes(32), 1, b'{"ok": true}').encode()
+    paths = {}
+    for name, text in (
+        ("tail", dumps(doc | {"entries": [*doc["entries"], _b64(extra)]})),
+        ("alpha", rec.alpha),
+        ("bravo_early", rec.bravo_early),
+        ("bravo", rec.bravo),
+    ):
+        paths[name] = tmp_path / f"{name}.json"
+        paths[name].write_text(text)
+    r = runner.invoke(app, ["verify", str(paths["tail"])])
+    assert r.exit_code == 1
+    assert "(unattested)" in r.output
+    r = runner.invoke(app, ["verify", str(paths["tail"]), "--accept-unattested"])
+    assert r.exit_code == 0, r.output
+    assert "ACCEPTED UNATTESTED" in r.output
+    assert "1 entries after the last signed checkpoint" in " ".join(r.output.split())
+    r = runner.invoke(app, ["verify", str(paths["alpha"]), str(paths["bravo"])])
+    assert r.exit_code == 0, r.output
+    assert "✓ cross-check" in r.output
+    assert "ACCEPTED UNATTESTED" not in r.output
+    r = runner.invoke(app, ["verify", str(paths["alpha"]), str(paths["bravo_early"])])
+    assert r.exit_code == 1
+    assert "✗ stale_transcript (bravo)" in r.output
+    assert "not_received" not in r.output

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query
 
+from hotline.api import shapes
+from hotline.api.openapi import errors
 from hotline.errors import InputError, NotFoundError
 from hotline.ledger import merkle
 from hotline.service.line import Line
@@ -19,8 +21,8 @@ from hotline.store import schema, tree
 def ledger_router(line: Line, auth: Any) -> APIRouter:
     router = APIRouter(prefix="/api/v1/ledger", dependencies=[Depends(auth)], tags=["ledger"])
 
-    @router.get("/checkpoint")
-    def checkpoint() -> dict[str, Any]:
+    @router.get("/checkpoint", response_model=shapes.CosignedCheckpoint, responses=errors(404))
+    def get_checkpoint() -> dict[str, Any]:
         """The newest checkpoint of this station's ledger that a peer has cosigned: the
         signed note with every cosignature line, verifiable with the station cards."""
         with line.reader.connect() as conn:
@@ -33,8 +35,8 @@ def ledger_router(line: Line, auth: Any) -> APIRouter:
             )
         return {"origin": origin_of(line.station_id), "ledger_size": size, **found}
 
-    @router.get("/proof/inclusion")
-    def inclusion(
+    @router.get("/proof/inclusion", response_model=shapes.InclusionProof, responses=errors(404))
+    def prove_inclusion(
         message_id: Annotated[str, Query(max_length=36)],
         size: Annotated[int | None, Query(ge=1)] = None,
     ) -> dict[str, Any]:
@@ -64,8 +66,8 @@ def ledger_router(line: Line, auth: Any) -> APIRouter:
             "proof": [h.hex() for h in proof],
         }
 
-    @router.get("/proof/consistency")
-    def consistency(
+    @router.get("/proof/consistency", response_model=shapes.ConsistencyProof, responses=errors())
+    def prove_consistency(
         old: Annotated[int, Query(ge=0)], new: Annotated[int, Query(ge=1)]
     ) -> dict[str, Any]:
         """A consistency proof between two sizes of this station's ledger."""

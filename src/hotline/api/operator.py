@@ -1,36 +1,44 @@
 """The operator API: send, threads with delivery state, acknowledge, link, alarms, events.
 
-Owns request validation (pydantic models with limits), bearer-token authentication
-(constant-time comparison, a per-token rate limit) and the JSON shapes of responses.
-OpenAPI at /openapi.json. Must not touch: the peer endpoint, SQL beyond the read-side
-queries. Notification of a site or activity is information, never permission.
+Owns request validation (pydantic models with limits), the routes and their documented
+answers (``api/shapes.py``, errors from ``api/openapi.py``). In front of every route sits
+the gate (``api/limits.py``): the bearer token is checked first, then the client's rate,
+then the body's size, all before a byte of the body is read. OpenAPI at /openapi.json;
+/docs and /redoc are off (see ``api/openapi.py``). Must not touch: the peer endpoint, SQL
+beyond the read-side queries. Notification of a site or activity is information, never
+permission.
 """
 
 import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from hotline import __version__
+from hotline.api import openapi, shapes
 from hotline.api.errors import install_operator
+from hotline.api.idempotency import HEADER, KEY_PATTERN, IdempotentSends, request_hash
 from hotline.api.ledger import ledger_router
-from hotline.api.registry import registry_router
+from hotline.api.limits import OperatorGate
+from hotline.api.openapi import errors
+from hotline.api.registry import IMPORT_PATH, registry_router
 from hotline.crypto import primitives
 from hotline.crypto.card import parse_card, safety_number
-from hotline.errors import AuthError, InputError, NotFoundError, RateLimitedError
+from hotline.errors import AuthError, InputError, NotFoundError
 from hotline.service import queries
-from hotline.service.line import Line
+from hotline.service.line import Line, Sent
 from hotline.wire.envelope import Precedence
 from hotline.wire.messages import MessagePayload
 
-PrecedenceName = Literal["FLASH", "IMMEDIATE", "PRIORITY", "ROUTINE"]
+PrecedenceName = shapes.PrecedenceName
+OPENAPI_PATH = "/openapi.json"
 
 
 class SendRequest(BaseModel):
@@ -45,35 +53,10 @@ class SendRequest(BaseModel):
     operator: Annotated[str, Field(max_length=100)] | None = None
 
 
-class SendResponse(BaseModel):
-    message_id: str
-    peer: str
-    sequence: int
-    precedence: PrecedenceName
-    state: str
-
-
 class AckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     officer: Annotated[str, Field(min_length=1, max_length=100)]
     note: Annotated[str, Field(max_length=2000)] | None = None
-
-
-class _RateLimit:
-    """A token bucket: ``rate`` requests a second, bursts of twice that."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate, self.capacity = rate, rate * 2
-        self.tokens, self.at = self.capacity, time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
 
 
 class PeerAddRequest(BaseModel):
@@ -90,31 +73,49 @@ def create_operator_app(
     link_test_now: Any = None,
     add_peer: Any = None,
     deconfliction: Any = None,
+    gate_clock: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
+    s = line.settings
     app = FastAPI(
         title="hotline operator API",
         version=__version__,
         description="Operate one hotline station: send, read threads with delivery state, "
-        "acknowledge, watch the line. Notification is information, never permission.",
+        "acknowledge, watch the line. Notification is information, never permission.\n\n"
+        "Every request carries `Authorization: Bearer TOKEN` (`hotline token`). Every "
+        'refusal is `{"error": {"code", "message", "hint"}}` with the status listed.',
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=OPENAPI_PATH,
+        generate_unique_id_function=openapi.operation_id,
     )
     install_operator(app)
+    app.add_middleware(
+        OperatorGate,
+        token=token,
+        rate_per_s=s.api_rate_per_s,
+        auth_failures_per_s=s.api_auth_failures_per_s,
+        max_body_bytes=s.max_request_bytes,
+        body_limits={IMPORT_PATH: s.import_max_bytes},
+        public_paths=frozenset({OPENAPI_PATH}),
+        clock=gate_clock,
+    )
     bearer = HTTPBearer(auto_error=False)
     expected = token.encode()
-    bucket = _RateLimit(line.settings.api_rate_per_s)
 
     async def auth(
         cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> None:
+        """Checked by the gate already; here again so that no route is ever open, and so
+        that the spec names the bearer scheme."""
         if cred is None or not primitives.equal(cred.credentials.encode(), expected):
             raise AuthError("missing or wrong bearer token")
-        if not bucket.take():
-            raise RateLimitedError("too many requests")
 
     Auth = Depends(auth)
     app.include_router(ledger_router(line, auth))
     if deconfliction is not None:
         app.include_router(registry_router(deconfliction, auth))
     now = line.clock.now_us
+    sends = IdempotentSends(line)
 
     def read(fn: Any, *args: Any, **kw: Any) -> Any:
         def run() -> Any:
@@ -123,37 +124,47 @@ def create_operator_app(
 
         return asyncio.to_thread(run)
 
-    @app.get("/api/v1/status", dependencies=[Auth])
-    async def status() -> dict[str, Any]:
+    @app.get("/api/v1/status", dependencies=[Auth], responses=errors())
+    async def get_status() -> shapes.Status:
+        """This station, each line's state, counts and the number of open alarms."""
         peers = line.peers.ids()
-        return {
-            "station": line.station_id,
-            "display_name": line.identity.display_name,
-            "fingerprint": line.card.fingerprint(),
-            "version": __version__,
-            "counts": await read(queries.counts),
-            "links": await read(queries.link_status, peers),
-            "alarms": len(await read(queries.alarms, now())),
-        }
-
-    @app.get("/api/v1/card", dependencies=[Auth])
-    async def card() -> dict[str, str]:
-        return {"card": line.card.to_text(), "fingerprint": line.card.fingerprint()}
-
-    @app.get("/api/v1/peers", dependencies=[Auth])
-    async def peers() -> list[dict[str, Any]]:
-        return [
+        return shapes.Status.model_validate(
             {
-                "station_id": p,
-                "display_name": line.peers.get(p).card.display_name,
-                "fingerprint": line.peers.get(p).fingerprint(),
-                "endpoints": list(line.peers.get(p).card.endpoints),
+                "station": line.station_id,
+                "display_name": line.identity.display_name,
+                "fingerprint": line.card.fingerprint(),
+                "version": __version__,
+                "counts": await read(queries.counts),
+                "links": await read(queries.link_status, peers),
+                "alarms": len(await read(queries.alarms, now())),
             }
+        )
+
+    @app.get("/api/v1/card", dependencies=[Auth], responses=errors())
+    async def get_card() -> shapes.Card:
+        """This station's signed card and fingerprint, to give to a peer."""
+        return shapes.Card(card=line.card.to_text(), fingerprint=line.card.fingerprint())
+
+    @app.get("/api/v1/peers", dependencies=[Auth], responses=errors())
+    async def list_peers() -> list[shapes.PeerInfo]:
+        """The stations this one has a line with."""
+        return [
+            shapes.PeerInfo(
+                station_id=p,
+                display_name=line.peers.get(p).card.display_name,
+                fingerprint=line.peers.get(p).fingerprint(),
+                endpoints=list(line.peers.get(p).card.endpoints),
+            )
             for p in line.peers.ids()
         ]
 
-    @app.post("/api/v1/peers", dependencies=[Auth], status_code=201)
-    async def peer_add(req: PeerAddRequest) -> dict[str, Any]:
+    @app.post(
+        "/api/v1/peers",
+        dependencies=[Auth],
+        status_code=201,
+        responses=errors(400, 404, 503, body=True),
+    )
+    async def add_peer_card(req: PeerAddRequest) -> shapes.PeerAdded:
         """Add a peer. The caller must send the safety number the officers confirmed."""
         card = parse_card(req.card)
         expected = safety_number(line.card, card)
@@ -166,40 +177,96 @@ def create_operator_app(
         if add_peer is None:
             raise NotFoundError("peers cannot be added on this station while it runs")
         added = await add_peer(req.card, req.operator)
-        return {"station_id": added.card.station_id, "fingerprint": added.fingerprint()}
+        return shapes.PeerAdded(station_id=added.card.station_id, fingerprint=added.fingerprint())
 
-    @app.post("/api/v1/messages", dependencies=[Auth], status_code=201)
-    async def send(req: SendRequest) -> SendResponse:
+    @app.post(
+        "/api/v1/messages",
+        dependencies=[Auth],
+        status_code=201,
+        response_model=shapes.SendResponse,
+        responses={
+            201: {
+                "description": "Stored, sealed and queued (or, for a retry with the same "
+                "Idempotency-Key, the first result again).",
+                "headers": {
+                    "Idempotent-Replayed": {
+                        "description": "`true` when this is the first result of an earlier "
+                        "request with the same Idempotency-Key; absent otherwise.",
+                        "schema": {"type": "string", "enum": ["true"]},
+                    }
+                },
+            },
+            **errors(400, 503, body=True),
+        },
+    )
+    async def send_message(
+        req: SendRequest,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias=HEADER,
+                pattern=KEY_PATTERN,
+                description="Any unique string (a UUID will do). A retry with the same key "
+                "and the same request returns the first result (same message id, status "
+                "201, header `Idempotent-Replayed: true`) instead of sending again; the "
+                "same key with another request is refused (422, `idempotency_key_reused`). "
+                "Kept for the setting idempotency_ttl_s.",
+            ),
+        ] = None,
+    ) -> Any:
+        """Send a text message to a peer: stored, sealed, signed and queued at once."""
+        if not req.text.strip():
+            raise InputError(
+                "the message has no text",
+                code="empty_message",
+                hint="write the message text; a blank message is not sent",
+            )
         payload = MessagePayload(
             type=req.type,
             text=req.text,
             ack_required=req.ack_required,
             in_reply_to=req.in_reply_to,
         )
-        sent = await line.send(
-            peer=req.peer,
-            channel=req.channel,
-            precedence=Precedence[req.precedence],
-            payload=payload,
-            operator=req.operator,
-        )
-        return SendResponse(
-            message_id=str(sent.message_id),
-            peer=sent.peer,
-            sequence=sent.sequence,
-            precedence=req.precedence,
-            state="queued",
-        )
 
-    @app.get("/api/v1/messages", dependencies=[Auth])
-    async def messages(
-        channel: str | None = None,
-        peer: str | None = None,
+        def answer(sent: Sent) -> shapes.SendResponse:
+            return shapes.SendResponse(
+                message_id=str(sent.message_id),
+                peer=sent.peer,
+                sequence=sent.sequence,
+                precedence=req.precedence,
+                state="queued",
+            )
+
+        async def send(also: Any = None) -> Sent:
+            return await line.send(
+                peer=req.peer,
+                channel=req.channel,
+                precedence=Precedence[req.precedence],
+                payload=payload,
+                operator=req.operator,
+                also=also,
+            )
+
+        if idempotency_key is None:
+            return answer(await send())
+        digest = request_hash(req.model_dump_json())
+        result = await sends.send(
+            idempotency_key, digest, send, lambda sent: answer(sent).model_dump_json()
+        )
+        if isinstance(result, JSONResponse):
+            return result
+        return answer(result)
+
+    @app.get("/api/v1/messages", dependencies=[Auth], responses=errors())
+    async def list_messages(
+        channel: Annotated[str | None, Query(max_length=64)] = None,
+        peer: Annotated[str | None, Query(max_length=32)] = None,
         direction: Literal["in", "out"] | None = None,
         unacknowledged: bool = False,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await read(
+    ) -> list[shapes.Message]:
+        """Messages, newest first, each with its state and times."""
+        rows: list[dict[str, Any]] = await read(
             queries.list_messages,
             now(),
             channel=channel,
@@ -208,55 +275,73 @@ def create_operator_app(
             unacknowledged=unacknowledged,
             limit=limit,
         )
-        return result
+        return [shapes.Message.model_validate(r) for r in rows]
 
-    @app.get("/api/v1/messages/{message_id}", dependencies=[Auth])
-    async def message(message_id: Annotated[str, Field(max_length=36)]) -> dict[str, Any]:
+    @app.get("/api/v1/messages/{message_id}", dependencies=[Auth], responses=errors(404))
+    async def get_message(message_id: Annotated[str, Field(max_length=36)]) -> shapes.Message:
+        """One message with its delivery state and times."""
         found: dict[str, Any] | None = await read(queries.get_message, now(), message_id)
         if found is None:
             raise NotFoundError(f"no message {message_id}")
-        return found
+        return shapes.Message.model_validate(found)
 
-    @app.post("/api/v1/messages/{message_id}/ack", dependencies=[Auth])
-    async def ack(message_id: str, req: AckRequest) -> dict[str, Any]:
+    @app.post(
+        "/api/v1/messages/{message_id}/ack",
+        dependencies=[Auth],
+        responses=errors(400, 404, 503, body=True),
+    )
+    async def acknowledge_message(message_id: str, req: AckRequest) -> shapes.Message:
+        """Acknowledge a received message ("received and understood"), signed, sent back."""
         await line.acknowledge(message_id, req.officer, req.note)
         found: dict[str, Any] = await read(queries.get_message, now(), message_id)
-        return found
+        return shapes.Message.model_validate(found)
 
-    @app.get("/api/v1/channels", dependencies=[Auth])
-    async def channels() -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await read(queries.channels)
-        return result
+    @app.get("/api/v1/channels", dependencies=[Auth], responses=errors())
+    async def list_channels() -> list[shapes.Channel]:
+        """Channels with their message counts."""
+        rows: list[dict[str, Any]] = await read(queries.channels)
+        return [shapes.Channel.model_validate(r) for r in rows]
 
-    @app.get("/api/v1/channels/{channel}/thread", dependencies=[Auth])
-    async def thread(
+    @app.get("/api/v1/channels/{channel}/thread", dependencies=[Auth], responses=errors())
+    async def get_thread(
         channel: str, limit: Annotated[int, Query(ge=1, le=1000)] = 200
-    ) -> list[dict[str, Any]]:
+    ) -> list[shapes.Message]:
+        """A channel's messages, oldest first."""
         rows: list[dict[str, Any]] = await read(
             queries.list_messages, now(), channel=channel, limit=limit
         )
-        return list(reversed(rows))
+        return [shapes.Message.model_validate(r) for r in reversed(rows)]
 
-    @app.get("/api/v1/link", dependencies=[Auth])
-    async def link() -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await read(queries.link_status, line.peers.ids())
-        return result
+    @app.get("/api/v1/link", dependencies=[Auth], responses=errors())
+    async def list_links() -> list[shapes.LinkStatus]:
+        """Each line's state and last measurements."""
+        rows: list[dict[str, Any]] = await read(queries.link_status, line.peers.ids())
+        return [shapes.LinkStatus.model_validate(r) for r in rows]
 
-    @app.post("/api/v1/link/{peer}/test", dependencies=[Auth])
-    async def link_test(peer: str) -> dict[str, Any]:
+    @app.post("/api/v1/link/{peer}/test", dependencies=[Auth], responses=errors(400, 404, 502))
+    async def test_link(peer: str) -> shapes.LinkTestResult:
+        """Run a link test to a peer now: round trip, clock skew, checkpoint, proofs."""
         line.peers.get(peer)
         if link_test_now is None:
             raise NotFoundError("link tests are not running on this station")
         result: dict[str, Any] = await link_test_now(peer)
-        return result
+        return shapes.LinkTestResult.model_validate(result)
 
-    @app.get("/api/v1/alarms", dependencies=[Auth])
-    async def alarms() -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await read(queries.alarms, now())
-        return result
+    @app.get("/api/v1/alarms", dependencies=[Auth], responses=errors())
+    async def list_alarms() -> list[shapes.Alarm]:
+        """Open alarms: stored ones and every acknowledgement past its deadline."""
+        rows: list[dict[str, Any]] = await read(queries.alarms, now())
+        return [shapes.Alarm.model_validate(r) for r in rows]
 
-    @app.get("/api/v1/events", dependencies=[Auth])
-    async def events(request: Request) -> StreamingResponse:
+    @app.get(
+        "/api/v1/events",
+        dependencies=[Auth],
+        response_class=StreamingResponse,
+        responses={**openapi.event_stream_response(), **errors()},
+    )
+    async def stream_events(request: Request) -> StreamingResponse:
+        """Live events (Server-Sent Events); the 200 response lists every event type."""
+
         async def stream() -> AsyncIterator[bytes]:
             async with line.events.subscribe() as q:
                 yield b": connected\n\n"
@@ -271,4 +356,12 @@ def create_operator_app(
 
         return StreamingResponse(stream(), media_type="text/event-stream")
 
+    base_openapi = app.openapi
+
+    def spec() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi.add_components(base_openapi())
+        return app.openapi_schema
+
+    app.openapi = spec  # type: ignore[method-assign]
     return app

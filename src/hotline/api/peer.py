@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from hotline.api.errors import peer_refusal
 from hotline.errors import EnvelopeError, HotlineError
 from hotline.link import framing
+from hotline.link.limits import advertised
 from hotline.service.line import Inbound, Line
 from hotline.service.witnessing import Witnessing
 
@@ -86,7 +87,7 @@ def create_peer_app(line: Line, witnessing: Witnessing) -> FastAPI:
         try:
             raw = await read_limited(request, s.max_envelope_bytes)
             env, test = await asyncio.to_thread(line.check_link_test, raw)
-            extra: dict[str, Any] = {}
+            extra: dict[str, Any] = {"limits": advertised(s)}
             if test.witness is not None:
                 extra |= await witnessing.witness(env.header.sender, test.witness, env.raw)
             if test.prove:

@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from hotline.api import shapes
+from hotline.api.openapi import errors
 from hotline.api.peer import read_limited
 from hotline.service.notices import Deconfliction
 from hotline.service.registry import (
@@ -21,6 +23,8 @@ from hotline.service.registry import (
 from hotline.wire.envelope import Precedence
 
 PrecedenceName = Literal["FLASH", "IMMEDIATE", "PRIORITY", "ROUTINE"]
+#: the import route: its body limit is the setting import_max_bytes, not max_request_bytes
+IMPORT_PATH = "/api/v1/sites/import"
 
 
 class NoticeRequest(BaseModel):
@@ -55,8 +59,9 @@ def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
             "notice": INFORMATION_NOT_PERMISSION,
         }
 
-    @router.get("/sites")
-    def sites(include_ended: bool = False, stale: bool = False) -> dict[str, Any]:
+    @router.get("/sites", response_model=shapes.SiteList, responses=errors())
+    def list_sites(include_ended: bool = False, stale: bool = False) -> dict[str, Any]:
+        """Protected sites with owner, versions and reconfirmation state."""
         with proj.lock:
             recs = [
                 record_json(r, proj.registry, now())
@@ -66,13 +71,15 @@ def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
             recs = [r for r in recs if r.get("stale")]
         return {"sites": recs, "notice": INFORMATION_NOT_PERMISSION}
 
-    @router.get("/sites/{site_id}")
-    def site(site_id: str) -> dict[str, Any]:
+    @router.get("/sites/{site_id}", response_model=shapes.Record, responses=errors(404))
+    def get_site(site_id: str) -> dict[str, Any]:
+        """One site with every version: who notified what, when, who acknowledged."""
         with proj.lock:
             return record_json(proj.registry.site(site_id), proj.registry, now())
 
-    @router.get("/activities")
-    def activities(include_ended: bool = False) -> dict[str, Any]:
+    @router.get("/activities", response_model=shapes.ActivityList, responses=errors())
+    def list_activities(include_ended: bool = False) -> dict[str, Any]:
+        """Planned activities with owner and versions."""
         with proj.lock:
             recs = [
                 record_json(r, proj.registry, now())
@@ -80,43 +87,68 @@ def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
             ]
         return {"activities": recs, "notice": INFORMATION_NOT_PERMISSION}
 
-    @router.get("/activities/{activity_id}")
-    def activity(activity_id: str) -> dict[str, Any]:
+    @router.get("/activities/{activity_id}", response_model=shapes.Record, responses=errors(404))
+    def get_activity(activity_id: str) -> dict[str, Any]:
+        """One activity with every version."""
         with proj.lock:
             return record_json(proj.registry.activity(activity_id), proj.registry, now())
 
-    @router.get("/conflicts")
-    def conflicts() -> dict[str, Any]:
+    @router.get("/conflicts", response_model=shapes.ConflictList, responses=errors())
+    def list_conflicts() -> dict[str, Any]:
         """Open conflicts, each with its draft concern, ready to send."""
         with proj.lock:
             rows = [conflict_json(oc) for oc in proj.open_conflicts.values()]
         return {"conflicts": rows, "notice": INFORMATION_NOT_PERMISSION}
 
-    @router.get("/concerns")
-    def concerns(all: bool = False) -> dict[str, Any]:
+    @router.get("/concerns", response_model=shapes.ConcernList, responses=errors())
+    def list_concerns(all: bool = False) -> dict[str, Any]:
+        """Open concerns (all of them with ``all=true``) and their steps."""
         with proj.lock:
             threads = proj.concerns.all() if all else proj.concerns.open()
             return {"concerns": [concern_json(t) for t in threads]}
 
-    @router.get("/concerns/{concern_id}")
-    def concern(concern_id: str) -> dict[str, Any]:
+    @router.get("/concerns/{concern_id}", response_model=shapes.Concern, responses=errors(404))
+    def get_concern(concern_id: str) -> dict[str, Any]:
+        """One concern and its steps."""
         with proj.lock:
             return concern_json(proj.concerns.get(concern_id))
 
-    @router.post("/notices", status_code=201)
-    async def notify(req: NoticeRequest) -> dict[str, Any]:
+    @router.post(
+        "/notices",
+        status_code=201,
+        response_model=shapes.SentNotices,
+        responses=errors(400, 403, 404, 503, body=True),
+    )
+    async def send_notice(req: NoticeRequest) -> dict[str, Any]:
         """Send a site notice, activity notice or concern step (checked before sending)."""
         prec = Precedence[req.precedence] if req.precedence else None
         return sent(
             await dc.send_data(req.notice, peer=req.peer, precedence=prec, operator=req.operator)
         )
 
-    @router.post("/concerns/{concern_id}/raise", status_code=201)
-    async def raise_draft(concern_id: str, req: DraftRequest) -> dict[str, Any]:
+    @router.post(
+        "/concerns/{concern_id}/raise",
+        status_code=201,
+        response_model=shapes.SentNotices,
+        responses=errors(400, 404, 503, body=True),
+    )
+    async def raise_concern(concern_id: str, req: DraftRequest) -> dict[str, Any]:
         """Send the draft concern of an open conflict."""
         return sent(await dc.raise_draft(concern_id, peer=req.peer, operator=req.operator))
 
-    @router.post("/sites/import", status_code=201)
+    @router.post(
+        IMPORT_PATH.removeprefix("/api/v1"),
+        status_code=201,
+        response_model=shapes.Imported,
+        responses=errors(400, 404, 503, body=True),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object"}}},
+                "description": "A GeoJSON FeatureCollection or ED-318 zones (a file's bytes).",
+            }
+        },
+    )
     async def import_sites(
         request: Request,
         peer: Annotated[str | None, Query(max_length=32)] = None,
@@ -127,14 +159,21 @@ def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
         notices = await dc.import_file(raw, peer=peer, prefix=prefix)
         return {"imported": [n.site_id for n in notices], "notice": INFORMATION_NOT_PERMISSION}
 
-    @router.post("/sites/reference", status_code=201)
-    async def reference(peer: Annotated[str | None, Query(max_length=32)] = None) -> dict[str, Any]:
+    @router.post(
+        "/sites/reference",
+        status_code=201,
+        response_model=shapes.Imported,
+        responses=errors(400, 404, 503),
+    )
+    async def notify_reference_sites(
+        peer: Annotated[str | None, Query(max_length=32)] = None,
+    ) -> dict[str, Any]:
         """Notify the shipped reference data (Ukraine's power plants; CC BY 4.0, WRI GPPD)."""
         notices = await dc.load_reference(peer=peer)
         return {"imported": [n.site_id for n in notices], "notice": INFORMATION_NOT_PERMISSION}
 
-    @router.get("/registry/export")
-    def export(
+    @router.get("/registry/export", response_model=shapes.RegistryExport, responses=errors())
+    def export_registry(
         fmt: Annotated[Literal["geojson", "ed318", "conflicts"], Query(alias="format")] = "geojson",
     ) -> dict[str, Any]:
         from hotline.deconfliction import exchange
@@ -146,8 +185,8 @@ def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
                 return exchange.export_conflicts_geojson(proj.registry)
             return exchange.export_geojson(proj.registry, now=now())
 
-    @router.get("/registry/refused")
-    def refused() -> list[dict[str, Any]]:
+    @router.get("/registry/refused", response_model=list[shapes.RefusedNotice], responses=errors())
+    def list_refused_notices() -> list[dict[str, Any]]:
         """Messages whose notice the registry did not apply, with the reason."""
         with proj.lock:
             return list(proj.refused)

@@ -1,12 +1,20 @@
-"""What every CLI command shares: the data-dir option, settings, errors, the API client.
+"""What every CLI command shares: the data-dir option, settings, errors, the API client,
+and the one way to print text that came from elsewhere.
 
-Owns turning errors into a red line with a hint and an exit code, and finding a running
-station's operator API (its run file and token). Must not touch: business rules.
+Owns turning errors into a red line with a hint and an exit code, finding a running
+station's operator API (its run file and token), and ``plain``/``shown``: anything a peer,
+the API or a file wrote is printed as plain text, never as Rich markup, never as emoji
+codes, and with control characters (escape sequences, carriage returns, newlines,
+bidirectional overrides) shown as escapes, so a site named ``[/]`` cannot crash a
+command and ``[bold red]ALARM`` or ``\x1b[2J`` cannot fake or hide output. Commands
+print Rich ``Text`` built here, or markup they wrote themselves with no value in it.
+Must not touch: business rules.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +24,7 @@ import httpx
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.text import Text
 
 from hotline.errors import ConfigError, HotlineError
 from hotline.settings import Settings
@@ -37,6 +46,36 @@ DataDir = Annotated[
 DEFAULT_DATA_DIR = Path("hotline-data")
 
 
+#: characters that could move the cursor, clear the screen, end a line or reorder text
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f"  # C0 and C1 controls: escape sequences, CR, LF, tab, ...
+    "\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"  # breaks, bidi controls
+)
+
+
+def _escape(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def shown(value: object) -> str:
+    """``value`` as one line of inert text: control characters become visible escapes."""
+    return _UNSAFE.sub(_escape, str(value))
+
+
+def plain(*parts: object) -> Text:
+    """One line of output from parts: each is plain text (see ``shown``), except a
+    ``(words, style)`` pair, which styles words this program wrote."""
+    out = Text()
+    for part in parts:
+        if isinstance(part, tuple):
+            words, style = part
+            out.append(shown(words), style=str(style))
+        else:
+            out.append(shown(part))
+    return out
+
+
 def settings_for(data_dir: Path, **overrides: Any) -> Settings:
     try:
         return Settings(data_dir=data_dir, **overrides)
@@ -48,10 +87,25 @@ def settings_for(data_dir: Path, **overrides: Any) -> Settings:
         ) from None
 
 
+def require_station(data_dir: Path) -> None:
+    """Refuse, saying what to do, when ``data_dir`` holds no station (before anything
+    touches the directory: no lock file, no token, no store is created there)."""
+    from hotline.crypto.keys import STATION_FILE
+
+    if not (data_dir / STATION_FILE).is_file():
+        raise ConfigError(
+            f"no station in {data_dir}",
+            code="no_station",
+            hint=f"create one with: hotline init --id ID --name NAME --endpoint URL "
+            f"--data-dir {data_dir}  (or pass the --data-dir of an existing station)",
+        )
+
+
 def fail(exc: HotlineError) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {exc.message} [dim]({exc.code})[/]")
+    code = (f"({exc.code})", "dim")
+    err_console.print(plain(("error:", "bold red"), " ", exc.message, " ", code))
     if exc.hint:
-        err_console.print(f"  [yellow]what to do:[/] {exc.hint}")
+        err_console.print(plain("  ", ("what to do:", "yellow"), " ", exc.hint))
     raise typer.Exit(1)
 
 

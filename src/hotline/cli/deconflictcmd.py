@@ -1,6 +1,8 @@
 """Deconfliction commands: sites, activities, conflicts and concerns, through the API.
 
-Notification is information, never permission: what this prints says so.
+Notification is information, never permission: what this prints says so. Site names,
+ids, owners and concern steps come from peers: they are printed through
+``common.plain`` (plain text), never as markup.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from hotline.cli.common import DEFAULT_DATA_DIR, Api, DataDir, console, handles_errors
+from hotline.cli.common import DEFAULT_DATA_DIR, Api, DataDir, console, handles_errors, plain
 from hotline.errors import InputError
 
 NOTE = "[dim]Notification is information, never permission.[/]"
@@ -44,7 +46,7 @@ def register(app: typer.Typer) -> None:
 def _sent(r: dict[str, Any]) -> None:
     for s in r["sent"]:
         console.print(
-            f"sent to {s['peer']} as message {s['message_id']} (sequence {s['sequence']})"
+            plain(f"sent to {s['peer']} as message {s['message_id']} (sequence {s['sequence']})")
         )
     console.print(NOTE)
 
@@ -64,11 +66,11 @@ def sites_import(
         raw = file.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read {file}: {exc.strerror}") from None
-    with console.status(f"checking and notifying {file.name}"):
+    with console.status(plain(f"checking and notifying {file.name}")):
         r = Api(data_dir).call(
             "POST", "/api/v1/sites/import", content=raw, params={"peer": peer} if peer else {}
         )
-    console.print(f"[green]{len(r['imported'])} sites notified[/]")
+    console.print(plain((f"{len(r['imported'])} sites notified", "green")))
     console.print(NOTE)
 
 
@@ -83,7 +85,7 @@ def sites_reference(data_dir: DataDir = DEFAULT_DATA_DIR, peer: Peer = None) -> 
         r = Api(data_dir).call(
             "POST", "/api/v1/sites/reference", params={"peer": peer} if peer else {}
         )
-    console.print(f"[green]{len(r['imported'])} reference sites notified[/]")
+    console.print(plain((f"{len(r['imported'])} reference sites notified", "green")))
     console.print(NOTE)
 
 
@@ -101,13 +103,13 @@ def sites_list(
     for s in r["sites"]:
         cur = s["current"] or {}
         t.add_row(
-            s["id"],
-            next(iter((cur.get("names") or {"": "-"}).values())),
-            cur.get("category", "-"),
-            s["owner"],
-            str(len(s["versions"])),
-            (s["reconfirm_by"] or "-")[:10],
-            "[red]yes[/]" if s["stale"] else "no",
+            plain(s["id"]),
+            plain(next(iter((cur.get("names") or {"": "-"}).values()))),
+            plain(cur.get("category", "-")),
+            plain(s["owner"]),
+            plain(len(s["versions"])),
+            plain(str(s["reconfirm_by"] or "-")[:10]),
+            plain(("yes", "red")) if s["stale"] else plain("no"),
         )
     console.print(t)
     console.print(NOTE)
@@ -119,7 +121,9 @@ def sites_show(site_id: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
 
     Example: hotline sites show UA-NPP-ZNPP -d alpha
     """
-    console.print_json(json.dumps(Api(data_dir).call("GET", f"/api/v1/sites/{site_id}")))
+    doc = Api(data_dir).call("GET", f"/api/v1/sites/{site_id}")
+    for line in json.dumps(doc, indent=2, ensure_ascii=False).splitlines():
+        console.print(plain(line), soft_wrap=True)
 
 
 @handles_errors
@@ -136,7 +140,7 @@ def sites_export(
         raise InputError("format is geojson, ed318 or conflicts")
     doc = Api(data_dir).call("GET", "/api/v1/registry/export", params={"format": fmt})
     out.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
-    console.print(f"written {out}")
+    console.print(plain(f"written {out}"))
 
 
 def _when(value: str) -> str:
@@ -229,11 +233,11 @@ def activity_notify(
     ]
     for c in found:
         console.print(
-            f"[bold red]CONFLICT[/] with site {c['site_id']}: {c['distance_m']:,.0f} m "
-            f"(protected {c['protected_distance_m']:,.0f} m); draft concern "
-            f"{c['draft_concern']['concern_id']}"
-        )
-    console.print(f"activity id: {aid}")
+            plain(("CONFLICT", "bold red"), f" with site {c['site_id']}: "
+                 f"{c['distance_m']:,.0f} m (protected {c['protected_distance_m']:,.0f} m); "
+                 f"draft concern {c['draft_concern']['concern_id']}")
+        )  # fmt: skip
+    console.print(plain(f"activity id: {aid}"))
 
 
 @handles_errors
@@ -245,12 +249,12 @@ def activity_list(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
         cur = a["current"] or {}
         w = cur.get("window", {})
         t.add_row(
-            a["id"],
-            cur.get("kind", "-"),
-            a["owner"],
-            w.get("start", "-"),
-            w.get("end", "-"),
-            str(len(a["versions"])),
+            plain(a["id"]),
+            plain(cur.get("kind", "-")),
+            plain(a["owner"]),
+            plain(w.get("start", "-")),
+            plain(w.get("end", "-")),
+            plain(len(a["versions"])),
         )
     console.print(t)
     console.print(NOTE)
@@ -289,11 +293,15 @@ def conflicts(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
         console.print("[green]no open conflicts[/]")
     for c in r["conflicts"]:
         console.print(
-            f"[bold red]CONFLICT[/] site {c['site_id']} ({c['site_station']}) ↔ "
-            f"activity {c['activity_id']} ({c['activity_station']}): "
-            f"{c['distance_m']:,.0f} m, protected {c['protected_distance_m']:,.0f} m, "
-            f"window {c['window_start'] or 'open'} – {c['window_end'] or 'open'}; "
-            f"draft concern [bold]{c['draft_concern']['concern_id']}[/]"
+            plain(
+                ("CONFLICT", "bold red"),
+                f" site {c['site_id']} ({c['site_station']}) ↔ "
+                f"activity {c['activity_id']} ({c['activity_station']}): "
+                f"{c['distance_m']:,.0f} m, protected {c['protected_distance_m']:,.0f} m, "
+                f"window {c['window_start'] or 'open'} – {c['window_end'] or 'open'}; "
+                "draft concern ",
+                (c["draft_concern"]["concern_id"], "bold"),
+            )
         )
     console.print(NOTE)
 
@@ -323,7 +331,7 @@ def concern_raise(
         about["incident"] = incident
     cid = f"c-{uuid.uuid4().hex[:12]}"
     _step(api, {"concern_id": cid, "step": "raise", "about": about, "asked": asked}, peer)
-    console.print(f"concern id: {cid}")
+    console.print(plain(f"concern id: {cid}"))
 
 
 def _step(api: Api, step: dict[str, Any], peer: str | None) -> None:
@@ -371,10 +379,14 @@ def concern_list(
     for c in r["concerns"]:
         about = c["raised"].get("about", {})
         t.add_row(
-            c["concern_id"],
-            c["raised_by"],
-            c["state"],
-            ", ".join(about.get("site_ids", []) + about.get("activity_ids", [])),
-            " → ".join(f"{s['step']} ({s['by']})" for s in c["steps"]),
+            plain(c["concern_id"]),
+            plain(c["raised_by"]),
+            plain(c["state"]),
+            plain(
+                ", ".join(
+                    str(x) for x in [*about.get("site_ids", []), *about.get("activity_ids", [])]
+                )
+            ),
+            plain(" → ".join(f"{s['step']} ({s['by']})" for s in c["steps"])),
         )
     console.print(t)

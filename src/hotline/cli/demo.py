@@ -1,4 +1,10 @@
-"""``hotline demo``: two stations on loopback, paired, talking, tested, acknowledged."""
+"""``hotline demo``: two stations on loopback, paired, talking, tested, acknowledged.
+
+Every check waits for a state, never for a time, and none depends on what the stations'
+own scheduled link tests did meanwhile: that each message is in its recipient's log is
+checked by the demo itself, with the recipient's inclusion proof against the checkpoint
+the sender cosigned. Values from the APIs are printed through ``common.plain``.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +18,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hotline.cli.common import console, err_console, us_to_text
+from hotline.cli.common import console, err_console, plain, us_to_text
 from hotline.errors import HotlineError
+from hotline.ledger import merkle
+from hotline.ledger.checkpoint import parse_checkpoint
+from hotline.ledger.note import parse_note
 
 PRECEDENCES = ["FLASH", "IMMEDIATE", "PRIORITY", "ROUTINE"]
 TEXTS = {
@@ -65,25 +75,28 @@ def demo(
             for name in ("alpha", "bravo"):
                 if (directory / name).exists():
                     err_console.print(
-                        f"[bold red]error:[/] {directory / name} exists: choose an empty --dir"
-                    )
+                        plain(("error:", "bold red"), f" {directory / name} exists: choose an "
+                             "empty --dir")
+                    )  # fmt: skip
                     raise typer.Exit(2)
         stations: list[localnet.LocalStation] = []
         stack.callback(_stop_all, stations)
         try:
             summary = _run(root, stations, timeout)
         except DemoFailure as exc:
-            err_console.print(f"[bold red]demo failed at step '{exc.step}':[/] {exc.detail}")
+            err_console.print(
+                plain((f"demo failed at step '{exc.step}':", "bold red"), " ", exc.detail)
+            )
             for s in stations:
-                err_console.print(f"  log of {s.station_id}: {s.data_dir / 'station.log'}")
+                err_console.print(plain(f"  log of {s.station_id}: {s.data_dir / 'station.log'}"))
             raise typer.Exit(1) from None
         _print_summary(summary)
         if once:
             return
         a, b = stations
-        console.print(f"\nalpha API {a.api_url}   bravo API {b.api_url}")
-        console.print(f"try: hotline send bravo 'hello' -d {a.data_dir}")
-        console.print(f"     hotline inbox -d {b.data_dir}")
+        console.print(plain(f"\nalpha API {a.api_url}   bravo API {b.api_url}"))
+        console.print(plain(f"try: hotline send bravo 'hello' -d {a.data_dir}"))
+        console.print(plain(f"     hotline inbox -d {b.data_dir}"))
         console.print("[dim]Ctrl-C stops both stations.[/]")
         with contextlib.suppress(KeyboardInterrupt):
             while all(s.proc is not None and s.proc.poll() is None for s in stations):
@@ -116,7 +129,7 @@ def _step(progress: Progress, name: str) -> Iterator[None]:
         raise
     except HotlineError as exc:
         raise DemoFailure(name, str(exc)) from exc
-    progress.update(task, description=f"[green]✓[/] {name}", completed=1, total=1)
+    progress.update(task, description=f"[green]✓[/] {escape(name)}", completed=1, total=1)
 
 
 def _wait(step: str, timeout: float, check: Callable[[], bool]) -> None:
@@ -184,19 +197,7 @@ def _run(root: Path, stations: list[Any], timeout: float) -> dict[str, Any]:
                 _wait(step, timeout, functools.partial(_is, src, mid, "acknowledged"))
         step = "link tests each way: checkpoints cosigned, receipts proved"
         with _step(progress, step):
-            out["link"] = {}
-            for _round in range(2):  # the second round proves receipts against cosigned logs
-                for src, dst in ((a, b), (b, a)):
-                    t = src.api("POST", f"/api/v1/link/{dst.station_id}/test")
-                    if not t["ok"] or not t.get("cosigned"):
-                        why = t.get("error") or t.get("witness_error") or "not cosigned"
-                        raise DemoFailure(step, f"{src.station_id} → {dst.station_id}: {why}")
-                    key = f"{src.station_id}→{dst.station_id}"
-                    proved = out["link"].get(key, {}).get("receipts_proved", 0)
-                    out["link"][key] = t | {"receipts_proved": proved + t.get("receipts_proved", 0)}
-            for key, t in out["link"].items():
-                if t["receipts_proved"] < len(PRECEDENCES):
-                    raise DemoFailure(step, f"{key}: only {t['receipts_proved']} receipts proved")
+            out["link"] = _link_tests(step, a, b, sent)
         out["deconfliction"] = _deconfliction(progress, a, b, timeout)
         out["checkpoints"] = {
             s.station_id: s.api("GET", "/api/v1/ledger/checkpoint") for s in (a, b)
@@ -208,6 +209,61 @@ def _run(root: Path, stations: list[Any], timeout: float) -> dict[str, Any]:
         out["status"] = {s.station_id: s.api("GET", "/api/v1/status") for s in (a, b)}
         out["alarms"] = {s.station_id: s.api("GET", "/api/v1/alarms") for s in (a, b)}
     return out
+
+
+def _link_tests(step: str, a: Any, b: Any, sent: list[tuple[Any, Any, Any]]) -> dict[str, Any]:
+    """Two rounds of link tests each way (the first has each side cosign the other's
+    checkpoint, the second asks for proofs of receipts against them); then the demo checks
+    for itself that every message is in its recipient's log at a checkpoint its sender
+    cosigned. What the stations' scheduled tests proved in between changes nothing: the
+    receipts the demo's own tests prove are reported, not required."""
+    out: dict[str, Any] = {}
+    for _round in range(2):
+        for src, dst in ((a, b), (b, a)):
+            t = src.api("POST", f"/api/v1/link/{dst.station_id}/test")
+            if not t["ok"] or not t.get("cosigned"):
+                why = t.get("error") or t.get("witness_error") or "not cosigned"
+                raise DemoFailure(step, f"{src.station_id} → {dst.station_id}: {why}")
+            if t.get("receipts_failed"):
+                raise DemoFailure(
+                    step, f"{src.station_id}: {t['receipts_failed']} receipts do not prove"
+                )
+            key = f"{src.station_id}→{dst.station_id}"
+            proved = out.get(key, {}).get("receipts_proved", 0)
+            out[key] = t | {"receipts_proved": proved + (t.get("receipts_proved") or 0)}
+    for src, dst in ((a, b), (b, a)):
+        ids = [r["message_id"] for s, d, r in sent if s is src and d is dst]
+        key = f"{src.station_id}→{dst.station_id}"
+        out[key]["verified"] = _verify_in_peer_log(step, src, dst, ids)
+    return out
+
+
+def _verify_in_peer_log(step: str, src: Any, dst: Any, message_ids: list[str]) -> int:
+    """Check, from the operator APIs alone, that each message ``src`` sent is in
+    ``dst``'s log at dst's newest checkpoint that ``src`` cosigned; returns how many."""
+    cp = dst.api("GET", "/api/v1/ledger/checkpoint")
+    if src.station_id not in cp["cosigned_by"]:
+        who = f"{dst.station_id}'s checkpoint"
+        raise DemoFailure(step, f"{who} lacks {src.station_id}'s cosignature")
+    checkpoint = parse_checkpoint(parse_note(cp["note"]).text)
+    for mid in message_ids:
+        p = dst.api(
+            "GET",
+            "/api/v1/ledger/proof/inclusion",
+            params={"message_id": mid, "size": checkpoint.size},
+        )
+        try:
+            merkle.verify_inclusion(
+                bytes.fromhex(p["leaf_hash"]),
+                int(p["leaf_index"]),
+                checkpoint.size,
+                [bytes.fromhex(h) for h in p["proof"]],
+                checkpoint.root,
+            )
+        except (HotlineError, ValueError) as exc:
+            raise DemoFailure(step, f"message {mid} is not proved in {dst.station_id}'s log: "
+                              f"{exc}") from None  # fmt: skip
+    return len(message_ids)
 
 
 def _deconfliction(progress: Progress, a: Any, b: Any, timeout: float) -> dict[str, Any]:
@@ -306,7 +362,7 @@ def _concern_state(station: Any, concern_id: str) -> str | None:
 
 
 def _print_summary(out: dict[str, Any]) -> None:
-    console.print(f"\nsafety number alpha–bravo: [bold]{out['safety_number']}[/]")
+    console.print(plain("\nsafety number alpha–bravo: ", (out["safety_number"], "bold")))
     t = Table(title="messages", box=None)
     for col in (
         "from",
@@ -322,48 +378,61 @@ def _print_summary(out: dict[str, Any]) -> None:
     for m in out["messages"]:
         lat = (m["delivered_at_us"] - m["sent_at_us"]) / 1000 if m["delivered_at_us"] else None
         t.add_row(
-            m["from"],
-            m["peer"],
-            m["precedence"],
-            str(m["sequence"]),
-            m["state"],
-            us_to_text(m["delivered_at_us"]),
-            m["acknowledged_by"] or "-",
-            f"{lat:.1f}" if lat is not None else "-",
+            plain(m["from"]),
+            plain(m["peer"]),
+            plain(m["precedence"]),
+            plain(m["sequence"]),
+            plain(m["state"]),
+            plain(us_to_text(m["delivered_at_us"])),
+            plain(m["acknowledged_by"] or "-"),
+            plain(f"{lat:.1f}" if lat is not None else "-"),
         )
     console.print(t)
     for name, r in out["link"].items():
         console.print(
-            f"link {name}: [green]{r['state']}[/] rtt {r['rtt_ms']} ms, skew {r['skew_ms']} ms, "
-            f"checkpoint {r['checkpoint_size']} cosigned, {r['receipts_proved']} receipts proved "
-            "in the peer's cosigned log"
+            plain(
+                f"link {name}: ",
+                (r["state"], "green"),
+                f" rtt {r['rtt_ms']} ms, skew {r['skew_ms']} ms, checkpoint "
+                f"{r['checkpoint_size']} cosigned, {r['receipts_proved']} receipts proved by "
+                f"these tests; {r['verified']} messages verified in the peer's cosigned log",
+            )
         )
     for name, cp in out["checkpoints"].items():
         console.print(
-            f"{name}'s ledger: checkpoint of size {cp['size']} cosigned by "
-            f"{', '.join(cp['cosigned_by'])}"
+            plain(
+                f"{name}'s ledger: checkpoint of size {cp['size']} cosigned by "
+                f"{', '.join(cp['cosigned_by'])}"
+            )
         )
     d = out["deconfliction"]
     c = d["conflict"]
     console.print(
-        f"\n{d['sites']} protected sites notified by bravo. Conflict: activity "
-        f"{c['activity_id']} ({c['activity_station']}) is {c['distance_m']:,.0f} m from "
-        f"{c['site_id']} (protected {c['protected_distance_m']:,.0f} m) — alarm on "
-        + ", ".join(
-            f"{n} ({len(al)} {al[0]['severity'] if al else ''})" for n, al in d["alarms"].items()
+        plain(
+            f"\n{d['sites']} protected sites notified by bravo. Conflict: activity "
+            f"{c['activity_id']} ({c['activity_station']}) is {c['distance_m']:,.0f} m from "
+            f"{c['site_id']} (protected {c['protected_distance_m']:,.0f} m) — alarm on "
+            + ", ".join(
+                f"{n} ({len(al)} {al[0]['severity'] if al else ''})"
+                for n, al in d["alarms"].items()
+            )
         )
     )
     steps = " → ".join(f"{s['step']} by {s['by']}" for s in d["concern"]["steps"])
     console.print(
-        f"concern {d['concern']['concern_id']}: {steps}; activity cancelled, "
-        "conflict ended on both stations"
+        plain(
+            f"concern {d['concern']['concern_id']}: {steps}; activity cancelled, "
+            "conflict ended on both stations"
+        )
     )
     console.print("[dim]Notification is information, never permission.[/]")
     for name, st in out["status"].items():
         c = st["counts"]
         console.print(
-            f"{name}: ledger {c['entries']} entries, sent {c['sent']}, "
-            f"received {c['received']}, queued {c['queued']}, "
-            f"alarms {len(out['alarms'][name])}"
+            plain(
+                f"{name}: ledger {c['entries']} entries, sent {c['sent']}, "
+                f"received {c['received']}, queued {c['queued']}, "
+                f"alarms {len(out['alarms'][name])}"
+            )
         )
-    console.print(f"stations in {out['root']}")
+    console.print(plain(f"stations in {out['root']}"))

@@ -1,4 +1,8 @@
-"""Operator commands against a running station's API: send, inbox, ack, status, alarms."""
+"""Operator commands against a running station's API: send, inbox, ack, status, alarms.
+
+Everything printed from the API (peer names, message text, alarm details) goes through
+``common.plain``: plain text, never markup.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,17 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from hotline.cli.common import DEFAULT_DATA_DIR, Api, DataDir, console, handles_errors, us_to_text
+from hotline.cli.common import (
+    DEFAULT_DATA_DIR,
+    Api,
+    DataDir,
+    console,
+    handles_errors,
+    plain,
+    us_to_text,
+)
 
 PRECEDENCES = ["FLASH", "IMMEDIATE", "PRIORITY", "ROUTINE"]
 
@@ -53,16 +66,16 @@ def send(
         },
     )
     console.print(
-        f"queued {r['precedence']} message [bold]{r['message_id']}[/] to {r['peer']} "
-        f"(sequence {r['sequence']})"
-    )
+        plain(f"queued {r['precedence']} message ", (r["message_id"], "bold"),
+             f" to {r['peer']} (sequence {r['sequence']})")
+    )  # fmt: skip
 
 
-def _state(m: dict[str, Any]) -> str:
+def _state(m: dict[str, Any]) -> Text:
     colours = {"acknowledged": "green", "delivered": "cyan", "received": "cyan", "queued": "yellow"}
-    s = f"[{colours.get(m['state'], 'white')}]{m['state']}[/]"
+    s = plain((m["state"], colours.get(m["state"], "white")))
     if m["ack_overdue"]:
-        s += " [bold red]ACK OVERDUE[/]"
+        s.append_text(plain(" ", ("ACK OVERDUE", "bold red")))
     return s
 
 
@@ -108,24 +121,26 @@ def inbox(
         if m["acknowledged_by"]:
             acked += f" by {m['acknowledged_by']}"
         t.add_row(
-            m["message_id"][:8],
-            m["direction"],
-            m["peer"],
-            m["precedence"],
-            m["channel"],
-            (m["body"].get("text") or m["type"])[:40],
+            plain(m["message_id"][:8]),
+            plain(m["direction"]),
+            plain(m["peer"]),
+            plain(m["precedence"]),
+            plain(m["channel"]),
+            plain(str(m["body"].get("text") or m["type"])[:40]),
             _state(m),
-            us_to_text(m["sent_at_us"]),
-            us_to_text(m["first_sent_us"]) if m["direction"] == "out" else "-",
-            us_to_text(m["delivered_at_us"]),
-            acked,
+            plain(us_to_text(m["sent_at_us"])),
+            plain(us_to_text(m["first_sent_us"]) if m["direction"] == "out" else "-"),
+            plain(us_to_text(m["delivered_at_us"])),
+            plain(acked),
         )
     console.print(t)
 
 
 @handles_errors
 def ack(
-    message_id: Annotated[str, typer.Argument(help="Message id (as shown by inbox --full ids).")],
+    message_id: Annotated[
+        str, typer.Argument(help="Message id, or a unique start of it (hotline inbox shows 8).")
+    ],
     officer: Annotated[
         str,
         typer.Option(
@@ -146,7 +161,7 @@ def ack(
     api = Api(data_dir)
     full = _resolve(api, message_id)
     m = api.call("POST", f"/api/v1/messages/{full}/ack", json={"officer": officer, "note": note})
-    console.print(f"acknowledged {m['message_id']} as {m['acknowledged_by']}")
+    console.print(plain(f"acknowledged {m['message_id']} as {m['acknowledged_by']}"))
 
 
 def _resolve(api: Api, prefix: str) -> str:
@@ -171,25 +186,29 @@ def status(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """
     api = Api(data_dir)
     s = api.call("GET", "/api/v1/status")
-    console.print(f"station [bold]{s['station']}[/] ({s['display_name']})  v{s['version']}")
-    console.print(f"fingerprint {s['fingerprint']}")
+    console.print(
+        plain("station ", (s["station"], "bold"), f" ({s['display_name']})  v{s['version']}")
+    )
+    console.print(plain(f"fingerprint {s['fingerprint']}"))
     c = s["counts"]
     console.print(
-        f"ledger {c['entries']} entries · sent {c['sent']} · received {c['received']}"
-        f" · queued {c['queued']}"
+        plain(
+            f"ledger {c['entries']} entries · sent {c['sent']} · received {c['received']}"
+            f" · queued {c['queued']}"
+        )
     )
     t = Table("peer", "state", "rtt ms", "skew ms", "last test", "last ok", "failures")
     colour = {"UP": "green", "DEGRADED": "yellow", "DOWN": "bold red"}
     for ln in s["links"]:
         st = ln["state"]
         t.add_row(
-            ln["peer"],
-            f"[{colour.get(st, 'white')}]{st}[/]",
-            str(ln["rtt_ms"] or "-"),
-            str(ln["skew_ms"] if ln["skew_ms"] is not None else "-"),
-            us_to_text(ln["last_test_at_us"]),
-            us_to_text(ln["last_ok_at_us"]),
-            str(ln["failures"]),
+            plain(ln["peer"]),
+            plain((st, colour.get(st, "white"))),
+            plain(ln["rtt_ms"] or "-"),
+            plain(ln["skew_ms"] if ln["skew_ms"] is not None else "-"),
+            plain(us_to_text(ln["last_test_at_us"])),
+            plain(us_to_text(ln["last_ok_at_us"])),
+            plain(ln["failures"]),
         )
     console.print(t)
     _print_alarms(api.call("GET", "/api/v1/alarms"))
@@ -201,9 +220,9 @@ def _print_alarms(rows: list[dict[str, Any]]) -> None:
         return
     for a in rows:
         console.print(
-            f"[bold red]ALARM[/] {a['severity']:<6} {a['kind']:<12} "
-            f"{us_to_text(a['raised_at_us'])}  {a['detail']}"
-        )
+            plain(("ALARM", "bold red"), f" {a['severity']!s:<6} {a['kind']!s:<12} "
+                 f"{us_to_text(a['raised_at_us'])}  ", a["detail"])
+        )  # fmt: skip
 
 
 @handles_errors
@@ -227,8 +246,9 @@ def link_test(
     r = Api(data_dir).call("POST", f"/api/v1/link/{peer}/test")
     if r["ok"]:
         console.print(
-            f"link to {peer}: [green]{r['state']}[/] rtt {r['rtt_ms']} ms, skew {r['skew_ms']} ms"
-        )
+            plain(f"link to {peer}: ", (r["state"], "green"),
+                 f" rtt {r['rtt_ms']} ms, skew {r['skew_ms']} ms")
+        )  # fmt: skip
     else:
-        console.print(f"link to {peer}: [bold red]{r['state']}[/] ({r['error']})")
+        console.print(plain(f"link to {peer}: ", (r["state"], "bold red"), f" ({r['error']})"))
         raise typer.Exit(1)

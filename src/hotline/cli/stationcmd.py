@@ -1,4 +1,8 @@
-"""Station commands: init, card, peer add/list, run, token."""
+"""Station commands: init, card, peer add/list, run, token, backup, rebuild.
+
+Commands that need a station refuse with ``no_station`` (and what to do) before they
+touch a directory that holds none.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,16 @@ from typing import Annotated
 
 import typer
 
-from hotline.cli.common import DEFAULT_DATA_DIR, Api, DataDir, console, handles_errors, settings_for
+from hotline.cli.common import (
+    DEFAULT_DATA_DIR,
+    Api,
+    DataDir,
+    console,
+    handles_errors,
+    plain,
+    require_station,
+    settings_for,
+)
 from hotline.errors import ConfigError, InputError
 
 
@@ -64,9 +77,9 @@ def init(
     if not cfg.exists():
         cfg.write_text(f"api_port = {api_port}\npeer_port = {peer_port}\n")
     c = identity.card()
-    console.print(f"[green]station {station_id} created[/] in {data_dir}")
-    console.print(f"fingerprint: [bold]{c.fingerprint()}[/]")
-    console.print(f"next: give your card to the peer:  hotline card --data-dir {data_dir}")
+    console.print(plain((f"station {station_id} created", "green"), f" in {data_dir}"))
+    console.print(plain("fingerprint: ", (c.fingerprint(), "bold")))
+    console.print(plain(f"next: give your card to the peer:  hotline card --data-dir {data_dir}"))
 
 
 def _load(data_dir: Path):  # type: ignore[no-untyped-def]
@@ -90,7 +103,7 @@ def card(
     c = identity.card()
     if out is not None:
         out.write_text(c.to_text())
-        console.print(f"card written to {out}")
+        console.print(plain(f"card written to {out}"))
     else:
         sys.stdout.write(c.to_text())
     typer.echo(f"fingerprint: {c.fingerprint()}", err=True)
@@ -153,10 +166,21 @@ def run(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
 
     from hotline import station
 
+    require_station(data_dir)
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    station.run(settings_for(data_dir), out=sys.stdout)
+    settings = settings_for(data_dir)
+    try:
+        station.run(settings, out=sys.stdout)
+    except OSError as exc:  # a port in use, an address not on this host, a full disk
+        raise ConfigError(
+            f"cannot start the station: {exc.strerror or exc}",
+            code="cannot_start",
+            hint=f"is another program (or this station) listening on {settings.api_host}:"
+            f"{settings.api_port} or {settings.peer_host}:{settings.peer_port}? Change "
+            "api_port / peer_port in hotline.toml, or stop it",
+        ) from None
 
 
 @handles_errors
@@ -167,6 +191,7 @@ def token(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """
     from hotline.station import api_token
 
+    require_station(data_dir)
     typer.echo(api_token(data_dir))
 
 
@@ -186,6 +211,7 @@ def backup(
 
     from hotline.store.database import is_sqlite
 
+    require_station(data_dir)
     s = settings_for(data_dir)
     if not is_sqlite(s.store_url):
         raise ConfigError(
@@ -212,7 +238,7 @@ def backup(
         src.close()
         dst.close()
     out.chmod(0o600)
-    console.print(f"[green]store copied to {out}[/]")
+    console.print(plain((f"store copied to {out}", "green")))
 
 
 @handles_errors
@@ -224,6 +250,7 @@ def rebuild(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """
     from hotline.station import Station, station_lock
 
+    require_station(data_dir)
     settings = settings_for(data_dir)
     with station_lock(data_dir):
         station = Station(settings)
@@ -232,4 +259,4 @@ def rebuild(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
                 n = station.writer.run_sync(lambda tx: station.line.rebuild_projections(tx.conn))
         finally:
             station.close()
-    console.print(f"[green]rebuilt projections from {n} ledger entries[/]")
+    console.print(plain((f"rebuilt projections from {n} ledger entries", "green")))

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from hotline.cli.common import console, handles_errors
+from hotline.cli.common import console, handles_errors, plain
 
 witness_app = typer.Typer(
     name="witness",
@@ -42,7 +42,7 @@ def init(
     from hotline import arbiter
 
     vkey = arbiter.init(directory, name).vkey
-    console.print(vkey, soft_wrap=True)
+    console.print(plain(vkey), soft_wrap=True)
 
 
 @witness_app.command("trust")
@@ -63,7 +63,7 @@ def trust(
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {card_file}: {exc}") from None
     origin = arbiter.trust(directory, text)
-    console.print(f"[green]witnessing {origin}[/]")
+    console.print(plain((f"witnessing {origin}", "green")))
 
 
 @witness_app.command("serve")

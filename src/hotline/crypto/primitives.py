@@ -10,6 +10,7 @@ Must not touch: files, the network, the store. Keys cross this boundary as raw b
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -92,12 +93,19 @@ def sign(seed: bytes, context: bytes, message: bytes) -> bytes:
     return ed25519.Ed25519PrivateKey.from_private_bytes(seed).sign(context + message)
 
 
+@functools.lru_cache(maxsize=256)
+def _public_key(public_key: bytes) -> ed25519.Ed25519PublicKey:
+    """A parsed Ed25519 public key, once per key and process (parsing costs about a
+    fifth of a verification; a transcript check verifies thousands with two keys)."""
+    return ed25519.Ed25519PublicKey.from_public_bytes(public_key)
+
+
 def verify(public_key: bytes, signature: bytes, context: bytes, message: bytes) -> None:
     """Verify an Ed25519 signature over ``context || message``; raise on any failure."""
     if len(public_key) != ED25519_PUBLIC_LEN or len(signature) != ED25519_SIGNATURE_LEN:
         raise SignatureError("signature or key has the wrong length")
     try:
-        ed25519.Ed25519PublicKey.from_public_bytes(public_key).verify(signature, context + message)
+        _public_key(bytes(public_key)).verify(signature, context + message)
     except (InvalidSignature, ValueError) as exc:
         raise SignatureError("signature does not verify") from exc
 

@@ -186,11 +186,10 @@ def import_ed318(
         fid = p.get("identifier")
         if not isinstance(fid, str):
             raise _fail(i, fid, "a zone needs a string identifier")
-        names = {
-            n.get("lang", "en").lower(): n.get("text")
-            for n in p.get("name", [])
-            if isinstance(n, dict)
-        } or {"en": fid}
+        try:
+            names = _ed318_names(p.get("name")) or {"en": fid}
+        except ValueError as exc:
+            raise _fail(i, fid, f"name: {exc}") from None
         geom = f["geometry"]
         parts = geom.get("geometries") if geom.get("type") == "GeometryCollection" else [geom]
         if not isinstance(parts, list) or not parts:
@@ -230,6 +229,26 @@ def import_ed318(
             }
             out.append(_notice(i, fid, payload, max_vertices))
     return out
+
+
+def _ed318_names(value: object) -> dict[str, str]:
+    """ED-318 ``name``: absent, or a list of ``{"text", "lang"}`` (lang defaults to en).
+    Anything else is refused with what is wrong, never a raw exception."""
+    if value is None:
+        return {}
+    if not isinstance(value, list):
+        raise ValueError("must be a list of {text, lang} objects")
+    names: dict[str, str] = {}
+    for n in value:
+        if not isinstance(n, dict):
+            raise ValueError("each entry must be a {text, lang} object")
+        text, lang = n.get("text"), n.get("lang", "en")
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("each entry needs a non-empty string text")
+        if not isinstance(lang, str) or not lang.strip():
+            raise ValueError("lang must be a language code string")
+        names[lang.strip().lower()] = text
+    return names
 
 
 def _ed318_window(p: dict[str, Any]) -> dict[str, str]:

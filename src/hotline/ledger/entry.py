@@ -66,10 +66,9 @@ class Entry:
         version, kind, peer_len = raw[0], raw[1], raw[2]
         if version != ENTRY_VERSION:
             raise EnvelopeError(f"entry version {version} unknown", code="bad_entry")
-        try:
-            entry_kind = EntryKind(kind)
-        except ValueError:
-            raise EnvelopeError(f"entry kind {kind} unknown", code="bad_entry") from None
+        entry_kind = _KINDS.get(kind)
+        if entry_kind is None:
+            raise EnvelopeError(f"entry kind {kind} unknown", code="bad_entry")
         off = 3 + peer_len
         if len(raw) < off + _FIXED.size:
             raise EnvelopeError("entry truncated", code="bad_entry")
@@ -82,3 +81,7 @@ class Entry:
         if len(raw) != off + data_len:
             raise EnvelopeError("entry length does not match its data", code="bad_entry")
         return cls(entry_kind, peer, seq, env_hash, recorded, raw[off:])
+
+
+#: kind byte -> EntryKind (a dict lookup: decoding runs once per entry of a transcript)
+_KINDS = {int(k): k for k in EntryKind}

@@ -6,6 +6,9 @@ bytes out; refuses anything malformed with ``EnvelopeError`` before any envelope
 Request::   b"HTLB" u32 count, then count x (u32 length, envelope bytes)
 Response::  b"HTLR" u32 count, then count x (u8 status, u32 length, bytes)
             status 0: the signed receipt; status 1: refused, bytes = ASCII error code
+
+Also owns the sender's side of the receiver's limits (``Limits``, ``take``): how many of
+the next envelopes fit one request, by count and by bytes of the framed body.
 """
 
 from __future__ import annotations
@@ -21,6 +24,46 @@ _COUNT = struct.Struct(">4sI")
 _LEN = struct.Struct(">I")
 _RESULT = struct.Struct(">BI")
 CONTENT_TYPE = "application/vnd.hotline.batch"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What a receiver accepts on its peer endpoint (its settings of the same names)."""
+
+    max_batch_envelopes: int
+    max_request_bytes: int
+    max_envelope_bytes: int
+
+    def within(self, other: Limits) -> Limits:
+        """The tighter of two sets of limits, field by field."""
+        return Limits(
+            min(self.max_batch_envelopes, other.max_batch_envelopes),
+            min(self.max_request_bytes, other.max_request_bytes),
+            min(self.max_envelope_bytes, other.max_envelope_bytes),
+        )
+
+
+def request_bytes(sizes: list[int]) -> int:
+    """The size of the request body that frames envelopes of ``sizes`` bytes."""
+    return _COUNT.size + sum(_LEN.size + n for n in sizes)
+
+
+def take(sizes: list[int], limits: Limits) -> int:
+    """How many of the leading envelopes (of ``sizes`` bytes, in order) go in one request:
+    as many as fit ``max_batch_envelopes`` and ``max_request_bytes``, and never fewer than
+    one while any is left. An envelope over ``max_envelope_bytes`` or too large for any
+    request goes alone, so that the receiver refuses that one envelope and nothing else."""
+    total, n = _COUNT.size, 0
+    for size in sizes[: max(limits.max_batch_envelopes, 1)]:
+        if size > limits.max_envelope_bytes:  # refused whatever comes with it: alone
+            return n or 1
+        total += _LEN.size + size
+        if n and total > limits.max_request_bytes:
+            break
+        n += 1
+        if total > limits.max_request_bytes:
+            break
+    return n
 
 
 @dataclass(frozen=True, slots=True)

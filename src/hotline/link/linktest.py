@@ -1,8 +1,12 @@
 """Link tests and link health for one peer.
 
-Owns the scheduled test exchange (round trip, clock skew, gaps the peer reports), the
-health transitions it and deliveries cause, the DOWN alarm, and recording each test in
-the ledger. Must not touch: envelope delivery (``outbox``).
+Owns the scheduled test exchange (round trip, clock skew, gaps the peer reports, the
+peer's advertised limits), the health transitions it and deliveries cause, the DOWN
+alarm, the ``peer_refused`` alarm (raised when the outbox parks an envelope the peer
+refused), and recording each test in the ledger. Every test waits at most
+``Timing.test_timeout_s`` and failed tests are repeated by ``Timing.wait_after``, so a
+peer that accepts TCP and never answers is DOWN within two intervals. The tester speaks
+to a ``Transport``. Must not touch: envelope delivery (``outbox``).
 """
 
 from __future__ import annotations
@@ -10,18 +14,46 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Collection
 from typing import Any
 
-from hotline.errors import HotlineError
+from sqlalchemy.engine import Connection
+
+from hotline.errors import HotlineError, PeerTimeoutError
 from hotline.link import health
-from hotline.link.client import PeerClient
+from hotline.link.limits import PeerLimits
+from hotline.link.transport import Transport
 from hotline.service.line import Line
 from hotline.service.witnessing import Witnessing
 from hotline.store import operational
 from hotline.store.writer import WriteTx
 from hotline.supervise import forever
+from hotline.wire.messages import LinkTestReplyPayload
 
 log = logging.getLogger(__name__)
+
+#: called with (peer, reply) for every link-test reply that passed its checks
+OnReply = Callable[[str, LinkTestReplyPayload], None]
+
+#: what the operator should do about a refusal, by the peer's code
+_ADVICE = {
+    "too_large": "it is larger than {peer} accepts: send it shorter or in parts, or ask "
+    "{peer}'s operators to raise max_envelope_bytes / max_request_bytes; it goes again "
+    "by itself when a link test shows {peer}'s limits changed",
+    "replay": "{peer} holds another envelope under its sequence number (was this station "
+    "restored from a backup?): compare both stations' records before going on",
+    "old_message_id": "{peer} already holds its message id (was this station restored "
+    "from a backup?): compare both stations' records before going on",
+}
+_DEFAULT_ADVICE = "ask {peer}'s operators why (their log names the detail)"
+
+
+def refusal_advice(peer: str, code: str) -> str:
+    what = _ADVICE.get(code, _DEFAULT_ADVICE).format(peer=peer)
+    return (
+        f"{peer} refused a message ({code}); it is parked, not retried. {what}; "
+        f"after the cause is fixed, test the link (hotline link-test) to send it again"
+    )
 
 
 class HealthRecorder:
@@ -77,6 +109,44 @@ class HealthRecorder:
         self._state[peer] = result
         return result
 
+    async def refused(
+        self, peer: str, refusals: list[tuple[int, str]], *, parked: list[tuple[int, str]]
+    ) -> health.Health:
+        """Count envelopes the peer refused; raise ``peer_refused`` (once per code) for
+        those parked."""
+        clock = self.line.clock
+
+        def unit(tx: WriteTx) -> health.Health:
+            before = operational.load_health(tx.conn, peer)
+            after = health.after_refusals(before, len(refusals), refusals[-1][1])
+            operational.save_health(tx.conn, peer, after)
+            for code in sorted({code for _, code in parked}):
+                operational.raise_alarm(
+                    tx.conn,
+                    kind="peer_refused",
+                    severity="HIGH",
+                    peer=peer,
+                    ref=code,
+                    detail=refusal_advice(peer, code),
+                    now_us=clock.now_us(),
+                )
+            return after
+
+        result: health.Health = await self.line.writer.submit(unit)
+        self._state[peer] = result
+        return result
+
+    @staticmethod
+    def clear_refused(
+        conn: Connection, peer: str, now_us: int, codes: Collection[str] | None = None
+    ) -> None:
+        """Clear ``peer_refused`` (for ``codes`` only, when given): in a writer unit."""
+        if codes is None:
+            operational.clear_alarm(conn, kind="peer_refused", peer=peer, now_us=now_us)
+            return
+        for code in codes:
+            operational.clear_alarm(conn, kind="peer_refused", peer=peer, now_us=now_us, ref=code)
+
     def state(self, peer: str) -> health.Health | None:
         return self._state.get(peer)
 
@@ -85,19 +155,26 @@ class LinkTester:
     def __init__(
         self,
         line: Line,
-        client: PeerClient,
+        transport: Transport,
         recorder: HealthRecorder,
         interval_s: float,
         on_missing: Any = None,
         witnessing: Witnessing | None = None,
+        *,
+        limits: PeerLimits | None = None,
+        on_reply: OnReply | None = None,
     ) -> None:
         self.line = line
-        self.client = client
-        self.peer = client.peer
+        self.transport = transport
+        self.peer = transport.peer
         self.recorder = recorder
         self.interval_s = interval_s
         self.on_missing = on_missing
         self.witnessing = witnessing
+        self.limits = limits
+        self.on_reply = on_reply
+        s = line.settings
+        self.timing = health.Timing(interval_s, s.link_down_after_failures, s.peer_timeout_s)
         self._now = asyncio.Event()
         self._one_at_a_time = asyncio.Lock()
         self._failures = 0
@@ -106,18 +183,16 @@ class LinkTester:
         self._now.set()
 
     async def run(self) -> None:
-        """Test every ``interval_s``; after a failure, sooner (1 s, 2 s, 4 s, ... up to the
-        interval), so that a line that comes back is seen UP within seconds."""
+        """Test every ``interval_s``; after a failure, sooner (``Timing.wait_after``), so
+        that a hung peer is DOWN within two intervals and a line that comes back is seen
+        UP within seconds."""
         await forever(f"link test to {self.peer}", self._round)
 
     async def _round(self) -> None:
         result = await self.test_once()
         self._failures = 0 if result["ok"] else self._failures + 1
-        wait = self.interval_s
-        if self._failures:
-            wait = min(self.interval_s, 2.0 ** (self._failures - 1))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._now.wait(), wait)
+            await asyncio.wait_for(self._now.wait(), self.timing.wait_after(self._failures))
         self._now.clear()
 
     async def test_once(self) -> dict[str, Any]:
@@ -141,7 +216,7 @@ class LinkTester:
                 witness=offer.request if offer else None,
                 prove=offer.prove if offer else None,
             )
-            raw = await self.client.link_test(env.raw)
+            raw = await self._exchange(env.raw)
             t4 = clock.now_us()
             reply = self.line.check_link_reply(self.peer, sent, raw)
         except HotlineError as exc:
@@ -166,9 +241,26 @@ class LinkTester:
                 "state": h.state,
                 "missing": [list(r) for r in reply.missing],
             }
+            if reply.limits is not None:
+                result["limits"] = reply.limits.model_dump()
+                if self.limits is not None and self.limits.hear(reply.limits):
+                    log.warning("%s advertises new limits: %s", self.peer, reply.limits)
+            if self.on_reply is not None:
+                self.on_reply(self.peer, reply)
             if reply.missing and self.on_missing is not None:
                 self.on_missing(self.peer, reply.missing)
             if offer is not None and self.witnessing is not None:
                 result |= await self.witnessing.take_reply(self.peer, offer, reply)
         await self.line.record_link_test(self.peer, result)
         return result
+
+    async def _exchange(self, raw: bytes) -> bytes:
+        """The transport's link test, bounded by ``Timing.test_bound_s`` (a ``PeerClient``
+        built with ``link_test_timeout_s=Timing.test_timeout_s`` times out first)."""
+        try:
+            async with asyncio.timeout(self.timing.test_bound_s):
+                return await self.transport.link_test(raw)
+        except TimeoutError:
+            raise PeerTimeoutError(
+                f"{self.peer}: no link test reply in {self.timing.test_bound_s:.1f} s"
+            ) from None

@@ -5,7 +5,22 @@ we signed for the peer that has no receipt yet), so nothing is lost across a cra
 after a restart the loops start again from the table. Two lanes per peer, so a FLASH
 never waits behind a backlog: the urgent lane carries FLASH and IMMEDIATE, the other
 PRIORITY and ROUTINE; each sends the lowest precedence value, then the lowest sequence
-number, first. Must not touch: envelope contents (opaque bytes) or health rules.
+number, first.
+
+Batches are cut to the peer's limits (``PeerLimits``: by count and by bytes). When the
+peer refuses a whole request, the batch is split in halves until the envelope at fault
+is alone; the rest is delivered. An envelope the peer refuses (alone, or in the batch
+result) is *parked* with the peer's code: its state reads ``refused``, link health
+counts it, the ``peer_refused`` alarm says what to do, and it is not sent again until
+the operator asks (``retry_refused``: an operator's link test) or a link test shows the
+peer's limits changed (then the envelopes refused for their size that fit the new
+limits go again, once). Codes
+that say "not now" rather than "not this" (``TRANSIENT``) are retried with backoff.
+
+Invariants: the lanes' retry state (``_Lane.retry_at``) is read and written on the event
+loop only (the worker thread that reads the queue gets a snapshot); a refusal is never
+recorded as a successful attempt; every wait on the peer is bounded. The SQL is in
+``store.outbox``. Must not touch: envelope contents (opaque bytes) or health rules.
 """
 
 from __future__ import annotations
@@ -14,16 +29,17 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-import sqlalchemy as sa
-
-from hotline.errors import HotlineError, TransportError
-from hotline.ledger.entry import Entry
-from hotline.link.client import PeerClient
+from hotline.errors import HotlineError, PeerTimeoutError, TransportError, TrustError
+from hotline.link import framing
+from hotline.link.health import Timing
+from hotline.link.limits import PeerLimits, own_limits
 from hotline.link.linktest import HealthRecorder
+from hotline.link.transport import Transport
 from hotline.service.line import Line
-from hotline.store import schema
+from hotline.store import outbox as store
 from hotline.store.writer import WriteTx
 from hotline.supervise import forever
 from hotline.wire.envelope import Precedence
@@ -34,6 +50,14 @@ URGENT = (Precedence.FLASH, Precedence.IMMEDIATE)
 #: error codes of attempts that never left this station (no connection was made)
 NOT_SENT = frozenset({"peer_unreachable"})
 NORMAL = (Precedence.PRIORITY, Precedence.ROUTINE)
+#: refusals that say "not now" (a database failure, clocks apart, a sequence window not
+#: yet reached, a peer that has not added us yet): retried with backoff, never parked
+TRANSIENT = frozenset({"store", "clock_skew", "seq_window", "unknown_peer"})
+#: refusals about size: the envelopes go again once when the peer's limits change
+SIZE_CODES = frozenset({"too_large", "bad_batch"})
+
+#: called with (peer, the peer's code, entry index) when the peer refuses an envelope
+OnRefused = Callable[[str, str, int], None]
 
 
 class _Lane:
@@ -45,22 +69,43 @@ class _Lane:
         self.retry_at: dict[int, float] = {}  # entry idx -> loop time of next attempt
 
 
+class _Round:
+    """What one lane's round did, to be recorded in one group commit."""
+
+    def __init__(self) -> None:
+        self.attempts: list[store.Attempt] = []
+        self.receipts: list[tuple[int, bytes]] = []
+        self.parked: list[tuple[int, str]] = []
+        self.refusals: list[tuple[int, str]] = []  # every refusal, parked or not
+        self.later: list[int] = []  # back off: transport failure or transient refusal
+        self.failure: HotlineError | None = None
+
+
 class Outbox:
     def __init__(
         self,
         line: Line,
-        client: PeerClient,
+        transport: Transport,
         recorder: HealthRecorder,
         *,
         rng: random.Random | None = None,
+        limits: PeerLimits | None = None,
+        on_refused: OnRefused | None = None,
     ) -> None:
         self.line = line
-        self.client = client
-        self.peer = client.peer
+        self.transport = transport
+        self.peer = transport.peer
         self.recorder = recorder
         self.lanes = (_Lane("urgent", URGENT), _Lane("normal", NORMAL))
         self._rng = rng or random.SystemRandom()
+        self.limits = limits or PeerLimits(own_limits(line.settings))
+        self.limits.listeners.append(self.wake)
+        self._limits_seen = self.limits.version
+        self.on_refused = on_refused
+        s = line.settings
+        self.timing = Timing(s.link_test_interval_s, s.link_down_after_failures, s.peer_timeout_s)
         self.delivered = 0
+        self.refused = 0
 
     def wake(self, precedence: Precedence | None = None) -> None:
         for lane in self.lanes:
@@ -69,11 +114,37 @@ class Outbox:
 
     def retry_now(self) -> None:
         """Forget every backoff and try again now (the line is back, or the peer reports
-        sequence numbers missing: whatever is still queued goes at once)."""
+        sequence numbers missing: whatever is still queued goes at once). Parked
+        envelopes stay parked."""
         for lane in self.lanes:
             lane.failures = 0
             lane.retry_at.clear()
             lane.wake.set()
+
+    async def retry_refused(self, codes: frozenset[str] | None = None) -> int:
+        """Send again the envelopes the peer refused and clear the ``peer_refused`` alarm;
+        returns how many. The operator asks for it by testing the link (every code); a
+        change in the peer's limits asks for the size codes, and only for the envelopes
+        that fit the new limits (the alarm stays while any is still parked)."""
+        peer, clock = self.peer, self.line.clock
+        fits = None
+        if codes is not None:
+            limits = self.limits.effective
+            alone = limits.max_request_bytes - framing.request_bytes([0])
+            fits = min(limits.max_envelope_bytes, alone)
+
+        def unit(tx: WriteTx) -> int:
+            n = store.unpark(tx.conn, peer, codes, max_bytes=fits)
+            still = {code for _, code in store.parked(tx.conn, peer)}
+            cleared = set(codes) - still if codes is not None else None
+            self.recorder.clear_refused(tx.conn, peer, clock.now_us(), cleared)
+            return n
+
+        n = int(await self.line.writer.submit(unit))
+        if n:
+            log.warning("%d envelope(s) %s refused go again", n, peer)
+        self.retry_now()
+        return n
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
@@ -86,9 +157,15 @@ class Outbox:
     async def _lane_round(self, lane: _Lane) -> None:
         """One batch delivered (or one wait for work): a round of a lane's loop."""
         loop = asyncio.get_running_loop()
-        s = self.line.settings
         lane.wake.clear()
-        batch = await asyncio.to_thread(self._pending, lane, loop.time())
+        if self.limits.version != self._limits_seen:
+            self._limits_seen = self.limits.version
+            await self.retry_refused(SIZE_CODES)
+        now = loop.time()
+        # the retry state is read here, on the loop: the worker thread gets a snapshot
+        waiting = frozenset(i for i, t in lane.retry_at.items() if t > now)
+        limits = self.limits.effective
+        batch = await asyncio.to_thread(self._pending, lane.precedences, waiting, limits)
         if not batch:
             delay = 5.0
             if lane.retry_at:
@@ -96,103 +173,135 @@ class Outbox:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(lane.wake.wait(), delay)
             return
-        attempt = self._note_attempts([idx for idx, _ in batch])
-        try:
-            results = await self.client.deliver([raw for _, raw in batch])
-        except HotlineError as exc:
-            await attempt(exc.code)
+        done = await self._deliver(batch)
+        await self._record_round(lane, done)
+
+    async def _deliver(self, batch: list[tuple[int, bytes]]) -> _Round:
+        """Deliver ``batch``; a request the peer refuses whole is split in halves until
+        the envelope at fault is alone. Stops at the first transport failure."""
+        done = _Round()
+        work = [batch]
+        while work:
+            part = work.pop(0)
+            try:
+                async with asyncio.timeout(self.timing.delivery_timeout_s):
+                    results = await self.transport.deliver([raw for _, raw in part])
+            except TimeoutError:
+                self._failed(done, part, work, PeerTimeoutError(f"{self.peer}: delivery timed out"))
+                break
+            except TrustError as exc:  # the peer refused the whole request
+                if exc.code in TRANSIENT:
+                    self._failed(done, part, work, exc)
+                    break
+                if len(part) > 1:
+                    half = len(part) // 2
+                    work[:0] = [part[:half], part[half:]]
+                    continue
+                self._refused(done, part[0][0], exc.code)
+                continue
+            except HotlineError as exc:
+                self._failed(done, part, work, exc)
+                break
+            for (idx, _), result in zip(part, results, strict=True):
+                if result.receipt is not None:
+                    done.attempts.append(store.Attempt(idx))
+                    done.receipts.append((idx, result.receipt))
+                else:
+                    self._refused(done, idx, result.refused or "refused")
+        return done
+
+    def _refused(self, done: _Round, idx: int, code: str) -> None:
+        log.warning("%s refused envelope #%d: %s", self.peer, idx, code)
+        done.refusals.append((idx, code))
+        if code in TRANSIENT:
+            done.attempts.append(store.Attempt(idx, error=code))
+            done.later.append(idx)
+        else:
+            done.attempts.append(store.Attempt(idx, error=code, refused=code))
+            done.parked.append((idx, code))
+
+    def _failed(
+        self,
+        done: _Round,
+        part: list[tuple[int, bytes]],
+        work: list[list[tuple[int, bytes]]],
+        exc: HotlineError,
+    ) -> None:
+        done.failure = exc
+        for chunk in [part, *work]:
+            for idx, _ in chunk:
+                done.attempts.append(
+                    store.Attempt(idx, error=exc.code, sent=exc.code not in NOT_SENT)
+                )
+                done.later.append(idx)
+
+    async def _record_round(self, lane: _Lane, done: _Round) -> None:
+        loop = asyncio.get_running_loop()
+        s = self.line.settings
+        if done.failure is not None:
             lane.failures += 1
             wait = self._backoff(lane.failures)
-            log.warning("delivery to %s failed (%s); retry in %.1fs", self.peer, exc.code, wait)
-            for idx, _ in batch:
-                lane.retry_at[idx] = loop.time() + wait
-            if isinstance(exc, TransportError):
-                await self.recorder.failure(self.peer, exc.code)
-            return
-        lane.failures = 0
-        recorded = []
-        for (idx, _), result in zip(batch, results, strict=True):
-            if result.receipt is not None:
-                lane.retry_at.pop(idx, None)
-                recorded.append(self._record(result.receipt))
-            else:
-                log.warning("%s refused envelope #%d: %s", self.peer, idx, result.refused)
+            log.warning(
+                "delivery to %s failed (%s); retry in %.1fs", self.peer, done.failure.code, wait
+            )
+        else:
+            lane.failures = 0
+            wait = s.retry_max_s
+        for idx in done.later:
+            lane.retry_at[idx] = loop.time() + wait
+        for idx, _ in done.parked:
+            lane.retry_at.pop(idx, None)
+        # the attempts, the receipts and the refusals go to the writer together: one group
+        # commit, not several
+        jobs: list[Coroutine[Any, Any, Any]] = [self._note(done.attempts)]
+        jobs += [self._record(receipt) for _, receipt in done.receipts]
+        if done.refusals:
+            jobs.append(self.recorder.refused(self.peer, done.refusals, parked=done.parked))
+        if isinstance(done.failure, TransportError):
+            jobs.append(self.recorder.failure(self.peer, done.failure.code))
+        _noted, *outcomes = await asyncio.gather(*jobs)
+        for (idx, _), ok in zip(done.receipts, outcomes[: len(done.receipts)], strict=True):
+            if ok is None:  # the receipt did not check: not delivered, try again later
                 lane.retry_at[idx] = loop.time() + s.retry_max_s
-        # the attempt and the receipts go to the writer together: one group commit, not two
-        _noted, *counts = await asyncio.gather(attempt(None), *recorded)
-        self.delivered += sum(counts)
+            else:
+                lane.retry_at.pop(idx, None)
+                self.delivered += int(ok)
+        self.refused += len(done.parked)
+        if self.on_refused is not None:
+            for idx, code in done.refusals:
+                self.on_refused(self.peer, code, idx)
 
-    def _note_attempts(self, indices: list[int]) -> Any:
-        """Returns a coroutine function that records one attempt to send ``indices``: the
-        count, the last error, and the first time they actually left on the wire."""
-        line = self.line
+    async def _note(self, attempts: list[store.Attempt]) -> None:
+        if not attempts:
+            return
+        clock = self.line.clock
 
-        async def note(error: str | None) -> None:
-            def unit(tx: WriteTx) -> None:
-                now = line.clock.now_us()
-                sent = now if error not in NOT_SENT else None
-                d = schema.deliveries
-                held = set(
-                    tx.conn.execute(
-                        sa.select(d.c.entry_idx).where(d.c.entry_idx.in_(indices))
-                    ).scalars()
-                )
-                if held:
-                    tx.conn.execute(
-                        d.update()
-                        .where(d.c.entry_idx.in_(held))
-                        .values(
-                            attempts=d.c.attempts + 1,
-                            last_attempt_us=now,
-                            last_error=error,
-                            first_sent_us=sa.func.coalesce(d.c.first_sent_us, sent),
-                        )
-                    )
-                new = [i for i in indices if i not in held]
-                if new:
-                    tx.conn.execute(
-                        d.insert(),
-                        [
-                            {
-                                "entry_idx": i,
-                                "attempts": 1,
-                                "first_sent_us": sent,
-                                "last_attempt_us": now,
-                                "last_error": error,
-                            }
-                            for i in new
-                        ],
-                    )
+        def unit(tx: WriteTx) -> None:
+            store.note_attempts(tx.conn, attempts, clock.now_us())
 
-            await line.writer.submit(unit)
+        await self.line.writer.submit(unit)
 
-        return note
-
-    async def _record(self, receipt: bytes) -> int:
+    async def _record(self, receipt: bytes) -> bool | None:
+        """Record the peer's receipt: True when new, False when already held, None when it
+        does not check (then the envelope stays queued)."""
         try:
-            return int(await self.line.record_receipt(self.peer, receipt))
+            return await self.line.record_receipt(self.peer, receipt)
         except HotlineError as exc:
             log.error("receipt from %s refused: %s", self.peer, exc)
-            return 0
+            return None
 
-    def _pending(self, lane: _Lane, now: float) -> list[tuple[int, bytes]]:
-        o, e = schema.outbox, schema.entries
-        limit = self.line.settings.max_batch_envelopes
-        waiting = {i for i, t in lane.retry_at.items() if t > now}
+    def _pending(
+        self, precedences: list[int], waiting: frozenset[int], limits: framing.Limits
+    ) -> list[tuple[int, bytes]]:
+        """The next batch (worker thread): queued, not parked, not waiting for a retry,
+        cut to ``limits``. ``waiting`` is a snapshot taken on the loop."""
         with self.line.reader.connect() as conn:
-            rows = conn.execute(
-                sa.select(o.c.entry_idx, e.c.leaf)
-                .join(e, e.c.idx == o.c.entry_idx)
-                .where(o.c.peer == self.peer, o.c.precedence.in_(lane.precedences))
-                .order_by(o.c.precedence, o.c.sequence)
-                .limit(limit + len(waiting))
-            ).all()
-        out = [
-            (int(r.entry_idx), Entry.decode(bytes(r.leaf)).data)
-            for r in rows
-            if r.entry_idx not in waiting
-        ]
-        return out[:limit]
+            rows = store.candidates(
+                conn, self.peer, precedences, limit=limits.max_batch_envelopes + len(waiting)
+            )
+            rows = [(idx, size) for idx, size in rows if idx not in waiting]
+            n = framing.take([size for _, size in rows], limits)
+            return store.envelopes(conn, [idx for idx, _ in rows[:n]])
 
     def _backoff(self, failures: int) -> float:
         s = self.line.settings

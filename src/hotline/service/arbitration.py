@@ -27,18 +27,15 @@ from hotline.ledger import witness as wit
 from hotline.ledger.cosignature import CosignatureVerifier
 from hotline.ledger.entry import ZERO_HASH, Entry, EntryKind
 from hotline.service.line import Line
+from hotline.service.transcripts import witness_action, witness_name
 from hotline.service.witnessing import Witnessing
 from hotline.store import schema, tree
+from hotline.store import transcripts as stored
 from hotline.store.projections import action_bytes
 from hotline.store.writer import WriteTx
 from hotline.supervise import forever
 
 log = logging.getLogger(__name__)
-
-
-def witness_name(key: CosignatureVerifier) -> str:
-    """The ``cosignatures.peer`` value of a third-party witness (at most 32 characters)."""
-    return f"@{key.name[:22]}+{key.key_id:08x}"
 
 
 def parse_witness(item: str) -> tuple[str, CosignatureVerifier]:
@@ -157,6 +154,11 @@ class Arbitration:
             if held is not None:
                 return
             now = self.line.clock.now_us()
+            if stored.first_cosignature_by(tx.conn, self.name):  # its key goes on record
+                action = witness_action(self.key, self.url)
+                tx.append(
+                    Entry(EntryKind.OPERATOR_ACTION, "", 0, ZERO_HASH, now, action_bytes(action))
+                )
             tx.conn.execute(
                 co.insert().values(peer=self.name, size=cp.size, line=line, received_at_us=now)
             )

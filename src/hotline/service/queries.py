@@ -1,7 +1,9 @@
 """The read side: threads with delivery state, channels, link status, alarms.
 
 Owns the shapes operators read (plain dicts ready for JSON) and the rule that turns an
-unacknowledged message past its deadline into an alarm. Must not touch: writes.
+unacknowledged message past its deadline into an alarm. Times shown are our own recorded
+times; a time a peer claims is shown beside them under a name that says so
+(``ack_claimed_at_us``). Must not touch: writes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ def message_state(row: Any, now_us: int) -> str:
     if row.direction == "out":
         if row.delivered_at_us is not None:
             return "delivered"
+        if row.refused is not None:
+            return "refused"
         return "sent" if row.first_sent_us is not None else "queued"
     return "received"
 
@@ -49,10 +53,14 @@ def _message(row: Any, now_us: int) -> dict[str, Any]:
         "first_sent_us": row.first_sent_us,
         "attempts": row.attempts or 0,
         "last_error": row.last_error,
+        "refused": row.refused,
         "delivered_at_us": row.delivered_at_us,
         "ack_required": row.ack_required,
         "ack_deadline_us": row.ack_deadline_us,
+        # our own time: when we recorded the acknowledgement
         "acknowledged_at_us": row.acknowledged_at_us,
+        # the peer's claim of when it acknowledged (None for our own acknowledgements)
+        "ack_claimed_at_us": row.ack_claimed_at_us,
         "acknowledged_by": row.acknowledged_by,
         "ack_note": row.ack_note,
         "ack_overdue": bool(overdue),
@@ -62,7 +70,7 @@ def _message(row: Any, now_us: int) -> dict[str, Any]:
 
 def _with_deliveries() -> sa.Select[Any]:
     m, d = schema.messages, schema.deliveries
-    return sa.select(m, d.c.first_sent_us, d.c.attempts, d.c.last_error).outerjoin(
+    return sa.select(m, d.c.first_sent_us, d.c.attempts, d.c.last_error, d.c.refused).outerjoin(
         d, d.c.entry_idx == m.c.entry_idx
     )
 

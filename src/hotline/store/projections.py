@@ -3,8 +3,11 @@
 Owns the rules that turn one ledger entry into rows of ``peers``, ``messages``,
 ``outbox`` and ``inbound``. The live path (a service unit that has just appended an
 entry) and ``rebuild`` (wipe and replay every entry) call the same ``Projector.apply``,
-so a rebuilt store equals the live one; a test proves it. Must not touch: ``entries``,
-the network, or anything outside the transaction it is handed.
+so a rebuilt store equals the live one; a test proves it. Times: deadlines and the times
+an operator reads (delivered, acknowledged) are OUR recorded times (the entry's
+``recorded_at_us``); what a peer claims (its acknowledgement time, its receipt's stored
+time) is kept beside them, labelled as a claim. Must not touch: ``entries``, the
+network, or anything outside the transaction it is handed.
 """
 
 from __future__ import annotations
@@ -40,6 +43,12 @@ class _S:
     message_insert = _m.insert()
     peer_next_seq = _p.update().where(_p.c.station_id == sa.bindparam("b_peer"))
     outbox_delete = _o.delete().where(_o.c.envelope_hash == sa.bindparam("b_hash"))
+    acked_by_peer = _m.update().where(
+        _m.c.message_id == sa.bindparam("b_mid"),
+        _m.c.direction == "out",
+        _m.c.peer == sa.bindparam("b_peer"),
+        _m.c.acknowledged_at_us.is_(None),
+    )
     delivered = _m.update().where(
         _m.c.peer == sa.bindparam("b_peer"),
         _m.c.direction == "out",
@@ -114,9 +123,11 @@ class Projector:
         make_receipt: ReceiptMaker,
         station_id: str = "",
         extensions: Sequence[ProjectionExtension] = (),
+        max_ahead: int = 4096,
     ) -> None:
         self._deadline = deadline
         self._make_receipt = make_receipt
+        self._max_ahead = max_ahead
         self._station_id = station_id
         self.extensions = tuple(extensions)
         self._pending_send: dict[str, dict[str, Any]] = {}
@@ -188,7 +199,8 @@ class Projector:
             action = self._pending_send.pop(str(h.message_id), None)
             if action is None:
                 raise ValueError(f"send action missing for message {h.message_id}")
-            body = MessagePayload.model_validate(action["payload"])
+            # the action holds the payload as JSON: parse it as JSON (a UUID is a string)
+            body = MessagePayload.model_validate_json(json.dumps(action["payload"]))
             self._insert_message(conn, idx, entry, env, body, "out", action.get("operator"))
 
     def _envelope_in(
@@ -199,23 +211,21 @@ class Projector:
             self._insert_message(conn, idx, entry, env, payload, "in", None)
         elif h.kind is Kind.ACK:
             ack: AckPayload = payload
+            at = entry.recorded_at_us  # ours; the peer's claim is kept as ack_claimed_at_us
             for ext in self.extensions:
-                ext.on_ack(conn, str(ack.message_id), h.sender, ack.officer, ack.acknowledged_at_us)
-            m = schema.messages
-            conn.execute(
-                m.update()
-                .where(
-                    m.c.message_id == str(ack.message_id),
-                    m.c.direction == "out",
-                    m.c.peer == h.sender,
-                )
-                .values(
-                    acknowledged_at_us=ack.acknowledged_at_us,
-                    acknowledged_by=ack.officer,
-                    ack_note=ack.note,
-                )
+                ext.on_ack(conn, str(ack.message_id), h.sender, ack.officer, at)
+            conn.execute(  # the first acknowledgement counts; later ones stay on the ledger
+                _S.acked_by_peer,
+                {
+                    "b_mid": str(ack.message_id),
+                    "b_peer": h.sender,
+                    "acknowledged_at_us": at,
+                    "ack_claimed_at_us": ack.acknowledged_at_us,
+                    "acknowledged_by": ack.officer,
+                    "ack_note": ack.note,
+                },
             )
-        missing = advance_inbound(conn, h.sender, h.sequence)
+        missing = advance_inbound(conn, h.sender, h.sequence, self._max_ahead)
         receipt = self._make_receipt(env, idx, idx + 1, entry.recorded_at_us, missing)
         conn.execute(
             _S.inbound_insert,
@@ -225,6 +235,7 @@ class Projector:
                 "envelope_hash": entry.envelope_hash,
                 "entry_idx": idx,
                 "receipt": receipt,
+                "message_id": str(h.message_id),
             },
         )
         return Applied(receipt=receipt)
@@ -247,7 +258,7 @@ class Projector:
             {
                 "b_peer": entry.peer,
                 "b_seq": receipt.sequence,
-                "delivered_at_us": receipt.stored_at_us,
+                "delivered_at_us": entry.recorded_at_us,  # ours; the claim is in receipts
             },
         )
 
@@ -279,8 +290,14 @@ class Projector:
                 stored_at_us=entry.recorded_at_us,
                 delivered_at_us=entry.recorded_at_us if direction == "in" else None,
                 ack_required=body.ack_required,
+                # counted from our own time: a received message's sent time is a claim
                 ack_deadline_us=(
-                    self._deadline(int(h.precedence), h.sent_at_us) if body.ack_required else None
+                    self._deadline(
+                        int(h.precedence),
+                        h.sent_at_us if direction == "out" else entry.recorded_at_us,
+                    )
+                    if body.ack_required
+                    else None
                 ),
                 acknowledged_at_us=None,
                 acknowledged_by=None,
@@ -299,9 +316,12 @@ class Projector:
                 ext.on_message(conn, event)
 
 
-def advance_inbound(conn: Connection, peer: str, seq: int) -> list[tuple[int, int]]:
+def advance_inbound(
+    conn: Connection, peer: str, seq: int, max_ahead: int = 4096
+) -> list[tuple[int, int]]:
     """Record that ``seq`` arrived from ``peer``; return the inclusive ranges still
-    missing below it. Moves the peer's contiguous mark past every sequence now held."""
+    missing below it (at most 64, none beyond ``max_ahead`` past the contiguous mark).
+    Moves the peer's contiguous mark past every sequence now held."""
     contiguous = int(conn.execute(_S.in_contiguous, {"b_peer": peer}).scalar_one())
     above = {int(s) for s in conn.execute(_S.above, {"b_peer": peer, "b_c": contiguous}).scalars()}
     above.add(seq)
@@ -309,13 +329,24 @@ def advance_inbound(conn: Connection, peer: str, seq: int) -> list[tuple[int, in
         contiguous += 1
         above.discard(contiguous)
     conn.execute(_S.set_contiguous, {"b_peer": peer, "in_contiguous": contiguous})
+    return gaps_above(contiguous, sorted(above), max_ahead)
+
+
+def gaps_above(contiguous: int, held: list[int], max_ahead: int) -> list[tuple[int, int]]:
+    """The inclusive ranges missing between ``contiguous`` and the highest of ``held``
+    (ascending, all above ``contiguous``), capped: at most 64 ranges, and nothing beyond
+    ``contiguous + max_ahead`` (a peer's far jump never makes every later receipt carry
+    a huge range)."""
+    limit = contiguous + max_ahead
     gaps: list[tuple[int, int]] = []
     expected = contiguous + 1
-    for s in sorted(above):
-        if s > expected:
-            gaps.append((expected, s - 1))
+    for s in held:
+        if s > expected and expected <= limit:
+            gaps.append((expected, min(s - 1, limit)))
         expected = s + 1
-    return gaps[:64]
+        if len(gaps) == 64:
+            break
+    return gaps
 
 
 def action_bytes(action: dict[str, Any]) -> bytes:

@@ -76,10 +76,13 @@ messages = Table(
     Column("delivered_at_us", BigInteger, nullable=True),
     Column("ack_required", Boolean, nullable=False),
     Column("ack_deadline_us", BigInteger, nullable=True),
+    #: OUR time: when we recorded the acknowledgement (ours, or the peer's ACK envelope)
     Column("acknowledged_at_us", BigInteger, nullable=True),
     Column("acknowledged_by", String(100), nullable=True),
     Column("ack_note", Text, nullable=True),
     Column("entry_idx", BigInteger, nullable=False),
+    #: the peer's CLAIM of when it acknowledged (its ACK payload; migration 0003)
+    Column("ack_claimed_at_us", BigInteger, nullable=True),
     Index("ix_messages_channel", "channel", "stored_at_us"),
     Index("ix_messages_peer", "peer", "direction", "sequence"),
 )
@@ -104,6 +107,9 @@ inbound = Table(
     Column("envelope_hash", LargeBinary(32), nullable=False),
     Column("entry_idx", BigInteger, nullable=False),
     Column("receipt", LargeBinary, nullable=False),
+    #: the envelope's message id (migration 0003; None on rows stored before it)
+    Column("message_id", String(36), nullable=True),
+    Index("ix_inbound_message", "peer", "message_id", unique=True),
 )
 
 link_status = Table(
@@ -117,6 +123,9 @@ link_status = Table(
     Column("last_ok_at_us", BigInteger, nullable=True),
     Column("failures", Integer, nullable=False),
     Column("last_error", Text, nullable=True),
+    #: envelopes the peer refused, and the last refusal's code (migration 0004)
+    Column("refused", Integer, nullable=False, server_default="0"),
+    Column("last_refused", String(64), nullable=True),
 )
 
 alarms = Table(
@@ -199,7 +208,27 @@ deliveries = Table(
     Column("first_sent_us", BigInteger, nullable=True),
     Column("last_attempt_us", BigInteger, nullable=False),
     Column("last_error", String(64), nullable=True),
+    #: the peer refused it with this code: parked, not sent again until the operator asks
+    #: or the peer's advertised limits change (migration 0004)
+    Column("refused", String(64), nullable=True),
+    Column("refused_at_us", BigInteger, nullable=True),
 )
 
 #: projections wiped and rebuilt from ``entries`` by ``projections.rebuild``
 PROJECTIONS = (messages, outbox, inbound, receipts, peers)
+
+# --- the operator API's idempotency keys (migration 0006) ---------------------------------
+
+#: the first result of a send made with an Idempotency-Key (operational: not in the ledger)
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    #: SHA-256 of the request as the API read it (a key reused with another body is refused)
+    Column("request_hash", LargeBinary(32), nullable=False),
+    Column("status", SmallInteger, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("expires_at_us", BigInteger, nullable=False),
+    Index("ix_idempotency_expiry", "expires_at_us"),
+)

@@ -42,6 +42,11 @@ class LedgerTree:
         size = ledger_size(conn)
         return cls(size, SqlNodeStore(conn).get_nodes(rules.frontier_keys(size)))
 
+    def reload(self, conn: Connection) -> None:
+        """Become what the database holds (after a commit whose outcome is unknown)."""
+        loaded = LedgerTree.load(conn)
+        self.size, self._frontier = loaded.size, loaded._frontier
+
     def mark(self) -> Mark:
         return Mark(self.size, tuple(self._frontier))
 

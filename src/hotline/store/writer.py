@@ -7,13 +7,20 @@ that a unit that raises leaves no trace while the others go through, commits onc
 fsync for the batch), and only then answers each caller. Callers in asyncio await
 ``submit``; the thread never touches the event loop except to hand back results.
 
-Owns: the ledger's next index and the Merkle frontier, kept in memory and restored
-when a unit or the batch fails. Must not touch: business rules (units bring those).
+Owns: the ledger's next index and the Merkle frontier, kept in memory. When a unit
+raises and its transaction is rolled back, they go back to a mark taken before it. When
+a COMMIT fails they are reloaded from the database instead, because the outcome is
+unknown (a PostgreSQL connection lost after COMMIT may have committed): the in-memory
+state always equals the database. If even the reload fails, the writer is stale and
+reloads before its next batch (which fails with ``store`` until it can). Units decide a
+peer's refusal by returning it as a value, never by raising, so a refusal never rolls
+back a batch. Must not touch: business rules (units bring those).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -93,6 +100,9 @@ class Writer:
         self._thread: threading.Thread | None = None
         with engine.connect() as conn:
             self.tree = LedgerTree.load(conn)
+        #: the in-memory tree may differ from the database (a reload after a failed
+        #: commit failed too): reload before anything else is appended
+        self._stale = False
         self.batches = 0
         self.units = 0
         #: called on the writer thread after a unit or a whole batch was rolled back, so that
@@ -125,19 +135,43 @@ class Writer:
         the writer thread starts). Never call while the writer thread runs."""
         if self._thread is not None:
             raise StoreError("run_sync while the writer thread runs", code="writer_busy")
+        self._ensure_fresh()
         mark = self.tree.mark()
+        committing = False
         try:
-            with self._engine.begin() as conn:
+            with self._engine.connect() as conn:
+                trans = conn.begin()
                 tx = WriteTx(conn, self.tree)
                 result = unit(tx)
+                committing = True
+                _commit(conn, trans)
         except BaseException:
-            self.tree.restore(mark)
+            if committing:
+                self._reload()
+            else:
+                self.tree.restore(mark)
             for reload in self.on_rollback:
                 reload(None)
             raise
         for fn in tx._after:
             fn()
         return result
+
+    def _reload(self) -> None:
+        """Make the in-memory tree equal the database (after a commit that failed)."""
+        try:
+            with self._engine.connect() as conn:
+                self.tree.reload(conn)
+            self._stale = False
+        except Exception:
+            log.exception("reloading the ledger tree failed: reloading before the next batch")
+            self._stale = True
+
+    def _ensure_fresh(self) -> None:
+        if self._stale:
+            self._reload()
+            if self._stale:
+                raise StoreError("the ledger state could not be reloaded from the database")
 
     # --- the thread ----------------------------------------------------------------
 
@@ -165,6 +199,13 @@ class Writer:
         """Commit a batch: first all units in one plain transaction; only if a unit raises,
         roll everything back and run them again each in its own savepoint (savepoints cost
         a fifth of the writer's time when nothing fails, which is nearly always)."""
+        try:
+            self._ensure_fresh()
+        except StoreError as exc:
+            for job in batch:
+                job.error = exc
+                job.loop.call_soon_threadsafe(_settle, job)
+            return
         failed = self._all_or_nothing(batch)
         if failed is not None:
             if len(batch) == 1:
@@ -192,16 +233,16 @@ class Writer:
                         self._rolled_back(start, batch)
                         return exc
                     job.after = tx._after
-                trans.commit()
+                _commit(conn, trans)
         except Exception as exc:
-            self._failed_commit(start, batch, exc)
+            self._failed_commit(batch, exc)
         return None
 
     def _unit_by_unit(self, batch: list[_Job]) -> None:
         """Each unit in its own savepoint: a unit that raises leaves no trace."""
-        start = self.tree.mark()
         try:
-            with self._engine.begin() as conn:
+            with self._engine.connect() as conn:
+                trans = conn.begin()
                 for job in batch:
                     mark = self.tree.mark()
                     tx = WriteTx(conn, self.tree)
@@ -216,22 +257,42 @@ class Writer:
                         for fn in self.on_rollback:
                             fn(conn)
                         job.error = exc
+                _commit(conn, trans)
         except Exception as exc:
-            self._failed_commit(start, batch, exc)
+            self._failed_commit(batch, exc)
 
     def _rolled_back(self, start: Mark, batch: list[_Job]) -> None:
+        """A unit raised and the transaction was rolled back: nothing was written."""
         self.tree.restore(start)
+        self._forget(batch)
+
+    def _forget(self, batch: list[_Job]) -> None:
         for fn in self.on_rollback:
             fn(None)
         for job in batch:
             job.result, job.after, job.error = None, [], None
 
-    def _failed_commit(self, start: Mark, batch: list[_Job], exc: Exception) -> None:
+    def _failed_commit(self, batch: list[_Job], exc: Exception) -> None:
+        """The commit (or the connection) failed: whether anything was written is
+        unknown, so the tree is reloaded from the database, never restored to a mark."""
         log.exception("group commit of %d units failed", len(batch))
-        self._rolled_back(start, batch)
+        self._reload()
+        self._forget(batch)
         err = exc if isinstance(exc, HotlineError) else StoreError(f"commit failed: {exc}")
         for job in batch:
             job.error = err
+
+
+def _commit(conn: Connection, trans: Any) -> None:
+    """COMMIT; when it fails, drop the DBAPI connection: a failed COMMIT can leave it
+    inside its transaction (SQLite does, on BUSY or an I/O error), where every later
+    BEGIN would fail."""
+    try:
+        trans.commit()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            conn.invalidate()
+        raise
 
 
 def _settle(job: _Job) -> None:

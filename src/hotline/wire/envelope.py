@@ -21,7 +21,7 @@ Layout (big-endian)::
     2   aead_id
     1+n sender       station id, ASCII
     1+n recipient    station id, ASCII
-    1+n channel      UTF-8
+    1+n channel      UTF-8, at most 64 bytes
     8   sequence     per-direction sequence number (0 for unsequenced kinds)
     16  message_id   UUID
     8   sent_at      microseconds since the Unix epoch, UTC (signed)
@@ -204,6 +204,8 @@ def decode(raw: bytes, *, max_bytes: int) -> UnverifiedEnvelope:
     channel_b, off = _read_short(raw, off)
     if not _STATION_ID.match(sender) or not _STATION_ID.match(recipient):
         raise EnvelopeError("sender or recipient is not a valid station id")
+    if len(channel_b) > MAX_CHANNEL_BYTES:
+        raise EnvelopeError("channel is longer than 64 bytes")
     try:
         channel = channel_b.decode("utf-8")
     except UnicodeDecodeError:

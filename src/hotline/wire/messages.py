@@ -4,6 +4,11 @@ Owns the JSON payload schemas (pydantic, strict, unknown fields refused) and par
 untrusted plaintext into them in one step. Must not touch: keys, the store, the network.
 Message ``data`` of typed messages (site notices, activity notices, concerns) is checked
 by the deconfliction models when the service accepts it; here it is any JSON object.
+
+Every count and index is bounded to a signed 64-bit integer at parse time (the store
+keeps them in BIGINT columns). Times a peer claims are checked against the envelope's sent time
+and our receive time by ``check_claimed_time`` (code ``bad_time``): a claim is never
+believed beyond that, and our own recorded times drive deadlines and displays.
 """
 
 from __future__ import annotations
@@ -13,10 +18,31 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hotline.errors import EnvelopeError
+from hotline.errors import BadTimeError, EnvelopeError
 from hotline.wire.envelope import Kind
 
 MAX_TEXT = 100_000
+INT64_MAX = 2**63 - 1
+#: 2020-01-01T00:00:00Z: no claimed time of this protocol is earlier
+MIN_TIME_US = 1_577_836_800_000_000
+
+#: a count, index or sequence number: what a BIGINT column holds
+Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
+#: a time in microseconds since the epoch as claimed by whoever signed the payload: any
+#: integer at parse time, so that an out-of-range one is refused as ``bad_time`` by
+#: ``check_claimed_time`` (which every use of a peer's payload runs first)
+ClaimedTime = int
+
+
+def check_claimed_time(what: str, value: int, *, not_after_us: int) -> None:
+    """Refuse a claimed time before 2020 or after ``not_after_us`` (``bad_time``).
+
+    ``not_after_us`` is the earlier of the envelope's sent time and our receive time,
+    each plus the allowed clock skew."""
+    if value < MIN_TIME_US or value > not_after_us or value > INT64_MAX:
+        raise BadTimeError(f"{what} {value} is out of range (2020 to {not_after_us})")
+
+
 MessageType = Literal["text", "site_notice", "activity_notice", "concern"]
 
 
@@ -43,10 +69,11 @@ class AckPayload(_Payload):
     message_id: uuid.UUID
     officer: Annotated[str, Field(min_length=1, max_length=100)]
     note: Annotated[str, Field(max_length=2000)] | None = None
-    acknowledged_at_us: int
+    #: the peer's claim; checked by the inbox, stored beside our own receive time
+    acknowledged_at_us: ClaimedTime
 
 
-SeqRange = tuple[int, int]
+SeqRange = tuple[Count, Count]
 
 
 class ReceiptPayload(_Payload):
@@ -54,11 +81,12 @@ class ReceiptPayload(_Payload):
 
     envelope_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     sender: str
-    sequence: Annotated[int, Field(ge=0)]
+    sequence: Count
     message_id: uuid.UUID
-    stored_at_us: int
-    leaf_index: Annotated[int, Field(ge=0)]
-    tree_size: Annotated[int, Field(ge=1)]
+    #: the peer's claim; checked when the receipt is, never used as our delivery time
+    stored_at_us: ClaimedTime
+    leaf_index: Count
+    tree_size: Annotated[int, Field(ge=1, le=INT64_MAX)]
     duplicate: bool = False
     #: sequence ranges (inclusive) the recipient is missing from this sender
     missing: Annotated[list[SeqRange], Field(max_length=64)] = []
@@ -69,33 +97,45 @@ MAX_PROVE = 64
 
 class LinkTestPayload(_Payload):
     nonce: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
-    t1_us: int
+    t1_us: ClaimedTime
     #: the sender's last sequence number on this direction, so gaps at the tail show up
-    last_sequence: Annotated[int, Field(ge=0)] = 0
+    last_sequence: Count = 0
     #: a C2SP tlog-witness add-checkpoint request body for the sender's log
     witness: Annotated[str, Field(max_length=16_384)] | None = None
     #: (leaf index, tree size) pairs of the recipient's log to prove inclusion of
-    prove: Annotated[list[tuple[int, int]], Field(max_length=MAX_PROVE)] = []
+    prove: Annotated[list[tuple[Count, Count]], Field(max_length=MAX_PROVE)] = []
 
 
 class InclusionProof(_Payload):
-    leaf_index: Annotated[int, Field(ge=0)]
-    tree_size: Annotated[int, Field(ge=1)]
+    leaf_index: Count
+    tree_size: Annotated[int, Field(ge=1, le=INT64_MAX)]
     hashes: Annotated[list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]], Field(max_length=64)]
+
+
+class LinkLimits(_Payload):
+    """What the replying station accepts on its peer endpoint (its settings of the same
+    names); a sender cuts its batches to fit."""
+
+    max_batch_envelopes: Annotated[int, Field(ge=1, le=2**31)]
+    max_request_bytes: Annotated[int, Field(ge=1, le=2**53)]
+    max_envelope_bytes: Annotated[int, Field(ge=1, le=2**53)]
 
 
 class LinkTestReplyPayload(_Payload):
     nonce: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
-    t1_us: int
-    t2_us: int
-    t3_us: int
+    t1_us: ClaimedTime
+    #: the peer's claims of when it received the test and answered it
+    t2_us: ClaimedTime
+    t3_us: ClaimedTime
     missing: Annotated[list[SeqRange], Field(max_length=64)] = []
     #: the tlog-cosignature/v1 line for the checkpoint in the test, when it was cosigned
     cosignature: Annotated[str, Field(max_length=1024)] | None = None
     #: why it was not: the witness's error code (and its stored size on a conflict)
     witness_error: Annotated[str, Field(max_length=64)] | None = None
-    witness_size: Annotated[int, Field(ge=0)] | None = None
+    witness_size: Count | None = None
     proofs: Annotated[list[InclusionProof], Field(max_length=MAX_PROVE)] = []
+    #: the replying station's limits (optional: older stations do not send them)
+    limits: LinkLimits | None = None
 
 
 Payload = MessagePayload | AckPayload | ReceiptPayload | LinkTestPayload | LinkTestReplyPayload

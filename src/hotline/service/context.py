@@ -1,0 +1,99 @@
+"""The line's shared context: what every part of the line (sender, inbox, receipts,
+link-test protocol, replay) is handed, and the few rules they share.
+
+Owns: the station's identity and its signing and opening keys, the settings, the writer
+and the reader, the peer book, the clock, the event bus, the projector, and three shared
+rules: an envelope's date check, an acknowledgement deadline, and what happens after
+something is queued. Invariants: one context per station, built by ``Line``; the
+projector is replaced only by ``Line`` (never by a part). Must not touch: SQL (store/),
+sockets or HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from hotline.clock import Clock
+from hotline.crypto import primitives
+from hotline.crypto.card import SignedCard
+from hotline.crypto.keys import StationIdentity
+from hotline.errors import BadTimeError, EnvelopeError
+from hotline.service.events import EventBus
+from hotline.service.peers import PeerBook
+from hotline.settings import Settings
+from hotline.store.projections import ProjectionExtension, Projector
+from hotline.store.writer import Writer
+from hotline.wire.envelope import Precedence
+from hotline.wire.messages import MIN_TIME_US
+
+
+@dataclass(eq=False)
+class LineContext:
+    identity: StationIdentity
+    settings: Settings
+    writer: Writer
+    reader: Engine
+    peers: PeerBook
+    clock: Clock
+    events: EventBus
+    extensions: tuple[ProjectionExtension, ...] = ()
+    #: checks of typed message data by type; they raise an InputError naming the problem
+    validators: dict[str, Callable[[dict[str, Any]], None]] = field(default_factory=dict)
+    #: called after commit with (peer, precedence) when something is queued
+    on_queued: list[Callable[[str, Precedence], None]] = field(default_factory=list)
+    #: builds a fresh projector (the live one, and one per rebuild); set by ``Line``
+    new_projector: Callable[[], Projector] | None = None
+    projector: Projector = field(init=False)
+    signer: primitives.Signer = field(init=False)
+    opener: primitives.Opener = field(init=False)
+    card: SignedCard = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.signer = primitives.Signer(self.identity.signing_seed)
+        self.opener = primitives.Opener(self.identity.encryption_private)
+        self.card = self.identity.card()
+
+    @property
+    def station_id(self) -> str:
+        return self.identity.station_id
+
+    def deadline_us(self, precedence: int, from_us: int) -> int:
+        """When a message of ``precedence`` must be acknowledged, counted from ``from_us``."""
+        s = self.settings
+        seconds = (
+            s.ack_deadline_flash_s,
+            s.ack_deadline_immediate_s,
+            s.ack_deadline_priority_s,
+            s.ack_deadline_routine_s,
+        )[precedence]
+        return from_us + int(seconds * 1_000_000)
+
+    @property
+    def skew_us(self) -> int:
+        return int(self.settings.max_clock_skew_s * 1_000_000)
+
+    def check_date(self, sent_at_us: int) -> None:
+        """An envelope dated further in the future than the allowed skew is refused
+        (``clock_skew``), and one dated before 2020 (``bad_time``)."""
+        if sent_at_us > self.clock.now_us() + self.skew_us:
+            raise EnvelopeError(
+                "envelope is dated too far in the future: check both stations' clocks",
+                code="clock_skew",
+            )
+        if sent_at_us < MIN_TIME_US:
+            raise BadTimeError(f"envelope is dated {sent_at_us}, before 2020")
+
+    def claim_limit_us(self, sent_at_us: int) -> int:
+        """The latest time a payload may claim: the envelope's sent time or our own
+        receive time, whichever is earlier, plus the allowed clock skew."""
+        return min(sent_at_us, self.clock.now_us()) + self.skew_us
+
+    def queued(self, peer: str, precedence: Precedence, event: str, message_id: str) -> None:
+        """After commit: tell listeners, wake the peer's outbox."""
+        self.events.publish(event, peer=peer, message_id=message_id)
+        for fn in self.on_queued:
+            fn(peer, precedence)

@@ -1,0 +1,156 @@
+"""The inbox: a peer's sequenced envelopes (messages, acknowledgements) checked, then
+stored exactly once, each answered with a signed receipt.
+
+Owns the order of checks at the boundary (decode, addressee, known sender, signature,
+date, open, payload, claimed times) before any unit reaches the writer, and the ingest
+unit that appends an ``ENVELOPE_IN`` entry and applies its projections in one
+transaction. A duplicate (same sequence, same bytes) gets its stored receipt again and
+changes nothing.
+
+Invariant: the unit decides every refusal that needs the store (replay, sequence
+window, old message id, an acknowledgement older than its message) by reading BEFORE
+it appends anything, and returns the refusal as a value: the writer commits the rest of
+the batch and never rolls back for a peer's misbehaviour (a rollback reloads in-memory
+projections such as the deconfliction registry, far dearer than an envelope). Must not
+touch: SQL (store/linedb), sockets or HTTP (the peer endpoint calls in).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from hotline.crypto import primitives
+from hotline.errors import (
+    BadTimeError,
+    EnvelopeError,
+    HotlineError,
+    InputError,
+    MisaddressedError,
+    ReplayError,
+    SequenceWindowError,
+)
+from hotline.ledger.entry import Entry, EntryKind
+from hotline.service.context import LineContext
+from hotline.service.sender import check_data
+from hotline.store import linedb
+from hotline.store.writer import WriteTx
+from hotline.wire import envelope as wire
+from hotline.wire.envelope import Envelope, Kind
+from hotline.wire.messages import (
+    INT64_MAX,
+    AckPayload,
+    MessagePayload,
+    check_claimed_time,
+    parse_payload,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """An envelope that passed every check and is ready to be stored."""
+
+    envelope: Envelope
+    payload: Any
+
+
+def check_inbound(ctx: LineContext, raw: bytes) -> Inbound:
+    """Every check an envelope must pass before anything is stored (pure CPU work)."""
+    u = wire.decode(raw, max_bytes=ctx.settings.max_envelope_bytes)
+    h = u.header
+    if h.recipient != ctx.station_id:
+        raise MisaddressedError(f"envelope is addressed to {h.recipient!r}")
+    card = ctx.peers.get(h.sender)
+    env = u.verify(card.card.signing_key)
+    if not h.kind.sequenced:
+        raise EnvelopeError(f"{h.kind.name} envelopes are not delivered here", code="bad_kind")
+    if h.sequence < 1:
+        raise EnvelopeError("sequence numbers start at 1", code="bad_envelope")
+    if h.sequence > INT64_MAX:  # beyond any window, and beyond what the store holds
+        raise SequenceWindowError(f"sequence {h.sequence} is beyond any window")
+    ctx.check_date(h.sent_at_us)
+    payload = parse_payload(h.kind, env.open(ctx.opener))
+    if isinstance(payload, AckPayload):
+        check_claimed_time(
+            "acknowledged_at_us",
+            payload.acknowledged_at_us,
+            not_after_us=ctx.claim_limit_us(h.sent_at_us),
+        )
+    elif isinstance(payload, MessagePayload):
+        try:
+            check_data(ctx, payload)
+        except InputError as exc:
+            raise EnvelopeError(f"message data refused: {exc.message}",
+                                code="bad_payload") from None  # fmt: skip
+    return Inbound(env, payload)
+
+
+async def store_inbound(ctx: LineContext, items: list[Inbound]) -> list[bytes | Exception]:
+    """Store checked envelopes exactly once; return each one's receipt (or error)."""
+    results = await asyncio.gather(
+        *(ctx.writer.submit(ingest_unit(ctx, item)) for item in items), return_exceptions=True
+    )
+    out: list[bytes | Exception] = []
+    for r in results:
+        if isinstance(r, BaseException) and not isinstance(r, Exception):
+            raise r
+        out.append(r)
+    return out
+
+
+def refusal(ctx: LineContext, conn: Connection, item: Inbound) -> HotlineError | None:
+    """Why the store refuses this (new) envelope, read before anything is appended."""
+    h = item.envelope.header
+    ahead = ctx.settings.max_sequence_ahead
+    if h.sequence > linedb.in_contiguous(conn, h.sender) + ahead:
+        return SequenceWindowError(
+            f"sequence {h.sequence} from {h.sender} is more than {ahead} ahead of the "
+            "highest contiguous one received"
+        )
+    mid = str(h.message_id)
+    if linedb.message_id_used(conn, h.sender, mid, as_message=h.kind is Kind.MESSAGE):
+        return ReplayError(
+            f"sequence {h.sequence} from {h.sender} carries message id {mid} already received",
+            code="old_message_id",
+        )
+    if isinstance(item.payload, AckPayload):
+        sent = linedb.sent_at(conn, h.sender, str(item.payload.message_id))
+        if sent is not None and item.payload.acknowledged_at_us < sent:
+            return BadTimeError(
+                f"acknowledgement of {item.payload.message_id} claims a time before the "
+                "message was sent"
+            )
+    return None
+
+
+def ingest_unit(ctx: LineContext, item: Inbound) -> Callable[[WriteTx], bytes | HotlineError]:
+    env = item.envelope
+    h = env.header
+
+    def unit(tx: WriteTx) -> bytes | HotlineError:
+        held = linedb.held(tx.conn, h.sender, h.sequence)
+        if held is not None:
+            if primitives.equal(bytes(held.envelope_hash), env.hash):
+                return bytes(held.receipt)
+            return ReplayError(
+                f"sequence {h.sequence} from {h.sender} was already used by another envelope"
+            )
+        refused = refusal(ctx, tx.conn, item)
+        if refused is not None:
+            return refused
+        now = ctx.clock.now_us()
+        entry = Entry(EntryKind.ENVELOPE_IN, h.sender, h.sequence, env.hash, now, env.raw)
+        idx = tx.append(entry)
+        applied = ctx.projector.apply(tx.conn, idx, entry, (env, item.payload))
+        kind = "message.received" if h.kind is Kind.MESSAGE else "ack.received"
+        ref = str(h.message_id if h.kind is Kind.MESSAGE else item.payload.message_id)
+        tx.after_commit(lambda: ctx.events.publish(kind, peer=h.sender, message_id=ref))
+        if applied.receipt is None:  # pragma: no cover - projector always makes one
+            raise EnvelopeError("no receipt made")
+        return applied.receipt
+
+    return unit

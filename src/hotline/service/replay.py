@@ -1,0 +1,69 @@
+"""Replay: wipe every projection and rebuild it from the ledger, checking on the way.
+
+Owns parsing a stored entry back into what the projector takes (an action, an envelope
+and its opened payload, a receipt), verifying every envelope again: our own with our
+key, a peer's with the card its ``peer_add`` action recorded. So a rebuilt store has the
+same trust as a live one, and equals it (tests/service/test_line.py proves it). Must not
+touch: SQL beyond store/linedb, the live projector (a rebuild uses a fresh one).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from hotline.crypto.card import parse_card
+from hotline.ledger.entry import Entry, EntryKind
+from hotline.service.context import LineContext
+from hotline.service.peers import PeerBook
+from hotline.store import linedb, schema
+from hotline.wire import envelope as wire
+from hotline.wire.envelope import Kind
+from hotline.wire.messages import parse_payload
+
+
+def rebuild_projections(ctx: LineContext, conn: Connection, chunk: int = 1000) -> int:
+    """Wipe every projection and replay the whole ledger into it; returns entries read.
+
+    Runs inside the caller's transaction (a writer unit, or ``Writer.run_sync``).
+    """
+    linedb.wipe(conn, schema.PROJECTIONS)
+    for ext in ctx.extensions:
+        ext.reset()
+        linedb.wipe(conn, ext.tables)
+    if ctx.new_projector is None:  # pragma: no cover - Line always sets it
+        raise RuntimeError("the line context has no projector factory")
+    projector = ctx.new_projector()
+    book = PeerBook()
+    done, last = 0, -1
+    while True:
+        rows = linedb.leaves_after(conn, last, chunk)
+        if not rows:
+            for ext in ctx.extensions:
+                ext.rebuild_finished(conn)
+            return done
+        for idx, leaf in rows:
+            entry = Entry.decode(leaf)
+            projector.apply(conn, idx, entry, parse_entry(ctx, entry, book))
+            done, last = done + 1, idx
+
+
+def parse_entry(ctx: LineContext, entry: Entry, book: PeerBook) -> Any:
+    """A stored entry as the projector takes it, verified again (``book`` learns peers
+    from ``peer_add`` actions as the replay meets them)."""
+    if entry.kind is EntryKind.OPERATOR_ACTION:
+        action: dict[str, Any] = json.loads(entry.data)
+        if action.get("action") == "peer_add":
+            book.add(parse_card(action["card"]))
+        return action
+    if entry.kind is EntryKind.LINK_TEST or entry.kind is EntryKind.WITNESS:
+        return json.loads(entry.data)
+    u = wire.decode(entry.data, max_bytes=len(entry.data))
+    if entry.kind is EntryKind.ENVELOPE_OUT:  # its plaintext is in the "send" action
+        return u.verify(ctx.signer.public_key), None
+    env = u.verify(book.get(entry.peer).card.signing_key)
+    if entry.kind is EntryKind.RECEIPT_IN:
+        return parse_payload(Kind.RECEIPT, env.payload)
+    return env, parse_payload(env.header.kind, env.open(ctx.opener))
