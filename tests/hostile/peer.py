@@ -172,6 +172,38 @@ class HostilePeer:
     def message(self, now_us: int, seq: int, text: str = "hello", **fields: Any) -> bytes:
         return self.envelope(now_us, sequence=seq, plaintext=message_plaintext(text), **fields)
 
+    def receipt_for(
+        self,
+        now_us: int,
+        envelope: bytes,
+        *,
+        header: dict[str, Any] | None = None,
+        **claims: Any,
+    ) -> bytes:
+        """Our signed receipt for the target's ``envelope``: truthful, except for
+        ``claims`` in its payload and ``header`` fields."""
+        h = wire.decode(envelope, max_bytes=len(envelope)).header
+        doc: dict[str, Any] = {
+            "envelope_hash": primitives.sha256(envelope).hex(),
+            "sender": h.sender,
+            "sequence": h.sequence,
+            "message_id": str(h.message_id),
+            "stored_at_us": now_us,
+            "leaf_index": 3,
+            "tree_size": 4,
+            **claims,
+        }
+        fields: dict[str, Any] = {
+            "kind": int(Kind.RECEIPT),
+            "suite": SUITE_NONE,
+            "sequence": 0,
+            "channel": h.channel,
+            "message_id": h.message_id,
+            "plaintext": json.dumps(doc).encode(),
+            **(header or {}),
+        }
+        return self.envelope(now_us, **fields)
+
     # --- what the target signs back ---------------------------------------------------
 
     def receipt(self, raw: bytes) -> ReceiptPayload:

@@ -13,16 +13,20 @@ a refused receipt and keeps the envelope queued).
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 
-from hotline.crypto import primitives
 from hotline.errors import HotlineError
 from hotline.ledger.entry import Entry, EntryKind
+from hotline.link import framing
+from hotline.link.client import PeerClient
+from hotline.link.outbox import Outbox
 from hotline.store import schema
 from hotline.wire.envelope import Kind
 from tests.crypto.helpers import new_identity
@@ -40,37 +44,6 @@ def _sent_to(t: Target, peer: str) -> bytes:
             sa.select(e.c.leaf).where(e.c.kind == int(EntryKind.ENVELOPE_OUT), e.c.peer == peer)
         ).scalars()
     return Entry.decode(bytes(leaf)).data
-
-
-def _receipt(
-    peer: HostilePeer,
-    now: int,
-    envelope: bytes,
-    *,
-    message_id: str,
-    header: dict[str, Any] | None = None,
-    **claims: Any,
-) -> bytes:
-    """A receipt for ``envelope`` signed by ``peer``, with ``claims`` in its payload and
-    ``header`` in its header."""
-    doc: dict[str, Any] = {
-        "envelope_hash": primitives.sha256(envelope).hex(),
-        "sender": peer.target_id,
-        "sequence": 1,
-        "message_id": message_id,
-        "stored_at_us": now,
-        "leaf_index": 3,
-        "tree_size": 4,
-    }
-    doc.update(claims)
-    fields: dict[str, Any] = {
-        "kind": int(Kind.RECEIPT),
-        "suite": primitives.SUITE_NONE,
-        "sequence": 0,
-        "plaintext": json.dumps(doc).encode(),
-        **(header or {}),
-    }
-    return peer.envelope(now, **fields)
 
 
 CASES: list[tuple[str, dict[str, Any], str]] = [
@@ -112,9 +85,7 @@ def test_a_forged_receipt_is_refused_with_its_code(
             header = claims.pop("header", None)
             if header and header.get("kind") == int(Kind.MESSAGE):
                 header["suite"] = peer.forged(now).suite
-            raw = _receipt(
-                peer, now, envelope, header=header, message_id=sent["message_id"], **claims
-            )
+            raw = peer.receipt_for(now, envelope, header=header, **claims)
             before = t.snapshot()
             with pytest.raises(HotlineError) as refused:
                 await station.line.record_receipt(peer.station_id, raw)
@@ -123,7 +94,7 @@ def test_a_forged_receipt_is_refused_with_its_code(
             got = await t.operator("GET", f"/api/v1/messages/{sent['message_id']}")
             assert got["state"] != "delivered"
             # a truthful receipt is then recorded, once
-            honest = _receipt(peer, now, envelope, message_id=sent["message_id"])
+            honest = peer.receipt_for(now, envelope)
             assert await station.line.record_receipt(peer.station_id, honest) is True
             assert await station.line.record_receipt(peer.station_id, honest) is False
             got = await t.operator("GET", f"/api/v1/messages/{sent['message_id']}")
@@ -142,17 +113,88 @@ def test_a_receipt_signed_with_another_key_is_refused(tmp_path: Path, store_url:
     async def main() -> None:
         station.writer.start()
         async with in_process_target(station, peer) as t:
-            sent = await t.send_to_peer("did you get this?")
+            await t.send_to_peer("did you get this?")
             envelope = _sent_to(t, peer.station_id)
             stranger = HostilePeer(
                 new_identity("mallory", "Not Mallory"), station.line.card, peer.next_seq
             )
-            raw = _receipt(stranger, t.now_us(), envelope, message_id=sent["message_id"])
+            raw = stranger.receipt_for(t.now_us(), envelope)
             before = t.snapshot()
             with pytest.raises(HotlineError) as refused:
                 await station.line.record_receipt(peer.station_id, raw)
             assert refused.value.code == "bad_signature"
             assert not diff(before, t.snapshot())
+            await t.still_answers()
+
+    try:
+        asyncio.run(main())
+    finally:
+        station.close()
+
+
+# --- through the transport seam: alpha's real outbox delivers to the scripted peer ------
+
+
+def lying_peer_app(peer: HostilePeer, now_us: Any, **claims: Any) -> Any:
+    """Mallory's peer endpoint, scripted: takes every envelope and answers each with a
+    receipt that lies in ``claims``."""
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.post("/peer/v1/envelopes")
+    async def envelopes(request: Request) -> Response:
+        raws = framing.decode_batch(await request.body(), max_items=256, max_item_bytes=1 << 24)
+        results = [
+            framing.Result(receipt=peer.receipt_for(now_us(), raw, **claims)) for raw in raws
+        ]
+        return Response(framing.encode_results(results), media_type=framing.CONTENT_TYPE)
+
+    return app
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [{"stored_at_us": 2**63}, {"stored_at_us": 0}, {"sequence": 99}],
+    ids=["stored at 2^63", "stored in 1970", "wrong sequence"],
+)
+def test_lying_receipts_through_the_outbox_deliver_nothing(
+    tmp_path: Path, store_url: str, claims: dict[str, Any]
+) -> None:
+    """alpha's outbox delivers to mallory through the transport seam; every receipt
+    mallory answers with lies. The message stays undelivered and nothing is recorded but
+    the attempt itself (``deliveries``: the operational record that a transmission took
+    place, exempt for that reason and checked to name this message only)."""
+    station, peer = build_station(tmp_path, store_url)
+
+    async def main() -> None:
+        station.writer.start()
+        async with in_process_target(station, peer) as t:
+            sent = await t.send_to_peer("did you get this?")
+            app = lying_peer_app(peer, t.now_us, **claims)
+            client = PeerClient(
+                station.identity,
+                peer.identity.card(),
+                timeout_s=10,
+                transport=httpx.ASGITransport(app=app),
+            )
+            box = Outbox(station.line, client, station.recorder)
+            before = t.snapshot()
+            task = asyncio.create_task(box.run())
+            try:
+                for _ in range(300):
+                    got = await t.operator("GET", f"/api/v1/messages/{sent['message_id']}")
+                    if got["attempts"]:
+                        break
+                    await asyncio.sleep(0.05)
+                else:
+                    raise AssertionError("the outbox never tried to deliver")
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                await client.aclose()
+            changes = diff(before, t.snapshot())
+            assert set(changes) <= {"deliveries"}, changes
+            assert got["state"] != "delivered"
+            assert got["delivered_at_us"] is None
             await t.still_answers()
 
     try:
