@@ -109,6 +109,14 @@ class Settings(BaseSettings):
     geometry_max_vertices: int = Field(
         default=10_000, ge=4, description="Most vertices in one notified geometry."
     )
+    geometry_max_rings: int = Field(
+        default=64, ge=1, description="Most rings (outer ring and holes) in one notified polygon."
+    )
+    notice_max_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest deconfliction notice (its data as compact JSON), in bytes.",
+    )
     deconfliction_max_delta: int = Field(
         default=2048, ge=16, description="Sites added since the last index rebuild before the next."
     )

@@ -2,8 +2,15 @@
 
 Owns building a station from its settings (identity, store, writer, line, link, apps)
 with explicit constructors, the station lock, the run file (where the APIs listen),
-and the lifespan of every background task, all in one ``asyncio.TaskGroup``.
-Must not touch: business rules; everything here is wiring.
+and the lifespan of every background task, all in one ``asyncio.TaskGroup``; starting,
+stopping and restarting one peer's line (add, remove, re-key) and the peer endpoint's
+TLS trust that goes with it.
+
+Invariants: one peer never stops the station. A peer whose card does not check, whose
+certificate cannot be trusted or whose client cannot be built is left out with an
+alarm (``peer_unusable``); a card without an endpoint is a receive-only peer (no outbox
+and no link tests: its envelopes are received, ours wait in the queue until a re-keyed
+card names an endpoint). Must not touch: business rules; everything here is wiring.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import secrets
 import signal
 import socket
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -31,22 +38,25 @@ from hotline.clock import Clock, SystemClock
 from hotline.crypto import tls
 from hotline.crypto.card import SignedCard
 from hotline.crypto.keys import StationIdentity, load_station
-from hotline.errors import ConfigError
+from hotline.errors import ConfigError, HotlineError, NotFoundError
 from hotline.link.client import PeerClient
 from hotline.link.health import Timing
 from hotline.link.limits import PeerLimits, own_limits
 from hotline.link.linktest import HealthRecorder, LinkTester
 from hotline.link.outbox import Outbox
+from hotline.service import peering
 from hotline.service.arbitration import Arbitration
 from hotline.service.events import EventBus
 from hotline.service.line import Line
 from hotline.service.notices import Deconfliction
 from hotline.service.peers import PeerBook
 from hotline.service.registry import RegistryProjection
+from hotline.service.resync import Resync
 from hotline.service.witnessing import Witnessing
 from hotline.settings import Settings
-from hotline.store import database
-from hotline.store.writer import Writer
+from hotline.store import database, operational
+from hotline.store.writer import Writer, WriteTx
+from hotline.wire.messages import LinkTestReplyPayload
 
 log = logging.getLogger(__name__)
 NOTICE_TYPES = ("site_notice", "activity_notice", "concern")
@@ -129,9 +139,13 @@ class Station:
             extensions=[self.registry],
             validators={k: self.registry.validate(k) for k in NOTICE_TYPES},
         )
-        self.line.load_peers()
         with self.read_engine.connect() as conn:
+            #: recorded peers left out at start (their card does not check), for alarms
+            self.unusable = peering.load_book(conn, self.line.peers)
+            #: removed peers still complete the TLS handshake, to be told ``unknown_peer``
+            self._removed = peering.removed_cards(conn)
             self.registry.reload(conn)
+        self.registry.track(self.write_engine)
         self.writer.on_rollback.append(self._reload_registry)
         self.deconfliction = Deconfliction(self.line, self.registry)
         self.witnessing = Witnessing(self.line)
@@ -146,15 +160,24 @@ class Station:
             for w in settings.witnesses
         ]
         self.recorder = HealthRecorder(self.line)
+        self.resync = Resync(self.line)
         self._tg: asyncio.TaskGroup | None = None
+        #: the context uvicorn serves with; it hands each handshake to ``_peer_ctx_now``
         self._peer_ctx: ssl.SSLContext | None = None
-        self._clients: list[PeerClient] = []
+        self._peer_ctx_now: ssl.SSLContext | None = None
+        self._clients: dict[str, PeerClient] = {}
         self._workers: list[asyncio.Task[None]] = []
+        self._link_tasks: dict[str, list[asyncio.Task[None]]] = {}
+        self._resyncs: dict[str, asyncio.Task[None]] = {}
+        self._reissue_lock: dict[str, asyncio.Lock] = {}
+        self._reply_seen: dict[str, float] = {}
         self.outboxes: dict[str, Outbox] = {}
         self.testers: dict[str, LinkTester] = {}
         self.line.on_queued.append(self._wake)
 
     def _reload_registry(self, conn: sa.Connection | None) -> None:
+        if not self.registry.needs_reload():  # the rollback was undone in memory
+            return
         if conn is not None:
             self.registry.reload(conn)
             return
@@ -175,11 +198,18 @@ class Station:
         box = self.outboxes.get(peer)
         if box is not None:
             box.retry_now()
+        # numbers it had receipted and now misses: it lost them (a restore); alarm
+        self._spawn(self.resync.on_missing(peer, ranges), f"missing-{peer}")
 
     async def link_test_now(self, peer: str) -> dict[str, Any]:
         tester = self.testers.get(peer)
         if tester is None:
-            raise ConfigError(f"no link to {peer} is running")
+            raise NotFoundError(
+                f"no link to {peer} is running",
+                code="no_link",
+                hint="a peer whose card has no endpoint is receive-only: re-key it with a "
+                "card that names one ('hotline peer rekey')",
+            )
         result = await tester.test_once()
         if result["ok"]:
             await self.outboxes[peer].retry_refused()  # the operator asks: parked go again
@@ -200,18 +230,18 @@ class Station:
         stop = stop or asyncio.Event()
         s = self.settings
         token = api_token(s.data_dir)
-        peer_ctx = tls.server_context(
-            self.identity.tls_cert_pem,
-            self.identity.tls_key_pem,
-            [self.line.peers.get(p).card.tls_cert_der for p in self.line.peers.ids()],
-        )
+        peer_ctx = self._peer_context()
+        peer_ctx.sni_callback = self._choose_peer_context
+        self._peer_ctx = self._peer_ctx_now = peer_ctx
         self.writer.start()
+        await self._alarm_unusable()
         op_app = create_operator_app(
             self.line,
             token,
             link_test_now=self.link_test_now,
             add_peer=self.add_peer,
             deconfliction=self.deconfliction,
+            peer_admin=self,
         )
         peer_app = create_peer_app(self.line, self.witnessing)
         servers = [
@@ -235,7 +265,6 @@ class Station:
                 )
             ),
         ]
-        self._peer_ctx = peer_ctx
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
@@ -253,30 +282,41 @@ class Station:
                 await stop.wait()
                 for srv in servers:
                     srv.should_exit = True
-                for task in self._workers:
+                for task in [*self._workers, *self._resyncs.values()]:
                     task.cancel()
-            for client in self._clients:
+            for client in self._clients.values():
                 await client.aclose()
             for arbitration in self.arbitrations:
                 await arbitration.aclose()
         finally:
             self._tg = None
+            self._peer_ctx = self._peer_ctx_now = None
             with contextlib.suppress(OSError):
                 (s.data_dir / RUN_FILE).unlink()
 
     def _start_link(self, peer: str) -> None:
+        """Start the outbox and link tests of one peer; a failure stays with that peer."""
         if self._tg is None:
             raise ConfigError("the station is not running")
         s = self.settings
+        card = self.line.peers.get(peer)
+        if not card.card.endpoints:
+            log.info("peer %s has no endpoint on its card: receive-only", peer)
+            return
         timing = Timing(s.link_test_interval_s, s.link_down_after_failures, s.peer_timeout_s)
-        client = PeerClient(
-            self.identity,
-            self.line.peers.get(peer),
-            timeout_s=s.peer_timeout_s,
-            link_test_timeout_s=timing.test_timeout_s,
-        )
+        try:
+            client = PeerClient(
+                self.identity,
+                card,
+                timeout_s=s.peer_timeout_s,
+                link_test_timeout_s=timing.test_timeout_s,
+            )
+        except HotlineError as exc:
+            log.error("no line to %s: %s", peer, exc)
+            self._spawn(self._alarm(peer, exc.code, exc.message), f"alarm-{peer}")
+            return
         limits = PeerLimits(own_limits(s))
-        box = Outbox(self.line, client, self.recorder, limits=limits)
+        box = Outbox(self.line, client, self.recorder, limits=limits, on_refused=self._on_refused)
         tester = LinkTester(
             self.line,
             client,
@@ -285,21 +325,167 @@ class Station:
             on_missing=self._on_missing,
             witnessing=self.witnessing,
             limits=limits,
+            on_reply=self._on_reply,
         )
-        self._clients.append(client)
+        self._clients[peer] = client
         self.outboxes[peer], self.testers[peer] = box, tester
-        self._workers.append(self._tg.create_task(box.run(), name=f"outbox-{peer}"))
-        self._workers.append(self._tg.create_task(tester.run(), name=f"linktest-{peer}"))
+        tasks = [
+            self._tg.create_task(box.run(), name=f"outbox-{peer}"),
+            self._tg.create_task(tester.run(), name=f"linktest-{peer}"),
+        ]
+        self._link_tasks[peer] = tasks
+        self._workers.extend(tasks)
+
+    async def _stop_link(self, peer: str) -> None:
+        """Stop one peer's outbox and link tests (its queue stays in the store)."""
+        tasks = self._link_tasks.pop(peer, [])
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._workers = [t for t in self._workers if t not in tasks]
+        self.outboxes.pop(peer, None)
+        self.testers.pop(peer, None)
+        client = self._clients.pop(peer, None)
+        if client is not None:
+            await client.aclose()
+
+    def _peer_context(self) -> ssl.SSLContext:
+        """A server context trusting the certificates of the peers in the book now; a
+        certificate that cannot be trusted leaves that peer out, not the station."""
+        ctx = tls.server_context(self.identity.tls_cert_pem, self.identity.tls_key_pem, [])
+        cards = [self.line.peers.get(p) for p in self.line.peers.ids()]
+        for card in [*cards, *self._removed.values()]:
+            try:
+                tls.add_trusted_peer(ctx, card.card.tls_cert_der)
+            except HotlineError as exc:
+                log.error("%s's certificate cannot be trusted: %s", card.card.station_id, exc)
+        return ctx
+
+    def _choose_peer_context(
+        self, conn: ssl.SSLObject | ssl.SSLSocket, _name: str | None, ctx: ssl.SSLContext
+    ) -> None:
+        """Each handshake uses the newest trust (a re-keyed peer's old certificate is gone
+        from it; the context uvicorn holds cannot forget a certificate)."""
+        now = self._peer_ctx_now
+        if now is not None and now is not ctx:
+            conn.context = now
+
+    def _refresh_trust(self) -> None:
+        if self._peer_ctx is not None:
+            fresh = self._peer_context()
+            fresh.sni_callback = self._choose_peer_context
+            self._peer_ctx_now = fresh
 
     async def add_peer(self, card_text: str, operator: str | None) -> SignedCard:
         """Add a peer while running: record it, trust its certificate, start its line."""
         card, unit = self.line.peer_add_unit(card_text, operator)
         await self.writer.submit(unit)
-        if self._peer_ctx is not None:
-            tls.add_trusted_peer(self._peer_ctx, card.card.tls_cert_der)
         self.line.peers.add(card)
+        self._removed.pop(card.card.station_id, None)
+        self._refresh_trust()
         self._start_link(card.card.station_id)
         return card
+
+    async def remove_peer(self, station_id: str, operator: str | None) -> None:
+        """Remove a peer while running: record it and stop its line. Its TLS handshake
+        still succeeds, so what it sends is answered ``unknown_peer``."""
+        card = self.line.peers.get(station_id)
+        await self.writer.submit(peering.remove_unit(self.line, station_id, operator))
+        self._removed[station_id] = card
+        await self._stop_link(station_id)
+
+    async def rekey_peer(self, card_text: str, operator: str | None) -> SignedCard:
+        """Replace a peer's card while running: record it, restart its line on the new
+        card, trust the new certificate (and no longer the old one)."""
+        card, unit = peering.rekey_unit(self.line, card_text, operator)
+        await self.writer.submit(unit)
+        sid = card.card.station_id
+        await self._stop_link(sid)
+        self._refresh_trust()
+        if self._tg is not None:
+            self._start_link(sid)
+        return card
+
+    # --- one bad peer, restore from backup ---------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, object], name: str) -> asyncio.Task[None] | None:
+        """Run ``coro`` in the station's task group; its failure is logged, never fatal."""
+        if self._tg is None:
+            coro.close()
+            return None
+
+        async def guarded() -> None:
+            try:
+                await coro
+            except HotlineError as exc:
+                log.error("%s failed: %s", name, exc)
+            except Exception:
+                log.exception("%s failed unexpectedly", name)
+
+        task = self._tg.create_task(guarded(), name=name)
+        self._workers.append(task)
+        task.add_done_callback(self._forget)
+        return task
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._workers.remove(task)
+
+    async def _alarm(self, peer: str, code: str, detail: str) -> None:
+        def unit(tx: WriteTx) -> None:
+            operational.raise_alarm(
+                tx.conn, kind="peer_unusable", severity="HIGH", peer=peer, ref=code,
+                now_us=self.clock.now_us(),
+                detail=f"no line to {peer} ({code}): {detail}; the station serves its other "
+                "peers. Re-key it with a good card ('hotline peer rekey') or remove it",
+            )  # fmt: skip
+
+        await self.writer.submit(unit)
+
+    async def _alarm_unusable(self) -> None:
+        for bad in self.unusable:
+            await self._alarm(bad.station_id, bad.code, bad.detail)
+
+    def _on_reply(self, peer: str, reply: LinkTestReplyPayload) -> None:
+        """The link tester's reply hook: learn where the peer stands, off its path."""
+        if reply.held_highest is None:
+            return
+        running = self._resyncs.get(peer)
+        if running is not None and not running.done():
+            return
+        task = self._spawn(self._take_reply(peer, reply), f"resync-{peer}")
+        if task is not None:
+            self._resyncs[peer] = task
+
+    async def _take_reply(self, peer: str, reply: LinkTestReplyPayload) -> None:
+        self._reply_seen[peer] = asyncio.get_running_loop().time()
+        if reply.held_highest is None:
+            return
+        resumed = await self.resync.on_reply(peer, reply.held_contiguous or 0, reply.held_highest)
+        box = self.outboxes.get(peer)
+        if resumed is not None and box is not None:
+            box.retry_now()
+
+    def _on_refused(self, peer: str, code: str, entry_idx: int) -> None:
+        """The outbox's refusal hook: a ``replay`` is a number the peer holds from before
+        our restore: learn where it stands, then re-issue the envelope above it."""
+        if code != "replay":
+            return
+        at = asyncio.get_running_loop().time()
+        self._spawn(self._reissue(peer, entry_idx, at), f"reissue-{peer}-{entry_idx}")
+
+    async def _reissue(self, peer: str, entry_idx: int, refused_at: float) -> None:
+        lock = self._reissue_lock.setdefault(peer, asyncio.Lock())
+        async with lock:
+            tester = self.testers.get(peer)
+            if tester is not None and self._reply_seen.get(peer, -1.0) < refused_at:
+                await tester.test_once()
+            running = self._resyncs.get(peer)
+            if running is not None:
+                await asyncio.wait([running])
+            await self.resync.reissue(peer, entry_idx)
 
     def _write_run_file(self, api_sock: socket.socket, peer_sock: socket.socket) -> None:
         host, port = api_sock.getsockname()[:2]
@@ -370,6 +556,28 @@ def add_peer_offline(settings: Settings, card_text: str, operator: str | None) -
         station = Station(settings)
         try:
             card, unit = station.line.peer_add_unit(card_text, operator)
+            station.writer.run_sync(unit)
+            return card
+        finally:
+            station.close()
+
+
+def remove_peer_offline(settings: Settings, station_id: str, operator: str | None) -> None:
+    """Remove a peer of a station that is not running."""
+    with station_lock(settings.data_dir):
+        station = Station(settings)
+        try:
+            station.writer.run_sync(peering.remove_unit(station.line, station_id, operator))
+        finally:
+            station.close()
+
+
+def rekey_peer_offline(settings: Settings, card_text: str, operator: str | None) -> SignedCard:
+    """Replace a peer's card on a station that is not running."""
+    with station_lock(settings.data_dir):
+        station = Station(settings)
+        try:
+            card, unit = peering.rekey_unit(station.line, card_text, operator)
             station.writer.run_sync(unit)
             return card
         finally:

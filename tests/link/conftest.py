@@ -47,7 +47,7 @@ class PeerApp:
     def rebuild(self, **settings: Any) -> None:
         line = self.station.line
         if settings:
-            line.settings = line.settings.model_copy(update=settings)
+            line.ctx.settings = line.settings.model_copy(update=settings)
         self.app = create_peer_app(line, self.station.witnessing)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

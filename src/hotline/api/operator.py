@@ -28,6 +28,7 @@ from hotline.api.idempotency import HEADER, KEY_PATTERN, IdempotentSends, reques
 from hotline.api.ledger import ledger_router
 from hotline.api.limits import OperatorGate
 from hotline.api.openapi import errors
+from hotline.api.peers import peers_router
 from hotline.api.registry import IMPORT_PATH, registry_router
 from hotline.crypto import primitives
 from hotline.crypto.card import parse_card, safety_number
@@ -74,6 +75,7 @@ def create_operator_app(
     add_peer: Any = None,
     deconfliction: Any = None,
     gate_clock: Callable[[], float] = time.monotonic,
+    peer_admin: Any = None,
 ) -> FastAPI:
     s = line.settings
     app = FastAPI(
@@ -114,6 +116,8 @@ def create_operator_app(
     app.include_router(ledger_router(line, auth))
     if deconfliction is not None:
         app.include_router(registry_router(deconfliction, auth))
+    if peer_admin is not None:
+        app.include_router(peers_router(line, peer_admin, auth))
     now = line.clock.now_us
     sends = IdempotentSends(line)
 

@@ -2,8 +2,11 @@
 
 Owns reading request bodies within the size limit and handing envelopes to the line.
 Every envelope is checked (decode, addressee, sender, signature, date, payload) before
-anything reaches the writer; a refused envelope changes nothing. Must not touch: the
-operator API, the store directly.
+anything reaches the writer; a refused envelope changes nothing. The event loop only
+reads the body and hands over: decoding, checks, database reads and sealing the reply run
+in worker threads, writes in the writer. The link-test reply tells the asker what we hold
+from it (``held_contiguous``, ``held_highest``: a restored asker resumes above them).
+Must not touch: the operator API, SQL (reads go through ``store.peerstate``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from hotline.link import framing
 from hotline.link.limits import advertised
 from hotline.service.line import Inbound, Line
 from hotline.service.witnessing import Witnessing
+from hotline.store import peerstate
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,12 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _held(line: Line, peer: str) -> tuple[int, int]:
+    """(highest contiguous, highest) sequence numbers we hold from ``peer`` (a thread)."""
+    with line.reader.connect() as conn:
+        return peerstate.held_from(conn, peer)
+
+
 def create_peer_app(line: Line, witnessing: Witnessing) -> FastAPI:
     s = line.settings
     app = FastAPI(title="hotline peer endpoint", openapi_url=None, docs_url=None, redoc_url=None)
@@ -46,8 +56,11 @@ def create_peer_app(line: Line, witnessing: Witnessing) -> FastAPI:
     async def envelopes(request: Request) -> Response:
         try:
             body = await read_limited(request, s.max_request_bytes)
-            raws = framing.decode_batch(
-                body, max_items=s.max_batch_envelopes, max_item_bytes=s.max_envelope_bytes
+            raws = await asyncio.to_thread(
+                framing.decode_batch,
+                body,
+                max_items=s.max_batch_envelopes,
+                max_item_bytes=s.max_envelope_bytes,
             )
         except HotlineError as exc:
             return peer_refusal(exc, "batch")
@@ -87,12 +100,17 @@ def create_peer_app(line: Line, witnessing: Witnessing) -> FastAPI:
         try:
             raw = await read_limited(request, s.max_envelope_bytes)
             env, test = await asyncio.to_thread(line.check_link_test, raw)
+            sender = env.header.sender
             extra: dict[str, Any] = {"limits": advertised(s)}
             if test.witness is not None:
-                extra |= await witnessing.witness(env.header.sender, test.witness, env.raw)
+                extra |= await witnessing.witness(sender, test.witness, env.raw)
             if test.prove:
                 extra["proofs"] = await asyncio.to_thread(witnessing.proofs, test.prove)
-            reply = line.reply_link_test(env, test, t2, extra)
+            extra["held_contiguous"], extra["held_highest"] = await asyncio.to_thread(
+                _held, line, sender
+            )
+            # the reply reads the gaps below the sender's last sequence number: a thread too
+            reply = await asyncio.to_thread(line.reply_link_test, env, test, t2, extra)
         except HotlineError as exc:
             return peer_refusal(exc, "link test")
         return Response(reply, media_type="application/octet-stream")

@@ -1,4 +1,4 @@
-"""Station commands: init, card, peer add/list, run, token, backup, rebuild.
+"""Station commands: init, card, peer add/list/remove/rekey, run, token, backup, rebuild.
 
 Commands that need a station refuse with ``no_station`` (and what to do) before they
 touch a directory that holds none.
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from hotline.cli.common import (
     DEFAULT_DATA_DIR,
@@ -36,6 +37,8 @@ def register(app: typer.Typer) -> None:
     peer = typer.Typer(help="Peers: stations this one has a line with.", no_args_is_help=True)
     peer.command("add")(peer_add)
     peer.command("list")(peer_list)
+    peer.command("remove")(peer_remove)
+    peer.command("rekey")(peer_rekey)
     app.add_typer(peer, name="peer")
 
 
@@ -144,6 +147,72 @@ def peer_add(
     else:
         add_peer_offline(settings, text, operator)
     console.print(f"[green]peer {peer_card.card.station_id} added[/]")
+
+
+@handles_errors
+def peer_remove(
+    station_id: Annotated[str, typer.Argument(help="The peer's station id.")],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask: for scripts.")] = False,
+    operator: Annotated[str | None, typer.Option(help="Who removes the peer.")] = None,
+) -> None:
+    """Remove a peer: its line stops and its envelopes are refused from now on.
+
+    The removal is a ledger entry; everything exchanged with the peer stays on the
+    record. Add it again later with 'hotline peer add' (its sequence numbers continue).
+
+    Example: hotline peer remove bravo --data-dir alpha
+    """
+    from hotline.station import read_run_file, remove_peer_offline
+
+    if not yes and not typer.confirm(f"Remove peer {station_id}?"):
+        raise InputError("peer not removed", code="not_confirmed")
+    settings, _identity = _load(data_dir)
+    if read_run_file(data_dir) is not None:
+        Api(data_dir).call("DELETE", f"/api/v1/peers/{station_id}", json={"operator": operator})
+    else:
+        remove_peer_offline(settings, station_id, operator)
+    console.print(f"[green]peer {escape(station_id)} removed[/]")
+
+
+@handles_errors
+def peer_rekey(
+    card_file: Annotated[Path, typer.Argument(help="The peer's new card file ('-' for stdin).")],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask: for scripts.")] = False,
+    operator: Annotated[str | None, typer.Option(help="Who re-keys the peer.")] = None,
+) -> None:
+    """Replace a peer's card (new keys, certificate or endpoints) after the safety number.
+
+    Shows the new pair's safety number, like 'hotline peer add': read it aloud with the
+    peer's officer over a trusted channel and confirm only if both read the same digits.
+    The card must be for a current peer (same station id). The change is a ledger
+    entry; what the peer signed before stays verifiable with its old card.
+
+    Example: hotline peer rekey bravo-2027.card --data-dir alpha
+    """
+    from hotline.crypto.card import parse_card, safety_number
+    from hotline.station import read_run_file, rekey_peer_offline
+
+    text = sys.stdin.read() if str(card_file) == "-" else card_file.read_text()
+    settings, identity = _load(data_dir)
+    peer_card = parse_card(text)
+    sid = peer_card.card.station_id
+    number = safety_number(identity.card(), peer_card)
+    console.print(f"peer: [bold]{escape(sid)}[/] ({escape(peer_card.card.display_name)})")
+    console.print(f"new fingerprint:  {peer_card.fingerprint()}")
+    console.print(f"safety number:    [bold]{number}[/]")
+    if not yes and not typer.confirm("Does the peer's officer read the same safety number?"):
+        raise InputError("peer not re-keyed: safety number not confirmed", code="not_confirmed")
+    if read_run_file(data_dir) is not None:
+        Api(data_dir).call(
+            "POST",
+            f"/api/v1/peers/{sid}/rekey",
+            json={"card": text, "safety_number": number, "operator": operator},
+        )
+    else:
+        rekey_peer_offline(settings, text, operator)
+    console.print(f"[green]peer {escape(sid)} re-keyed[/]")
 
 
 @handles_errors

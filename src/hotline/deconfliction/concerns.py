@@ -5,7 +5,8 @@ Zaporizhzhia nuclear power plant.
 Owns the legal transitions and who may take them: the raising station closes; another
 station acknowledges and answers. Each step is a :class:`Concern` message on the record;
 :class:`ConcernBook` is the projection of those messages (fed one by one, rebuildable).
-Pure: no I/O, no clock.
+Given a :class:`~hotline.deconfliction.journal.Journal`, each applied step records how to
+undo itself. Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Literal
 from hotline.errors import InputError, NotFoundError
 
 from .engine import Conflict
+from .journal import Journal
 from .models import Concern, ConcernAbout
 
 State = Literal["raised", "acknowledged", "answered", "closed"]
@@ -68,20 +70,30 @@ class ConcernThread:
 class ConcernBook:
     """Projection of concern messages: refuses illegal transitions with InputError."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, journal: Journal | None = None) -> None:
         self._threads: dict[str, ConcernThread] = {}
+        self._journal = journal
 
     def apply(self, step: Concern, by: str, at: datetime) -> ConcernThread:
         """Apply one step sent by station ``by``; return the thread after it."""
         self.check(step, by)
-        thread = self._threads.get(step.concern_id)
+        held = self._threads.get(step.concern_id)
         _, to = TRANSITIONS[step.step]
-        if thread is None:
-            thread = ConcernThread(step.concern_id, by, to)
-            self._threads[step.concern_id] = thread
+        thread = held or ConcernThread(step.concern_id, by, to)
+        before = thread.state
+        self._threads[step.concern_id] = thread
         thread.state = to
         thread.steps.append((step, by, at))
+        if self._journal is not None:
+            self._journal.record(lambda: self._unapply(step.concern_id, held, before))
         return thread
+
+    def _unapply(self, concern_id: str, held: ConcernThread | None, before: State) -> None:
+        if held is None:
+            self._threads.pop(concern_id, None)
+        else:
+            held.state = before
+            held.steps.pop()
 
     def check(self, step: Concern, by: str) -> None:
         """Raise InputError if station ``by`` may not take ``step`` now; change nothing."""

@@ -19,7 +19,7 @@ from hotline.errors import HotlineError, ImportFileError
 
 from . import geometry
 from .concerns import INFORMATION_NOT_PERMISSION
-from .geometry import DEFAULT_MAX_VERTICES
+from .limits import DEFAULT_MAX_VERTICES, Limits
 from .models import SITE_CATEGORIES, Activity, Site, SiteNotice
 from .registry import Registry
 
@@ -47,8 +47,11 @@ def parse_import(
     notice_prefix: str,
     reconfirm_after: timedelta = timedelta(days=90),
     max_vertices: int = DEFAULT_MAX_VERTICES,
+    limits: Limits | None = None,
 ) -> list[SiteNotice]:
-    """Bytes of a GeoJSON or ED-318 file -> 'add' site notices, all or nothing."""
+    """Bytes of a GeoJSON or ED-318 file -> 'add' site notices, all or nothing. Each
+    feature's notice is held to ``limits`` (default: ``max_vertices`` and the default
+    ring and byte limits) before its geometry is checked."""
     if len(raw) > MAX_IMPORT_BYTES:
         raise ImportFileError(f"file is larger than {MAX_IMPORT_BYTES // 2**20} MiB")
     try:
@@ -59,7 +62,7 @@ def parse_import(
         "now": now,
         "notice_prefix": notice_prefix,
         "reconfirm_after": reconfirm_after,
-        "max_vertices": max_vertices,
+        "limits": limits or Limits(max_vertices=max_vertices),
     }
     if is_ed318(data):
         return import_ed318(data, **kw)
@@ -98,9 +101,9 @@ def _fail(i: int, fid: object, exc: HotlineError | str) -> ImportFileError:
     )
 
 
-def _notice(i: int, fid: object, payload: dict[str, Any], max_vertices: int) -> SiteNotice:
+def _notice(i: int, fid: object, payload: dict[str, Any], limits: Limits) -> SiteNotice:
     try:
-        return SiteNotice.from_payload(payload, max_vertices=max_vertices)
+        return SiteNotice.from_payload(payload, limits=limits)
     except HotlineError as exc:
         raise _fail(i, fid, exc) from None
 
@@ -112,6 +115,7 @@ def import_geojson(
     notice_prefix: str,
     reconfirm_after: timedelta = timedelta(days=90),
     max_vertices: int = DEFAULT_MAX_VERTICES,
+    limits: Limits | None = None,
 ) -> list[SiteNotice]:
     """A GeoJSON FeatureCollection of sites -> 'add' notices (all or nothing).
 
@@ -119,6 +123,7 @@ def import_geojson(
     (English), ``category`` (or the reference data's ``kind``), ``protection_radius_m``
     (or ``radius_m``) for points, ``buffer_m``, ``operator``, ``valid_from``,
     ``valid_until``, ``reconfirm_by`` (default ``now + reconfirm_after``), ``note``."""
+    limits = limits or Limits(max_vertices=max_vertices)
     out: list[SiteNotice] = []
     seen: set[str] = set()
     for i, f in enumerate(_features(data)):
@@ -155,7 +160,7 @@ def import_geojson(
             "site_id": fid,
             "site": site,
         }
-        n = _notice(i, fid, payload, max_vertices)
+        n = _notice(i, fid, payload, limits)
         if n.site_id in seen:
             raise _fail(i, fid, f"site id {n.site_id} appears twice in the file")
         seen.add(n.site_id)
@@ -170,6 +175,7 @@ def import_ed318(
     notice_prefix: str,
     reconfirm_after: timedelta = timedelta(days=90),
     max_vertices: int = DEFAULT_MAX_VERTICES,
+    limits: Limits | None = None,
 ) -> list[SiteNotice]:
     """ED-318 geographical zones -> 'add' notices (all or nothing).
 
@@ -178,6 +184,7 @@ def import_ed318(
     altitude band (feet converted to metres; mixed references: all altitudes); the
     widest ``limitedApplicability`` period becomes the validity window (daily schedules
     are not modelled: the whole period counts, which can only add conflicts)."""
+    limits = limits or Limits(max_vertices=max_vertices)
     out: list[SiteNotice] = []
     for i, f in enumerate(_features(data)):
         p = f.get("properties") if isinstance(f, dict) else None
@@ -227,7 +234,7 @@ def import_ed318(
                 "site_id": sid,
                 "site": site,
             }
-            out.append(_notice(i, fid, payload, max_vertices))
+            out.append(_notice(i, fid, payload, limits))
     return out
 
 

@@ -43,6 +43,8 @@ from shapely.geometry.base import BaseGeometry
 
 from hotline.errors import GeometryError
 
+from .limits import DEFAULT_MAX_RINGS, DEFAULT_MAX_VERTICES, Limits, check_coordinates, too_large
+
 Array = npt.NDArray[np.float64]
 Kind = Literal["point", "line", "polygon"]
 
@@ -57,7 +59,6 @@ CURVATURE_RADIUS_M = 6_350_000.0
 DENSIFY_STEP_M = 1000.0
 MAX_EXTENT_M = 1_000_000.0
 MAX_RADIUS_M = 100_000.0
-DEFAULT_MAX_VERTICES = 10_000
 # Absolute slack for 1 km chords standing in for geodesic edges: measured <= 0.35 mm at
 # the 200 km that two maximal radii can span (1.6 mm at 775 km), always on the near side.
 # Documented in docs/deconfliction.md.
@@ -98,15 +99,20 @@ def point_shape(lon: float, lat: float) -> Shape:
 # --------------------------------------------------------------------------- parsing
 
 
-def parse_geometry(obj: object, *, max_vertices: int = DEFAULT_MAX_VERTICES) -> Shape:
+def parse_geometry(
+    obj: object, *, max_vertices: int = DEFAULT_MAX_VERTICES, max_rings: int = DEFAULT_MAX_RINGS
+) -> Shape:
     """Turn an untrusted GeoJSON geometry object into a checked :class:`Shape`.
 
-    Raises GeometryError naming what is wrong and what to do about it.
+    Raises GeometryError naming what is wrong and what to do about it; code
+    ``geometry_too_large`` (counted on list lengths, before any position is read) when it
+    has more than ``max_vertices`` vertices or ``max_rings`` rings.
     """
     if not isinstance(obj, dict):
         raise GeometryError("a geometry must be a GeoJSON object", hint="send {type, coordinates}")
     gtype = obj.get("type")
     coords = obj.get("coordinates")
+    check_coordinates(gtype, coords, Limits(max_vertices=max_vertices, max_rings=max_rings))
     if gtype == "Point":
         lon, lat = _position(coords, "Point")
         return point_shape(lon, lat)
@@ -184,11 +190,7 @@ def _positions(coords: object, where: str) -> list[tuple[float, float]]:
 
 def _check_count(n: int, max_vertices: int) -> None:
     if n > max_vertices:
-        raise GeometryError(
-            f"geometry has {n} vertices, more than the limit of {max_vertices}",
-            hint="simplify it (a protection zone needs no more detail than its buffer) or "
-            "raise geometry_max_vertices",
-        )
+        raise too_large(f"geometry has {n} vertices, more than the limit of {max_vertices}")
 
 
 def _check_simple(rings: Sequence[Array]) -> None:

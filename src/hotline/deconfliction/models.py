@@ -27,7 +27,8 @@ from pydantic import (
 from hotline.errors import InputError
 
 from . import geometry
-from .geometry import DEFAULT_MAX_VERTICES, MAX_RADIUS_M, Shape
+from .geometry import MAX_RADIUS_M, Shape
+from .limits import DEFAULT_MAX_VERTICES, Limits, check_size
 
 SITE_CATEGORIES = (
     "nuclear_power_plant",
@@ -93,13 +94,15 @@ class GeoJSONGeometry(_Model):
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> Self:
-        limit = (info.context or {}).get("max_vertices", DEFAULT_MAX_VERTICES)
-        geometry.parse_geometry(self.model_dump(), max_vertices=limit)
+        limits = (info.context or {}).get("limits") or Limits()
+        geometry.parse_geometry(
+            self.model_dump(), max_vertices=limits.max_vertices, max_rings=limits.max_rings
+        )
         return self
 
     def shape(self) -> Shape:
         """The checked, densified shape (already validated when the model was built)."""
-        return geometry.parse_geometry(self.model_dump(), max_vertices=2**62)
+        return geometry.parse_geometry(self.model_dump(), max_vertices=2**62, max_rings=2**62)
 
 
 class AltitudeBand(_Model):
@@ -196,13 +199,23 @@ class _Payload(_Model):
         return self.model_dump(mode="json", exclude_none=True)
 
     @classmethod
-    def from_payload(cls, data: object, *, max_vertices: int = DEFAULT_MAX_VERTICES) -> Self:
+    def from_payload(
+        cls,
+        data: object,
+        *,
+        max_vertices: int = DEFAULT_MAX_VERTICES,
+        limits: Limits | None = None,
+    ) -> Self:
         """Parse an untrusted dict (decoded JSON) into a checked model, or raise
-        InputError / GeometryError with the first problem found."""
+        InputError / GeometryError with the first problem found. The size limits
+        (``limits``, or the defaults with ``max_vertices``) are checked first, on the raw
+        structure, before the schema or any geometry is looked at."""
         if not isinstance(data, dict):
             raise InputError(f"a {cls.__name__} payload must be a JSON object")
+        limits = limits or Limits(max_vertices=max_vertices)
+        check_size(data, limits)
         try:
-            return cls.model_validate(data, context={"max_vertices": max_vertices})
+            return cls.model_validate(data, context={"limits": limits})
         except ValidationError as exc:
             raise _input_error(cls.__name__, exc) from None
         except (RecursionError, OverflowError) as exc:
@@ -307,8 +320,10 @@ PAYLOAD_TYPES: dict[str, type[SiteNotice] | type[ActivityNotice] | type[Concern]
 }
 
 
-def parse_payload(data: object, *, max_vertices: int = DEFAULT_MAX_VERTICES) -> Payload:
-    """Parse any deconfliction payload by its ``type`` discriminator."""
+def parse_payload(
+    data: object, *, max_vertices: int = DEFAULT_MAX_VERTICES, limits: Limits | None = None
+) -> Payload:
+    """Parse any deconfliction payload by its ``type`` discriminator (size limits first)."""
     kind = data.get("type") if isinstance(data, dict) else None
     cls = PAYLOAD_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
@@ -316,7 +331,7 @@ def parse_payload(data: object, *, max_vertices: int = DEFAULT_MAX_VERTICES) -> 
             "unknown deconfliction payload type",
             hint="type is one of " + ", ".join(PAYLOAD_TYPES),
         )
-    return cls.from_payload(data, max_vertices=max_vertices)
+    return cls.from_payload(data, max_vertices=max_vertices, limits=limits)
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:

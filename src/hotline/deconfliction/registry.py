@@ -10,18 +10,23 @@ caller supplies times; no database, no clock, no I/O.
 Rules: only the station that added a site or activity may modify, withdraw, cancel or
 reconfirm it; a notice id is applied once; a withdrawn site or cancelled activity ends
 its conflicts. A notification is information, never permission.
+
+Given a :class:`~hotline.deconfliction.journal.Journal`, every change records how to
+undo itself, so a caller whose transaction rolls back restores the registry in the time
+the change took (:meth:`Journal.undo_to`) instead of rebuilding it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from hotline.errors import InputError, NotFoundError, PermissionDeniedError
 
-from .engine import Conflict, Engine, Volume, activity_volume, site_volume
+from .engine import Conflict, Engine, Volume, VolumeIndex, activity_volume, site_volume
+from .journal import Journal
 from .models import Activity, ActivityNotice, Site, SiteNotice
 
 Notice = SiteNotice | ActivityNotice
@@ -94,7 +99,8 @@ class AckEntry:
 class Registry:
     """Sites, activities, their versions, acknowledgements and open conflicts."""
 
-    def __init__(self, *, max_delta: int = 2048) -> None:
+    def __init__(self, *, max_delta: int = 2048, journal: Journal | None = None) -> None:
+        self._journal = journal
         self._engine = Engine(max_delta=max_delta)
         self._sites: dict[str, Record] = {}
         self._activities: dict[str, Record] = {}
@@ -133,7 +139,51 @@ class Registry:
             changes = self._apply_activity(notice, notified_by, at)
             self._notices[notice.notice_id] = ("activity", notice.activity_id)
         self._acks[notice.notice_id] = {}
+        self._undo(lambda: self._forget_notice(notice.notice_id))
         return changes
+
+    def _forget_notice(self, notice_id: str) -> None:
+        self._notices.pop(notice_id, None)
+        self._acks.pop(notice_id, None)
+
+    # ------------------------------------------------------------------ undo
+
+    def _undo(self, fn: Callable[[], None]) -> None:
+        if self._journal is not None:
+            self._journal.record(fn)
+
+    def _set_record(self, table: dict[str, Record], rec: Record, version: Version) -> None:
+        """Append ``version`` to ``rec`` and file it under its id (undoably)."""
+        old = table.get(rec.id)
+        kept = len(old.versions) if old is not None else 0
+        rec.versions.append(version)
+        table[rec.id] = rec
+
+        def undo() -> None:
+            if old is None:
+                table.pop(rec.id, None)
+            else:
+                table[rec.id] = old
+                del old.versions[kept:]
+
+        self._undo(undo)
+
+    def _index_put(self, index: VolumeIndex, volume: Volume) -> None:
+        prev = index.get(volume.id)
+        index.put(volume)
+
+        def undo() -> None:
+            if prev is None:
+                index.remove(volume.id)
+            else:
+                index.put(prev)
+
+        self._undo(undo)
+
+    def _index_remove(self, index: VolumeIndex, volume_id: str) -> None:
+        prev = index.remove(volume_id)
+        if prev is not None:
+            self._undo(lambda: index.put(prev))
 
     def _record(
         self,
@@ -181,16 +231,14 @@ class Registry:
             payload = payload.model_copy(update={"reconfirm_by": n.reconfirm_by})
         # Build the volume before changing anything, so a bad geometry changes nothing.
         volume = site_volume(n.site_id, by, payload) if isinstance(payload, Site) else None
-        rec.versions.append(
-            Version(len(rec.versions) + 1, n.notice_id, n.action, by, at, payload, reconfirm)
-        )
-        self._sites[n.site_id] = rec
+        version = Version(len(rec.versions) + 1, n.notice_id, n.action, by, at, payload, reconfirm)
+        self._set_record(self._sites, rec, version)
         if n.action == "reconfirm":
             return []
         if volume is None:
-            self._engine.sites.remove(n.site_id)
+            self._index_remove(self._engine.sites, n.site_id)
             return self._replace(n.notice_id, site=n.site_id, found=[], why="site withdrawn")
-        self._engine.sites.put(volume)
+        self._index_put(self._engine.sites, volume)
         return self._replace(
             n.notice_id,
             site=n.site_id,
@@ -203,16 +251,14 @@ class Registry:
         if rec is None or n.action == "add":
             rec = Record("activity", n.activity_id, by, list(rec.versions) if rec else [])
         volume = activity_volume(n.activity_id, by, n.activity) if n.activity else None
-        rec.versions.append(
-            Version(len(rec.versions) + 1, n.notice_id, n.action, by, at, n.activity)
-        )
-        self._activities[n.activity_id] = rec
+        version = Version(len(rec.versions) + 1, n.notice_id, n.action, by, at, n.activity)
+        self._set_record(self._activities, rec, version)
         if volume is None:
-            self._engine.activities.remove(n.activity_id)
+            self._index_remove(self._engine.activities, n.activity_id)
             return self._replace(
                 n.notice_id, activity=n.activity_id, found=[], why="activity cancelled"
             )
-        self._engine.activities.put(volume)
+        self._index_put(self._engine.activities, volume)
         return self._replace(
             n.notice_id,
             activity=n.activity_id,
@@ -235,6 +281,16 @@ class Registry:
             if (site is not None and k[0] == site) or (activity is not None and k[1] == activity)
         }
         new = {c.key: c for c in found}
+        before = {k: self._conflicts.get(k) for k in old.keys() | new.keys()}
+        table = self._conflicts
+
+        def undo() -> None:
+            for k, c in before.items():
+                if c is None:
+                    table.pop(k, None)
+                else:
+                    table[k] = c
+
         changes: list[ConflictChange] = []
         for k in sorted(old.keys() - new.keys()):
             del self._conflicts[k]
@@ -245,6 +301,7 @@ class Registry:
                 changes.append(ConflictChange("opened", new[k], notice_id, why))
             elif old[k] != new[k]:
                 changes.append(ConflictChange("updated", new[k], notice_id, why))
+        self._undo(undo)
         return changes
 
     def acknowledge(self, notice_id: str, recipient: str, at: datetime) -> None:
@@ -252,7 +309,13 @@ class Registry:
         acks = self._acks.get(notice_id)
         if acks is None:
             raise NotFoundError(f"no notice {notice_id} in the registry")
-        acks.setdefault(recipient, at)
+        if recipient not in acks:
+            acks[recipient] = at
+            self._undo(lambda: self._unacknowledge(acks, recipient))
+
+    @staticmethod
+    def _unacknowledge(acks: dict[str, datetime], recipient: str) -> None:
+        acks.pop(recipient, None)
 
     # ------------------------------------------------------------------ reading
 

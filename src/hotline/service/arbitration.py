@@ -85,19 +85,20 @@ class Arbitration:
 
     async def round(self) -> dict[str, Any]:
         """Have the newest signed checkpoint cosigned by this witness; a summary back."""
-        target = self._newest()
+        # reads in a worker thread: the event loop never waits for the database
+        target = await asyncio.to_thread(self._newest)
         if target is None:
             await self.witnessing.offer(self.name)  # signs one; nothing was ever offered
-            target = self._newest()
+            target = await asyncio.to_thread(self._newest)
         if target is None:  # pragma: no cover - offer() always stores a checkpoint
             return {"cosigned": False}
         size, note = target
-        cosigned = self._cosigned()
+        cosigned = await asyncio.to_thread(self._cosigned)
         if cosigned is not None and cosigned >= size:
             return {"cosigned": cosigned == size, "checkpoint_size": size}
         old = cosigned or 0
         for _ in range(2):
-            body = self._request(old, size, note)
+            body = await asyncio.to_thread(self._request, old, size, note)
             r = await self._client.post(self.url, content=body)
             if r.status_code == 409 and r.headers.get("content-type", "").startswith(
                 "text/x.tlog.size"

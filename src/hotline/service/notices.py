@@ -2,19 +2,22 @@
 reference data, raise and answer concerns. Each notice travels as a typed message.
 
 Owns choosing the recipients, checking a notice against the registry before anything is
-sent (a refused notice sends nothing), and the words that go with it: a notification is
-information, never permission. Must not touch: the registry's rules, transport.
+sent (a refused notice sends nothing), serialising the use cases so that a check and
+its sends are one step, and the words that go with it: a notification is information,
+never permission. Parsing and checks run off the event loop. Must not touch: the
+registry's rules, transport.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from hotline.deconfliction import exchange
-from hotline.deconfliction.models import ActivityNotice, Concern, SiteNotice, parse_payload
+from hotline.deconfliction.models import ActivityNotice, Concern, SiteNotice
 from hotline.errors import HotlineError, InputError
 from hotline.service.line import Line, Sent
 from hotline.service.registry import INFORMATION_NOT_PERMISSION, RegistryProjection
@@ -50,9 +53,21 @@ def _suffix() -> str:
 
 
 class Deconfliction:
+    """The deconfliction use cases of one station.
+
+    Concurrency: one use case at a time holds ``_lock`` from its check to its last send,
+    so two sends cannot both pass the check, and an import is all or nothing also while
+    another import or send runs. The writer decides once more inside the unit that
+    projects each notice (``RegistryProjection.sending``), so a peer's notice that lands
+    between the check and the send refuses the send instead of being overtaken by it.
+    Parsing, geometry checks, prechecks and imports run in a worker thread, never on
+    the event loop.
+    """
+
     def __init__(self, line: Line, projection: RegistryProjection) -> None:
         self.line = line
         self.projection = projection
+        self._lock = asyncio.Lock()
 
     def recipients(self, peer: str | None) -> list[str]:
         if peer is not None:
@@ -72,24 +87,38 @@ class Deconfliction:
         operator: str | None = None,
     ) -> list[Sent]:
         """Check ``notice`` against the registry, then send it to ``peer`` (or every peer)."""
+        async with self._lock:
+            await asyncio.to_thread(self._precheck, notice)
+            return await self._send_checked(notice, peer, precedence, operator)
+
+    async def send_data(self, data: Any, **kw: Any) -> list[Sent]:
+        """Parse an untrusted payload dict (API, CLI file), then send it."""
+        notice = await asyncio.to_thread(self.projection.parse, data)
+        return await self.send(notice, **kw)
+
+    def _precheck(self, notice: Notice) -> None:
         with self.projection.lock:
             self.projection.precheck(notice)
+
+    async def _send_checked(
+        self,
+        notice: Notice,
+        peer: str | None,
+        precedence: Precedence | None,
+        operator: str | None,
+    ) -> list[Sent]:
+        """Send a checked notice; the caller holds ``_lock``."""
         prec = precedence or (
             Precedence.IMMEDIATE if isinstance(notice, Concern) else Precedence.PRIORITY
         )
         payload = MessagePayload(type=notice.type, text=describe(notice), data=notice.to_payload())
-        return [
-            await self.line.send(
-                peer=p, channel=CHANNEL, precedence=prec, payload=payload, operator=operator
-            )
-            for p in self.recipients(peer)
-        ]
-
-    async def send_data(self, data: Any, **kw: Any) -> list[Sent]:
-        """Parse an untrusted payload dict (API, CLI file), then send it."""
-        return await self.send(
-            parse_payload(data, max_vertices=self.line.settings.geometry_max_vertices), **kw
-        )
+        with self.projection.sending(notice):
+            return [
+                await self.line.send(
+                    peer=p, channel=CHANNEL, precedence=prec, payload=payload, operator=operator
+                )
+                for p in self.recipients(peer)
+            ]
 
     async def import_file(
         self,
@@ -103,10 +132,14 @@ class Deconfliction:
         """Import a GeoJSON or ED-318 file: all or nothing; checked whole before any send."""
         now = dt.datetime.fromtimestamp(self.line.clock.now_us() / 1e6, dt.UTC)
         prefix = prefix or f"{self.line.station_id}-import-{now:%Y%m%dT%H%M%S}-{_suffix()}"
-        with self.projection.lock:
-            notices = self.projection.import_notices(raw, now=now, prefix=prefix)
         self.recipients(peer)
-        return await self._send_all(notices, peer, operator, progress)
+        async with self._lock:
+            notices = await asyncio.to_thread(self._import_notices, raw, now, prefix)
+            return await self._send_all(notices, peer, operator, progress)
+
+    def _import_notices(self, raw: bytes, now: dt.datetime, prefix: str) -> list[SiteNotice]:
+        with self.projection.lock:
+            return self.projection.import_notices(raw, now=now, prefix=prefix)
 
     async def load_reference(
         self,
@@ -117,13 +150,18 @@ class Deconfliction:
     ) -> list[SiteNotice]:
         """Notify the shipped reference data (Ukraine's power plants) as this station's sites."""
         now = dt.datetime.fromtimestamp(self.line.clock.now_us() / 1e6, dt.UTC)
-        notices = exchange.reference_sites(
-            now=now, notice_prefix=f"{self.line.station_id}-ref-{_suffix()}"
-        )
-        with self.projection.lock:
-            for n in notices:
-                self.projection.precheck(n)
-        return await self._send_all(notices, peer, operator, progress)
+        prefix = f"{self.line.station_id}-ref-{_suffix()}"
+
+        def checked() -> list[SiteNotice]:
+            notices = exchange.reference_sites(now=now, notice_prefix=prefix)
+            with self.projection.lock:
+                for n in notices:
+                    self.projection.precheck(n)
+            return notices
+
+        async with self._lock:
+            notices = await asyncio.to_thread(checked)
+            return await self._send_all(notices, peer, operator, progress)
 
     async def _send_all(
         self,
@@ -132,9 +170,10 @@ class Deconfliction:
         operator: str | None,
         progress: Callable[[int, int], None] | None,
     ) -> list[SiteNotice]:
+        """Send checked notices one by one; the caller holds ``_lock``."""
         for i, n in enumerate(notices, 1):
             try:
-                await self.send(n, peer=peer, operator=operator)
+                await self._send_checked(n, peer, None, operator)
             except HotlineError as exc:
                 raise InputError(
                     f"stopped at notice {i} of {len(notices)} ({n.site_id}): {exc.message}",
@@ -148,6 +187,9 @@ class Deconfliction:
         self, concern_id: str, *, peer: str | None = None, operator: str | None = None
     ) -> list[Sent]:
         """Send the draft concern of an open conflict (the 'raise' step)."""
-        with self.projection.lock:
-            draft = self.projection.draft(concern_id)
+        draft = await asyncio.to_thread(self._draft, concern_id)
         return await self.send(draft, peer=peer, operator=operator)
+
+    def _draft(self, concern_id: str) -> Concern:
+        with self.projection.lock:  # shared with the writer thread: never on the loop
+            return self.projection.draft(concern_id)

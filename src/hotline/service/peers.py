@@ -1,8 +1,10 @@
 """The peer book: the checked station cards of this station's peers, in memory.
 
 Owns lookup of a peer's keys by station id for the hot path. Loaded from the ``peers``
-projection at start and extended when a peer is added. Must not touch: the store
-(callers load and persist), the network.
+projection at start (active peers only), extended when a peer is added, changed when one
+is re-keyed and shrunk when one is removed (after the ledger entry is committed). A
+station absent from the book is an unknown peer: its envelopes are refused. Must not
+touch: the store (callers load and persist), the network.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ class PeerBook:
 
     def add(self, card: SignedCard) -> None:
         self._cards[card.card.station_id] = card
+
+    def remove(self, station_id: str) -> None:
+        self._cards.pop(station_id, None)
 
     def load(self, rows: list[tuple[str, str]]) -> None:
         for _station_id, text in rows:

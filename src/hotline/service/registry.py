@@ -3,9 +3,15 @@
 Owns the projection of typed messages (site notices, activity notices, concern steps)
 into the pure ``Registry`` and ``ConcernBook``, kept in memory and fed in ledger order
 (live by the projector inside the writer's transaction, and again from the ``messages``
-projection at start or after a rollback); the conflict alarms and the draft concern of
-each open conflict; and the use cases that notify, import and raise concerns, which
-check a notice against the registry before anything is sent.
+projection at start); the conflict alarms and the draft concern of each open conflict;
+and the checks a notice must pass before anything is sent. A notice this station is
+sending (``sending``) is decided once more inside the writer's unit that projects it:
+refused there, the send fails and nothing is stored.
+
+Rollbacks are cheap: every change made inside a writer transaction is journalled
+(``service/undo.py``) and undone when its savepoint or transaction rolls back; the
+whole projection is rebuilt from the database only when the journal cannot say what the
+database holds (``needs_reload``: a failed commit, a change that failed half-way).
 
 Notification is information, never permission. Must not touch: geometry or conflict
 rules (``hotline.deconfliction``), transport, the ledger's encoding.
@@ -13,21 +19,26 @@ rules (``hotline.deconfliction``), transport, the ledger's encoding.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from hotline.deconfliction import concerns as concern_rules
 from hotline.deconfliction import exchange
 from hotline.deconfliction.concerns import ConcernBook, ConcernThread
 from hotline.deconfliction.engine import Conflict
+from hotline.deconfliction.journal import Journal
+from hotline.deconfliction.limits import CODE as TOO_LARGE
+from hotline.deconfliction.limits import Limits
 from hotline.deconfliction.models import (
     Activity,
     ActivityNotice,
@@ -38,18 +49,28 @@ from hotline.deconfliction.models import (
 )
 from hotline.deconfliction.registry import ConflictChange, Record, Registry
 from hotline.errors import (
+    EnvelopeError,
+    GeometryError,
     HotlineError,
     ImportFileError,
     InputError,
     NotFoundError,
     PermissionDeniedError,
 )
+from hotline.service.undo import TransactionUndo
 from hotline.settings import Settings
 from hotline.store import operational, schema
 from hotline.store.projections import MessageEvent
 
 log = logging.getLogger(__name__)
 INFORMATION_NOT_PERMISSION = concern_rules.INFORMATION_NOT_PERMISSION
+Notice = SiteNotice | ActivityNotice | Concern
+
+
+def _notice_key(data: dict[str, Any]) -> str:
+    """What names one notice or concern step among those being sent."""
+    ident = data.get("notice_id", data.get("concern_id"))
+    return f"{data.get('type')}|{ident}|{data.get('step', '')}"
 
 
 def utc(us: int) -> dt.datetime:
@@ -64,6 +85,16 @@ def draft_id(c: Conflict, notice_id: str) -> str:
 
 def conflict_ref(c: Conflict) -> str:
     return f"{c.site_id}|{c.activity_id}"[:64]
+
+
+@dataclass(slots=True)
+class _Outgoing:
+    """A notice this station is sending: its data as sent, the parsed notice, and whether
+    the writer already applied it (to the first peer)."""
+
+    data: dict[str, Any]
+    notice: Notice
+    applied: bool = False
 
 
 @dataclass
@@ -91,9 +122,30 @@ class RegistryProjection:
     _quiet: bool = field(init=False, default=False)
     #: held by the writer thread while it applies, and by readers while they read
     lock: threading.RLock = field(init=False, default_factory=threading.RLock)
+    #: notices this station is sending (see ``sending``), by ``_notice_key``
+    _outgoing: dict[str, _Outgoing] = field(init=False, default_factory=dict)
+    #: undo functions of the changes not yet committed (see ``track``)
+    journal: Journal = field(init=False, default_factory=Journal)
+    undo: TransactionUndo = field(init=False)
 
     def __post_init__(self) -> None:
+        self.undo = TransactionUndo(self.journal, self.lock)
         self.reset()
+
+    def track(self, engine: Engine) -> None:
+        """Journal the changes made in ``engine``'s (the writer's) transactions, so that a
+        rolled-back unit or batch is undone without a reload."""
+        self.undo.watch(engine)
+
+    def needs_reload(self) -> bool:
+        """After a rollback: whether only a reload from the database restores the state."""
+        return self.undo.needs_reload()
+
+    @property
+    def limits(self) -> Limits:
+        """The size limits of a notice, from the settings."""
+        s = self.settings
+        return Limits(s.geometry_max_vertices, s.geometry_max_rings, s.notice_max_bytes)
 
     def reset(self) -> None:
         """Forget everything before a rebuild replays the ledger (alarms left alone)."""
@@ -117,46 +169,137 @@ class RegistryProjection:
                 self._conflict_changed(conn, change, oc.opened_at, now)
 
     def _reset(self) -> None:
-        self.registry = Registry(max_delta=self.settings.deconfliction_max_delta)
-        self.concerns = ConcernBook()
+        if self.journal.active:  # a rebuild inside a transaction: undone as a whole
+            held = (self.registry, self.concerns, self.open_conflicts, self.refused,
+                    self._notice_of_message, self._applied, self._quiet)  # fmt: skip
+            self.journal.record(lambda: self._restore(*held))
+        self.registry = Registry(
+            max_delta=self.settings.deconfliction_max_delta, journal=self.journal
+        )
+        self.concerns = ConcernBook(journal=self.journal)
         self.open_conflicts = {}
         self.refused = []
         self._notice_of_message = {}
         self._applied = {}
 
+    def _restore(
+        self,
+        registry: Registry,
+        concerns: ConcernBook,
+        open_conflicts: dict[tuple[str, str], OpenConflict],
+        refused: list[dict[str, Any]],
+        notice_of_message: dict[str, str],
+        applied: dict[str, str],
+        quiet: bool,
+    ) -> None:
+        self.registry, self.concerns, self.open_conflicts = registry, concerns, open_conflicts
+        self.refused, self._notice_of_message = refused, notice_of_message
+        self._applied, self._quiet = applied, quiet
+
+    def _put(self, table: dict[Any, Any], key: Any, value: Any) -> None:
+        """``table[key] = value``, journalled."""
+        missing, prev = key not in table, table.get(key)
+        table[key] = value
+        self.journal.record(
+            lambda: table.pop(key, None) if missing else table.__setitem__(key, prev)
+        )
+
+    def _drop(self, table: dict[Any, Any], key: Any) -> None:
+        """``table.pop(key)``, journalled."""
+        if key in table:
+            prev = table.pop(key)
+            self.journal.record(lambda: table.__setitem__(key, prev))
+
     # --- the projection -----------------------------------------------------------------
 
     def on_message(self, conn: Connection | None, event: MessageEvent) -> None:
         with self.lock:
-            self._on_message(conn, event)
+            try:
+                self._on_message(conn, event)
+            except HotlineError:
+                raise  # decided before anything changed
+            except BaseException:
+                self.undo.mark_stale()
+                raise
 
     def _on_message(self, conn: Connection | None, event: MessageEvent) -> None:
         data = event.body.data
         at = utc(event.recorded_at_us)
-        try:
-            payload = parse_payload(data, max_vertices=self.settings.geometry_max_vertices)
-        except HotlineError as exc:  # checked before sending and on receipt: never expected
-            self._refuse(conn, event, exc)
-            return
+        sent = self._sending(event) if conn is not None and not self._quiet else None
+        if sent is not None:
+            payload: Notice = sent  # parsed and checked off the loop by the use case
+        else:
+            try:
+                payload = parse_payload(data, limits=self.limits)
+            except HotlineError as exc:  # checked before sending and on receipt: never expected
+                self._refuse(conn, event, exc)
+                return
         if isinstance(payload, Concern):
             try:
                 self.concerns.apply(payload, event.sender, at)
             except HotlineError as exc:
+                if sent is not None:
+                    raise  # decided in the writer's unit: the send is refused, nothing stored
                 self._refuse(conn, event, exc)
+                return
+            self._sent_once(event)
             return
         if event.direction == "out" and self._applied.get(payload.notice_id) == event.sender:
             # our own notice, sent to several peers: applied once, acknowledged by each
-            self._notice_of_message[event.message_id] = payload.notice_id
+            self._put(self._notice_of_message, event.message_id, payload.notice_id)
             return
         try:
             changes = self.registry.apply(payload, event.sender, at)
         except HotlineError as exc:
+            if sent is not None:
+                raise  # decided in the writer's unit: the send is refused, nothing stored
             self._refuse(conn, event, exc)
             return
-        self._applied[payload.notice_id] = event.sender
-        self._notice_of_message[event.message_id] = payload.notice_id
+        self._put(self._applied, payload.notice_id, event.sender)
+        self._put(self._notice_of_message, event.message_id, payload.notice_id)
+        self._sent_once(event)
         for change in changes:
             self._conflict_changed(conn, change, at, event.recorded_at_us)
+
+    # --- notices this station is sending ----------------------------------------------
+
+    @contextlib.contextmanager
+    def sending(self, notice: Notice) -> Iterator[None]:
+        """While the use case sends ``notice`` (already parsed and prechecked off the
+        loop): the line's check of its data is not run again, and the writer's unit
+        that projects it applies it strictly: a notice the registry refuses at that
+        moment (a concurrent send, a peer's notice that came first) raises inside the
+        unit, so the send fails and nothing is stored."""
+        data = notice.to_payload()
+        key = _notice_key(data)
+        # no lock (entered on the event loop): setdefault and pop are atomic dict operations
+        held = _Outgoing(data, notice)
+        if self._outgoing.setdefault(key, held) is not held:
+            raise InputError(f"{key} is already being sent", code="busy")
+        try:
+            yield
+        finally:
+            self._outgoing.pop(key, None)
+
+    def _vouched(self, data: dict[str, Any]) -> _Outgoing | None:
+        """The notice being sent whose data equals ``data``, if any."""
+        held = self._outgoing.get(_notice_key(data))
+        return held if held is not None and held.data == data else None
+
+    def _sending(self, event: MessageEvent) -> Notice | None:
+        """The notice being sent that ``event`` carries, until it was applied once (to
+        the next peers it is applied, or refused, as on a rebuild)."""
+        data = event.body.data
+        if event.direction != "out" or event.sender != self.station_id or data is None:
+            return None
+        held = self._vouched(data)
+        return held.notice if held is not None and not held.applied else None
+
+    def _sent_once(self, event: MessageEvent) -> None:
+        held = self._vouched(event.body.data) if event.body.data is not None else None
+        if held is not None and not held.applied and event.direction == "out":
+            held.applied = True
+            self.journal.record(lambda: setattr(held, "applied", False))
 
     def on_ack(
         self, conn: Connection, message_id: str, by_station: str, officer: str, at_us: int
@@ -180,6 +323,7 @@ class RegistryProjection:
                 "reason": exc.message,
             }
         )
+        self.journal.record(self.refused.pop)
         if conn is not None and not self._quiet and event.sender != self.station_id:
             operational.raise_alarm(
                 conn,
@@ -197,7 +341,7 @@ class RegistryProjection:
     ) -> None:
         c = change.conflict
         if change.change == "ended":
-            self.open_conflicts.pop(c.key, None)
+            self._drop(self.open_conflicts, c.key)
             if conn is not None and not self._quiet:
                 operational.clear_alarm(
                     conn, kind="conflict", peer=None, ref=conflict_ref(c), now_us=now_us
@@ -223,8 +367,10 @@ class RegistryProjection:
                 activity_kind=kind,
             )
         )
-        self.open_conflicts[c.key] = OpenConflict(
-            c, held.opened_at if held else at, draft, change.notice_id
+        self._put(
+            self.open_conflicts,
+            c.key,
+            OpenConflict(c, held.opened_at if held else at, draft, change.notice_id),
         )
         if conn is not None and not self._quiet and change.change == "opened":
             operational.raise_alarm(
@@ -241,9 +387,14 @@ class RegistryProjection:
             )
 
     def reload(self, conn: Connection) -> None:
-        """Rebuild from the ``messages`` projection (ledger order): at start, after a rollback."""
+        """Rebuild from the ``messages`` projection (ledger order): at start, and after a
+        rollback the journal could not undo (``needs_reload``)."""
         with self.lock:
-            self._reload(conn)
+            self.journal.active = False
+            try:
+                self._reload(conn)
+            finally:
+                self.undo.reloaded()
 
     def _reload(self, conn: Connection) -> None:
         self._reset()
@@ -282,9 +433,23 @@ class RegistryProjection:
         """The validator of ``kind`` for ``Line``: checks the payload's schema."""
 
         def check(data: dict[str, Any]) -> None:
-            parse_payload({**data, "type": kind}, max_vertices=self.settings.geometry_max_vertices)
+            # no lock: called on the event loop, and one dict read is atomic
+            if data.get("type") == kind and self._vouched(data) is not None:
+                return  # this station's own notice, checked off the loop before sending
+            try:
+                parse_payload({**data, "type": kind}, limits=self.limits)
+            except GeometryError as exc:
+                if exc.code != TOO_LARGE:
+                    raise
+                # A peer is told this code itself: the line passes a TrustError's code on,
+                # where an InputError's becomes bad_payload.
+                raise EnvelopeError(exc.message, code=exc.code, hint=exc.hint) from None
 
         return check
+
+    def parse(self, data: object) -> Notice:
+        """An untrusted payload (API, CLI file) as a checked notice, within the limits."""
+        return parse_payload(data, limits=self.limits)
 
     def precheck(self, notice: SiteNotice | ActivityNotice | Concern) -> None:
         """Refuse, before anything is sent, what the registry would not apply."""
@@ -336,7 +501,7 @@ class RegistryProjection:
             now=now,
             notice_prefix=prefix,
             reconfirm_after=dt.timedelta(days=self.settings.reconfirm_default_days),
-            max_vertices=self.settings.geometry_max_vertices,
+            limits=self.limits,
         )
         for i, n in enumerate(notices):
             try:

@@ -55,7 +55,7 @@ def parse_entry(ctx: LineContext, entry: Entry, book: PeerBook) -> Any:
     from ``peer_add`` actions as the replay meets them)."""
     if entry.kind is EntryKind.OPERATOR_ACTION:
         action: dict[str, Any] = json.loads(entry.data)
-        if action.get("action") == "peer_add":
+        if action.get("action") in ("peer_add", "peer_rekey"):
             book.add(parse_card(action["card"]))
         return action
     if entry.kind is EntryKind.LINK_TEST or entry.kind is EntryKind.WITNESS:

@@ -8,12 +8,14 @@ station cosigned. As a **witness**: checking a peer's checkpoint and consistency
 against the state stored for it (atomically, by the writer), cosigning it, and keeping
 the evidence and raising a CRITICAL alarm on a fork.
 
-Everything rides inside the link test's sealed envelopes. Must not touch: transport,
-link health (``link``), message projections.
+Everything rides inside the link test's sealed envelopes. Database reads, parsing and
+proof checks run in worker threads, writes in the writer: nothing here blocks the event
+loop. Must not touch: transport, link health (``link``), message projections.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +67,8 @@ class Witnessing:
         self.log_signer = NoteSigner(origin_of(sid), line.identity.log_seed)
         self.cosigner = Cosigner(cosigner_of(sid), line.identity.cosign_seed)
         self._old_hint: dict[str, int] = {}
+        #: called with (peer, reply) for every reply to our link tests that this sees (the
+        #: station's resync listens here while the link tester has no reply hook of its own)
 
     # --- keys of peers, from their cards ---------------------------------------------
 
@@ -90,8 +94,13 @@ class Witnessing:
             ).scalar()
             return size, root, int(cosigned or 0), self._to_prove(conn, peer)
 
-        with self.line.reader.connect() as conn:
-            size, root, cosigned, (prove, against) = read(conn)
+        def read_now() -> tuple[
+            int, bytes, int, tuple[list[tuple[int, int]], tuple[int, bytes] | None]
+        ]:
+            with self.line.reader.connect() as conn:
+                return read(conn)
+
+        size, root, cosigned, (prove, against) = await asyncio.to_thread(read_now)
         old = min(self._old_hint.pop(peer, cosigned), size)
         cp = cps.Checkpoint(origin_of(self.line.station_id), size, root)
 
@@ -190,51 +199,13 @@ class Witnessing:
         the peer's log that we cosigned and asked against. A receipt that cannot be proved
         is an alarm (so is a proof against another size than we asked); a proof for a leaf
         we did not ask about is ignored."""
-        r, e = schema.receipts, schema.entries
         asked = {index for index, _ in offer.prove}
         wanted = {p.leaf_index: p for p in proofs if p.leaf_index in asked}
         if offer.proved_against is None or not wanted:
             return 0, 0
-        against_size, against_root = offer.proved_against
-        with self.line.reader.connect() as conn:
-            rows = conn.execute(
-                sa.select(
-                    r.c.sequence, r.c.leaf_index, r.c.stored_at_us, r.c.envelope_hash, e.c.leaf
-                )
-                .join(
-                    e,
-                    sa.and_(
-                        e.c.envelope_hash == r.c.envelope_hash,
-                        e.c.kind == int(EntryKind.ENVELOPE_OUT),
-                    ),
-                )
-                .where(r.c.peer == peer, r.c.leaf_index.in_(list(wanted)))
-            ).all()
-        good, bad = [], []
-        for row in rows:
-            p = wanted[int(row.leaf_index)]
-            ours = Entry.decode(bytes(row.leaf))
-            theirs = Entry(
-                EntryKind.ENVELOPE_IN,
-                self.line.station_id,
-                ours.peer_seq,
-                bytes(row.envelope_hash),
-                int(row.stored_at_us),
-                ours.data,
-            )
-            try:
-                if p.tree_size != against_size:
-                    raise ProofError("proof is not against the checkpoint we cosigned")
-                merkle.verify_inclusion(
-                    merkle.leaf_hash(theirs.encode()),
-                    p.leaf_index,
-                    p.tree_size,
-                    [bytes.fromhex(h) for h in p.hashes],
-                    against_root,
-                )
-                good.append((int(row.sequence), p.tree_size))
-            except HotlineError as exc:
-                bad.append((int(row.sequence), exc.message))
+        against = offer.proved_against
+        # reading our envelopes and checking up to 64 proofs: off the event loop
+        good, bad = await asyncio.to_thread(self._verify_proofs, peer, wanted, against)
 
         def unit(tx: WriteTx) -> None:
             now = self.line.clock.now_us()
@@ -269,6 +240,57 @@ class Witnessing:
             await self.line.writer.submit(unit)
         return len(good), len(bad)
 
+    def _verify_proofs(
+        self,
+        peer: str,
+        wanted: dict[int, InclusionProof],
+        against: tuple[int, bytes],
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, str]]]:
+        """Check the proofs of our receipted envelopes (a worker thread: reads, hashing)."""
+        r, e = schema.receipts, schema.entries
+        against_size, against_root = against
+        with self.line.reader.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    r.c.sequence, r.c.leaf_index, r.c.stored_at_us, r.c.envelope_hash, e.c.leaf
+                )
+                .join(
+                    e,
+                    sa.and_(
+                        e.c.envelope_hash == r.c.envelope_hash,
+                        e.c.kind == int(EntryKind.ENVELOPE_OUT),
+                    ),
+                )
+                .where(r.c.peer == peer, r.c.leaf_index.in_(list(wanted)))
+            ).all()
+        good: list[tuple[int, int]] = []
+        bad: list[tuple[int, str]] = []
+        for row in rows:
+            p = wanted[int(row.leaf_index)]
+            ours = Entry.decode(bytes(row.leaf))
+            theirs = Entry(
+                EntryKind.ENVELOPE_IN,
+                self.line.station_id,
+                ours.peer_seq,
+                bytes(row.envelope_hash),
+                int(row.stored_at_us),
+                ours.data,
+            )
+            try:
+                if p.tree_size != against_size:
+                    raise ProofError("proof is not against the checkpoint we cosigned")
+                merkle.verify_inclusion(
+                    merkle.leaf_hash(theirs.encode()),
+                    p.leaf_index,
+                    p.tree_size,
+                    [bytes.fromhex(h) for h in p.hashes],
+                    against_root,
+                )
+                good.append((int(row.sequence), p.tree_size))
+            except HotlineError as exc:
+                bad.append((int(row.sequence), exc.message))
+        return good, bad
+
     # --- as a witness -----------------------------------------------------------------
 
     async def witness(
@@ -279,7 +301,7 @@ class Witnessing:
         ``envelope`` is the peer's signed link test that carried the request: kept with
         the evidence of a fork, it makes the contradiction attributable to the peer."""
         try:
-            req = wit.parse_add_checkpoint(request.encode("utf-8"))
+            req = await asyncio.to_thread(wit.parse_add_checkpoint, request.encode("utf-8"))
         except HotlineError as exc:
             return {"witness_error": exc.code}
         log_key = self.peer_log_key(peer)

@@ -152,15 +152,18 @@ class Projector:
     def _action(self, conn: Connection, idx: int, entry: Entry, action: dict[str, Any]) -> None:
         name = action.get("action")
         if name == "peer_add":
+            _peer_add(conn, action, entry.recorded_at_us)
+        elif name in PEER_ACTIONS:
+            _peer_change(conn, action, entry.recorded_at_us)
+        elif name == "reissue":
+            # an envelope re-sealed under a new sequence number (service/resync.py): the old
+            # one leaves the queue; the ENVELOPE_OUT entry that follows carries the new one
+            o = schema.outbox
             conn.execute(
-                schema.peers.insert().values(
-                    station_id=action["station_id"],
-                    card=action["card"],
-                    added_at_us=entry.recorded_at_us,
-                    next_out_seq=1,
-                    in_contiguous=0,
-                )
+                o.delete().where(o.c.peer == entry.peer, o.c.sequence == action["old_sequence"])
             )
+            if action.get("message_id") is not None:
+                self._pending_send[action["message_id"]] = action
         elif name == "send":
             self._pending_send[action["message_id"]] = action
         elif name == "ack":
@@ -199,6 +202,14 @@ class Projector:
             action = self._pending_send.pop(str(h.message_id), None)
             if action is None:
                 raise ValueError(f"send action missing for message {h.message_id}")
+            if action.get("action") == "reissue":
+                m = schema.messages
+                conn.execute(
+                    m.update()
+                    .where(m.c.message_id == str(h.message_id), m.c.direction == "out")
+                    .values(sequence=h.sequence, entry_idx=idx)
+                )
+                return
             # the action holds the payload as JSON: parse it as JSON (a UUID is a string)
             body = MessagePayload.model_validate_json(json.dumps(action["payload"]))
             self._insert_message(conn, idx, entry, env, body, "out", action.get("operator"))
@@ -314,6 +325,47 @@ class Projector:
             )  # fmt: skip
             for ext in self.extensions:
                 ext.on_message(conn, event)
+
+
+#: operator/system actions on a peer row, besides ``peer_add`` (service/peering.py,
+#: service/resync.py)
+PEER_ACTIONS = ("peer_remove", "peer_rekey", "resync")
+
+
+def _peer_add(conn: Connection, action: dict[str, Any], at_us: int) -> None:
+    """A new peer; a removed one added again keeps its sequence numbers (a peer never
+    sees a sequence number twice)."""
+    p = schema.peers
+    sid = action["station_id"]
+    if conn.execute(sa.select(p.c.station_id).where(p.c.station_id == sid)).first() is None:
+        conn.execute(
+            p.insert().values(
+                station_id=sid, card=action["card"], added_at_us=at_us, next_out_seq=1,
+                in_contiguous=0, removed_at_us=None,
+            )
+        )  # fmt: skip
+    else:
+        conn.execute(
+            p.update()
+            .where(p.c.station_id == sid)
+            .values(card=action["card"], added_at_us=at_us, removed_at_us=None)
+        )
+
+
+def _peer_change(conn: Connection, action: dict[str, Any], at_us: int) -> None:
+    p = schema.peers
+    where = p.c.station_id == action["station_id"]
+    name = action["action"]
+    if name == "peer_remove":
+        conn.execute(p.update().where(where).values(removed_at_us=at_us))
+    elif name == "peer_rekey":
+        conn.execute(p.update().where(where).values(card=action["card"]))
+    else:  # resync: resume above the sequence numbers the peer holds
+        conn.execute(
+            p.update()
+            .where(where, p.c.next_out_seq < action["next_out_seq"])
+            .values(next_out_seq=action["next_out_seq"])
+        )
 
 
 def advance_inbound(

@@ -56,6 +56,8 @@ peers = Table(
     Column("next_out_seq", BigInteger, nullable=False),
     #: every inbound sequence number up to this one has been received
     Column("in_contiguous", BigInteger, nullable=False),
+    #: set by a ``peer_remove`` action: the peer's envelopes are refused, its history stays
+    Column("removed_at_us", BigInteger, nullable=True),
 )
 
 messages = Table(

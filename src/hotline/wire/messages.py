@@ -136,6 +136,10 @@ class LinkTestReplyPayload(_Payload):
     proofs: Annotated[list[InclusionProof], Field(max_length=MAX_PROVE)] = []
     #: the replying station's limits (optional: older stations do not send them)
     limits: LinkLimits | None = None
+    #: the highest contiguous and the highest sequence number the replying station holds
+    #: from the asking one (a restored asker resumes above them: service/resync.py)
+    held_contiguous: Annotated[int, Field(ge=0, lt=2**63)] | None = None
+    held_highest: Annotated[int, Field(ge=0, lt=2**63)] | None = None
 
 
 Payload = MessagePayload | AckPayload | ReceiptPayload | LinkTestPayload | LinkTestReplyPayload
