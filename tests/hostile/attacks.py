@@ -12,6 +12,7 @@ Must not touch: the target's internals; only ``Target`` and ``HostilePeer``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -211,7 +212,7 @@ async def link_test_times_out_of_range(t: Target) -> None:
     with the code), never a 500; nothing is stored."""
     for t1 in (0, 2**62, 2**63, 2**64 + 1, -(2**63) - 1):
         raw, _ = t.peer.link_test(t.now_us(), t1_us=t1)
-        code = await unchanged(t, lambda raw=raw: t.refused_request("/peer/v1/link-test", raw))
+        code = await unchanged(t, functools.partial(t.refused_request, "/peer/v1/link-test", raw))
         assert code == "bad_time", (t1, code)
     raw, nonce = t.peer.link_test(t.now_us())
     r = await t.post("/peer/v1/link-test", raw)
@@ -400,7 +401,7 @@ async def oversized_batch(t: Target) -> None:
         (lying_count, "bad_batch"),
         (b"not a batch", "bad_batch"),
     ]:
-        got = await unchanged(t, lambda body=body: t.refused_request("/peer/v1/envelopes", body))
+        got = await unchanged(t, functools.partial(t.refused_request, "/peer/v1/envelopes", body))
         assert got == code, (body[:16], got)
     await honest(t)
     await t.still_answers()

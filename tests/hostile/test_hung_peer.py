@@ -91,7 +91,7 @@ def run_against_hung_peer(tmp_path: Path, store_url: str, port: int) -> list[str
     async def main() -> None:
         stop = asyncio.Event()
         socks = [bind("127.0.0.1", 0), bind("127.0.0.1", 0)]
-        serving = asyncio.create_task(station.serve(*socks, stop=stop))
+        serving = asyncio.create_task(station.serve(socks[0], socks[1], stop=stop))
         try:
             while read_run_file(data_dir) is None:  # noqa: ASYNC110 - the station writes it
                 await asyncio.sleep(0.05)
