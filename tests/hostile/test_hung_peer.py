@@ -68,8 +68,17 @@ def hung_endpoint() -> Iterator[int]:
 
 def run_against_hung_peer(tmp_path: Path, store_url: str, port: int) -> list[str]:
     """Serve alpha, whose one peer hangs, until its line is DOWN, checking what operators
-    see on the way; stop it; return the resources it left open (collected at once, so
-    that they are not reported later against whichever test the collector runs in)."""
+    see on the way; stop it; return the resources it left open (collected at once, once
+    nothing refers to the station any more, so that they are not reported later against
+    whichever test the collector happens to run in)."""
+    _serve_until_down(tmp_path, store_url, port)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always", ResourceWarning)
+        gc.collect()
+    return [str(w.message) for w in seen if issubclass(w.category, ResourceWarning)]
+
+
+def _serve_until_down(tmp_path: Path, store_url: str, port: int) -> None:
     data_dir = tmp_path / "alpha"
     data_dir.mkdir()
     settings = Settings(
@@ -118,10 +127,6 @@ def run_against_hung_peer(tmp_path: Path, store_url: str, port: int) -> list[str
         asyncio.run(main())
     finally:
         station.close()
-    with warnings.catch_warnings(record=True) as seen:
-        warnings.simplefilter("always", ResourceWarning)
-        gc.collect()
-    return [str(w.message) for w in seen if issubclass(w.category, ResourceWarning)]
 
 
 def test_a_hung_peer_is_marked_down_with_an_alarm(

@@ -15,7 +15,9 @@ import pytest
 from tests.hostile.attacks import ATTACKS
 from tests.hostile.conftest import LiveRig
 
-pytestmark = pytest.mark.integration
+#: one worker runs the module (under ``--dist loadgroup``), so that one alpha and one
+#: mallory per store kind serve every attack
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("hostile-live")]
 
 
 @pytest.mark.parametrize("name", list(ATTACKS))
