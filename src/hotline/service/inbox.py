@@ -84,8 +84,10 @@ def check_inbound(ctx: LineContext, raw: bytes) -> Inbound:
         try:
             check_data(ctx, payload)
         except InputError as exc:
-            raise EnvelopeError(f"message data refused: {exc.message}",
-                                code="bad_payload") from None  # fmt: skip
+            # an over-limit geometry keeps its own code (the peer is told what to fix);
+            # any other refusal of the data is bad_payload
+            code = exc.code if exc.code == "geometry_too_large" else "bad_payload"
+            raise EnvelopeError(f"message data refused: {exc.message}", code=code) from None
     return Inbound(env, payload)
 
 

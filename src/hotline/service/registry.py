@@ -37,7 +37,6 @@ from hotline.deconfliction import exchange
 from hotline.deconfliction.concerns import ConcernBook, ConcernThread
 from hotline.deconfliction.engine import Conflict
 from hotline.deconfliction.journal import Journal
-from hotline.deconfliction.limits import CODE as TOO_LARGE
 from hotline.deconfliction.limits import Limits
 from hotline.deconfliction.models import (
     Activity,
@@ -49,8 +48,6 @@ from hotline.deconfliction.models import (
 )
 from hotline.deconfliction.registry import ConflictChange, Record, Registry
 from hotline.errors import (
-    EnvelopeError,
-    GeometryError,
     HotlineError,
     ImportFileError,
     InputError,
@@ -436,14 +433,7 @@ class RegistryProjection:
             # no lock: called on the event loop, and one dict read is atomic
             if data.get("type") == kind and self._vouched(data) is not None:
                 return  # this station's own notice, checked off the loop before sending
-            try:
-                parse_payload({**data, "type": kind}, limits=self.limits)
-            except GeometryError as exc:
-                if exc.code != TOO_LARGE:
-                    raise
-                # A peer is told this code itself: the line passes a TrustError's code on,
-                # where an InputError's becomes bad_payload.
-                raise EnvelopeError(exc.message, code=exc.code, hint=exc.hint) from None
+            parse_payload({**data, "type": kind}, limits=self.limits)
 
         return check
 

@@ -276,6 +276,13 @@ class Writer:
         """The commit (or the connection) failed: whether anything was written is
         unknown, so the tree is reloaded from the database, never restored to a mark."""
         log.exception("group commit of %d units failed", len(batch))
+        # state kept beside the projections reloads first: it must learn of the failed
+        # commit before this writer's next transaction begins (the tree's reload)
+        for fn in self.on_rollback:
+            try:
+                fn(None)
+            except Exception:
+                log.exception("reloading in-memory state after a failed commit failed")
         self._reload()
         self._forget(batch)
         err = exc if isinstance(exc, HotlineError) else StoreError(f"commit failed: {exc}")
