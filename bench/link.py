@@ -192,7 +192,7 @@ async def hung_peer(root: Path, interval: float) -> dict[str, Any]:
 
 def _with_alpha(settings: dict[str, Any], scenario: Any) -> Any:
     async def run(a: Station, b: Station, box: Outbox, t: Counting) -> Any:
-        a.line.settings = a.line.settings.model_copy(update=settings)
+        a.line.ctx.settings = a.line.settings.model_copy(update=settings)
         return await scenario(a, b, box, t)
 
     return run

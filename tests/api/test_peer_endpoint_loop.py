@@ -1,10 +1,9 @@
 """The event loop never blocks on the database or on a large parse (SQLite, PostgreSQL).
 
-A SQLAlchemy ``before_cursor_execute`` listener on each station's read engine records
-every statement run on the event loop's thread; a statement run anywhere else waits
-until the loop runs a callback (the loop probe): if the loop were blocked at that moment
-the probe would count a stall. The parses that can be large (a batch of envelopes, a
-witness request) are watched the same way. Driven: envelopes and link tests with
+``tests.loopwatch.LoopWatch`` records every statement run on the event loop's thread
+(a listener on each station's read engine) and, for a statement run anywhere else,
+whether the loop was blocked meanwhile. The parses that can be large (a batch of
+envelopes, a witness request) are watched the same way. Driven: envelopes and link tests with
 witnessing and inclusion proofs through the real peer endpoint (in process), the asking
 side's witnessing, and a round with a third-party witness.
 """
@@ -12,13 +11,10 @@ side's witnessing, and a round with a third-party witness.
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from hotline.api.peer import create_peer_app
 from hotline.ledger import witness as wit
@@ -27,6 +23,7 @@ from hotline.link import framing
 from hotline.service.arbitration import Arbitration
 from hotline.station import Station
 from hotline.wire.messages import LinkTestReplyPayload
+from tests.loopwatch import LoopWatch
 from tests.service import conftest as service
 from tests.service.conftest import Pair
 
@@ -34,46 +31,6 @@ from tests.service.conftest import Pair
 run_pair = service.run_pair
 
 WITNESS = f"https://arbiter.example {Cosigner('hotline-arbiter', b'A' * 32).verifier.vkey}"
-
-
-class LoopWatch:
-    """What ran on the event loop's thread, and whether the loop stalled meanwhile."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.loop_thread = threading.get_ident()
-        self.on_loop: list[str] = []
-        self.off_loop = 0
-        self.stalls = 0
-        self._engines: list[sa.Engine] = []
-
-    def statement(self, _c: Any, _cur: Any, statement: str, *_: Any) -> None:
-        self._saw(statement.split("\n")[0][:100])
-
-    def _saw(self, what: str) -> None:
-        if threading.get_ident() == self.loop_thread:
-            self.on_loop.append(what)
-            return
-        self.off_loop += 1
-        alive = threading.Event()
-        self.loop.call_soon_threadsafe(alive.set)
-        if not alive.wait(30):
-            self.stalls += 1
-
-    def engine(self, engine: sa.Engine) -> None:
-        sa.event.listen(engine, "before_cursor_execute", self.statement)
-        self._engines.append(engine)
-
-    def wrap(self, fn: Callable[..., Any], name: str) -> Callable[..., Any]:
-        def watched(*args: Any, **kw: Any) -> Any:
-            self._saw(name)
-            return fn(*args, **kw)
-
-        return watched
-
-    def close(self) -> None:
-        for engine in self._engines:
-            sa.event.remove(engine, "before_cursor_execute", self.statement)
 
 
 async def post(station: Station, path: str, body: bytes) -> httpx.Response:

@@ -140,6 +140,9 @@ CASES: dict[str, Case] = {
             "steps": [{"step": v, "by": v}]}]},
         lambda v: [v]),
     "concern ack": Case(["concern", "ack", "c-1"], lambda m, p, v: _sent(v), lambda v: [v]),
+    "peer list": Case(["peer", "list"],
+                      lambda m, p, v: [{"station_id": v, "display_name": v, "fingerprint": v}],
+                      lambda v: [v]),
     "sites reference": Case(["sites", "reference"],
                             lambda m, p, v: {"imported": [v], "notice": v}, lambda v: []),
 }  # fmt: skip

@@ -1,14 +1,19 @@
 """Operator API for deconfliction: sites, activities, conflicts, concerns, import/export.
 
 Owns the HTTP shapes. Notification is information, never permission: every listing says
-so in its ``notice`` field. Must not touch: registry rules (the service checks notices).
+so in its ``notice`` field. Request bodies (a notice, up to max_request_bytes; an import
+file, up to import_max_bytes) are read raw on the event loop, within the gate's limit
+(``api/limits.py``), and decoded and validated in a worker thread (``parse_body``), never
+by the framework on the loop. Must not touch: registry rules (the service checks notices).
 """
 
+import asyncio
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hotline.api import shapes
 from hotline.api.openapi import errors
@@ -43,9 +48,35 @@ class DraftRequest(BaseModel):
     operator: Annotated[str, Field(max_length=100)] | None = None
 
 
+Body = TypeVar("Body", bound=BaseModel)
+
+
+def parse_body(model: type[Body], raw: bytes) -> Body:
+    """``raw`` (JSON) as ``model``, in a worker thread; a body that does not fit is refused
+    as the framework refuses one (422, ``bad_input``, naming the field)."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        problems = exc.errors(include_url=False, include_context=False, include_input=False)
+        raise RequestValidationError(
+            [{**p, "loc": ("body", *p["loc"])} for p in problems]
+        ) from None
+
+
+def _documented(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that reads its body itself."""
+    schema = model.model_json_schema()
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
 def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
     router = APIRouter(prefix="/api/v1", dependencies=[Depends(auth)], tags=["deconfliction"])
     proj = dc.projection
+    limit = dc.line.settings.max_request_bytes
+
+    async def body_of(request: Request, model: type[Body]) -> Body:
+        raw = await read_limited(request, limit)
+        return await asyncio.to_thread(parse_body, model, raw)
 
     def now() -> dt.datetime:
         return dt.datetime.fromtimestamp(dc.line.clock.now_us() / 1e6, dt.UTC)
@@ -118,9 +149,11 @@ def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
         status_code=201,
         response_model=shapes.SentNotices,
         responses=errors(400, 403, 404, 503, body=True),
+        openapi_extra=_documented(NoticeRequest),
     )
-    async def send_notice(req: NoticeRequest) -> dict[str, Any]:
+    async def send_notice(request: Request) -> dict[str, Any]:
         """Send a site notice, activity notice or concern step (checked before sending)."""
+        req = await body_of(request, NoticeRequest)
         prec = Precedence[req.precedence] if req.precedence else None
         return sent(
             await dc.send_data(req.notice, peer=req.peer, precedence=prec, operator=req.operator)
@@ -131,9 +164,11 @@ def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
         status_code=201,
         response_model=shapes.SentNotices,
         responses=errors(400, 404, 503, body=True),
+        openapi_extra=_documented(DraftRequest),
     )
-    async def raise_concern(concern_id: str, req: DraftRequest) -> dict[str, Any]:
+    async def raise_concern(concern_id: str, request: Request) -> dict[str, Any]:
         """Send the draft concern of an open conflict."""
+        req = await body_of(request, DraftRequest)
         return sent(await dc.raise_draft(concern_id, peer=req.peer, operator=req.operator))
 
     @router.post(

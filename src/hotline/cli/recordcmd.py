@@ -1,4 +1,8 @@
-"""Record commands: export a transcript of the ledger; verify transcripts offline."""
+"""Record commands: export a transcript of the ledger; verify transcripts offline.
+
+What a transcript holds (station ids, messages, findings) was written by a station this
+one need not trust: it is printed with ``plain`` (cli/common.py), never as Rich markup.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,14 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
-from hotline.cli.common import DEFAULT_DATA_DIR, DataDir, console, err_console, settings_for
+from hotline.cli.common import (
+    DEFAULT_DATA_DIR,
+    DataDir,
+    console,
+    err_console,
+    plain,
+    settings_for,
+)
 from hotline.errors import HotlineError, InputError
 
 
@@ -73,8 +84,10 @@ def export(
     transcript.write_text(text)
     n = len(json.loads(text)["entries"])
     console.print(
-        f"[green]transcript of {card.card.station_id}: {n} entries, signed at size {n} "
-        f"→ {transcript}[/]"
+        plain(
+            (f"transcript of {card.card.station_id}: {n} entries, signed at size {n} → ", "green"),
+            (str(transcript), "green"),
+        )
     )
 
 
@@ -113,48 +126,56 @@ def verify(
         try:
             data = path.read_bytes()
         except OSError as exc:
-            err_console.print(f"[bold red]cannot read {path}:[/] {exc.strerror}", markup=True)
+            err_console.print(plain((f"cannot read {path}:", "bold red"), f" {exc.strerror}"))
             raise typer.Exit(2) from None
         try:
-            with console.status(f"verifying {path.name}"):
+            with console.status(plain(f"verifying {path.name}")):
                 v = transcripts.verify(data, accept_unattested=accept_unattested)
         except HotlineError as exc:
-            err_console.print(f"[bold red]{path}: NOT VERIFIED[/] ({exc.code})")
-            err_console.print(f"  {exc.message}", markup=False, highlight=False)
+            err_console.print(plain((f"{path}: NOT VERIFIED", "bold red"), f" ({exc.code})"))
+            err_console.print(plain(f"  {exc.message}"))
             raise typer.Exit(1) from None
         s = transcripts.summary(v)
-        console.print(f"[green]✓ {path.name}[/]: station ", end="")
         console.print(
-            f"{s['station']}, {s['entries']} entries, {s['envelopes_verified']} envelope "
-            f"signatures, {s['checkpoints']} signed checkpoints, {s['cosignatures']} "
-            f"cosignatures ({s['witnesses']} witnesses on record); root {s['root'][:16]}…",
-            markup=False,
-            highlight=False,
+            plain(
+                (f"✓ {path.name}", "green"),
+                f": station {s['station']}, {s['entries']} entries, {s['envelopes_verified']} "
+                f"envelope signatures, {s['checkpoints']} signed checkpoints, "
+                f"{s['cosignatures']} cosignatures ({s['witnesses']} witnesses on record); "
+                f"root {s['root'][:16]}…",
+            )
         )
         if s["unattested"]:
             console.print(
-                f"  [bold yellow]ACCEPTED UNATTESTED (--accept-unattested): "
-                f"{s['unattested']} entries after the last signed checkpoint (size "
-                f"{s['attested_size']}) are NOT verified: anyone could have added, dropped, "
-                "reordered or edited them[/]"
+                plain(
+                    "  ",
+                    (
+                        "ACCEPTED UNATTESTED (--accept-unattested): "
+                        f"{s['unattested']} entries after the last signed checkpoint (size "
+                        f"{s['attested_size']}) are NOT verified: anyone could have added, "
+                        "dropped, reordered or edited them",
+                        "bold yellow",
+                    ),
+                )
             )
         results.append(v)
     if len(results) == 2:
         try:
             cc = transcripts.cross_check(results[0], results[1])
         except HotlineError as exc:
-            err_console.print(f"[bold red]cross-check failed[/] ({exc.code})")
-            err_console.print(f"  {exc.message}", markup=False, highlight=False)
+            err_console.print(plain(("cross-check failed", "bold red"), f" ({exc.code})"))
+            err_console.print(plain(f"  {exc.message}"))
             raise typer.Exit(1) from None
         for f in cc.findings:
-            console.print(f"[bold red]✗ {f.code}[/] ({f.station}): ", end="")
-            console.print(f.message, markup=False, highlight=False)
+            console.print(plain((f"✗ {f.code}", "bold red"), f" ({f.station}): {f.message}"))
             for item in f.evidence:
-                console.print(f"    evidence: {item!r}", markup=False, highlight=False)
+                console.print(plain(f"    evidence: {item!r}"))
         if not cc.clean:
             raise typer.Exit(1)
         console.print(
-            f"[green]✓ cross-check[/]: everything {cc.a} sent, {cc.b} logged as received, "
-            "and the other way round; receipts and checkpoints agree",
-            highlight=False,
+            plain(
+                ("✓ cross-check", "green"),
+                f": everything {cc.a} sent, {cc.b} logged as received, "
+                "and the other way round; receipts and checkpoints agree",
+            )
         )

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from hotline.cli.common import (
     DEFAULT_DATA_DIR,
@@ -23,6 +22,7 @@ from hotline.cli.common import (
     plain,
     require_station,
     settings_for,
+    shown,
 )
 from hotline.errors import ConfigError, InputError
 
@@ -133,9 +133,11 @@ def peer_add(
     settings, identity = _load(data_dir)
     peer_card = parse_card(text)
     number = safety_number(identity.card(), peer_card)
-    console.print(f"peer: [bold]{peer_card.card.station_id}[/] ({peer_card.card.display_name})")
-    console.print(f"peer fingerprint: {peer_card.fingerprint()}")
-    console.print(f"safety number:    [bold]{number}[/]")
+    console.print(
+        plain("peer: ", (peer_card.card.station_id, "bold"), f" ({peer_card.card.display_name})")
+    )
+    console.print(plain(f"peer fingerprint: {peer_card.fingerprint()}"))
+    console.print(plain("safety number:    ", (number, "bold")))
     if not yes and not typer.confirm("Does the peer's officer read the same safety number?"):
         raise InputError("peer not added: safety number not confirmed", code="not_confirmed")
     if read_run_file(data_dir) is not None:
@@ -146,7 +148,7 @@ def peer_add(
         )
     else:
         add_peer_offline(settings, text, operator)
-    console.print(f"[green]peer {peer_card.card.station_id} added[/]")
+    console.print(plain((f"peer {peer_card.card.station_id} added", "green")))
 
 
 @handles_errors
@@ -172,7 +174,7 @@ def peer_remove(
         Api(data_dir).call("DELETE", f"/api/v1/peers/{station_id}", json={"operator": operator})
     else:
         remove_peer_offline(settings, station_id, operator)
-    console.print(f"[green]peer {escape(station_id)} removed[/]")
+    console.print(plain((f"peer {station_id} removed", "green")))
 
 
 @handles_errors
@@ -199,9 +201,9 @@ def peer_rekey(
     peer_card = parse_card(text)
     sid = peer_card.card.station_id
     number = safety_number(identity.card(), peer_card)
-    console.print(f"peer: [bold]{escape(sid)}[/] ({escape(peer_card.card.display_name)})")
-    console.print(f"new fingerprint:  {peer_card.fingerprint()}")
-    console.print(f"safety number:    [bold]{number}[/]")
+    console.print(plain("peer: ", (sid, "bold"), f" ({peer_card.card.display_name})"))
+    console.print(plain(f"new fingerprint:  {peer_card.fingerprint()}"))
+    console.print(plain("safety number:    ", (number, "bold")))
     if not yes and not typer.confirm("Does the peer's officer read the same safety number?"):
         raise InputError("peer not re-keyed: safety number not confirmed", code="not_confirmed")
     if read_run_file(data_dir) is not None:
@@ -212,7 +214,7 @@ def peer_rekey(
         )
     else:
         rekey_peer_offline(settings, text, operator)
-    console.print(f"[green]peer {escape(sid)} re-keyed[/]")
+    console.print(plain((f"peer {sid} re-keyed", "green")))
 
 
 @handles_errors
@@ -222,7 +224,8 @@ def peer_list(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     Example: hotline peer list --data-dir alpha
     """
     for p in Api(data_dir).call("GET", "/api/v1/peers"):
-        console.print(f"{p['station_id']:<20} {p['display_name']:<30} {p['fingerprint']}")
+        sid, name = shown(p["station_id"]), shown(p["display_name"])
+        console.print(plain(f"{sid:<20} {name:<30} {p['fingerprint']}"))
 
 
 @handles_errors

@@ -6,7 +6,9 @@ alarm, the ``peer_refused`` alarm (raised when the outbox parks an envelope the 
 refused), and recording each test in the ledger. Every test waits at most
 ``Timing.test_timeout_s`` and failed tests are repeated by ``Timing.wait_after``, so a
 peer that accepts TCP and never answers is DOWN within two intervals. The tester speaks
-to a ``Transport``. Must not touch: envelope delivery (``outbox``).
+to a ``Transport``. The event loop only schedules: building a test (a database read)
+and checking its reply run in worker threads, writes in the writer. Must not touch:
+envelope delivery (``outbox``).
 """
 
 from __future__ import annotations
@@ -211,14 +213,17 @@ class LinkTester:
         try:
             if self.witnessing is not None:
                 offer = await self.witnessing.offer(self.peer)
-            env, sent = self.line.make_link_test(
+            # building the test reads the store, checking the reply decodes, verifies and
+            # opens up to max_envelope_bytes: both in a worker thread, never on the loop
+            env, sent = await asyncio.to_thread(
+                self.line.make_link_test,
                 self.peer,
                 witness=offer.request if offer else None,
                 prove=offer.prove if offer else None,
             )
             raw = await self._exchange(env.raw)
             t4 = clock.now_us()
-            reply = self.line.check_link_reply(self.peer, sent, raw)
+            reply = await asyncio.to_thread(self.line.check_link_reply, self.peer, sent, raw)
         except HotlineError as exc:
             log.warning("link test to %s failed: %s", self.peer, exc)
             h = await self.recorder.failure(self.peer, exc.code)

@@ -11,11 +11,12 @@ SQL (store/linedb), the network (the outbox delivers what is queued).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection
 
@@ -121,8 +122,12 @@ async def acknowledge(
     officer = officer.strip()
     if not officer or len(officer) > 100:
         raise InputError("name the acknowledging officer (1 to 100 characters)")
-    with ctx.reader.connect() as conn:
-        row = linedb.received_message(conn, message_id)
+
+    def read() -> Any:  # a worker thread: never a database read on the loop
+        with ctx.reader.connect() as conn:
+            return linedb.received_message(conn, message_id)
+
+    row = await asyncio.to_thread(read)
     if row is None:
         raise NotFoundError(f"no received message {message_id}")
     if row.acknowledged_at_us is not None:
