@@ -376,7 +376,7 @@ async def _traffic(p: Pair) -> None:
 
 def _export(station: Station) -> str:
     with station.read_engine.connect() as conn:
-        return transcripts.export(conn, station.line.card)
+        return transcripts.export(conn, station.line.card, station.witnessing.log_signer)
 
 
 @dataclass

@@ -168,7 +168,7 @@ def test_ledger_api_checkpoints_proofs_and_receipts_proved(net: Net) -> None:
     for rnd in range(2):
         for src, dst in ((a, b), (b, a)):
             result = link_test(src, dst)
-            proved[src.station_id] += result.get("receipts_proved", 0)
+            proved[src.station_id] += result.get("receipts_proved") or 0
             assert result.get("receipts_failed", 0) == 0, result
             if rnd == 0:
                 first[src.station_id] = checked_checkpoint(

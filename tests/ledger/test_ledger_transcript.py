@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hotline.crypto import primitives
-from hotline.errors import ForkError, SignatureError
+from hotline.errors import ForkError, HotlineError, SignatureError
 from hotline.ledger import checkpoint as c
 from hotline.ledger import cosignature as co
 from hotline.ledger import merkle, tree
@@ -152,6 +153,33 @@ def test_parallel_verification_gives_the_same_report() -> None:
         with pytest.raises(tr.TranscriptError) as e:
             tr.verify_transcript(bad, envelope_hook, executor=pool, chunk_size=2)
     assert e.value.entry == 4
+
+
+def chunk_hook(start: int, raws: Sequence[bytes]) -> tuple[int, str, str] | None:
+    """``envelope_hook`` over entry bytes, first failure returned (as a worker does)."""
+    for i, raw in enumerate(raws, start):
+        try:
+            envelope_hook(i, Entry.decode(raw))
+        except HotlineError as exc:
+            return i, exc.code, exc.message
+    return None
+
+
+def test_a_chunk_hook_checks_every_entry_in_process_and_in_a_pool() -> None:
+    bad = _with_entries(ALPHA, {4: _flip_data(ALPHA.entries[4]), 9: _flip_data(ALPHA.entries[9])})
+    serial = tr.verify_transcript(ALPHA, accept_unattested=True, verify_chunk=chunk_hook)
+    assert serial == tr.verify_transcript(ALPHA, envelope_hook, accept_unattested=True)
+    with pytest.raises(tr.TranscriptError) as e:
+        tr.verify_transcript(bad, verify_chunk=chunk_hook)
+    assert (e.value.entry, e.value.code) == (4, "bad_signature")
+    with ProcessPoolExecutor(2) as pool:
+        report = tr.verify_transcript(
+            ALPHA, executor=pool, chunk_size=3, accept_unattested=True, verify_chunk=chunk_hook
+        )
+        assert report == serial
+        with pytest.raises(tr.TranscriptError) as e:
+            tr.verify_transcript(bad, executor=pool, chunk_size=2, verify_chunk=chunk_hook)
+    assert (e.value.entry, e.value.code) == (4, "bad_signature")
 
 
 def _flip_data(raw: bytes) -> bytes:

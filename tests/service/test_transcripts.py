@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hotline import arbiter as arb
 from hotline.clock import FakeClock
 from hotline.crypto import primitives
+from hotline.crypto.card import parse_card
 from hotline.crypto.keys import StationIdentity
 from hotline.errors import HotlineError
 from hotline.ledger import checkpoint as cps
@@ -257,6 +258,76 @@ def test_parallel_verification_gives_the_same_report(rec: Record) -> None:
         with pytest.raises(TranscriptError) as info:
             transcripts.verify(bad, executor=pool)
     assert info.value.entry == i
+
+
+def test_a_large_transcript_is_checked_by_a_pool_started_before_parsing(
+    rec: Record, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = rec.doc()
+    i = next(k for k, e in enumerate(entries(doc)) if e.kind is EntryKind.RECEIPT_IN)
+    raw = bytearray(base64.b64decode(doc["entries"][i]))
+    raw[-1] ^= 1
+    serial = transcripts.verify(rec.alpha)
+    monkeypatch.setattr(transcripts, "PARALLEL_BYTES", 0)  # every transcript is "large"
+    assert transcripts.verify(rec.alpha).report == serial.report
+    with pytest.raises(TranscriptError) as info:
+        transcripts.verify(dumps(with_entry(doc, i, bytes(raw))))
+    assert (info.value.entry, info.value.code) == (i, "bad_signature")
+
+
+def _strict(t: Any, keys: dict[str, tuple[bytes, int]], i: int, raw: bytes) -> object:
+    """What the per-entry check says of entry ``i`` (the reference the fast path keeps)."""
+    own = parse_card(t.card).card.signing_key
+    try:
+        transcripts.check_entry(t.station, own, keys, i, Entry.decode(raw))
+    except HotlineError as exc:
+        return i, exc.code, exc.message
+    except ValueError as exc:
+        return i, "bad_entry", str(exc)
+    return None
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_chunk_check_refuses_exactly_what_the_entry_check_refuses(
+    rec: Record, data: Any
+) -> None:
+    """The workers' fast path reads entry bytes with ``struct``; for any byte changed in
+    an envelope or receipt entry it says what the strict per-entry check says."""
+    t = parse_transcript(rec.alpha)
+    own = parse_card(t.card).card.signing_key
+    keys = {
+        p: (c.card.signing_key, at)
+        for p, (c, at) in transcripts._on_record(t.entries).peers.items()
+    }
+    assert transcripts.check_chunk(t.station, own, keys, 0, t.entries) is None
+    signed = [k for k, raw in enumerate(t.entries) if raw[1] in (1, 2, 3)]
+    i = data.draw(st.sampled_from(signed), label="entry")
+    raw = bytearray(t.entries[i])
+    at = data.draw(st.integers(0, len(raw) - 1), label="offset")
+    raw[at] ^= data.draw(st.integers(1, 255), label="xor")
+    got = transcripts.check_chunk(t.station, own, keys, i, [bytes(raw)])
+    assert got == _strict(t, keys, i, bytes(raw))
+
+
+def test_the_chunk_check_agrees_for_every_byte_of_entry_headers_and_envelope_heads(
+    rec: Record,
+) -> None:
+    """The bytes no signature covers (the entry's own fields) and the envelope header the
+    fast path reads, changed one at a time in one entry of each signed kind."""
+    t = parse_transcript(rec.alpha)
+    own = parse_card(t.card).card.signing_key
+    keys = {
+        p: (c.card.signing_key, at)
+        for p, (c, at) in transcripts._on_record(t.entries).peers.items()
+    }
+    for kind in (1, 2, 3):
+        i = next(k for k, raw in enumerate(t.entries) if raw[1] == kind)
+        for at in range(min(len(t.entries[i]), 3 + t.entries[i][2] + 52 + 80)):
+            raw = bytearray(t.entries[i])
+            raw[at] ^= 0x01
+            got = transcripts.check_chunk(t.station, own, keys, i, [bytes(raw)])
+            assert got == _strict(t, keys, i, bytes(raw)), (kind, at)
 
 
 # --- cross-check ------------------------------------------------------------------------

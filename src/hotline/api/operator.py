@@ -300,6 +300,16 @@ def create_operator_app(
         found: dict[str, Any] = await read(queries.get_message, now(), message_id)
         return shapes.Message.model_validate(found)
 
+    @app.post("/api/v1/messages/{message_id}/void", dependencies=[Auth], responses=errors(400, 404))
+    async def void_message(message_id: Annotated[str, Field(max_length=36)]) -> shapes.Message:
+        """Give up on a message the peer refused: its sequence number is declared void (on
+        the record), it is never sent again, and the peer's next link test learns it.
+        Send a corrected message instead. 404 unless the message is ours, refused and
+        still parked; 400 (cannot_void) for a replay refusal."""
+        await line.void_message(message_id)
+        found: dict[str, Any] = await read(queries.get_message, now(), message_id)
+        return shapes.Message.model_validate(found)
+
     @app.get("/api/v1/channels", dependencies=[Auth], responses=errors())
     async def list_channels() -> list[shapes.Channel]:
         """Channels with their message counts."""
@@ -322,7 +332,12 @@ def create_operator_app(
         rows: list[dict[str, Any]] = await read(queries.link_status, line.peers.ids())
         return [shapes.LinkStatus.model_validate(r) for r in rows]
 
-    @app.post("/api/v1/link/{peer}/test", dependencies=[Auth], responses=errors(400, 404, 502))
+    @app.post(
+        "/api/v1/link/{peer}/test",
+        dependencies=[Auth],
+        responses=errors(400, 404, 502),
+        response_model_exclude_none=True,  # a part the test did not run is absent, not null
+    )
     async def test_link(peer: str) -> shapes.LinkTestResult:
         """Run a link test to a peer now: round trip, clock skew, checkpoint, proofs."""
         line.peers.get(peer)

@@ -101,6 +101,8 @@ def create_peer_app(line: Line, witnessing: Witnessing) -> FastAPI:
             raw = await read_limited(request, s.max_envelope_bytes)
             env, test = await asyncio.to_thread(line.check_link_test, raw)
             sender = env.header.sender
+            if test.void:  # the tester's declared void numbers, before the gaps are read
+                await line.record_peer_void(env, test)
             extra: dict[str, Any] = {"limits": advertised(s)}
             if test.witness is not None:
                 extra |= await witnessing.witness(sender, test.witness, env.raw)

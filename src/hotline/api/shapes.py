@@ -45,7 +45,8 @@ class Message(Shape):
     type: str
     body: dict[str, Any] = Field(description="The message payload: text, data, in_reply_to.")
     state: str = Field(
-        description="out: queued → sent → delivered → acknowledged; in: received → acknowledged"
+        description="out: queued → sent → delivered → acknowledged, or refused; "
+        "in: received → acknowledged"
     )
     operator: str | None = None
     queued_at_us: int | None = None
@@ -53,6 +54,14 @@ class Message(Shape):
     first_sent_us: int | None = None
     attempts: int | None = None
     last_error: str | None = None
+    refused: str | None = Field(
+        default=None, description="out, state refused: the code the peer refused it with."
+    )
+    void: bool | None = Field(
+        default=None,
+        description="out: its sequence number was declared void after the peer refused it "
+        "for good; it is never sent again (send a corrected message).",
+    )
     delivered_at_us: int | None = None
     ack_required: bool | None = None
     ack_deadline_us: int | None = None

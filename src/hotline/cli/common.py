@@ -103,9 +103,10 @@ def require_station(data_dir: Path) -> None:
 
 def fail(exc: HotlineError) -> NoReturn:
     code = (f"({exc.code})", "dim")
-    err_console.print(plain(("error:", "bold red"), " ", exc.message, " ", code))
+    # soft wrap: the terminal wraps an error, so a path in it copies whole
+    err_console.print(plain(("error:", "bold red"), " ", exc.message, " ", code), soft_wrap=True)
     if exc.hint:
-        err_console.print(plain("  ", ("what to do:", "yellow"), " ", exc.hint))
+        err_console.print(plain("  ", ("what to do:", "yellow"), " ", exc.hint), soft_wrap=True)
     raise typer.Exit(1)
 
 

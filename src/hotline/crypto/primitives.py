@@ -14,6 +14,7 @@ import functools
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from argon2.low_level import Type, hash_secret_raw
@@ -108,6 +109,19 @@ def verify(public_key: bytes, signature: bytes, context: bytes, message: bytes) 
         _public_key(bytes(public_key)).verify(signature, context + message)
     except (InvalidSignature, ValueError) as exc:
         raise SignatureError("signature does not verify") from exc
+
+
+def raw_verifier(public_key: bytes) -> Callable[[bytes, bytes], None]:
+    """``verify(signature, message)`` of a parsed Ed25519 key (parsed once per key and
+    process), for loops that check thousands of signatures: it raises an unspecified
+    exception on any failure, so a caller re-checks a failure through :func:`verify`
+    to learn (and report) what failed. Raises ``SignatureError`` for a malformed key."""
+    if len(public_key) != ED25519_PUBLIC_LEN:
+        raise SignatureError("signature or key has the wrong length")
+    try:
+        return _public_key(bytes(public_key)).verify
+    except ValueError as exc:
+        raise SignatureError("not an Ed25519 public key") from exc
 
 
 class Signer:

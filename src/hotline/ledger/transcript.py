@@ -7,8 +7,8 @@ every receipt matched to a sent envelope, the whole transcript attested by a sig
 checkpoint) and :func:`cross_check` (two stations' transcripts against each other:
 equivocation, forks, receipts against the peer's entries, stale transcripts, what one
 side sent that the other did not log). Must not touch: envelope decoding (the caller's
-``verify_entry`` hook does envelope checks, the caller extracts receipts and held
-notes for the cross-check), storage, the network.
+``verify_entry`` or ``verify_chunk`` hook does envelope checks, the caller extracts
+receipts and held notes for the cross-check), storage, the network.
 
 Verification walks in this order and raises on the FIRST failure, naming it:
 log key; checkpoints (signature, origin, size against the entry count, forks) in
@@ -17,7 +17,8 @@ receipt without its envelope, hook) and the root of each checkpoint at its size 
 checked as the walk passes them; then the consistency proofs; then the cosignatures;
 last, entries after the largest signed checkpoint (``unattested``, unless the caller
 accepts them). Merkle recomputation is one O(n) pass in the calling process; entry
-hooks may run in parallel chunks on an ``Executor``.
+hooks (per decoded entry, or per chunk of entry bytes) may run in parallel chunks on an
+``Executor``, submitted before this process decodes anything so that both overlap.
 
 Invariant of a report: within one transcript each (kind, peer, sequence number) holds
 at most one envelope, so later lookups keyed by sequence number lose nothing.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
@@ -36,11 +38,14 @@ from hotline.errors import HotlineError, TrustError
 from hotline.ledger.checkpoint import Checkpoint, CheckpointFork, open_checkpoint
 from hotline.ledger.cosignature import Cosignature, CosignatureVerifier
 from hotline.ledger.entry import Entry, EntryKind
-from hotline.ledger.merkle import frontier_append, frontier_root, leaf_hash, verify_consistency
+from hotline.ledger.merkle import frontier_append, frontier_root, verify_consistency
 from hotline.ledger.note import Ed25519Verifier
 
 FORMAT = "hotline-transcript/v1"
 EntryHook = Callable[[int, Entry], None]
+#: ``(start, raw entries) -> first failure as (index, code, message) or None``: checks a
+#: chunk of entry bytes beginning at index ``start`` (may run in a worker process)
+ChunkHook = Callable[[int, Sequence[bytes]], "tuple[int, str, str] | None"]
 
 
 class TranscriptError(TrustError):
@@ -135,6 +140,16 @@ def _b64d(text: object, where: str) -> bytes:
         raise TranscriptError(where, "not base64", code="bad_transcript") from None
 
 
+def _b64d_all(texts: list[object]) -> tuple[bytes, ...]:
+    """Every entry's bytes; one C call each while all are good, else the first bad one
+    is named (the same check as :func:`_b64d`)."""
+    a2b = binascii.a2b_base64
+    try:
+        return tuple([a2b(text.encode("ascii"), strict_mode=True) for text in texts])  # type: ignore[attr-defined]
+    except (AttributeError, UnicodeEncodeError, binascii.Error, ValueError):
+        return tuple(_b64d(e, f"entry {i}") for i, e in enumerate(texts))
+
+
 def _get_str(doc: dict[str, object], key: str) -> str:
     value = doc.get(key)
     if not isinstance(value, str):
@@ -188,7 +203,7 @@ def parse_transcript(data: bytes | str) -> Transcript:
     raw_entries, raw_cps = _get_list(doc, "entries"), _get_list(doc, "checkpoints")
     raw_cos = _get_list(doc, "cosignatures", default=True)
     raw_proofs = _get_list(doc, "proofs", default=True)
-    entries = tuple(_b64d(e, f"entry {i}") for i, e in enumerate(raw_entries))
+    entries = _b64d_all(raw_entries)
     cps: list[str] = []
     for i, c in enumerate(raw_cps):
         if not isinstance(c, str):
@@ -291,6 +306,7 @@ def verify_transcript(
     executor: Executor | None = None,
     chunk_size: int = 2048,
     accept_unattested: bool = False,
+    verify_chunk: ChunkHook | None = None,
 ) -> TranscriptReport:
     """Verify everything in ``t``; return the report or raise for the first bad item.
 
@@ -299,6 +315,11 @@ def verify_transcript(
     the hook runs on chunks of entries in parallel (it must then be picklable: a
     module-level function or a ``functools.partial`` of one) while this process
     decodes the entries and recomputes the tree once.
+
+    ``verify_chunk(start, raws)``, if given, replaces ``verify_entry``: it checks entry
+    bytes a chunk at a time and returns the first failure (with an ``executor``, chunks
+    are submitted before this process decodes anything, so that workers check
+    signatures while it decodes and rebuilds the tree).
 
     Entries after the largest signed checkpoint are refused (``unattested``) unless
     ``accept_unattested``; the report then counts them in ``unattested``.
@@ -310,14 +331,23 @@ def verify_transcript(
     cps = _open_checkpoints(t, log_key)
 
     futures = []
-    if executor is not None and verify_entry is not None:
+    step = max(1, chunk_size)
+    if executor is not None and verify_chunk is not None:
         futures = [
-            executor.submit(_check_chunk, verify_entry, s, t.entries[s : s + chunk_size])
-            for s in range(0, len(t.entries), max(1, chunk_size))
+            executor.submit(verify_chunk, s, t.entries[s : s + step])
+            for s in range(0, len(t.entries), step)
+        ]
+    elif executor is not None and verify_entry is not None:
+        futures = [
+            executor.submit(_check_chunk, verify_entry, s, t.entries[s : s + step])
+            for s in range(0, len(t.entries), step)
         ]
     entries, decode_failure, structural = _decode_all(t)
     hook_failure = None
-    if verify_entry is not None and not futures:
+    if verify_chunk is not None and not futures:
+        got = verify_chunk(0, t.entries)
+        hook_failure = None if got is None else _entry_failure(*got)
+    elif verify_entry is not None and not futures:
         hook_failure = _run_hook(verify_entry, entries)
     root, hashes, bad_cp = _walk_tree(t, cps)
     for fut in futures:
@@ -379,10 +409,22 @@ def _walk_tree(
 ) -> tuple[bytes, tuple[bytes, ...], tuple[int, str, str] | None]:
     """One O(n) pass: the root of all entries, every leaf hash, and the first checkpoint
     (by size) that the entries do not support, as (checkpoint index, code, reason)."""
-    hashes = tuple(leaf_hash(raw) for raw in t.entries)
+    sha = hashlib.sha256  # merkle.leaf_hash and frontier_append, inlined (per entry)
+    hashes = tuple([sha(b"\x00" + raw).digest() for raw in t.entries])
     by_size = sorted(range(len(cps)), key=lambda i: cps[i].size)
     frontier: list[bytes] = []
     pos = attested = 0
+
+    def append_upto(target: int) -> None:
+        nonlocal pos
+        for p in range(pos, target):
+            carry, n = hashes[p], p
+            while n & 1:
+                carry = sha(b"\x01" + frontier.pop() + carry).digest()
+                n >>= 1
+            frontier.append(carry)
+        pos = max(pos, target)
+
     bad: tuple[int, str, str] | None = None
     for ci in by_size:
         target = cps[ci].size
@@ -394,9 +436,7 @@ def _walk_tree(
                 f"(entries {len(hashes)}..{target - 1} were dropped)",
             )
             break
-        while pos < target:
-            frontier_append(pos, frontier, hashes[pos])
-            pos += 1
+        append_upto(target)
         if frontier_root(frontier) != cps[ci].root:
             bad = (
                 ci,
@@ -407,9 +447,7 @@ def _walk_tree(
             )
             break
         attested = target
-    while pos < len(hashes):
-        frontier_append(pos, frontier, hashes[pos])
-        pos += 1
+    append_upto(len(hashes))
     return frontier_root(frontier), hashes, bad
 
 

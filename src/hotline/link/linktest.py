@@ -25,6 +25,7 @@ from hotline.errors import HotlineError, PeerTimeoutError
 from hotline.link import health
 from hotline.link.limits import PeerLimits
 from hotline.link.transport import Transport
+from hotline.service import voids
 from hotline.service.line import Line
 from hotline.service.witnessing import Witnessing
 from hotline.store import operational
@@ -52,6 +53,12 @@ _DEFAULT_ADVICE = "ask {peer}'s operators why (their log names the detail)"
 
 def refusal_advice(peer: str, code: str) -> str:
     what = _ADVICE.get(code, _DEFAULT_ADVICE).format(peer=peer)
+    if voids.voids_number(code):
+        return (
+            f"{peer} refused a message ({code}); its sequence number is declared void, so "
+            f"the line goes on without it and it is never sent again. {what}; then send a "
+            f"corrected message (it gets a new number)"
+        )
     return (
         f"{peer} refused a message ({code}); it is parked, not retried. {what}; "
         f"after the cause is fixed, test the link (hotline link-test) to send it again"
@@ -180,6 +187,9 @@ class LinkTester:
         self._now = asyncio.Event()
         self._one_at_a_time = asyncio.Lock()
         self._failures = 0
+        #: what the peer last said it holds contiguously from us (its replies): our void
+        #: declarations start above it
+        self._peer_contiguous = 0
 
     def test_now(self) -> None:
         self._now.set()
@@ -213,6 +223,9 @@ class LinkTester:
         try:
             if self.witnessing is not None:
                 offer = await self.witnessing.offer(self.peer)
+            void = await asyncio.to_thread(
+                self.line.declared_void, self.peer, self._peer_contiguous
+            )
             # building the test reads the store, checking the reply decodes, verifies and
             # opens up to max_envelope_bytes: both in a worker thread, never on the loop
             env, sent = await asyncio.to_thread(
@@ -220,6 +233,7 @@ class LinkTester:
                 self.peer,
                 witness=offer.request if offer else None,
                 prove=offer.prove if offer else None,
+                void=void,
             )
             raw = await self._exchange(env.raw)
             t4 = clock.now_us()
@@ -246,6 +260,10 @@ class LinkTester:
                 "state": h.state,
                 "missing": [list(r) for r in reply.missing],
             }
+            if sent.void:
+                result["void"] = [list(r) for r in sent.void]
+            if reply.held_contiguous is not None:
+                self._peer_contiguous = reply.held_contiguous
             if reply.limits is not None:
                 result["limits"] = reply.limits.model_dump()
                 if self.limits is not None and self.limits.hear(reply.limits):

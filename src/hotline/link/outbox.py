@@ -14,7 +14,9 @@ result) is *parked* with the peer's code: its state reads ``refused``, link heal
 counts it, the ``peer_refused`` alarm says what to do, and it is not sent again until
 the operator asks (``retry_refused``: an operator's link test) or a link test shows the
 peer's limits changed (then the envelopes refused for their size that fit the new
-limits go again, once). Codes
+limits go again, once). A number refused for good (not a size, not ``replay`` or
+``old_message_id``) is declared void (``service/voids.py``): the envelope leaves the
+queue and the peer's contiguous mark passes it. Codes
 that say "not now" rather than "not this" (``TRANSIENT``) are retried with backoff.
 
 Invariants: the lanes' retry state (``_Lane.retry_at``) is read and written on the event
@@ -38,6 +40,7 @@ from hotline.link.health import Timing
 from hotline.link.limits import PeerLimits, own_limits
 from hotline.link.linktest import HealthRecorder
 from hotline.link.transport import Transport
+from hotline.service import voids
 from hotline.service.line import Line
 from hotline.store import outbox as store
 from hotline.store.writer import WriteTx
@@ -259,6 +262,9 @@ class Outbox:
             jobs.append(self.recorder.refused(self.peer, done.refusals, parked=done.parked))
         if isinstance(done.failure, TransportError):
             jobs.append(self.recorder.failure(self.peer, done.failure.code))
+        voiding = [(idx, code) for idx, code in done.parked if voids.voids_number(code)]
+        if voiding:  # refused for good: the number is declared void (service/voids.py)
+            jobs.append(self.line.void_parked(self.peer, voiding))
         _noted, *outcomes = await asyncio.gather(*jobs)
         for (idx, _), ok in zip(done.receipts, outcomes[: len(done.receipts)], strict=True):
             if ok is None:  # the receipt did not check: not delivered, try again later

@@ -7,12 +7,13 @@ unit that appends an ``ENVELOPE_IN`` entry and applies its projections in one
 transaction. A duplicate (same sequence, same bytes) gets its stored receipt again and
 changes nothing.
 
-Invariant: the unit decides every refusal that needs the store (replay, sequence
-window, old message id, an acknowledgement older than its message) by reading BEFORE
-it appends anything, and returns the refusal as a value: the writer commits the rest of
-the batch and never rolls back for a peer's misbehaviour (a rollback reloads in-memory
-projections such as the deconfliction registry, far dearer than an envelope). Must not
-touch: SQL (store/linedb), sockets or HTTP (the peer endpoint calls in).
+Invariant: the unit decides every refusal that needs the store (replay, a number its
+sender declared void, sequence window, old message id, an acknowledgement of a message
+we never sent to that peer or older than its message) by reading BEFORE it appends
+anything, and returns the refusal as a value: the writer commits the rest of the batch
+and never rolls back for a peer's misbehaviour (a rollback reloads in-memory projections
+such as the deconfliction registry, far dearer than an envelope). Must not touch: SQL
+(store/linedb), sockets or HTTP (the peer endpoint calls in).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from hotline.errors import (
 from hotline.ledger.entry import Entry, EntryKind
 from hotline.service.context import LineContext
 from hotline.service.sender import check_data
-from hotline.store import linedb
+from hotline.store import linedb, voids
 from hotline.store.writer import WriteTx
 from hotline.wire import envelope as wire
 from hotline.wire.envelope import Envelope, Kind
@@ -107,6 +108,11 @@ async def store_inbound(ctx: LineContext, items: list[Inbound]) -> list[bytes | 
 def refusal(ctx: LineContext, conn: Connection, item: Inbound) -> HotlineError | None:
     """Why the store refuses this (new) envelope, read before anything is appended."""
     h = item.envelope.header
+    if voids.is_void_in(conn, h.sender, h.sequence):
+        return EnvelopeError(
+            f"sequence {h.sequence} from {h.sender} was declared void by its sender",
+            code="void",
+        )
     ahead = ctx.settings.max_sequence_ahead
     if h.sequence > linedb.in_contiguous(conn, h.sender) + ahead:
         return SequenceWindowError(
@@ -121,7 +127,13 @@ def refusal(ctx: LineContext, conn: Connection, item: Inbound) -> HotlineError |
         )
     if isinstance(item.payload, AckPayload):
         sent = linedb.sent_at(conn, h.sender, str(item.payload.message_id))
-        if sent is not None and item.payload.acknowledged_at_us < sent:
+        if sent is None:
+            return EnvelopeError(
+                f"acknowledgement from {h.sender} names message {item.payload.message_id}, "
+                "which this station never sent to it",
+                code="unknown_message",
+            )
+        if item.payload.acknowledged_at_us < sent:
             return BadTimeError(
                 f"acknowledgement of {item.payload.message_id} claims a time before the "
                 "message was sent"

@@ -19,7 +19,7 @@ from hotline.clock import Clock
 from hotline.crypto.card import SignedCard, parse_card, safety_number
 from hotline.crypto.keys import StationIdentity
 from hotline.errors import InputError
-from hotline.service import inbox, linkproto, receipts, replay, sender
+from hotline.service import inbox, linkproto, receipts, replay, sender, voids
 from hotline.service.appending import append_action
 from hotline.service.context import LineContext
 from hotline.service.events import EventBus
@@ -212,9 +212,14 @@ class Line:
     # --- link tests ---------------------------------------------------------------------
 
     def make_link_test(
-        self, peer: str, *, witness: str | None = None, prove: list[tuple[int, int]] | None = None
+        self,
+        peer: str,
+        *,
+        witness: str | None = None,
+        prove: list[tuple[int, int]] | None = None,
+        void: list[tuple[int, int]] | None = None,
     ) -> tuple[Envelope, LinkTestPayload]:
-        return linkproto.make_link_test(self.ctx, peer, witness=witness, prove=prove)
+        return linkproto.make_link_test(self.ctx, peer, witness=witness, prove=prove, void=void)
 
     def check_link_test(self, raw: bytes) -> tuple[Envelope, LinkTestPayload]:
         return linkproto.check_link_test(self.ctx, raw)
@@ -231,6 +236,28 @@ class Line:
 
     async def record_link_test(self, peer: str, result: dict[str, Any]) -> None:
         await linkproto.record_link_test(self.ctx, peer, result)
+
+    # --- void sequence numbers (service/voids.py) ---------------------------------------
+
+    async def void_parked(self, peer: str, parked: list[tuple[int, str]]) -> list[int]:
+        """Declare void the numbers of envelopes ``peer`` refused for good."""
+        done: list[int] = await self.writer.submit(voids.void_unit(self.ctx, peer, parked))
+        return done
+
+    async def void_message(self, message_id: str) -> str:
+        """An operator declares void the number of a refused, parked message; its peer."""
+        peer: str = await self.writer.submit(voids.operator_void_unit(self.ctx, message_id))
+        return peer
+
+    def declared_void(self, peer: str, above: int) -> list[tuple[int, int]]:
+        """The void ranges our next link test to ``peer`` declares (reads the store)."""
+        return voids.declared_ranges(self.ctx, peer, above)
+
+    async def record_peer_void(
+        self, env: Envelope, test: LinkTestPayload
+    ) -> list[tuple[int, int]] | None:
+        """Record what a checked link test declares void (the accepted ranges)."""
+        return await voids.record_peer_void(self.ctx, env, test)
 
     # --- replay -------------------------------------------------------------------------
 

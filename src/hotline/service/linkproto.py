@@ -17,7 +17,7 @@ from hotline.crypto import primitives
 from hotline.errors import BadTimeError, EnvelopeError, MisaddressedError, NotFoundError
 from hotline.ledger.entry import ZERO_HASH, Entry, EntryKind
 from hotline.service.context import LineContext
-from hotline.store import linedb
+from hotline.store import linedb, voids
 from hotline.store.projections import action_bytes, gaps_above
 from hotline.store.writer import WriteTx
 from hotline.wire import envelope as wire
@@ -39,6 +39,7 @@ def make_link_test(
     *,
     witness: str | None = None,
     prove: list[tuple[int, int]] | None = None,
+    void: list[tuple[int, int]] | None = None,
 ) -> tuple[Envelope, LinkTestPayload]:
     card = ctx.peers.get(peer)
     with ctx.reader.connect() as conn:
@@ -52,6 +53,7 @@ def make_link_test(
         last_sequence=nxt - 1,
         witness=witness,
         prove=prove or [],
+        void=void or None,
     )
     header = Header(
         Kind.LINK_TEST, Precedence.ROUTINE, wire.DEFAULT_SUITE, ctx.station_id, peer,
@@ -138,5 +140,6 @@ def missing_upto(ctx: LineContext, peer: str, last: int) -> list[tuple[int, int]
         last = min(last, contiguous + ahead)
         if contiguous >= last:
             return []
-        held = linedb.held_between(conn, peer, contiguous, last, 10_000)
+        # held or declared void by the peer (service/voids.py): not missing
+        held = sorted(voids.taken_in(conn, peer, contiguous, last))
     return gaps_above(contiguous, [*held, last + 1], ahead)[:MAX_GAPS]

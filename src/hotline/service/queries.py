@@ -54,6 +54,8 @@ def _message(row: Any, now_us: int) -> dict[str, Any]:
         "attempts": row.attempts or 0,
         "last_error": row.last_error,
         "refused": row.refused,
+        # its sequence number was declared void (we did, after the peer refused it)
+        "void": row.void_sequence is not None,
         "delivered_at_us": row.delivered_at_us,
         "ack_required": row.ack_required,
         "ack_deadline_us": row.ack_deadline_us,
@@ -69,9 +71,23 @@ def _message(row: Any, now_us: int) -> dict[str, Any]:
 
 
 def _with_deliveries() -> sa.Select[Any]:
-    m, d = schema.messages, schema.deliveries
-    return sa.select(m, d.c.first_sent_us, d.c.attempts, d.c.last_error, d.c.refused).outerjoin(
-        d, d.c.entry_idx == m.c.entry_idx
+    m, d, v = schema.messages, schema.deliveries, schema.voids
+    return (
+        sa.select(
+            m,
+            d.c.first_sent_us,
+            d.c.attempts,
+            d.c.last_error,
+            d.c.refused,
+            v.c.sequence.label("void_sequence"),
+        )
+        .outerjoin(d, d.c.entry_idx == m.c.entry_idx)
+        .outerjoin(
+            v,
+            sa.and_(
+                v.c.peer == m.c.peer, v.c.direction == m.c.direction, v.c.sequence == m.c.sequence
+            ),
+        )
     )
 
 

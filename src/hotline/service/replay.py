@@ -9,6 +9,7 @@ touch: SQL beyond store/linedb, the live projector (a rebuild uses a fresh one).
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -57,6 +58,9 @@ def parse_entry(ctx: LineContext, entry: Entry, book: PeerBook) -> Any:
         action: dict[str, Any] = json.loads(entry.data)
         if action.get("action") in ("peer_add", "peer_rekey"):
             book.add(parse_card(action["card"]))
+        elif action.get("action") == "peer_void":  # its evidence: the peer's signed test
+            raw = base64.b64decode(action["envelope"])
+            wire.decode(raw, max_bytes=len(raw)).verify(book.get(entry.peer).card.signing_key)
         return action
     if entry.kind is EntryKind.LINK_TEST or entry.kind is EntryKind.WITNESS:
         return json.loads(entry.data)

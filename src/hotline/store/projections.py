@@ -1,13 +1,14 @@
 """Projections: every table an operator reads, derived from ledger entries.
 
 Owns the rules that turn one ledger entry into rows of ``peers``, ``messages``,
-``outbox`` and ``inbound``. The live path (a service unit that has just appended an
-entry) and ``rebuild`` (wipe and replay every entry) call the same ``Projector.apply``,
-so a rebuilt store equals the live one; a test proves it. Times: deadlines and the times
-an operator reads (delivered, acknowledged) are OUR recorded times (the entry's
-``recorded_at_us``); what a peer claims (its acknowledgement time, its receipt's stored
-time) is kept beside them, labelled as a claim. Must not touch: ``entries``, the
-network, or anything outside the transaction it is handed.
+``outbox``, ``inbound`` and ``voids`` (its SQL in ``store/voids``). The live path (a
+service unit that has just appended an entry) and ``rebuild`` (wipe and replay every
+entry) call the same ``Projector.apply``, so a rebuilt store equals the live one; a test
+proves it. Times: deadlines and the times an operator reads (delivered, acknowledged)
+are OUR recorded times (the entry's ``recorded_at_us``); what a peer claims (its
+acknowledgement time, its receipt's stored time) is kept beside them, labelled as a
+claim. Must not touch: ``entries``, the network, or anything outside the transaction it
+is handed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hotline.ledger.entry import Entry, EntryKind
-from hotline.store import schema
+from hotline.store import schema, voids
 from hotline.wire.envelope import Envelope, Kind
 from hotline.wire.messages import AckPayload, MessagePayload, ReceiptPayload
 
@@ -164,6 +165,15 @@ class Projector:
             )
             if action.get("message_id") is not None:
                 self._pending_send[action["message_id"]] = action
+        elif name == "void":
+            # we declared a sequence number void: the refused envelope leaves the queue
+            voids.declare_out(conn, action["peer"], action["sequence"], action["entry_idx"],
+                              action["code"], idx)  # fmt: skip
+        elif name == "peer_void":
+            # the peer declared numbers void (its signed link test is in the action): the
+            # contiguous mark moves over them
+            ranges = [(int(a), int(b)) for a, b in action["void"]]
+            voids.declare_in(conn, action["peer"], ranges, idx)
         elif name == "send":
             self._pending_send[action["message_id"]] = action
         elif name == "ack":
@@ -373,9 +383,10 @@ def advance_inbound(
 ) -> list[tuple[int, int]]:
     """Record that ``seq`` arrived from ``peer``; return the inclusive ranges still
     missing below it (at most 64, none beyond ``max_ahead`` past the contiguous mark).
-    Moves the peer's contiguous mark past every sequence now held."""
+    Moves the peer's contiguous mark past every sequence now held or declared void."""
     contiguous = int(conn.execute(_S.in_contiguous, {"b_peer": peer}).scalar_one())
     above = {int(s) for s in conn.execute(_S.above, {"b_peer": peer, "b_c": contiguous}).scalars()}
+    above |= voids.void_in_above(conn, peer, contiguous, MAX_OUT_OF_ORDER)
     above.add(seq)
     while contiguous + 1 in above:
         contiguous += 1

@@ -216,8 +216,24 @@ deliveries = Table(
     Column("refused_at_us", BigInteger, nullable=True),
 )
 
+#: sequence numbers declared void (migration 0007): direction "out", numbers we declared
+#: void after the peer refused their envelope for good (``void`` action, ``code`` is the
+#: peer's refusal); direction "in", numbers the peer declared void in a signed link test
+#: (``peer_void`` action). A voided inbound number counts as held for the contiguous mark;
+#: an envelope that arrives at it later is refused ``void``.
+voids = Table(
+    "voids",
+    metadata,
+    Column("peer", String(32), primary_key=True),
+    Column("direction", String(3), primary_key=True),
+    Column("sequence", BigInteger, primary_key=True, autoincrement=False),
+    #: the ledger entry that recorded it (the ``void`` or ``peer_void`` action)
+    Column("entry_idx", BigInteger, nullable=False),
+    Column("code", String(64), nullable=True),
+)
+
 #: projections wiped and rebuilt from ``entries`` by ``projections.rebuild``
-PROJECTIONS = (messages, outbox, inbound, receipts, peers)
+PROJECTIONS = (messages, outbox, inbound, receipts, peers, voids)
 
 # --- the operator API's idempotency keys (migration 0006) ---------------------------------
 

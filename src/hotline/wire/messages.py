@@ -93,6 +93,8 @@ class ReceiptPayload(_Payload):
 
 
 MAX_PROVE = 64
+#: most void ranges a link test declares
+MAX_VOID = 64
 
 
 class LinkTestPayload(_Payload):
@@ -104,6 +106,9 @@ class LinkTestPayload(_Payload):
     witness: Annotated[str, Field(max_length=16_384)] | None = None
     #: (leaf index, tree size) pairs of the recipient's log to prove inclusion of
     prove: Annotated[list[tuple[Count, Count]], Field(max_length=MAX_PROVE)] = []
+    #: inclusive ranges of the sender's sequence numbers on this direction it declares
+    #: void (their envelopes were refused for good: service/voids.py); omitted when none
+    void: Annotated[list[SeqRange], Field(max_length=MAX_VOID)] | None = None
 
 
 class InclusionProof(_Payload):
