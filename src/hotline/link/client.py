@@ -10,8 +10,6 @@ Must not touch: the store; envelopes are opaque bytes here.
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
 from hotline.crypto import tls
@@ -25,6 +23,7 @@ from hotline.errors import (
     TrustError,
 )
 from hotline.link import framing
+from hotline.link.closing import https_transport
 
 
 class PeerClient:
@@ -45,14 +44,14 @@ class PeerClient:
         if not card.card.endpoints:
             raise PeerUnreachableError(f"peer {self.peer} has no endpoint on its card")
         self.endpoint = card.card.endpoints[0].rstrip("/")
-        options: dict[str, Any] = {"transport": transport}
         if transport is None:
-            options["verify"] = tls.client_context(
+            ctx = tls.client_context(
                 identity.tls_cert_pem, identity.tls_key_pem, card.card.tls_cert_der
             )
-            options["limits"] = httpx.Limits(max_connections=4, max_keepalive_connections=4)
+            limits = httpx.Limits(max_connections=4, max_keepalive_connections=4)
+            transport = https_transport(ctx, limits)
         self._http = httpx.AsyncClient(
-            timeout=timeout_s, base_url=self.endpoint, trust_env=False, **options
+            timeout=timeout_s, base_url=self.endpoint, trust_env=False, transport=transport
         )
 
     async def aclose(self) -> None:
