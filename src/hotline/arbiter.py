@@ -3,8 +3,8 @@
 Owns: the arbiter's directory (its cosigner seed ``witness.seed``, 0600; its name and
 the logs it witnesses in ``witness.json``; its SQLite store ``witness.db``, whose tables
 and SQL are :mod:`hotline.store.arbiterdb`), the per-origin state (size, root, signed
-note) and the fork evidence in that store, and a
-small FastAPI app with ``POST /add-checkpoint``. The decision itself is
+note) and the fork evidence in that store, and a small FastAPI app with
+``POST /add-checkpoint``. The decision itself is
 :func:`hotline.ledger.witness.add_checkpoint`; here only the edge: read the state, decide,
 persist, all in ONE ``BEGIN IMMEDIATE`` transaction per request (two requests for one
 origin cannot roll the witness back), and map refusals to the spec's status codes:
