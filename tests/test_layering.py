@@ -1,5 +1,6 @@
 """Imports point inward: the pure core never imports the store, the link, the API,
-the network or asyncio; only crypto/primitives.py and crypto/tls.py import cryptography."""
+the network or asyncio; only crypto/primitives.py and crypto/tls.py import cryptography;
+SQL statements are built in hotline/store only."""
 
 from __future__ import annotations
 
@@ -56,3 +57,87 @@ def test_every_module_says_what_it_owns() -> None:
         if "migrations" not in p.parts and ast.get_docstring(ast.parse(p.read_text())) is None
     ]  # fmt: skip
     assert missing == []
+
+
+#: what builds a SQL statement: ``sa.<name>(...)`` / ``from sqlalchemy import <name>``, and
+#: a table's own ``.insert()`` / ``.update()`` / ``.delete()`` / ``.select()``
+STATEMENT_BUILDERS = frozenset(
+    {
+        "select", "insert", "update", "delete", "text", "exists", "func", "and_", "or_",
+        "not_", "bindparam", "literal", "literal_column", "union", "union_all", "case",
+        "column", "table", "values", "tuple_", "null", "true", "false",
+    }
+)  # fmt: skip
+TABLE_METHODS = frozenset({"insert", "update", "delete", "select"})
+SQLALCHEMY_MODULES = frozenset({"sqlalchemy", "sqlalchemy.sql", "sqlalchemy.sql.expression"})
+
+
+def statement_building(path: Path) -> list[str]:
+    """Where ``path`` builds SQL: line and what, for every use of a statement builder of
+    sqlalchemy (by any alias), a table's statement method, or a table's columns (``.c``)."""
+    tree = ast.parse(path.read_text())
+    aliases = {
+        a.asname or a.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for a in node.names
+        if a.name in SQLALCHEMY_MODULES
+    }
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module in SQLALCHEMY_MODULES:
+            found += [
+                f"{node.lineno}: from {node.module} import {a.name}"
+                for a in node.names
+                if a.name in STATEMENT_BUILDERS
+            ]
+        elif isinstance(node, ast.Attribute):
+            base = node.value
+            if isinstance(base, ast.Name) and base.id in aliases:
+                if node.attr in STATEMENT_BUILDERS:
+                    found.append(f"{node.lineno}: {base.id}.{node.attr}")
+            elif node.attr == "c":
+                found.append(f"{node.lineno}: .c (a table's columns)")
+            elif (
+                node.attr in TABLE_METHODS
+                and isinstance(base, ast.Attribute)
+                and isinstance(base.value, ast.Name)
+                and base.value.id in {"schema", "arbiterdb"}
+            ):
+                found.append(f"{node.lineno}: {base.value.id}.{base.attr}.{node.attr}")
+    return found
+
+
+def outside_store() -> list[Path]:
+    return sorted(p for p in SRC.rglob("*.py") if "store" not in p.relative_to(SRC).parts)
+
+
+@pytest.mark.parametrize("path", outside_store(), ids=lambda p: str(p.relative_to(SRC)))
+def test_sql_lives_in_store(path: Path) -> None:
+    found = statement_building(path)
+    assert not found, f"{path.relative_to(SRC)} builds SQL (move it to a store/ module): {found}"
+
+
+def test_the_sql_check_sees_statements(tmp_path: Path) -> None:
+    """The check above can fail: every way of building a statement it knows is seen."""
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "import sqlalchemy as sql\n"
+        "from sqlalchemy import text\n"
+        "from hotline.store import schema\n"
+        "q = sql.select(schema.messages.c.peer)\n"
+        "schema.messages.insert()\n"
+        "u = sql.update\n"
+    )
+    found = statement_building(sample)
+    assert sorted(int(f.split(":")[0]) for f in found) == [2, 4, 4, 5, 6]
+    clean = tmp_path / "clean.py"
+    clean.write_text(
+        "import sqlalchemy as sa\n"
+        "from sqlalchemy.engine import Connection\n"
+        "def f(conn: Connection, tables: tuple[sa.Table, ...]) -> None:\n"
+        "    items = []\n"
+        "    items.insert(0, conn)\n"
+        "    with conn.begin(): pass\n"
+    )
+    assert statement_building(clean) == []

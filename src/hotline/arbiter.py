@@ -1,9 +1,10 @@
 """A third-party witness (an arbiter both sides accept), speaking C2SP tlog-witness.
 
 Owns: the arbiter's directory (its cosigner seed ``witness.seed``, 0600; its name and
-the logs it witnesses in ``witness.json``; its SQLite store ``witness.db``), the
-per-origin state (size, root, signed note) and the fork evidence in that store, and a
-small FastAPI app with ``POST /add-checkpoint``. The decision itself is
+the logs it witnesses in ``witness.json``; its SQLite store ``witness.db``, whose tables
+and SQL are :mod:`hotline.store.arbiterdb`), the per-origin state (size, root, signed
+note) and the fork evidence in that store, and a small FastAPI app with
+``POST /add-checkpoint``. The decision itself is
 :func:`hotline.ledger.witness.add_checkpoint`; here only the edge: read the state, decide,
 persist, all in ONE ``BEGIN IMMEDIATE`` transaction per request (two requests for one
 origin cannot roll the witness back), and map refusals to the spec's status codes:
@@ -32,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import FastAPI, Request, Response
+from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from hotline.crypto.card import parse_card
@@ -42,6 +43,7 @@ from hotline.ledger import witness as wit
 from hotline.ledger.checkpoint import CheckpointFork
 from hotline.ledger.cosignature import CosignatureVerifier, Cosigner
 from hotline.ledger.note import Ed25519Verifier, valid_key_name
+from hotline.store import arbiterdb
 
 log = logging.getLogger(__name__)
 
@@ -49,29 +51,6 @@ SEED_FILE = "witness.seed"
 CONFIG_FILE = "witness.json"
 DB_FILE = "witness.db"
 MAX_REQUEST_BYTES = 64 * 1024  #: 63 proof lines and a note with a few signatures fit
-
-metadata = sa.MetaData()
-state_table = sa.Table(
-    "witness_state",
-    metadata,
-    sa.Column("origin", sa.String(255), primary_key=True),
-    sa.Column("size", sa.BigInteger, nullable=False),
-    sa.Column("root", sa.LargeBinary(32), nullable=False),
-    sa.Column("note", sa.Text, nullable=False),
-    sa.Column("updated_at", sa.BigInteger, nullable=False),
-)
-evidence_table = sa.Table(
-    "fork_evidence",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("origin", sa.String(255), nullable=False),
-    sa.Column("detail", sa.Text, nullable=False),
-    sa.Column("cosigned_note", sa.Text, nullable=False),
-    sa.Column("offered_note", sa.Text, nullable=False),
-    sa.Column("proof", sa.Text, nullable=False),  #: hex hashes, one a line
-    sa.Column("at", sa.BigInteger, nullable=False),
-)
-
 
 # --- the directory ----------------------------------------------------------------------
 
@@ -126,7 +105,7 @@ def _write_config(directory: Path, doc: dict[str, Any]) -> None:
 class Arbiter:
     cosigner: Cosigner
     logs: dict[str, Ed25519Verifier]  #: origin -> the log's key
-    engine: sa.Engine
+    engine: Engine
     clock: Callable[[], float] = time.time
 
 
@@ -146,24 +125,8 @@ def load(directory: Path, clock: Callable[[], float] = time.time) -> Arbiter:
             raise ConfigError(f"the key for {origin} is named {key.name}")
         logs[str(origin)] = key
     return Arbiter(
-        cosigner, logs, open_store(f"sqlite:///{(directory / DB_FILE).resolve()}"), clock
+        cosigner, logs, arbiterdb.open_store(f"sqlite:///{(directory / DB_FILE).resolve()}"), clock
     )
-
-
-def open_store(url: str) -> sa.Engine:
-    """A SQLite engine whose transactions start with BEGIN IMMEDIATE; tables created."""
-    engine = sa.create_engine(url)
-
-    @sa.event.listens_for(engine, "connect")
-    def _connect(dbapi_conn: Any, _rec: Any) -> None:
-        dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN
-
-    @sa.event.listens_for(engine, "begin")
-    def _begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    metadata.create_all(engine)
-    return engine
 
 
 # --- the decision, at the edge ------------------------------------------------------------
@@ -190,10 +153,9 @@ def handle(arbiter: Arbiter, body: bytes) -> Answer:
     key = arbiter.logs.get(origin)
     if key is None:
         return Answer(404, b"unknown log origin\n")
-    st = state_table
     with arbiter.engine.begin() as conn:
-        row = conn.execute(sa.select(st).where(st.c.origin == origin)).first()
-        state = None if row is None else wit.WitnessState(int(row.size), bytes(row.root), row.note)
+        held = arbiterdb.state(conn, origin)
+        state = None if held is None else wit.WitnessState(*held)
         now = max(1, int(arbiter.clock()))
         try:
             new, cosig = wit.add_checkpoint(state, req, key, arbiter.cosigner, now)
@@ -205,15 +167,8 @@ def handle(arbiter: Arbiter, body: bytes) -> Answer:
             return Answer(403, f"{exc.message}\n".encode())
         except CheckpointFork as exc:
             log.critical("evidence of a fork in %s: %s", origin, exc.message)
-            conn.execute(
-                evidence_table.insert().values(
-                    origin=origin,
-                    detail=exc.message,
-                    cosigned_note=exc.first,
-                    offered_note=exc.second,
-                    proof="\n".join(h.hex() for h in exc.proof),
-                    at=now,
-                )
+            arbiterdb.keep_evidence(
+                conn, origin, exc.message, exc.first, exc.second, list(exc.proof), now
             )
             return Answer(422, f"{exc.message}\n".encode())
         except (ProofError, ForkError) as exc:
@@ -221,11 +176,7 @@ def handle(arbiter: Arbiter, body: bytes) -> Answer:
             return Answer(422, f"{exc.message}\n".encode())
         except HotlineError as exc:
             return Answer(403, f"{exc.message}\n".encode())
-        values = {"size": new.size, "root": new.root, "note": new.note, "updated_at": now}
-        if row is None:
-            conn.execute(st.insert().values(origin=origin, **values))
-        else:
-            conn.execute(st.update().where(st.c.origin == origin).values(**values))
+        arbiterdb.put_state(conn, origin, new.size, new.root, new.note, now, new=held is None)
     return Answer(200, cosig.line().encode("utf-8"))  # one line, ending in "\n"
 
 

@@ -20,6 +20,7 @@ from hotline.ledger import merkle, tree
 from hotline.ledger import note as n
 from hotline.ledger import witness as w
 from hotline.ledger.cosignature import Cosigner
+from hotline.store import arbiterdb
 
 ORIGIN = "hotline/alpha/log"
 LOG = n.NoteSigner(ORIGIN, b"L" * 32)
@@ -43,7 +44,7 @@ def request(old: int, size: int, t: tree.MemoryTree = HONEST) -> bytes:
 
 
 def make(tmp_path: Path) -> arb.Arbiter:
-    engine = arb.open_store(f"sqlite:///{tmp_path / 'w.db'}")
+    engine = arbiterdb.open_store(f"sqlite:///{tmp_path / 'w.db'}")
     return arb.Arbiter(COSIGNER, {ORIGIN: LOG.verifier}, engine, lambda: float(TS))
 
 
@@ -58,12 +59,14 @@ def post(a: arb.Arbiter, body: bytes, **kw: int) -> httpx.Response:
 
 def stored(a: arb.Arbiter) -> list[tuple[str, int]]:
     with a.engine.connect() as conn:
-        rows = conn.execute(sa.select(arb.state_table.c.origin, arb.state_table.c.size)).all()
+        rows = conn.execute(
+            sa.select(arbiterdb.state_table.c.origin, arbiterdb.state_table.c.size)
+        ).all()
     return [(str(r.origin), int(r.size)) for r in rows]
 
 
 def evidence(a: arb.Arbiter) -> list[sa.Row[tuple[str, str]]]:
-    e = arb.evidence_table
+    e = arbiterdb.evidence_table
     with a.engine.connect() as conn:
         return list(conn.execute(sa.select(e.c.cosigned_note, e.c.offered_note)).all())
 

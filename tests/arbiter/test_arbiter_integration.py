@@ -17,6 +17,7 @@ from hotline.ledger.cosignature import CosignatureVerifier
 from hotline.ledger.note import parse_note
 from hotline.localnet import LocalStation, free_port, make_station, pair
 from hotline.settings import CONFIG_FILE_NAME
+from hotline.store import arbiterdb
 from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.integration
@@ -95,7 +96,9 @@ def test_a_link_test_gets_the_checkpoint_cosigned_by_the_arbiter_too(
     # the arbiter keeps the size it cosigned for alpha's log
     with arb.load(d).engine.connect() as conn:
         size = conn.execute(
-            sa.select(arb.state_table.c.size).where(arb.state_table.c.origin == "hotline/alpha/log")
+            sa.select(arbiterdb.state_table.c.size).where(
+                arbiterdb.state_table.c.origin == "hotline/alpha/log"
+            )
         ).scalar()
     assert size is not None
     assert size >= got["size"]

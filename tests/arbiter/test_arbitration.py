@@ -24,7 +24,7 @@ from hotline.service.arbitration import Arbitration, witness_name
 from hotline.service.witnessing import latest_cosigned, origin_of
 from hotline.settings import Settings
 from hotline.station import Station
-from hotline.store import schema
+from hotline.store import arbiterdb, schema
 from tests.service.conftest import make_identity
 
 COSIGNER = Cosigner("hotline-arbiter", b"A" * 32)
@@ -35,7 +35,7 @@ def run(tmp_path: Path, scenario: Callable[[Station, arb.Arbiter], Awaitable[Non
     (tmp_path / "alpha").mkdir()
     s = Settings(data_dir=tmp_path / "alpha", database_url=f"sqlite:///{tmp_path / 'a.db'}")
     station = Station(s, make_identity("alpha"), FakeClock())
-    engine = arb.open_store(f"sqlite:///{tmp_path / 'w.db'}")
+    engine = arbiterdb.open_store(f"sqlite:///{tmp_path / 'w.db'}")
     logs = {origin_of("alpha"): station.witnessing.log_signer.verifier}
     arbiter = arb.Arbiter(COSIGNER, logs, engine, lambda: 1_700_000_000.0)
 

@@ -44,6 +44,7 @@ from hotline.service.arbitration import Arbitration
 from hotline.service.witnessing import cosigner_of, origin_of
 from hotline.settings import Settings
 from hotline.station import Station
+from hotline.store import arbiterdb
 from tests.conftest import fresh_pg_database
 from tests.service import tamper
 from tests.service.conftest import Pair, make_identity
@@ -61,7 +62,7 @@ def export(station: Station) -> str:
 
 async def arbitrate(station: Station, tmp: Path) -> None:
     """One round with a third-party witness (the arbiter app, in process)."""
-    engine = arb.open_store(f"sqlite:///{tmp / 'witness.db'}")
+    engine = arbiterdb.open_store(f"sqlite:///{tmp / 'witness.db'}")
     logs = {origin_of(station.line.station_id): station.witnessing.log_signer.verifier}
     arbiter = arb.Arbiter(WITNESS, logs, engine, lambda: 1_767_225_600.0)
     transport = httpx.ASGITransport(app=arb.create_app(arbiter))

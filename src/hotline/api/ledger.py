@@ -6,7 +6,6 @@ Owns only the HTTP shapes; proofs come from the stored tree. Must not touch: wri
 
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query
 
 from hotline.api import shapes
@@ -15,7 +14,7 @@ from hotline.errors import InputError, NotFoundError
 from hotline.ledger import merkle
 from hotline.service.line import Line
 from hotline.service.witnessing import latest_cosigned, origin_of
-from hotline.store import schema, tree
+from hotline.store import reads, tree
 
 
 def ledger_router(line: Line, auth: Any) -> APIRouter:
@@ -42,26 +41,24 @@ def ledger_router(line: Line, auth: Any) -> APIRouter:
     ) -> dict[str, Any]:
         """Where a message's envelope is in the ledger, with an inclusion proof for a tree
         size (default: the newest cosigned checkpoint, else the whole ledger now)."""
-        m, e = schema.messages, schema.entries
         with line.reader.connect() as conn:
-            row = conn.execute(sa.select(m.c.entry_idx).where(m.c.message_id == message_id)).first()
-            if row is None:
+            idx = reads.message_entry(conn, message_id)
+            if idx is None:
                 raise NotFoundError(f"no message {message_id}")
             now = tree.ledger_size(conn)
             cosigned = latest_cosigned(conn)
             target = size or (cosigned["size"] if cosigned else now)
-            idx = int(row.entry_idx)
             if not idx < target <= now:
                 raise InputError(f"size must be above the entry's index {idx} and at most {now}")
-            leaf = conn.execute(sa.select(e.c.leaf_hash).where(e.c.idx == idx)).scalar_one()
+            leaf = reads.leaf_hash(conn, idx)
             proof = tree.inclusion_proof(conn, idx, target, now)
             root = tree.root_at(conn, target, now)
-        merkle.verify_inclusion(bytes(leaf), idx, target, proof, root)
+        merkle.verify_inclusion(leaf, idx, target, proof, root)
         return {
             "message_id": message_id,
             "leaf_index": idx,
             "tree_size": target,
-            "leaf_hash": bytes(leaf).hex(),
+            "leaf_hash": leaf.hex(),
             "root": root.hex(),
             "proof": [h.hex() for h in proof],
         }

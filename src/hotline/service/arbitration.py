@@ -19,7 +19,6 @@ import logging
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 
 from hotline.errors import HotlineError
 from hotline.ledger import checkpoint as cps
@@ -29,8 +28,8 @@ from hotline.ledger.entry import ZERO_HASH, Entry, EntryKind
 from hotline.service.line import Line
 from hotline.service.transcripts import witness_action, witness_name
 from hotline.service.witnessing import Witnessing
-from hotline.store import schema, tree
 from hotline.store import transcripts as stored
+from hotline.store import tree, witnessdb
 from hotline.store.projections import action_bytes
 from hotline.store.writer import WriteTx
 from hotline.supervise import forever
@@ -121,21 +120,13 @@ class Arbitration:
         return {"cosigned": False, "checkpoint_size": size, "status": r.status_code}
 
     def _newest(self) -> tuple[int, str] | None:
-        c = schema.checkpoints
         with self.line.reader.connect() as conn:
-            row = conn.execute(
-                sa.select(c.c.size, c.c.note).order_by(c.c.size.desc()).limit(1)
-            ).first()
-        return None if row is None else (int(row.size), str(row.note))
+            return witnessdb.newest_checkpoint(conn)
 
     def _cosigned(self) -> int | None:
         """The newest size this witness cosigned for us; None: never."""
-        co = schema.cosignatures
         with self.line.reader.connect() as conn:
-            got = conn.execute(
-                sa.select(sa.func.max(co.c.size)).where(co.c.peer == self.name)
-            ).scalar()
-        return None if got is None else int(got)
+            return witnessdb.cosigned_size(conn, self.name)
 
     def _request(self, old: int, size: int, note: str) -> bytes:
         with self.line.reader.connect() as conn:
@@ -148,11 +139,7 @@ class Arbitration:
 
     async def _store(self, cp: cps.Checkpoint, line: str) -> None:
         def unit(tx: WriteTx) -> None:
-            co = schema.cosignatures
-            held = tx.conn.execute(
-                sa.select(co.c.line).where(co.c.peer == self.name, co.c.size == cp.size)
-            ).scalar()
-            if held is not None:
+            if witnessdb.has_cosignature(tx.conn, self.name, cp.size):
                 return
             now = self.line.clock.now_us()
             if stored.first_cosignature_by(tx.conn, self.name):  # its key goes on record
@@ -160,9 +147,7 @@ class Arbitration:
                 tx.append(
                     Entry(EntryKind.OPERATOR_ACTION, "", 0, ZERO_HASH, now, action_bytes(action))
                 )
-            tx.conn.execute(
-                co.insert().values(peer=self.name, size=cp.size, line=line, received_at_us=now)
-            )
+            witnessdb.add_cosignature(tx.conn, self.name, cp.size, line, now)
             doc = {
                 "witness": "cosigned_by_arbiter",
                 "arbiter": self.key.vkey,

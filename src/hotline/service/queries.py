@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hotline.store import operational, schema, tree
+from hotline.store import operational, reads, tree
 from hotline.wire.envelope import Precedence
+
+MAX_OVERDUE = 1000  #: overdue acknowledgements listed at most
 
 
 def message_state(row: Any, now_us: int) -> str:
@@ -70,27 +71,6 @@ def _message(row: Any, now_us: int) -> dict[str, Any]:
     }
 
 
-def _with_deliveries() -> sa.Select[Any]:
-    m, d, v = schema.messages, schema.deliveries, schema.voids
-    return (
-        sa.select(
-            m,
-            d.c.first_sent_us,
-            d.c.attempts,
-            d.c.last_error,
-            d.c.refused,
-            v.c.sequence.label("void_sequence"),
-        )
-        .outerjoin(d, d.c.entry_idx == m.c.entry_idx)
-        .outerjoin(
-            v,
-            sa.and_(
-                v.c.peer == m.c.peer, v.c.direction == m.c.direction, v.c.sequence == m.c.sequence
-            ),
-        )
-    )
-
-
 def list_messages(
     conn: Connection,
     now_us: int,
@@ -101,43 +81,35 @@ def list_messages(
     unacknowledged: bool = False,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
-    m = schema.messages
-    q = _with_deliveries()
-    if channel:
-        q = q.where(m.c.channel == channel)
-    if peer:
-        q = q.where(m.c.peer == peer)
-    if direction:
-        q = q.where(m.c.direction == direction)
-    if unacknowledged:
-        q = q.where(m.c.ack_required.is_(True), m.c.acknowledged_at_us.is_(None))
-    q = q.order_by(m.c.stored_at_us.desc(), m.c.entry_idx.desc()).limit(limit)
-    return [_message(r, now_us) for r in conn.execute(q).all()]
+    rows = reads.messages(
+        conn,
+        channel=channel,
+        peer=peer,
+        direction=direction,
+        unacknowledged=unacknowledged,
+        limit=limit,
+    )
+    return [_message(r, now_us) for r in rows]
 
 
 def get_message(conn: Connection, now_us: int, message_id: str) -> dict[str, Any] | None:
-    m = schema.messages
-    row = conn.execute(_with_deliveries().where(m.c.message_id == message_id)).first()
+    row = reads.message(conn, message_id)
     return None if row is None else _message(row, now_us)
 
 
 def channels(conn: Connection) -> list[dict[str, Any]]:
-    m = schema.messages
-    rows = conn.execute(
-        sa.select(m.c.channel, sa.func.count(), sa.func.max(m.c.stored_at_us))
-        .group_by(m.c.channel)
-        .order_by(m.c.channel)
-    ).all()
-    return [{"channel": c, "messages": n, "last_at_us": last} for c, n, last in rows]
+    return [
+        {"channel": c, "messages": n, "last_at_us": last} for c, n, last in reads.channels(conn)
+    ]
 
 
 def counts(conn: Connection) -> dict[str, int]:
-    m, o = schema.messages, schema.outbox
-    total = tree.ledger_size(conn)
-    sent = conn.execute(sa.select(sa.func.count()).where(m.c.direction == "out")).scalar_one()
-    recv = conn.execute(sa.select(sa.func.count()).where(m.c.direction == "in")).scalar_one()
-    queued = conn.execute(sa.select(sa.func.count()).select_from(o)).scalar_one()
-    return {"entries": total, "sent": sent, "received": recv, "queued": queued}
+    return {
+        "entries": tree.ledger_size(conn),
+        "sent": reads.message_count(conn, "out"),
+        "received": reads.message_count(conn, "in"),
+        "queued": reads.queued_count(conn),
+    }
 
 
 def link_status(conn: Connection, peers: list[str]) -> list[dict[str, Any]]:
@@ -151,18 +123,7 @@ def link_status(conn: Connection, peers: list[str]) -> list[dict[str, Any]]:
 def alarms(conn: Connection, now_us: int) -> list[dict[str, Any]]:
     """Open alarms: stored ones (link down, ...) and every overdue acknowledgement."""
     out = [{**a, "source": "station"} for a in operational.open_alarms(conn)]
-    m = schema.messages
-    rows = conn.execute(
-        sa.select(m)
-        .where(
-            m.c.ack_required.is_(True),
-            m.c.acknowledged_at_us.is_(None),
-            m.c.ack_deadline_us < now_us,
-        )
-        .order_by(m.c.ack_deadline_us)
-        .limit(1000)
-    ).all()
-    for r in rows:
+    for r in reads.overdue(conn, now_us, MAX_OVERDUE):
         who = "the peer has not" if r.direction == "out" else "we have not"
         out.append(
             {

@@ -56,7 +56,7 @@ from hotline.errors import (
 )
 from hotline.service.undo import TransactionUndo
 from hotline.settings import Settings
-from hotline.store import operational, schema
+from hotline.store import operational, reads
 from hotline.store.projections import MessageEvent
 
 log = logging.getLogger(__name__)
@@ -396,9 +396,7 @@ class RegistryProjection:
     def _reload(self, conn: Connection) -> None:
         self._reset()
         self._quiet = False
-        m = schema.messages
-        rows = conn.execute(sa.select(m).where(m.c.type != "text").order_by(m.c.entry_idx)).all()
-        for r in rows:
+        for r in reads.typed_messages(conn):
             from hotline.wire.messages import MessagePayload
 
             body = MessagePayload.model_validate_json(r.body)
@@ -416,11 +414,7 @@ class RegistryProjection:
                 body=body,
             )
             self.on_message(None, event)
-        for r in conn.execute(
-            sa.select(
-                m.c.message_id, m.c.direction, m.c.peer, m.c.acknowledged_at_us, m.c.acknowledged_by
-            ).where(m.c.type != "text", m.c.acknowledged_at_us.is_not(None))
-        ).all():
+        for r in reads.typed_acknowledged(conn):
             by = r.peer if r.direction == "out" else self.station_id
             self._acknowledge(r.message_id, by, int(r.acknowledged_at_us))
 

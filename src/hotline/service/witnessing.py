@@ -20,7 +20,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hotline.errors import ForkError, HotlineError, ProofError, SignatureError
@@ -31,7 +30,7 @@ from hotline.ledger.cosignature import CosignatureVerifier, Cosigner
 from hotline.ledger.entry import ZERO_HASH, Entry, EntryKind
 from hotline.ledger.note import Ed25519Verifier, NoteSigner
 from hotline.service.line import Line
-from hotline.store import operational, schema, tree
+from hotline.store import operational, tree, witnessdb
 from hotline.store.projections import action_bytes
 from hotline.store.writer import WriteTx
 from hotline.wire.messages import MAX_PROVE, InclusionProof, LinkTestReplyPayload
@@ -88,10 +87,7 @@ class Witnessing:
         ) -> tuple[int, bytes, int, tuple[list[tuple[int, int]], tuple[int, bytes] | None]]:
             size = tree.ledger_size(conn)
             root = tree.root_at(conn, size, size) if size else merkle.EMPTY_ROOT
-            c = schema.cosignatures
-            cosigned = conn.execute(
-                sa.select(sa.func.max(c.c.size)).where(c.c.peer == peer)
-            ).scalar()
+            cosigned = witnessdb.cosigned_size(conn, peer)
             return size, root, int(cosigned or 0), self._to_prove(conn, peer)
 
         def read_now() -> tuple[
@@ -105,15 +101,10 @@ class Witnessing:
         cp = cps.Checkpoint(origin_of(self.line.station_id), size, root)
 
         def unit(tx: WriteTx) -> tuple[str, list[bytes]]:
-            c = schema.checkpoints
-            note = tx.conn.execute(sa.select(c.c.note).where(c.c.size == size)).scalar()
+            note = witnessdb.checkpoint_note(tx.conn, size)
             if note is None:
                 note = cps.sign_checkpoint(cp, self.log_signer)
-                tx.conn.execute(
-                    c.insert().values(
-                        size=size, root=root, note=note, issued_at_us=self.line.clock.now_us()
-                    )
-                )
+                witnessdb.add_checkpoint(tx.conn, size, root, note, self.line.clock.now_us())
             proof = tree.consistency_proof(tx.conn, old, size, size) if 0 < old < size else []
             return str(note), proof
 
@@ -125,19 +116,12 @@ class Witnessing:
         self, conn: Connection, peer: str
     ) -> tuple[list[tuple[int, int]], tuple[int, bytes] | None]:
         """Receipts not yet proved that the peer's cosigned checkpoint covers, and it."""
-        ws, r, rp = schema.witness_state, schema.receipts, schema.receipt_proofs
-        state = conn.execute(sa.select(ws.c.size, ws.c.root).where(ws.c.peer == peer)).first()
-        if state is None or not state.size:
+        state = witnessdb.witness_state(conn, peer)
+        if state is None or not state[0]:
             return [], None
-        witnessed = int(state.size)
-        rows = conn.execute(
-            sa.select(r.c.leaf_index)
-            .outerjoin(rp, sa.and_(rp.c.peer == r.c.peer, rp.c.sequence == r.c.sequence))
-            .where(r.c.peer == peer, r.c.leaf_index < witnessed, rp.c.sequence.is_(None))
-            .order_by(r.c.leaf_index)
-            .limit(MAX_PROVE)
-        ).scalars()
-        return [(int(i), witnessed) for i in rows], (witnessed, bytes(state.root))
+        witnessed, root, _ = state
+        rows = witnessdb.unproved_receipts(conn, peer, witnessed, MAX_PROVE)
+        return [(i, witnessed) for i in rows], (witnessed, root)
 
     async def take_reply(
         self, peer: str, offer: Offer, reply: LinkTestReplyPayload
@@ -168,16 +152,10 @@ class Witnessing:
 
     async def _store_cosignature(self, peer: str, cp: cps.Checkpoint, line: str) -> None:
         def unit(tx: WriteTx) -> None:
-            c = schema.cosignatures
-            held = tx.conn.execute(
-                sa.select(c.c.line).where(c.c.peer == peer, c.c.size == cp.size)
-            ).scalar()
-            if held is not None:
+            if witnessdb.has_cosignature(tx.conn, peer, cp.size):
                 return
             now = self.line.clock.now_us()
-            tx.conn.execute(
-                c.insert().values(peer=peer, size=cp.size, line=line, received_at_us=now)
-            )
+            witnessdb.add_cosignature(tx.conn, peer, cp.size, line, now)
             self._record(
                 tx,
                 peer,
@@ -209,21 +187,10 @@ class Witnessing:
 
         def unit(tx: WriteTx) -> None:
             now = self.line.clock.now_us()
-            rp = schema.receipt_proofs
-            held = set(
-                tx.conn.execute(
-                    sa.select(rp.c.sequence).where(
-                        rp.c.peer == peer, rp.c.sequence.in_([seq for seq, _ in good])
-                    )
-                ).scalars()
-            )
+            held = witnessdb.proved_sequences(tx.conn, peer, [seq for seq, _ in good])
             for seq, size in good:
                 if seq not in held:  # two tests in flight may prove the same receipt
-                    tx.conn.execute(
-                        rp.insert().values(
-                            peer=peer, sequence=seq, tree_size=size, proved_at_us=now
-                        )
-                    )
+                    witnessdb.add_receipt_proof(tx.conn, peer, seq, size, now)
             for seq, why in bad:
                 operational.raise_alarm(
                     tx.conn,
@@ -247,22 +214,9 @@ class Witnessing:
         against: tuple[int, bytes],
     ) -> tuple[list[tuple[int, int]], list[tuple[int, str]]]:
         """Check the proofs of our receipted envelopes (a worker thread: reads, hashing)."""
-        r, e = schema.receipts, schema.entries
         against_size, against_root = against
         with self.line.reader.connect() as conn:
-            rows = conn.execute(
-                sa.select(
-                    r.c.sequence, r.c.leaf_index, r.c.stored_at_us, r.c.envelope_hash, e.c.leaf
-                )
-                .join(
-                    e,
-                    sa.and_(
-                        e.c.envelope_hash == r.c.envelope_hash,
-                        e.c.kind == int(EntryKind.ENVELOPE_OUT),
-                    ),
-                )
-                .where(r.c.peer == peer, r.c.leaf_index.in_(list(wanted)))
-            ).all()
+            rows = witnessdb.receipted_envelopes(conn, peer, wanted)
         good: list[tuple[int, int]] = []
         bad: list[tuple[int, str]] = []
         for row in rows:
@@ -307,13 +261,8 @@ class Witnessing:
         log_key = self.peer_log_key(peer)
 
         def unit(tx: WriteTx) -> dict[str, Any]:
-            ws = schema.witness_state
-            row = tx.conn.execute(sa.select(ws).where(ws.c.peer == peer)).first()
-            state = (
-                None
-                if row is None
-                else wit.WitnessState(int(row.size), bytes(row.root), str(row.note))
-            )
+            held = witnessdb.witness_state(tx.conn, peer)
+            state = None if held is None else wit.WitnessState(*held)
             now = self.line.clock.now_us()
             try:
                 new, cosig = wit.add_checkpoint(
@@ -334,11 +283,9 @@ class Witnessing:
             except (SignatureError, HotlineError) as exc:
                 log.warning("checkpoint from %s refused: %s", peer, exc)
                 return {"witness_error": exc.code}
-            values = {"size": new.size, "root": new.root, "note": new.note, "updated_at_us": now}
-            if row is None:
-                tx.conn.execute(ws.insert().values(peer=peer, **values))
-            else:
-                tx.conn.execute(ws.update().where(ws.c.peer == peer).values(**values))
+            witnessdb.put_witness_state(
+                tx.conn, peer, new.size, new.root, new.note, now, new=held is None
+            )
             self._record(
                 tx,
                 peer,
@@ -418,22 +365,15 @@ class Witnessing:
 
 def latest_cosigned(conn: Connection) -> dict[str, Any] | None:
     """Our newest checkpoint with every peer cosignature it has, as one signed note."""
-    c, co = schema.checkpoints, schema.cosignatures
-    row = conn.execute(
-        sa.select(c.c.size, c.c.note)
-        .where(sa.exists().where(co.c.size == c.c.size))
-        .order_by(c.c.size.desc())
-        .limit(1)
-    ).first()
-    if row is None:
+    newest = witnessdb.newest_cosigned_checkpoint(conn)
+    if newest is None:
         return None
-    lines = conn.execute(
-        sa.select(co.c.peer, co.c.line).where(co.c.size == row.size).order_by(co.c.peer)
-    ).all()
+    size, note = newest
+    lines = witnessdb.cosignature_lines(conn, size)
     from hotline.ledger.note import add_signature_lines
 
     return {
-        "size": int(row.size),
-        "note": add_signature_lines(str(row.note), [str(x.line) for x in lines]),
-        "cosigned_by": [str(x.peer) for x in lines],
+        "size": size,
+        "note": add_signature_lines(note, [line for _, line in lines]),
+        "cosigned_by": [peer for peer, _ in lines],
     }
