@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from hotline.link.linktest import LinkTester
-from hotline.service import linkproto
+from hotline.service import linkproto, receipts
 from tests.api.test_peer_endpoint_loop import link_round
 from tests.link.conftest import Link
 from tests.loopwatch import LoopWatch
@@ -67,5 +67,30 @@ def test_the_link_testers_side_never_reads_or_parses_on_the_loop(
         assert watch.on_loop == []
         assert watch.off_loop > 0
         assert watch.stalls == 0
+
+    run_link(scenario)
+
+
+def test_receipts_are_decoded_and_verified_off_the_loop(
+    run_link: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch brings up to 256 signed receipts: the outbox checks each one in a worker
+    thread (before: on the loop, in ``receipts.record_receipt``)."""
+
+    async def scenario(link: Link) -> None:
+        watch = LoopWatch(asyncio.get_running_loop())
+        monkeypatch.setattr(
+            receipts, "check_receipt", watch.wrap(receipts.check_receipt, "check_receipt")
+        )
+        try:
+            for i in range(3):
+                await link.send(f"message {i}")
+            await link.round()
+        finally:
+            watch.close()
+        assert await asyncio.to_thread(link.queued) == 0  # all three delivered
+        assert watch.seen == {"check_receipt"}
+        assert watch.on_loop == []
+        assert watch.off_loop > 0
 
     run_link(scenario)

@@ -10,6 +10,8 @@ not touch: SQL (store/linedb), the network.
 
 from __future__ import annotations
 
+import asyncio
+
 from hotline.crypto import primitives
 from hotline.errors import EnvelopeError, MisaddressedError
 from hotline.ledger.entry import Entry, EntryKind
@@ -66,8 +68,9 @@ def check_receipt(ctx: LineContext, peer: str, raw: bytes) -> tuple[Envelope, Re
 
 
 async def record_receipt(ctx: LineContext, peer: str, raw: bytes) -> bool:
-    """Record a peer's receipt once; True when it was new."""
-    env, receipt = check_receipt(ctx, peer, raw)
+    """Record a peer's receipt once; True when it was new. The receipt is decoded and
+    verified in a worker thread (a batch brings up to 256), never on the event loop."""
+    env, receipt = await asyncio.to_thread(check_receipt, ctx, peer, raw)
     our_hash = bytes.fromhex(receipt.envelope_hash)
 
     def unit(tx: WriteTx) -> bool | EnvelopeError:
