@@ -126,6 +126,13 @@ class Settings(BaseSettings):
     reconfirm_default_days: int = Field(
         default=90, ge=1, le=3650, description="Reconfirmation period of imported sites, in days."
     )
+    api_max_json_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="Largest operator API JSON body that FastAPI parses on the event loop "
+        "(sends, acknowledgements, peers), in bytes; notices (notice_max_bytes) and imports "
+        "(import_max_bytes) are read raw and parsed in a worker thread.",
+    )
     api_rate_per_s: float = Field(
         default=200.0,
         gt=0,

@@ -394,3 +394,34 @@ def test_buckets_remember_a_bounded_number_of_clients() -> None:
     assert buckets.take("a")  # a forgotten client starts afresh: bounded memory wins
     clock.now += 1.0
     assert buckets.take("d")
+
+
+@sqlite_only
+def test_json_bodies_parsed_on_the_loop_are_small_and_notices_have_their_own_limit(
+    run_pair: Any,
+) -> None:
+    """A send, an acknowledgement or a peer card is parsed by FastAPI on the event loop:
+    its body is refused over api_max_json_bytes, unread, though max_request_bytes is
+    larger; a notice (read raw, parsed in a worker thread) may be larger."""
+
+    async def scenario(p: Pair) -> None:
+        app = gate_app(p)
+        json_limit = p.alpha.settings.api_max_json_bytes
+        assert json_limit < LIMIT
+        before = snapshot(p.alpha)
+        for path in ("/api/v1/messages", "/api/v1/peers"):
+            a = await call(app, "POST", path, body=Body(json_limit + 1), client="10.0.7.1")
+            assert (a.status, a.read) == (413, 0), (path, a.body)
+            assert "api_max_json_bytes" in a.error()["hint"]
+            a = await call(app, "POST", path, body=Body(4 * MIB), declare=False,
+                           client="10.0.7.2")  # fmt: skip
+            assert a.status == 413, (path, a.body)
+            assert a.read <= json_limit + CHUNK, (path, a.read)
+        # a notice of more than api_max_json_bytes reaches its parser (and is refused there)
+        a = await call(app, "POST", "/api/v1/notices", body=Body(json_limit + CHUNK),
+                       client="10.0.7.3")  # fmt: skip
+        assert a.status == 422, a.body
+        assert a.read == json_limit + CHUNK
+        assert snapshot(p.alpha) == before
+
+    run_pair(scenario, **SETTINGS)

@@ -22,7 +22,10 @@ class RequestTooLargeError(errors.InputError):
     """A request body over its limit, refused before it is read (HTTP 413)."""
 
     code = "too_large"
-    hint = "send a smaller body; the limits are the settings max_request_bytes and import_max_bytes"
+    hint = (
+        "send a smaller body; the limits are the settings api_max_json_bytes (JSON requests), "
+        "notice_max_bytes (notices), import_max_bytes (imports) and max_request_bytes (all)"
+    )
 
 
 _STATUS: list[tuple[type[errors.HotlineError], int]] = [

@@ -29,7 +29,12 @@ from hotline.api.ledger import ledger_router
 from hotline.api.limits import OperatorGate
 from hotline.api.openapi import errors
 from hotline.api.peers import peers_router
-from hotline.api.registry import IMPORT_PATH, registry_router
+from hotline.api.registry import (
+    IMPORT_PATH,
+    NOTICE_ENVELOPE_BYTES,
+    NOTICES_PATH,
+    registry_router,
+)
 from hotline.crypto import primitives
 from hotline.crypto.card import parse_card, safety_number
 from hotline.errors import AuthError, InputError, NotFoundError
@@ -96,8 +101,13 @@ def create_operator_app(
         token=token,
         rate_per_s=s.api_rate_per_s,
         auth_failures_per_s=s.api_auth_failures_per_s,
-        max_body_bytes=s.max_request_bytes,
-        body_limits={IMPORT_PATH: s.import_max_bytes},
+        # bodies FastAPI parses on the loop stay small; notices and imports are read raw
+        # and parsed in a worker thread (api/registry.py), so they may be larger
+        max_body_bytes=min(s.max_request_bytes, s.api_max_json_bytes),
+        body_limits={
+            IMPORT_PATH: s.import_max_bytes,
+            NOTICES_PATH: min(s.max_request_bytes, s.notice_max_bytes + NOTICE_ENVELOPE_BYTES),
+        },
         public_paths=frozenset({OPENAPI_PATH}),
         clock=gate_clock,
     )

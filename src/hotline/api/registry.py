@@ -30,6 +30,9 @@ from hotline.wire.envelope import Precedence
 PrecedenceName = Literal["FLASH", "IMMEDIATE", "PRIORITY", "ROUTINE"]
 #: the import route: its body limit is the setting import_max_bytes, not max_request_bytes
 IMPORT_PATH = "/api/v1/sites/import"
+NOTICES_PATH = "/api/v1/notices"
+#: room in a notice request for what wraps the notice itself (notice_max_bytes)
+NOTICE_ENVELOPE_BYTES = 64 * 1024
 
 
 class NoticeRequest(BaseModel):
