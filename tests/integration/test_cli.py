@@ -223,7 +223,9 @@ def test_cli_end_to_end(two: tuple[CliStation, CliStation], tmp_path: Path) -> N
     assert "charlie" in err
     assert "hotline peer add" in err  # says what to do
     assert "precedence" in _failed(bad_prec)
-    assert "give more of the id" in _failed(bad_prefix)
+    assert "0 received messages start with" in _failed(bad_prefix)
+    assert "(not_found)" in _failed(bad_prefix)
+    assert "hotline inbox" in _failed(bad_prefix)
     assert "charlie" in _failed(bad_test)
 
     # after kill -9 the run file is stale: the CLI still says what to do
