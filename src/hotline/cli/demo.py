@@ -94,7 +94,8 @@ def demo(
         if once:
             return
         a, b = stations
-        console.print(plain(f"\nalpha API {a.api_url}   bravo API {b.api_url}"))
+        console.print()
+        console.print(plain(f"alpha API {a.api_url}   bravo API {b.api_url}"))
         console.print(plain(f"try: hotline send bravo 'hello' -d {a.data_dir}"))
         console.print(plain(f"     hotline inbox -d {b.data_dir}"))
         console.print("[dim]Ctrl-C stops both stations.[/]")
@@ -362,7 +363,8 @@ def _concern_state(station: Any, concern_id: str) -> str | None:
 
 
 def _print_summary(out: dict[str, Any]) -> None:
-    console.print(plain("\nsafety number alpha–bravo: ", (out["safety_number"], "bold")))
+    console.print()
+    console.print(plain("safety number alpha–bravo: ", (out["safety_number"], "bold")))
     t = Table(title="messages", box=None)
     for col in (
         "from",
@@ -407,9 +409,10 @@ def _print_summary(out: dict[str, Any]) -> None:
         )
     d = out["deconfliction"]
     c = d["conflict"]
+    console.print()  # a blank line: plain() shows a newline inside text as \x0a
     console.print(
         plain(
-            f"\n{d['sites']} protected sites notified by bravo. Conflict: activity "
+            f"{d['sites']} protected sites notified by bravo. Conflict: activity "
             f"{c['activity_id']} ({c['activity_station']}) is {c['distance_m']:,.0f} m from "
             f"{c['site_id']} (protected {c['protected_distance_m']:,.0f} m) — alarm on "
             + ", ".join(
