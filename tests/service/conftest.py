@@ -135,3 +135,14 @@ def run_pair(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callabl
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+def station_with_bravo(root: Path) -> Station:
+    """One SQLite station, alpha, with peer bravo and its writer running: for tests of
+    claims and garbage that are not about the store kind. The caller closes it."""
+    s = Settings(data_dir=root, database_url=f"sqlite:///{root / 'alpha.db'}")
+    station = Station(s, make_identity("alpha"), FakeClock())
+    _card, unit = station.line.peer_add_unit(make_identity("bravo").card().to_text(), "t")
+    station.writer.run_sync(unit)
+    station.writer.start()
+    return station

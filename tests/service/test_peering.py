@@ -312,15 +312,9 @@ def test_rekey_garbage_is_refused_and_changes_nothing(
 @pytest.fixture(scope="module")
 def rekey_target(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """One SQLite station with peer bravo whose writer runs on its own loop per request."""
-    from hotline.clock import FakeClock
-    from hotline.settings import Settings
+    from tests.service.conftest import station_with_bravo
 
-    root = tmp_path_factory.mktemp("rekey")
-    s = Settings(data_dir=root, database_url=f"sqlite:///{root / 'alpha.db'}")
-    station = Station(s, make_identity("alpha"), FakeClock())
-    _card, unit = station.line.peer_add_unit(make_identity("bravo").card().to_text(), "t")
-    station.writer.run_sync(unit)
-    station.writer.start()
+    station = station_with_bravo(tmp_path_factory.mktemp("rekey"))
     yield station
     station.close()
 

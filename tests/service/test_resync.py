@@ -220,15 +220,9 @@ GARBAGE = settings(max_examples=40, deadline=None, suppress_health_check=list(He
 @pytest.fixture(scope="module")
 def lone(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """One SQLite station with peer bravo (garbage claims are not about the store kind)."""
-    from hotline.clock import FakeClock
-    from tests.service.conftest import make_identity
+    from tests.service.conftest import station_with_bravo
 
-    root = tmp_path_factory.mktemp("lone")
-    s = Settings(data_dir=root, database_url=f"sqlite:///{root / 'alpha.db'}")
-    station = Station(s, make_identity("alpha"), FakeClock())
-    _card, unit = station.line.peer_add_unit(make_identity("bravo").card().to_text(), "t")
-    station.writer.run_sync(unit)
-    station.writer.start()
+    station = station_with_bravo(tmp_path_factory.mktemp("lone"))
     yield station
     station.close()
 
