@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,7 +17,6 @@ from hotline import arbiter as arb
 from hotline.clock import FakeClock
 from hotline.errors import SignatureError
 from hotline.ledger.cosignature import Cosigner
-from hotline.ledger.entry import Entry, EntryKind
 from hotline.ledger.note import parse_note
 from hotline.ledger.transcript import TranscriptError
 from hotline.service import transcripts
@@ -25,7 +25,7 @@ from hotline.service.witnessing import latest_cosigned, origin_of
 from hotline.settings import Settings
 from hotline.station import Station
 from hotline.store import arbiterdb, schema
-from tests.service.conftest import make_identity
+from tests.service.conftest import ledger_actions, make_identity
 
 COSIGNER = Cosigner("hotline-arbiter", b"A" * 32)
 URL = "http://arbiter"
@@ -92,18 +92,8 @@ def test_rounds_cosign_the_newest_checkpoint_with_proofs(tmp_path: Path) -> None
     run(tmp_path, scenario)
 
 
-def witness_actions(station: Station) -> list[dict[str, object]]:
-    e = schema.entries
-    with station.read_engine.connect() as conn:
-        leaves = conn.execute(sa.select(e.c.leaf).order_by(e.c.idx)).scalars().all()
-    out = []
-    for leaf in leaves:
-        entry = Entry.decode(bytes(leaf))
-        if entry.kind is EntryKind.OPERATOR_ACTION:
-            action = json.loads(entry.data)
-            if action.get("action") == "witness_add":
-                out.append(action)
-    return out
+def witness_actions(station: Station) -> list[dict[str, Any]]:
+    return ledger_actions(station, "witness_add")
 
 
 def test_the_witness_key_goes_on_record_once_and_transcripts_carry_its_cosignatures(

@@ -35,14 +35,13 @@ from hotline.ledger.entry import Entry, EntryKind
 from hotline.ledger.note import Ed25519Verifier, NoteSigner, open_note
 from hotline.ledger.tree import MemoryTree
 from hotline.service import transcripts
-from hotline.settings import Settings
 from hotline.station import Station
 from hotline.wire import envelope as wire
 from hotline.wire.envelope import Header, Kind
 from hotline.wire.messages import ReceiptPayload, parse_payload
 from tests.docs_verifier import examples
 from tests.docs_verifier import verifier as indep
-from tests.service.conftest import Pair, make_identity, run_pair
+from tests.service.conftest import Pair, make_identity, paired_stations, run_pair
 from tests.service.test_witnessing import exchange
 
 __all__ = ["run_pair"]  # the fixture, imported so that pytest finds it here
@@ -416,15 +415,9 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
     """One exchange on SQLite for the tamper cases."""
     tmp = tmp_path_factory.mktemp("exchange")
     clock = FakeClock()
-    stations = []
-    for name in ("alpha", "bravo"):
-        (tmp / name).mkdir()
-        s = Settings(data_dir=tmp / name, database_url=f"sqlite:///{tmp / name}.db")
-        stations.append(Station(s, make_identity(name), clock))
-    a, b = stations
-    for me, other in ((a, b), (b, a)):
-        _card, unit = me.line.peer_add_unit(other.line.card.to_text(), "test")
-        me.writer.run_sync(unit)
+    urls = {name: f"sqlite:///{tmp / name}.db" for name in ("alpha", "bravo")}
+    a, b = paired_stations(tmp, urls, clock)
+    stations = [a, b]
 
     async def main() -> Exported:
         for station in stations:

@@ -6,7 +6,6 @@ never closes. Through the transport seam, against bravo's real peer app."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -14,13 +13,12 @@ import pytest
 import sqlalchemy as sa
 
 from hotline.errors import InputError, NotFoundError
-from hotline.ledger.entry import Entry, EntryKind
 from hotline.service import linkproto
 from hotline.station import Station
 from hotline.store import schema
 from tests.link.conftest import Link
 from tests.link.test_outbox import Refusing, queued_raw
-from tests.service.conftest import snapshot
+from tests.service.conftest import ledger_actions, snapshot
 
 
 def contiguous(station: Station, peer: str) -> int:
@@ -31,17 +29,7 @@ def contiguous(station: Station, peer: str) -> int:
 
 
 def actions(station: Station, name: str) -> list[dict[str, Any]]:
-    e = schema.entries
-    with station.read_engine.connect() as conn:
-        leaves = conn.execute(sa.select(e.c.leaf).order_by(e.c.idx)).scalars().all()
-    out = []
-    for leaf in leaves:
-        entry = Entry.decode(bytes(leaf))
-        if entry.kind is EntryKind.OPERATOR_ACTION:
-            action = json.loads(entry.data)
-            if action.get("action") == name:
-                out.append(action)
-    return out
+    return ledger_actions(station, name)
 
 
 async def rebuilt_equals_live(station: Station) -> None:

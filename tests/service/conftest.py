@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -108,15 +109,8 @@ def run_pair(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callabl
 
     def run(scenario: Callable[[Pair], Awaitable[None]], **settings: Any) -> None:
         clock = FakeClock()
-        stations = []
-        for name in ("alpha", "bravo"):
-            (tmp_path / name).mkdir(exist_ok=True)
-            s = Settings(data_dir=tmp_path / name, database_url=urls[name], **settings)
-            stations.append(Station(s, make_identity(name), clock))
-        a, b = stations
-        for me, other in ((a, b), (b, a)):
-            _card, unit = me.line.peer_add_unit(other.line.card.to_text(), "test")
-            me.writer.run_sync(unit)
+        a, b = paired_stations(tmp_path, urls, clock, **settings)
+        stations = [a, b]
 
         async def main() -> None:
             for st in stations:
@@ -146,3 +140,37 @@ def station_with_bravo(root: Path) -> Station:
     station.writer.run_sync(unit)
     station.writer.start()
     return station
+
+
+def paired_stations(
+    root: Path, urls: dict[str, str], clock: FakeClock, **settings: Any
+) -> tuple[Station, Station]:
+    """Alpha and bravo on the stores ``urls`` names, each the other's peer, writers not
+    started (data directories under ``root``)."""
+    stations = []
+    for name in ("alpha", "bravo"):
+        (root / name).mkdir(exist_ok=True)
+        s = Settings(data_dir=root / name, database_url=urls[name], **settings)
+        stations.append(Station(s, make_identity(name), clock))
+    a, b = stations
+    for me, other in ((a, b), (b, a)):
+        _card, unit = me.line.peer_add_unit(other.line.card.to_text(), "test")
+        me.writer.run_sync(unit)
+    return a, b
+
+
+def ledger_actions(station: Station, name: str) -> list[dict[str, Any]]:
+    """The operator/system actions called ``name`` on ``station``'s ledger, in order."""
+    from hotline.ledger.entry import Entry, EntryKind
+
+    e = schema.entries
+    with station.read_engine.connect() as conn:
+        leaves = conn.execute(sa.select(e.c.leaf).order_by(e.c.idx)).scalars().all()
+    out = []
+    for leaf in leaves:
+        entry = Entry.decode(bytes(leaf))
+        if entry.kind is EntryKind.OPERATOR_ACTION:
+            action: dict[str, Any] = json.loads(entry.data)
+            if action.get("action") == name:
+                out.append(action)
+    return out
