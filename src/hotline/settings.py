@@ -151,6 +151,15 @@ class Settings(BaseSettings):
         description="How long the result of a send with an Idempotency-Key is kept: a retry "
         "within this time returns the first result instead of sending again.",
     )
+    standing_channels: list[str] = Field(
+        default=["working", "deconfliction"],
+        description="The line's own channels: working level, between this station and each "
+        "peer, with no proposal needed (every other channel is proposed and accepted).",
+    )
+    channel_levels: list[str] = Field(
+        default=["working", "chiefs_of_staff", "ministers"],
+        description="The levels a channel may have, lowest first.",
+    )
     witnesses: list[str] = Field(
         default=[],
         description="Third-party witnesses (arbiters) that cosign this station's checkpoints, "

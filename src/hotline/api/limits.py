@@ -3,8 +3,11 @@
 Owns the ASGI middleware in front of every operator route. In this order, and before the
 application sees the request:
 
-1. the bearer token (constant-time comparison), from the headers only; a missing or
-   wrong token costs the client one unit of its own failure budget
+1. who is asking: the ``authenticate`` seam maps the request's headers to a ``Principal``
+   (the station's bootstrap token, compared in constant time, is ``roles.STATION``; an
+   officer's token or browser session is service/officers.py's), put in the scope as
+   ``scope["hotline.principal"]`` for ``api.auth.principal``. A request that is no one
+   costs the client one unit of its own failure budget
    (``api_auth_failures_per_s``, burst ``AUTH_FAILURE_BURST``): 401 while it lasts,
    429 after. A right token is never refused because of another client's failures;
 2. the request rate, per client address and token (``api_rate_per_s``, burst 2x), so
@@ -26,7 +29,6 @@ Must not touch: routes, business rules, the store. The clock is a parameter.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
@@ -37,6 +39,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hotline.api.errors import RequestTooLargeError, error_response
 from hotline.crypto import primitives
 from hotline.errors import AuthError, HotlineError, RateLimitedError
+from hotline.service.roles import STATION, Principal
+
+#: the scope key the authenticated principal is kept under
+PRINCIPAL_KEY = "hotline.principal"
+#: maps a request's scope (headers, cookies) to who is asking, or None; runs on the loop,
+#: so it must not block (no database reads: officers are looked up in memory)
+Authenticate = Callable[[Scope], Principal | None]
 
 #: wrong tokens a client may send in a burst before it is slowed to the steady rate
 AUTH_FAILURE_BURST = 10.0
@@ -106,10 +115,11 @@ class OperatorGate:
         body_limits: Mapping[str, int] | None = None,
         public_paths: frozenset[str] = frozenset(),
         clock: Callable[[], float] = time.monotonic,
+        authenticate: Authenticate | None = None,
     ) -> None:
         self.app = app
+        self._authenticate = authenticate
         self._expected = token.encode()
-        self._token_id = hashlib.sha256(self._expected).hexdigest()[:16]
         self.requests = Buckets(rate_per_s, rate_per_s * 2, clock)
         self.failures = Buckets(auth_failures_per_s, AUTH_FAILURE_BURST, clock)
         self.max_body_bytes = max_body_bytes
@@ -136,7 +146,8 @@ class OperatorGate:
 
     def _admit(self, scope: Scope) -> HotlineError | None:
         client = _client(scope)
-        if not self._token_ok(_header(scope, b"authorization")):
+        principal = self._who(scope)
+        if principal is None:
             if not self.failures.take(client):
                 return RateLimitedError(
                     "too many requests with a missing or wrong token from this client",
@@ -144,9 +155,15 @@ class OperatorGate:
                     "is the setting api_auth_failures_per_s",
                 )
             return AuthError("missing or wrong bearer token")
-        if not self.requests.take((client, self._token_id)):
+        if not self.requests.take((client, principal.username)):
             return RateLimitedError("too many requests from this client")
+        scope[PRINCIPAL_KEY] = principal
         return None
+
+    def _who(self, scope: Scope) -> Principal | None:
+        if self._token_ok(_header(scope, b"authorization")):
+            return STATION
+        return self._authenticate(scope) if self._authenticate is not None else None
 
     def _public(self, scope: Scope) -> HotlineError | None:
         """A public path (the spec) needs no token, but counts against the client's rate."""

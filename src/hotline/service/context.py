@@ -22,6 +22,7 @@ from hotline.crypto import primitives
 from hotline.crypto.card import SignedCard
 from hotline.crypto.keys import StationIdentity
 from hotline.errors import BadTimeError, EnvelopeError
+from hotline.service.channelbook import ChannelBook
 from hotline.service.events import EventBus
 from hotline.service.peers import PeerBook
 from hotline.settings import Settings
@@ -41,6 +42,8 @@ class LineContext:
     clock: Clock
     events: EventBus
     extensions: tuple[ProjectionExtension, ...] = ()
+    #: the channels this station knows (standing and agreed): service/channelbook.py
+    channels: ChannelBook = field(default_factory=ChannelBook)
     #: checks of typed message data by type; they raise an InputError naming the problem
     validators: dict[str, Callable[[dict[str, Any]], None]] = field(default_factory=dict)
     #: called after commit with (peer, precedence) when something is queued

@@ -21,6 +21,7 @@ from hotline.crypto.keys import StationIdentity
 from hotline.errors import InputError
 from hotline.service import inbox, linkproto, receipts, replay, sender, voids
 from hotline.service.appending import append_action
+from hotline.service.channelbook import ChannelBook
 from hotline.service.context import LineContext
 from hotline.service.events import EventBus
 from hotline.service.inbox import Inbound
@@ -57,6 +58,7 @@ class Line:
         ctx = LineContext(
             identity, settings, writer, reader, peers, clock, events,
             extensions=tuple(extensions), validators=dict(validators or {}),
+            channels=ChannelBook(settings.standing_channels),
         )  # fmt: skip
         self.ctx = ctx
         ctx.new_projector = self._new_projector
