@@ -19,6 +19,7 @@ from hotline.clock import Clock
 from hotline.crypto.card import SignedCard, parse_card, safety_number
 from hotline.crypto.keys import StationIdentity
 from hotline.errors import InputError
+from hotline.service import extensions as extensions_mod
 from hotline.service import inbox, linkproto, receipts, replay, sender, voids
 from hotline.service.appending import append_action
 from hotline.service.channelbook import ChannelBook
@@ -61,6 +62,7 @@ class Line:
             channels=ChannelBook(settings.standing_channels),
         )  # fmt: skip
         self.ctx = ctx
+        ctx.extensions = (*ctx.extensions, *(make(ctx) for make in extensions_mod.CORE))
         ctx.new_projector = self._new_projector
         ctx.projector = self._new_projector()
 

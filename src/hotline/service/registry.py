@@ -144,6 +144,9 @@ class RegistryProjection:
         s = self.settings
         return Limits(s.geometry_max_vertices, s.geometry_max_rings, s.notice_max_bytes)
 
+    def on_action(self, conn: Connection, idx: int, action: dict[str, Any], at_us: int) -> None:
+        """The registry owns no operator action (its acks come through ``on_ack``)."""
+
     def reset(self) -> None:
         """Forget everything before a rebuild replays the ledger (alarms left alone)."""
         with self.lock:

@@ -108,6 +108,11 @@ class ProjectionExtension(Protocol):
         self, conn: Connection, message_id: str, by_station: str, officer: str, at_us: int
     ) -> None: ...
 
+    def on_action(self, conn: Connection, idx: int, action: dict[str, Any], at_us: int) -> None:
+        """An operator action (after the core projection of it), ``at_us`` its recorded
+        time. Actions this extension does not own are ignored."""
+        ...
+
     def reset(self) -> None:
         """Forget in-memory state before a rebuild replays the ledger."""
         ...
@@ -151,6 +156,13 @@ class Projector:
     # --- operator actions ------------------------------------------------------------
 
     def _action(self, conn: Connection, idx: int, entry: Entry, action: dict[str, Any]) -> None:
+        self._core_action(conn, idx, entry, action)
+        for ext in self.extensions:
+            ext.on_action(conn, idx, action, entry.recorded_at_us)
+
+    def _core_action(
+        self, conn: Connection, idx: int, entry: Entry, action: dict[str, Any]
+    ) -> None:
         name = action.get("action")
         if name == "peer_add":
             _peer_add(conn, action, entry.recorded_at_us)
