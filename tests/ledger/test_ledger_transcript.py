@@ -6,7 +6,8 @@ import base64
 import dataclasses
 import hashlib
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -498,3 +499,29 @@ def test_notes_held_by_the_peer_are_compared_with_the_log() -> None:
 
 def _root(t: tr.Transcript, size: int) -> bytes:
     return merkle.root_of(merkle.leaf_hash(r) for r in t.entries[:size])
+
+
+class _StalledPool(Executor):
+    """An executor whose workers never start a task: every future stays pending."""
+
+    def __init__(self) -> None:
+        self.submitted = 0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.submitted += 1
+        return Future()
+
+
+def test_the_verifying_process_takes_the_chunks_no_worker_started() -> None:
+    """Chunks still queued when this process has decoded and hashed everything are
+    cancelled and checked here, first failure still the earliest entry."""
+    pool = _StalledPool()
+    report = tr.verify_transcript(
+        ALPHA, executor=pool, chunk_size=3, accept_unattested=True, verify_chunk=chunk_hook
+    )
+    assert pool.submitted == 4
+    assert report == tr.verify_transcript(ALPHA, accept_unattested=True, verify_chunk=chunk_hook)
+    bad = _with_entries(ALPHA, {4: _flip_data(ALPHA.entries[4]), 9: _flip_data(ALPHA.entries[9])})
+    with pytest.raises(tr.TranscriptError) as e:
+        tr.verify_transcript(bad, executor=_StalledPool(), chunk_size=2, verify_chunk=chunk_hook)
+    assert (e.value.entry, e.value.code) == (4, "bad_signature")

@@ -319,7 +319,8 @@ def verify_transcript(
     ``verify_chunk(start, raws)``, if given, replaces ``verify_entry``: it checks entry
     bytes a chunk at a time and returns the first failure (with an ``executor``, chunks
     are submitted before this process decodes anything, so that workers check
-    signatures while it decodes and rebuilds the tree).
+    signatures while it decodes and rebuilds the tree; then it cancels the chunks no
+    worker has started and checks them itself, so no core waits for the last one).
 
     Entries after the largest signed checkpoint are refused (``unattested``) unless
     ``accept_unattested``; the report then counts them in ``unattested``.
@@ -332,11 +333,9 @@ def verify_transcript(
 
     futures = []
     step = max(1, chunk_size)
+    starts = range(0, len(t.entries), step)
     if executor is not None and verify_chunk is not None:
-        futures = [
-            executor.submit(verify_chunk, s, t.entries[s : s + step])
-            for s in range(0, len(t.entries), step)
-        ]
+        futures = [executor.submit(verify_chunk, s, t.entries[s : s + step]) for s in starts]
     elif executor is not None and verify_entry is not None:
         futures = [
             executor.submit(_check_chunk, verify_entry, s, t.entries[s : s + step])
@@ -350,7 +349,18 @@ def verify_transcript(
     elif verify_entry is not None and not futures:
         hook_failure = _run_hook(verify_entry, entries)
     root, hashes, bad_cp = _walk_tree(t, cps)
+    if verify_chunk is not None and futures:
+        # this process is done with its own work: it takes the chunks no worker has
+        # started yet, last first, so that no core idles while another finishes
+        for s, fut in reversed(list(zip(starts, futures, strict=True))):
+            if fut.cancel():
+                got = verify_chunk(s, t.entries[s : s + step])
+                hook_failure = _earliest(
+                    hook_failure, None if got is None else _entry_failure(*got)
+                )
     for fut in futures:
+        if fut.cancelled():
+            continue
         got = fut.result()
         hook_failure = _earliest(hook_failure, None if got is None else _entry_failure(*got))
     # a hook failure (e.g. a bad signature) names an entry before a decode failure does

@@ -45,6 +45,10 @@ from hotline.wire.messages import ReceiptPayload, parse_payload
 #: transcript size (bytes) from which signatures are checked on every core, by a pool
 #: started before the JSON is parsed (an envelope entry is ~450 bytes: ~2,300 entries)
 PARALLEL_BYTES = 1 << 20
+#: entries are checked in about this many chunks per worker (the last chunk is what a
+#: core may wait for at the end), of at least MIN_CHUNK entries (each costs a submit)
+CHUNKS_PER_WORKER = 16
+MIN_CHUNK = 256
 WITNESS_ADD = "witness_add"  #: the operator action that puts a witness's key on record
 
 
@@ -156,7 +160,7 @@ def _verify(
     keys = {p: (c.card.signing_key, at) for p, (c, at) in record.peers.items()}
     hook = functools.partial(check_chunk, t.station, card.card.signing_key, keys)
     # chunks small enough that no core waits long for the last one
-    chunk = max(256, len(t.entries) // (8 * workers))
+    chunk = max(MIN_CHUNK, len(t.entries) // (CHUNKS_PER_WORKER * workers))
     report = tlog.verify_transcript(
         t,
         executor=executor,
