@@ -86,13 +86,6 @@ def get(conn: Connection, approval_id: str) -> dict[str, Any] | None:
     return None if row is None else _row(row)
 
 
-def by_prefix(conn: Connection, prefix: str, limit: int = 2) -> list[str]:
-    """Ids starting with ``prefix`` (the CLI lets an officer type a short id)."""
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    q = sa.select(_A.c.id).where(_A.c.id.like(escaped + "%", escape="\\")).limit(limit)
-    return [str(i) for i in conn.execute(q).scalars()]
-
-
 def listing(
     conn: Connection, *, state: str | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
