@@ -412,3 +412,22 @@ def test_listing_shows_pending_first_and_filters_by_state(run_pair: Run) -> None
             assert [r["id"] for r in only] == [first.approval_id]
 
     run_pair(scenario)
+
+
+def test_the_background_check_expires_what_is_due(run_pair: Run) -> None:
+    async def scenario(p: Pair) -> None:
+        two_person(p.alpha, deadline_s=60)
+        req = await ask(p.alpha)
+        task = asyncio.create_task(approvals.run_expiry(p.alpha.line.ctx))
+        try:
+            p.clock.advance(60)
+            for _ in range(500):  # the loop checks every approval_check_interval_s
+                if row(p.alpha, req.approval_id)["state"] == "expired":
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            task.cancel()
+        assert row(p.alpha, req.approval_id)["state"] == "expired"
+        assert len(ledger_actions(p.alpha, "approval_expired")) == 1
+
+    run_pair(scenario, approval_check_interval_s=0.01)
