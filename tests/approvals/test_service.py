@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from hotline.errors import HotlineError, PermissionDeniedError
 from hotline.ledger.entry import EntryKind
@@ -20,7 +21,8 @@ from hotline.service.roles import STATION
 from hotline.service.sender import Sent
 from hotline.station import Station
 from hotline.store import approvals as store
-from hotline.store import operational
+from hotline.store import operational, schema
+from hotline.wire.channels import ChannelSpec
 from hotline.wire.envelope import Precedence
 from hotline.wire.messages import MessagePayload
 from tests.approvals.conftest import (
@@ -36,6 +38,7 @@ from tests.approvals.conftest import (
     snapshot,
     two_person,
 )
+from tests.service.conftest import make_identity
 
 Run = Callable[..., None]
 
@@ -139,10 +142,6 @@ def test_approval_sends_once_in_the_grants_unit_and_the_peer_gets_it(run_pair: R
 
 
 def _kinds_after(st: Station, idx: int) -> list[EntryKind]:
-    import sqlalchemy as sa
-
-    from hotline.store import schema
-
     e = schema.entries
     with st.read_engine.connect() as conn:
         kinds = conn.execute(sa.select(e.c.kind).where(e.c.idx > idx).order_by(e.c.idx)).all()
@@ -431,3 +430,34 @@ def test_the_background_check_expires_what_is_due(run_pair: Run) -> None:
         assert len(ledger_actions(p.alpha, "approval_expired")) == 1
 
     run_pair(scenario, approval_check_interval_s=0.01)
+
+
+def test_a_request_to_several_members_sends_to_each_and_names_every_message(
+    run_pair: Run,
+) -> None:
+    """A channel with a third member (charlie: a peer of alpha that never answers here):
+    the grant goes with the first message, an ``approval_sent`` with the other."""
+
+    async def scenario(p: Pair) -> None:
+        _card, unit = p.alpha.line.peer_add_unit(make_identity("charlie").card().to_text(), "t")
+        await p.alpha.writer.submit(unit)
+        ctx = p.alpha.line.ctx
+        ctx.channels.agree(
+            ChannelSpec(name="trio", level="ministers", members=["alpha", "bravo", "charlie"],
+                        two_person=True)
+        )  # fmt: skip
+        req = await ask(p.alpha, channel="trio")
+        assert req.peers == ["bravo", "charlie"]
+        done = await approvals.approve(ctx, BOB, req.approval_id)
+        sent = {m["peer"]: m["message_id"] for m in messages(p.alpha)}
+        assert set(sent) == {"bravo", "charlie"}
+        assert done["message_ids"] == [sent["bravo"], sent["charlie"]]
+        [grant] = ledger_actions(p.alpha, "approval_grant")
+        assert grant["message_ids"] == [sent["bravo"]]
+        [also] = ledger_actions(p.alpha, "approval_sent")
+        assert (also["peer"], also["message_id"]) == ("charlie", sent["charlie"])
+        live = approvals_rows(p.alpha)
+        await p.alpha.writer.submit(lambda tx: p.alpha.line.rebuild_projections(tx.conn))
+        assert approvals_rows(p.alpha) == live
+
+    run_pair(scenario)
