@@ -156,6 +156,19 @@ class Settings(BaseSettings):
         description="The line's own channels: working level, between this station and each "
         "peer, with no proposal needed (every other channel is proposed and accepted).",
     )
+    two_person_channels: list[str] = Field(
+        default=[],
+        description="Standing channels on which a second officer must approve every message "
+        "before it leaves (the two-person rule; an agreed channel says so in its own terms). "
+        "A send there records an approval request and answers 202.",
+    )
+    approval_check_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="How often pending approval requests are checked against their deadline "
+        "(one past it is recorded as expired and alarmed).",
+    )
     channel_levels: list[str] = Field(
         default=["working", "chiefs_of_staff", "ministers"],
         description="The levels a channel may have, lowest first.",

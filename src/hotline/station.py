@@ -44,7 +44,7 @@ from hotline.link.health import Timing
 from hotline.link.limits import PeerLimits, own_limits
 from hotline.link.linktest import HealthRecorder, LinkTester
 from hotline.link.outbox import Outbox
-from hotline.service import peering
+from hotline.service import approvals, peering
 from hotline.service.arbitration import Arbitration
 from hotline.service.events import EventBus
 from hotline.service.line import Line
@@ -274,6 +274,9 @@ class Station:
                     self._start_link(peer)
                 for i, arbitration in enumerate(self.arbitrations):
                     self._workers.append(tg.create_task(arbitration.run(), name=f"arbiter-{i}"))
+                self._workers.append(  # the two-person rule's deadlines
+                    tg.create_task(approvals.run_expiry(self.line.ctx), name="approval-expiry")
+                )
                 while not all(srv.started for srv in servers):  # noqa: ASYNC110 - uvicorn has no event
                     await asyncio.sleep(0.01)
                 self._write_run_file(api_sock, peer_sock)

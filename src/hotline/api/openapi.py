@@ -81,6 +81,13 @@ EVENT_TYPES: dict[str, str] = {
     "message.acknowledged": "We acknowledged a received message. data: {peer, message_id}.",
     "ack.received": "The peer acknowledged one of our messages. data: {peer, message_id}.",
     "link.state": "A line changed state. data: {peer, state} (UP, DEGRADED, DOWN).",
+    "approval_requested": "A message on a two-person channel waits for a second officer. "
+    "data: {approval_id, channel, peers, precedence, requester, deadline_us, text, type}.",
+    "approval_decided": "An approval request was approved (and its message sent), refused "
+    "or withdrawn. data: {approval_id, state, decided_by, reason, requester, channel, peers, "
+    "message_ids, text}.",
+    "approval_expired": "An approval request passed its deadline undecided; nothing was "
+    "sent. data: {approval_id, requester, channel, peers, deadline_us, text}.",
 }
 
 

@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hotline import __version__
 from hotline.api import openapi, shapes
+from hotline.api.approvals import ApprovalHeld, approvals_router
+from hotline.api.auth import allowed
 from hotline.api.errors import install_operator
 from hotline.api.idempotency import HEADER, KEY_PATTERN, IdempotentSends, request_hash
 from hotline.api.ledger import ledger_router
@@ -38,8 +40,9 @@ from hotline.api.registry import (
 from hotline.crypto import primitives
 from hotline.crypto.card import parse_card, safety_number
 from hotline.errors import AuthError, InputError, NotFoundError
-from hotline.service import queries
+from hotline.service import approvals, queries
 from hotline.service.line import Line, Sent
+from hotline.service.roles import Action, Principal
 from hotline.wire.envelope import Precedence
 from hotline.wire.messages import MessagePayload
 
@@ -124,6 +127,7 @@ def create_operator_app(
 
     Auth = Depends(auth)
     app.include_router(ledger_router(line, auth))
+    app.include_router(approvals_router(line))
     if deconfliction is not None:
         app.include_router(registry_router(deconfliction, auth))
     if peer_admin is not None:
@@ -210,11 +214,19 @@ def create_operator_app(
                     }
                 },
             },
-            **errors(400, 503, body=True),
+            202: {
+                "model": ApprovalHeld,
+                "description": "The channel requires a second officer's approval (the "
+                "two-person rule): nothing was sent; the request waits in the approval "
+                "queue (GET /api/v1/approvals/{approval_id}) until its deadline. An "
+                "Idempotency-Key is not applied to such a request.",
+            },
+            **errors(400, 403, 503, body=True),
         },
     )
     async def send_message(
         req: SendRequest,
+        who: Annotated[Principal, Depends(allowed(Action.SEND))],
         idempotency_key: Annotated[
             str | None,
             Header(
@@ -228,7 +240,8 @@ def create_operator_app(
             ),
         ] = None,
     ) -> Any:
-        """Send a text message to a peer: stored, sealed, signed and queued at once."""
+        """Send a text message to a peer: stored, sealed, signed and queued at once; on a
+        channel that requires a second officer's approval, held for it instead (202)."""
         if not req.text.strip():
             raise InputError(
                 "the message has no text",
@@ -261,6 +274,14 @@ def create_operator_app(
                 also=also,
             )
 
+        if approvals.requires_approval(line.ctx, req.channel) is not None:
+            held = await approvals.send_or_request(
+                line.ctx, who, peer=req.peer, channel=req.channel,
+                precedence=Precedence[req.precedence], payload=payload, operator=req.operator,
+            )  # fmt: skip
+            if isinstance(held, approvals.Requested):
+                return JSONResponse(ApprovalHeld.of(held).model_dump(), status_code=202)
+            return answer(held)
         if idempotency_key is None:
             return answer(await send())
         digest = request_hash(req.model_dump_json())

@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from hotline.cli import approvalcmd
 from hotline.cli.common import (
     DEFAULT_DATA_DIR,
     Api,
@@ -70,6 +71,9 @@ def send(
             "ack_required": not no_ack,
         },
     )
+    if "approval_id" in r:  # the channel requires a second officer's approval
+        approvalcmd.print_held(r)
+        return
     console.print(
         plain(f"queued {r['precedence']} message ", (r["message_id"], "bold"),
              f" to {r['peer']} (sequence {r['sequence']})")

@@ -250,3 +250,31 @@ idempotency_keys = Table(
     Column("expires_at_us", BigInteger, nullable=False),
     Index("ix_idempotency_expiry", "expires_at_us"),
 )
+
+# --- the two-person rule: approvals (migration 0010) ---------------------------------------
+
+#: approval requests of the two-person rule, projected from the ``approval_*`` operator
+#: actions (service/approvals.py): a message on a channel that requires a second
+#: officer's approval waits here until it is approved (and sent), refused, withdrawn or
+#: past its deadline. ``request`` is the request as recorded (JSON: channel, peers,
+#: precedence, payload, requesting officer); ``message_ids`` the messages its approval sent.
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("channel", String(64), nullable=False),
+    Column("requester", String(100), nullable=False),
+    #: pending, approved, refused, withdrawn, expired
+    Column("state", String(16), nullable=False),
+    Column("precedence", SmallInteger, nullable=False),
+    Column("requested_at_us", BigInteger, nullable=False),
+    Column("deadline_us", BigInteger, nullable=False),
+    Column("decided_by", String(100), nullable=True),
+    Column("decided_at_us", BigInteger, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("request", Text, nullable=False),
+    Column("message_ids", Text, nullable=True),
+    #: the ledger entry of the ``approval_request`` action
+    Column("entry_idx", BigInteger, nullable=False),
+    Index("ix_approvals_state_deadline", "state", "deadline_us"),
+)
