@@ -81,6 +81,14 @@ EVENT_TYPES: dict[str, str] = {
     "message.acknowledged": "We acknowledged a received message. data: {peer, message_id}.",
     "ack.received": "The peer acknowledged one of our messages. data: {peer, message_id}.",
     "link.state": "A line changed state. data: {peer, state} (UP, DEGRADED, DOWN).",
+    "escalation": "An escalation step was taken: ours (origin `local`: {message_id, peer, "
+    "channel, precedence, step, role, both_sides, deadline_us, text}) or the peer's "
+    "(origin `peer`: {message_id, peer, channel, step, role, claimed_at_us}).",
+    "rota.changed": "The duty rota changed. data: {change (`set`, `clear`), entry_id, and "
+    "for `set` username, role, from_us, to_us, set_by}.",
+    "handover.written": "An officer wrote a handover. data: the handover with its note and "
+    "summary.",
+    "handover.acknowledged": "The incoming officer acknowledged a handover. data: the handover.",
 }
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.engine import Connection
 
 from hotline.errors import HotlineError, InputError
 from hotline.service import sender
@@ -122,6 +123,23 @@ def excerpt(body_json: str, limit: int = 200) -> str:
     except ValidationError:
         return ""
     return body.text[:limit]
+
+
+def listed(
+    conn: Connection, *, message_id: str | None = None, open_only: bool = False, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Escalation steps (ours and the peer's), newest first, for operators."""
+    return [
+        {
+            "entry_idx": r.entry_idx, "message_id": r.message_id, "origin": r.origin,
+            "peer": r.peer, "channel": r.channel, "step": r.step, "role": r.role,
+            "both_sides": r.both_sides, "status": r.status, "code": r.code, "at_us": r.at_us,
+            "claimed_at_us": r.claimed_at_us,
+            "precedence": Precedence(r.precedence).name if r.precedence is not None else None,
+            "acknowledged": r.acknowledged_at_us is not None,
+        }
+        for r in store.escalations(conn, message_id=message_id, open_only=open_only, limit=limit)
+    ]  # fmt: skip
 
 
 class Escalator:

@@ -60,6 +60,13 @@ def entry(row: Any) -> dict[str, Any]:
     }
 
 
+def entries(
+    conn: Connection, *, role: str | None = None, at_us: int | None = None, limit: int = 500
+) -> list[dict[str, Any]]:
+    """The rota's entries by start time (``at_us``: only those covering that time)."""
+    return [entry(r) for r in store.rota_list(conn, role=role, at_us=at_us, limit=limit)]
+
+
 def check_entry(entry_id: str, username: str, role: str, from_us: int, to_us: int) -> None:
     """Refuse a rota entry that is malformed (``bad_rota``, ``bad_role``)."""
     if not ENTRY_ID.match(entry_id):
