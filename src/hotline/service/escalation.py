@@ -64,12 +64,15 @@ class EscalationData(BaseModel):
 
 def check_data(data: dict[str, Any]) -> None:
     """The validator of ``escalation`` data (ctx.validators): an ``InputError`` unless it
-    is exactly an ``EscalationData`` with a UUID message id."""
+    is exactly an ``EscalationData`` with a canonical (lower-case, hyphenated) UUID."""
     try:
         parsed = EscalationData.model_validate(data)
-        uuid.UUID(parsed.message_id)
+        canonical = str(uuid.UUID(parsed.message_id)) == parsed.message_id
     except (ValidationError, ValueError) as exc:
         raise InputError(f"escalation data refused: {exc}", code="bad_message_data") from None
+    if not canonical:
+        raise InputError("escalation data refused: message_id is not a canonical UUID",
+                         code="bad_message_data")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
