@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from hotline.service.roles import Principal, Role
 from hotline.station import Station
 from hotline.store import operational, schema
+from tests.integration.conftest import db, net  # noqa: F401 - fixtures of test_integration
 from tests.service.conftest import Pair, run_pair, snapshot  # noqa: F401 - the fixture
 
 ROUTINE_S = 60.0
