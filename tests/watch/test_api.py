@@ -20,7 +20,7 @@ from hotline.service.escalation import Escalator
 from hotline.service.roles import Principal, Role
 from hotline.station import Station
 from tests.service.conftest import ledger_actions
-from tests.watch.conftest import ROUTINE_S, Pair, officer
+from tests.watch.conftest import ROUTINE_S, Pair, officer, rebuilt_equals_live
 
 TOKEN = "test-token-0123456789abcdefghijklmnopqrstuv"
 H = 3600 * 1_000_000
@@ -133,6 +133,7 @@ def test_handover_round_trip_with_a_real_open_item(run_pair: Any) -> None:
         assert written["summary"] == h["summary"]
         [acked] = ledger_actions(p.alpha, "handover_ack")
         assert acked["officer"] == "willa"
+        await rebuilt_equals_live(p)
 
     with_app(run_pair, scenario)
 

@@ -121,3 +121,45 @@ def test_step_without_both_sides_stays_here(run_pair: Any) -> None:
         assert len(alarms(p.alpha)) == 1
 
     run_pair(scenario, **SHORT)
+
+
+def test_peer_step_for_a_message_acknowledged_meanwhile_is_ignored(run_pair: Any) -> None:
+    async def scenario(p: Pair) -> None:
+        sent = await p.send("crossing at dawn")
+        mid = str(sent.message_id)
+        await p.flush()
+        p.clock.advance(ROUTINE_S + 1)
+        assert len(await Escalator(p.alpha.line.ctx).check()) == 1
+        await p.bravo.line.acknowledge(mid, "Lt. Shevchenko")  # before the step arrives
+        await p.flush()
+        [row] = rows(p.bravo, schema.escalations)
+        assert (row["status"], row["code"]) == ("ignored", "already_acknowledged")
+        assert alarms(p.bravo) == []
+        assert alarms(p.alpha) == []  # the acknowledgement cleared alpha's step
+        await rebuilt_equals_live(p)
+
+    run_pair(scenario, **SHORT)
+
+
+def test_a_rebuild_clears_alarms_of_messages_acknowledged(run_pair: Any) -> None:
+    async def scenario(p: Pair) -> None:
+        sent = await p.send("report")
+        await p.flush()
+        p.clock.advance(ROUTINE_S + 1)
+        await Escalator(p.alpha.line.ctx).check()
+        await p.flush()
+        assert len(alarms(p.alpha)) == 1
+        ext = next(e for e in p.alpha.line.extensions if hasattr(e, "rebuild_finished")
+                   and e.tables == schema.WATCH_TABLES)  # fmt: skip
+        ext.reset()  # an acknowledgement that arrives while alarms are left alone
+        await p.bravo.line.acknowledge(str(sent.message_id), "Lt. Shevchenko")
+        await p.flush()
+        assert len(alarms(p.alpha)) == 1
+
+        def rebuild(tx: Any) -> int:
+            return int(p.alpha.line.rebuild_projections(tx.conn))
+
+        await p.alpha.writer.submit(rebuild)
+        assert alarms(p.alpha) == []
+
+    run_pair(scenario, **SHORT)
