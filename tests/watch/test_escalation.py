@@ -163,3 +163,26 @@ def test_a_rebuild_clears_alarms_of_messages_acknowledged(run_pair: Any) -> None
         assert alarms(p.alpha) == []
 
     run_pair(scenario, **SHORT)
+
+
+def test_the_peers_steps_become_events_with_their_content(run_pair: Any) -> None:
+    async def scenario(p: Pair) -> None:
+        watch_b = Escalator(p.bravo.line.ctx)
+        await watch_b.check()  # the station's first check: it starts from the record
+        sent = await p.send("the peer must hear of this")
+        await p.flush()
+        p.clock.advance(ROUTINE_S + 1)
+        await Escalator(p.alpha.line.ctx).check()
+        await p.flush()
+        async with p.bravo.events.subscribe() as q:
+            await watch_b.check()
+            await watch_b.check()  # published once
+            events = [q.get_nowait() for _ in range(q.qsize())]
+        [ev] = [e for e in events if e.type == "escalation"]
+        assert ev.data["origin"] == "peer"
+        assert ev.data["message_id"] == str(sent.message_id)
+        assert (ev.data["peer"], ev.data["role"], ev.data["step"]) == (
+            "alpha", "senior_watch_officer", 1,
+        )  # fmt: skip
+
+    run_pair(scenario, **SHORT)

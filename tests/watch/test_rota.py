@@ -114,3 +114,29 @@ def test_escalations_go_to_whoever_is_on_watch(run_pair: Any) -> None:
         assert required(off) == []
 
     run_pair(scenario, ack_deadline_routine_s=ROUTINE_S)
+
+
+def test_a_handover_goes_to_the_incoming_officer_on_watch(run_pair: Any) -> None:
+    async def scenario(p: Pair) -> None:
+        from hotline.service import handover
+
+        ctx = p.alpha.line.ctx
+        h = await handover.write(ctx, WATCH, "all quiet")
+        now = p.clock.now_us()
+        willa, wes = officer("willa"), officer("wes")
+
+        def kinds(who: Any) -> list[str]:
+            with p.alpha.read_engine.connect() as conn:
+                return [i.ref for i in actions.required(conn, who, now) if i.kind == "handover"]
+
+        assert kinds(WATCH) == []  # its writer
+        assert kinds(willa) == [h["handover_id"]]
+        assert kinds(wes) == [h["handover_id"]]
+        await rota.set_entry(ctx, SENIOR, "w", username="willa", role="watch_officer",
+                             from_us=now, to_us=now + H)  # fmt: skip
+        assert kinds(willa) == [h["handover_id"]]
+        assert kinds(wes) == []  # not on watch
+        await handover.acknowledge(ctx, willa, h["handover_id"])
+        assert kinds(willa) == []
+
+    run_pair(scenario)
