@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from hotline.service import escalation
 from hotline.service.escalation import Escalator, Step, due_steps, ladder
 from hotline.settings import Settings
 from hotline.store import schema
@@ -184,5 +187,20 @@ def test_the_peers_steps_become_events_with_their_content(run_pair: Any) -> None
         assert (ev.data["peer"], ev.data["role"], ev.data["step"]) == (
             "alpha", "senior_watch_officer", 1,
         )  # fmt: skip
+
+    run_pair(scenario, **SHORT)
+
+
+def test_every_overdue_message_is_reached_page_by_page(
+    run_pair: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(escalation, "PAGE", 2)
+
+    async def scenario(p: Pair) -> None:
+        sent = [await p.send(f"m{i}") for i in range(5)]
+        await p.flush()
+        p.clock.advance(ROUTINE_S + 1)
+        taken = await Escalator(p.alpha.line.ctx).check()
+        assert sorted(t.message_id for t in taken) == sorted(str(s.message_id) for s in sent)
 
     run_pair(scenario, **SHORT)

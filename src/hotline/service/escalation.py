@@ -45,8 +45,9 @@ log = logging.getLogger(__name__)
 
 #: most steps a ladder has (ChannelSpec.escalation allows 8)
 MAX_STEPS = 8
-#: overdue messages looked at per check
-MAX_PER_CHECK = 500
+#: overdue messages read at a time, and at most per check (the oldest first)
+PAGE = 500
+MAX_PER_CHECK = 20_000
 #: the peer's escalation steps published as events per check
 MAX_EVENTS = 200
 LadderRole = Literal["watch_officer", "senior_watch_officer", "principal"]
@@ -155,9 +156,17 @@ class Escalator:
 
     def _due(self, now_us: int) -> list[DueStep]:
         ctx = self.ctx
+        rows: list[Any] = []
+        done: dict[str, set[int]] = {}
         with ctx.reader.connect() as conn:
-            rows = store.overdue_outbound(conn, now_us, MAX_PER_CHECK)
-            done = store.steps_done(conn, [r.message_id for r in rows])
+            after = None
+            while len(rows) < MAX_PER_CHECK:
+                page = store.overdue_outbound(conn, now_us, PAGE, after)
+                rows += page
+                done |= store.steps_done(conn, [r.message_id for r in page])
+                if len(page) < PAGE:
+                    break
+                after = (page[-1].ack_deadline_us, page[-1].message_id)
         out: list[DueStep] = []
         for r in rows:
             span_s = max(0.0, (r.ack_deadline_us - r.sent_at_us) / 1_000_000)

@@ -134,22 +134,22 @@ def last_escalation_idx(conn: Connection) -> int:
 
 # --- messages the watch reads -------------------------------------------------------------
 
-_OVERDUE_OUT = (
-    sa.select(_m)
-    .where(
+
+def overdue_outbound(
+    conn: Connection, now_us: int, limit: int, after: tuple[int, str] | None = None
+) -> list[Any]:
+    """Our messages the peer has not acknowledged by their deadline, by (deadline,
+    message id); ``after``: only those past that key (to page through them)."""
+    q = sa.select(_m).where(
         _m.c.direction == "out",
         _m.c.ack_required.is_(True),
         _m.c.acknowledged_at_us.is_(None),
-        _m.c.ack_deadline_us < sa.bindparam("b_now"),
+        _m.c.ack_deadline_us < now_us,
     )
-    .order_by(_m.c.ack_deadline_us)
-    .limit(sa.bindparam("b_limit"))
-)
-
-
-def overdue_outbound(conn: Connection, now_us: int, limit: int) -> list[Any]:
-    """Our messages the peer has not acknowledged by their deadline, earliest first."""
-    return list(conn.execute(_OVERDUE_OUT, {"b_now": now_us, "b_limit": limit}).all())
+    if after is not None:
+        q = q.where(sa.tuple_(_m.c.ack_deadline_us, _m.c.message_id) > sa.tuple_(*after))
+    q = q.order_by(_m.c.ack_deadline_us, _m.c.message_id).limit(limit)
+    return list(conn.execute(q).all())
 
 
 def message_row(conn: Connection, message_id: str, direction: str, peer: str) -> Any:
