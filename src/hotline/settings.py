@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,6 +22,18 @@ from pydantic_settings import (
 )
 
 CONFIG_FILE_NAME = "hotline.toml"
+
+
+class LadderStep(BaseModel):
+    """A step of the standing channels' escalation ladder (``escalation_ladder``):
+    ``after_deadlines`` acknowledgement deadlines past the deadline (0: at the deadline,
+    1: one more deadline later), the role ``role`` is alarmed, on both sides when
+    ``both_sides``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    after_deadlines: float = Field(ge=0, le=100)
+    role: str = Field(pattern="^(watch_officer|senior_watch_officer|principal)$")
+    both_sides: bool = True
 
 
 class Settings(BaseSettings):
@@ -97,6 +109,23 @@ class Settings(BaseSettings):
     )
     ack_deadline_routine_s: float = Field(
         default=21600.0, gt=0, description="ROUTINE ack deadline."
+    )
+    escalation_ladder: list[LadderStep] = Field(
+        default=[
+            LadderStep(after_deadlines=0, role="senior_watch_officer"),
+            LadderStep(after_deadlines=1, role="principal"),
+        ],
+        max_length=8,
+        description="The escalation ladder of the standing channels (an agreed channel has "
+        "its own): steps of {after_deadlines, role, both_sides}; the default alarms the "
+        "senior watch officer at the deadline and the principal one deadline later, on "
+        "both sides.",
+    )
+    escalation_check_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="How often the station looks for escalation steps that are due.",
     )
     group_commit_max_batch: int = Field(
         default=512, ge=1, description="Most appends written in one database transaction."

@@ -32,6 +32,7 @@ from typing import Any, TextIO
 import sqlalchemy as sa
 import uvicorn
 
+from hotline import supervise
 from hotline.api.operator import create_operator_app
 from hotline.api.peer import create_peer_app
 from hotline.clock import Clock, SystemClock
@@ -46,6 +47,7 @@ from hotline.link.linktest import HealthRecorder, LinkTester
 from hotline.link.outbox import Outbox
 from hotline.service import approvals, peering
 from hotline.service.arbitration import Arbitration
+from hotline.service.escalation import Escalator
 from hotline.service.events import EventBus
 from hotline.service.line import Line
 from hotline.service.notices import Deconfliction
@@ -161,6 +163,8 @@ class Station:
         ]
         self.recorder = HealthRecorder(self.line)
         self.resync = Resync(self.line)
+        #: takes each escalation step that is due, once (service/escalation.py)
+        self.escalator = Escalator(self.line.ctx)
         self._tg: asyncio.TaskGroup | None = None
         #: the context uvicorn serves with; it hands each handshake to ``_peer_ctx_now``
         self._peer_ctx: ssl.SSLContext | None = None
@@ -272,6 +276,12 @@ class Station:
                 tg.create_task(servers[1].serve(sockets=[peer_sock]), name="peer-endpoint")
                 for peer in self.line.peers.ids():
                     self._start_link(peer)
+                self._workers.append(
+                    tg.create_task(
+                        supervise.forever("escalation check", self.escalator.run),
+                        name="escalation",
+                    )
+                )
                 for i, arbitration in enumerate(self.arbitrations):
                     self._workers.append(tg.create_task(arbitration.run(), name=f"arbiter-{i}"))
                 self._workers.append(  # the two-person rule's deadlines

@@ -578,3 +578,65 @@ async def checkpoint_signed_with_another_key(t: Target) -> None:
     assert reply.cosignature is None
     assert reply.witness_error not in (None, "fork")
     await t.still_answers()
+
+
+# --- escalation (issue 8, "watch") ---------------------------------------------------------
+
+
+def _escalation(t: Target, data: Any, text: str = "escalation") -> bytes:
+    doc = {"type": "escalation", "text": text, "data": data, "ack_required": False}
+    return t.peer.envelope(t.now_us(), sequence=t.peer.take_seq(),
+                           plaintext=json.dumps(doc).encode())  # fmt: skip
+
+
+async def _escalation_alarms(t: Target, mid: str) -> list[dict[str, Any]]:
+    alarms = await t.operator("GET", "/api/v1/alarms")
+    return [a for a in alarms if a["kind"] == "escalation" and a["ref"] == mid]
+
+
+@attack
+async def escalation_claims(t: Target) -> None:
+    """A peer's escalation must be bounded (malformed: ``bad_payload``, store unchanged)
+    and name an open message it sent us: one for a message we never received from it,
+    for our own message, for one that needs no acknowledgement, or a step already taken
+    (a flood of them) is kept on the record but ``ignored`` with its code and raises no
+    alarm; a true one raises one alarm for its role."""
+    real = str(uuid.uuid4())
+    bad = [
+        {"message_id": real, "step": 0, "role": "principal"},
+        {"message_id": real, "step": 9, "role": "principal"},
+        {"message_id": real, "step": 1, "role": "administrator"},
+        {"message_id": "not-a-uuid-but-thirty-six-characters", "step": 1, "role": "principal"},
+        {"message_id": real, "step": 1, "role": "principal", "more": 1},
+        {"message_id": real, "step": "1", "role": "principal"},
+        {"message_id": real, "step": 1},
+        None,
+    ]
+    for data in bad:
+        raw = _escalation(t, data)
+        t.peer.next_seq -= 1  # refused: the number stays free
+        assert await unchanged(t, lambda raw=raw: t.refused([raw])) == ["bad_payload"]
+    ours = (await t.send_to_peer("our own message"))["message_id"]
+    # a message it sent us that needs an acknowledgement, and one that does not
+    [asked] = await honest(t, 1, "acknowledge me")
+    asked_id = str(t.peer.receipt(asked).message_id)
+    quiet = t.peer.envelope(t.now_us(), sequence=t.peer.take_seq(),
+                            plaintext=message_plaintext("fyi", ack_required=False))  # fmt: skip
+    [quiet_receipt] = await t.accept([quiet])
+    quiet_id = str(t.peer.receipt(quiet_receipt).message_id)
+    cases = {str(uuid.uuid4()): "unknown_message", ours: "unknown_message",
+             quiet_id: "no_ack_required"}  # fmt: skip
+    for mid, code in cases.items():
+        await t.accept([_escalation(t, {"message_id": mid, "step": 1, "role": "principal"})])
+        [row] = await t.operator("GET", "/api/v1/escalations", params={"message_id": mid})
+        assert (row["status"], row["code"]) == ("ignored", code)
+        assert await _escalation_alarms(t, mid) == []
+    step = {"message_id": asked_id, "step": 1, "role": "senior_watch_officer"}
+    await t.accept([_escalation(t, step)])
+    await t.accept([_escalation(t, step) for _ in range(20)])  # a flood of the same step
+    rows = await t.operator("GET", "/api/v1/escalations", params={"message_id": asked_id})
+    assert sorted((r["status"], r["code"]) for r in rows) == [
+        ("ignored", "duplicate")] * 20 + [("raised", None)]  # fmt: skip
+    [alarm] = await _escalation_alarms(t, asked_id)
+    assert alarm["role"] == "senior_watch_officer"
+    await t.still_answers()

@@ -88,6 +88,14 @@ EVENT_TYPES: dict[str, str] = {
     "message_ids, text}.",
     "approval_expired": "An approval request passed its deadline undecided; nothing was "
     "sent. data: {approval_id, requester, channel, peers, deadline_us, text}.",
+    "escalation": "An escalation step was taken: ours (origin `local`: {message_id, peer, "
+    "channel, precedence, step, role, both_sides, deadline_us, text}) or the peer's "
+    "(origin `peer`: {message_id, peer, channel, step, role, claimed_at_us}).",
+    "rota.changed": "The duty rota changed. data: {change (`set`, `clear`), entry_id, and "
+    "for `set` username, role, from_us, to_us, set_by}.",
+    "handover.written": "An officer wrote a handover. data: the handover with its note and "
+    "summary.",
+    "handover.acknowledged": "The incoming officer acknowledged a handover. data: the handover.",
 }
 
 

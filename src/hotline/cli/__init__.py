@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import typer
 
-from hotline.cli import approvalcmd, deconflictcmd, demo, operate, recordcmd, stationcmd, witnesscmd
+from hotline.cli import (
+    approvalcmd,
+    deconflictcmd,
+    demo,
+    operate,
+    recordcmd,
+    stationcmd,
+    watchcmd,
+    witnesscmd,
+)
 
 app = typer.Typer(
     name="hotline",
@@ -26,6 +35,7 @@ deconflictcmd.register(app)
 demo.register(app)
 witnesscmd.register(app)
 approvalcmd.register(app)
+watchcmd.register(app)
 
 
 def main() -> None:

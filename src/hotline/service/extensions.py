@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hotline.service import approvals
+from hotline.service import approvals, watch
 from hotline.service.context import LineContext
 from hotline.store.projections import ProjectionExtension
 
 #: factories of the core extensions, in the order they see each entry
 CORE: list[Callable[[LineContext], ProjectionExtension]] = [
     approvals.ApprovalsProjection.make,
+    watch.make,  # rota, escalations, handovers (service/watch.py)
 ]

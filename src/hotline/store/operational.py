@@ -43,21 +43,22 @@ def raise_alarm(
     ref: str | None,
     detail: str,
     now_us: int,
+    role: str | None = None,
 ) -> bool:
-    """Open an alarm unless the same one is already open; True when it is new."""
+    """Open an alarm unless the same one (for the same ``role``, when given: the role an
+    escalation step alarms) is already open; True when it is new."""
     a = schema.alarms
-    open_ = conn.execute(
-        sa.select(a.c.id).where(
-            a.c.kind == kind, a.c.peer == peer, a.c.ref == ref, a.c.cleared_at_us.is_(None)
-        )
-    ).first()
-    if open_ is not None:
+    same = [a.c.kind == kind, a.c.peer == peer, a.c.ref == ref, a.c.cleared_at_us.is_(None)]
+    if role is not None:
+        same.append(a.c.role == role)
+    if conn.execute(sa.select(a.c.id).where(*same)).first() is not None:
         return False
     conn.execute(
         a.insert().values(
-            kind=kind, severity=severity, peer=peer, ref=ref, detail=detail, raised_at_us=now_us
+            kind=kind, severity=severity, peer=peer, ref=ref, detail=detail, raised_at_us=now_us,
+            role=role,
         )
-    )
+    )  # fmt: skip
     return True
 
 
@@ -69,6 +70,13 @@ def clear_alarm(
     q = a.update().where(a.c.kind == kind, a.c.peer == peer, a.c.cleared_at_us.is_(None))
     if ref is not None:
         q = q.where(a.c.ref == ref)
+    return int(conn.execute(q.values(cleared_at_us=now_us)).rowcount)
+
+
+def clear_ref(conn: Connection, *, kind: str, ref: str, now_us: int) -> int:
+    """Clear the open alarms of ``kind`` about ``ref`` (whatever their peer and role)."""
+    a = schema.alarms
+    q = a.update().where(a.c.kind == kind, a.c.ref == ref, a.c.cleared_at_us.is_(None))
     return int(conn.execute(q.values(cleared_at_us=now_us)).rowcount)
 
 

@@ -141,6 +141,8 @@ alarms = Table(
     Column("detail", Text, nullable=False),
     Column("raised_at_us", BigInteger, nullable=False),
     Column("cleared_at_us", BigInteger, nullable=True),
+    #: the role alarmed (an escalation step's; None: whoever is on watch), migration 0012
+    Column("role", String(32), nullable=True),
     Index("ix_alarms_open", "kind", "peer", "cleared_at_us"),
 )
 
@@ -278,3 +280,64 @@ approvals = Table(
     Column("entry_idx", BigInteger, nullable=False),
     Index("ix_approvals_state_deadline", "state", "deadline_us"),
 )
+# --- escalation, duty rota and handover (issue 8, "watch"; migration 0012) ----------------
+
+#: projection of ``rota_set`` / ``rota_clear`` actions: who is on watch when, per role
+rota = Table(
+    "rota",
+    metadata,
+    Column("entry_id", String(64), primary_key=True),
+    #: the officer on watch (a username; the officers' record owns the accounts)
+    Column("username", String(64), nullable=False),
+    Column("role", String(32), nullable=False),
+    #: our times, start inclusive, end exclusive
+    Column("from_us", BigInteger, nullable=False),
+    Column("to_us", BigInteger, nullable=False),
+    Column("set_by", String(100), nullable=False),
+    Column("set_at_us", BigInteger, nullable=False),
+    Column("entry_idx", BigInteger, nullable=False),
+    Index("ix_rota_role", "role", "from_us"),
+)
+
+#: projection of escalation steps: ours (``escalation`` actions, origin "local") and the
+#: peer's (its ``escalation`` typed messages, origin "peer"; an ignored one keeps its code)
+escalations = Table(
+    "escalations",
+    metadata,
+    #: the ledger entry that recorded it (the action, or the peer's envelope)
+    Column("entry_idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("message_id", String(36), nullable=False),
+    Column("origin", String(8), nullable=False),  # "local" | "peer"
+    Column("peer", String(32), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("step", SmallInteger, nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("both_sides", Boolean, nullable=False),
+    Column("status", String(10), nullable=False),  # "raised" | "ignored"
+    Column("code", String(32), nullable=True),
+    #: our recorded time
+    Column("at_us", BigInteger, nullable=False),
+    #: the peer's CLAIM: its envelope's sent time (origin "peer" only)
+    Column("claimed_at_us", BigInteger, nullable=True),
+    Index("ix_escalations_message", "message_id", "origin", "step"),
+)
+
+#: projection of ``handover`` / ``handover_ack`` actions
+handovers = Table(
+    "handovers",
+    metadata,
+    Column("handover_id", String(36), primary_key=True),
+    Column("written_by", String(100), nullable=False),
+    Column("written_at_us", BigInteger, nullable=False),
+    Column("note", Text, nullable=False),
+    #: the station's summary at the moment of writing (JSON, as recorded in the action)
+    Column("summary", Text, nullable=False),
+    Column("entry_idx", BigInteger, nullable=False),
+    Column("acknowledged_by", String(100), nullable=True),
+    Column("acknowledged_at_us", BigInteger, nullable=True),
+    Column("ack_note", Text, nullable=True),
+    Index("ix_handovers_written", "written_at_us"),
+)
+
+#: the watch projection's tables (wiped and rebuilt from the ledger by its extension)
+WATCH_TABLES = (rota, escalations, handovers)
