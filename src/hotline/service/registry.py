@@ -39,6 +39,7 @@ from hotline.deconfliction.engine import Conflict
 from hotline.deconfliction.journal import Journal
 from hotline.deconfliction.limits import Limits
 from hotline.deconfliction.models import (
+    PAYLOAD_TYPES,
     Activity,
     ActivityNotice,
     Concern,
@@ -223,6 +224,8 @@ class RegistryProjection:
                 raise
 
     def _on_message(self, conn: Connection | None, event: MessageEvent) -> None:
+        if event.body.type not in PAYLOAD_TYPES:
+            return  # another extension's typed message (a read, ...): not the registry's
         data = event.body.data
         at = utc(event.recorded_at_us)
         sent = self._sending(event) if conn is not None and not self._quiet else None
