@@ -81,6 +81,12 @@ EVENT_TYPES: dict[str, str] = {
     "message.acknowledged": "We acknowledged a received message. data: {peer, message_id}.",
     "ack.received": "The peer acknowledged one of our messages. data: {peer, message_id}.",
     "link.state": "A line changed state. data: {peer, state} (UP, DEGRADED, DOWN).",
+    "message_read": "An officer of this station opened a received message (first read per "
+    "officer). data: {message_id, peer, channel, station, officer, read_at_us}.",
+    "stage": "A message reached a stage here. data: {message_id, peer, stage, by, at_us}.",
+    "alarm_acknowledged": "An officer acknowledged an alarm. data: the alarm {id, kind, "
+    "severity, peer, ref, detail, raised_at_us, cleared_at_us, acknowledged_at_us, "
+    "acknowledged_by, ack_note}.",
 }
 
 

@@ -35,6 +35,7 @@ from hotline.api.registry import (
     NOTICES_PATH,
     registry_router,
 )
+from hotline.api.stages import MessageStages, stages_router
 from hotline.crypto import primitives
 from hotline.crypto.card import parse_card, safety_number
 from hotline.errors import AuthError, InputError, NotFoundError
@@ -124,6 +125,7 @@ def create_operator_app(
 
     Auth = Depends(auth)
     app.include_router(ledger_router(line, auth))
+    app.include_router(stages_router(line, auth))
     if deconfliction is not None:
         app.include_router(registry_router(deconfliction, auth))
     if peer_admin is not None:
@@ -292,12 +294,14 @@ def create_operator_app(
         return [shapes.Message.model_validate(r) for r in rows]
 
     @app.get("/api/v1/messages/{message_id}", dependencies=[Auth], responses=errors(404))
-    async def get_message(message_id: Annotated[str, Field(max_length=36)]) -> shapes.Message:
-        """One message with its delivery state and times."""
-        found: dict[str, Any] | None = await read(queries.get_message, now(), message_id)
+    async def get_message(message_id: Annotated[str, Field(max_length=36)]) -> MessageStages:
+        """One message with its delivery state and times, its stages per recipient (who
+        read and acknowledged it, when) and its thread. Reading it here records nothing:
+        POST /api/v1/messages/{message_id}/read records that an officer opened it."""
+        found: dict[str, Any] | None = await read(queries.message_with_stages, now(), message_id)
         if found is None:
             raise NotFoundError(f"no message {message_id}")
-        return shapes.Message.model_validate(found)
+        return MessageStages.model_validate(found)
 
     @app.post(
         "/api/v1/messages/{message_id}/ack",
