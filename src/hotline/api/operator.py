@@ -35,7 +35,7 @@ from hotline.api.registry import (
     NOTICES_PATH,
     registry_router,
 )
-from hotline.api.stages import MessageStages, stages_router
+from hotline.api.stages import MessageStages, MessageSummary, stages_router
 from hotline.crypto import primitives
 from hotline.crypto.card import parse_card, safety_number
 from hotline.errors import AuthError, InputError, NotFoundError
@@ -280,10 +280,10 @@ def create_operator_app(
         direction: Literal["in", "out"] | None = None,
         unacknowledged: bool = False,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> list[shapes.Message]:
-        """Messages, newest first, each with its state and times."""
+    ) -> list[MessageSummary]:
+        """Messages, newest first, each with its state, times and stages per recipient."""
         rows: list[dict[str, Any]] = await read(
-            queries.list_messages,
+            queries.list_with_stages,
             now(),
             channel=channel,
             peer=peer,
@@ -291,7 +291,7 @@ def create_operator_app(
             unacknowledged=unacknowledged,
             limit=limit,
         )
-        return [shapes.Message.model_validate(r) for r in rows]
+        return [MessageSummary.model_validate(r) for r in rows]
 
     @app.get("/api/v1/messages/{message_id}", dependencies=[Auth], responses=errors(404))
     async def get_message(message_id: Annotated[str, Field(max_length=36)]) -> MessageStages:

@@ -65,10 +65,15 @@ class RecipientStages(Shape):
     stages: list[StageStep]
 
 
-class MessageStages(shapes.Message):
-    """One message with its delivery state, its stages per recipient and its thread."""
+class MessageSummary(shapes.Message):
+    """One message with its delivery state and its stages per recipient."""
 
     recipients: list[RecipientStages] = Field(default_factory=list)
+
+
+class MessageStages(MessageSummary):
+    """One message with its delivery state, its stages per recipient and its thread."""
+
     thread: list[shapes.Message] = Field(
         default_factory=list, description="The thread it is in (in_reply_to), oldest first."
     )
