@@ -140,7 +140,7 @@ def test_actions_and_alarm_ack(answers: list[Any]) -> None:
     assert r.exit_code == 0, r.output
     fits(r.output)
     first, second = r.output.splitlines()
-    assert first.startswith("FLSH   -1m35 acknowledge 0123abcd")
+    assert first.startswith("FLASH       -1m35 acknowledge 0123abcd")
     assert "alarm" in second
     r = run(["alarms", "ack", "12", "--note", "called the engineer"])
     assert r.exit_code == 0, r.output

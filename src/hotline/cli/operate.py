@@ -104,7 +104,7 @@ def _state(m: dict[str, Any]) -> Text:
 
 
 #: short precedence names for one-line listings
-_PREC = {"FLASH": "FLSH", "IMMEDIATE": "IMM", "PRIORITY": "PRI", "ROUTINE": "ROUT"}
+_PREC = {"FLASH": "FLASH", "IMMEDIATE": "IMMEDIATE", "PRIORITY": "PRIORITY", "ROUTINE": "ROUTINE"}
 #: messages that are not shown in the inbox (control messages: read notices)
 _CONTROL_TYPES = ("read",)
 
@@ -125,6 +125,17 @@ def _stage(m: dict[str, Any]) -> str:
     if m["state"] == "refused":
         return "refused"
     return str(recipients[0]["stage"]) if recipients else str(m["state"])
+
+
+def _stage_by(m: dict[str, Any], stage: str) -> str | None:
+    """Who took the message to its stage, when it is an officer (read, acknowledged)."""
+    if stage not in ("read", "acknowledged"):
+        return None
+    for r in m.get("recipients") or []:
+        named = [s.get("by") for s in r.get("stages") or [] if s.get("stage") == stage]
+        if named and named[-1]:
+            return str(named[-1]) if stage == "acknowledged" else str(named[0])
+    return None
 
 
 def _wrapped(text: str, width: int, indent: str = "    ") -> None:
@@ -173,13 +184,16 @@ def inbox(
         text = str(body.get("text") or m["type"]) if isinstance(body, dict) else m["type"]
         head = plain(
             m["message_id"][:8], " ", "→" if m["direction"] == "out" else "←", " ",
-            f"{shown(m['peer']):<8} {_PREC.get(m['precedence'], '?'):<4} ",
+            f"{shown(m['peer']):<8} {_PREC.get(m['precedence'], '?'):<9} ",
             ("!" if m.get("ack_overdue") else " ", "bold red"),
         )  # fmt: skip
         if stage == "refused":  # the peer's code, whole: 'hotline message ID' says what to do
             head.append_text(_state(m)).append(" ")
         else:
             head.append_text(plain((f"{stage[:12]:<12}", colour), " "))
+            who = _stage_by(m, stage)
+            if who:
+                head.append_text(plain("by ", who, ": "))
         if full:
             _line(head, width)
             _wrapped(text, width)
@@ -566,7 +580,7 @@ def actions_queue(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     for i in rows:
         ref = i["ref"][:8]
         _line(
-            plain(f"{_PREC.get(i['precedence'], '?'):<4} {_left(i.get('time_left_s')):>7} ",
+            plain(f"{_PREC.get(i['precedence'], '?'):<9} {_left(i.get('time_left_s')):>7} ",
                   (f"{i['kind'][:11]:<11}", "bold"), f" {shown(ref):<8} ",
                   f"{shown(i.get('peer') or '-'):<8} ", " ".join(str(i['summary']).split())),
             width,
