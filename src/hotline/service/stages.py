@@ -183,13 +183,16 @@ def _read(ctx: LineContext, fn: Any, *args: Any) -> Any:
 async def mark_read(ctx: LineContext, principal: Principal, message_id: str) -> bool:
     """An officer opened a received message: record ``read`` (the first read per officer
     only) and tell the sender with a ``read`` typed message. True when it was new; a
-    message we sent, or a second read, records nothing and sends nothing."""
+    message we sent, a second read, or a look by an officer whose roles may not
+    acknowledge (an auditor, an administrator) records nothing and sends nothing."""
     require(principal, Action.READ)
     row = await asyncio.to_thread(_read, ctx, db.message_row, message_id)
     if row is None:
         raise NotFoundError(f"no message {message_id}")
     if row.direction != "in" or row.type == READ:
         return False  # reading our own message, or a read notice, is not an event
+    if not principal.may(Action.ACKNOWLEDGE):
+        return False  # an auditor's or an administrator's look is not the watch reading it
     officer = principal.username
 
     def unit(tx: WriteTx) -> bool:
@@ -257,6 +260,10 @@ async def acknowledge_many(
             skipped.append(mid)
             continue
         done.append(mid)
+        ctx.events.publish(  # after its unit committed
+            "stage", message_id=mid, stage="acknowledged", by=principal.username,
+            at_us=ctx.clock.now_us(),
+        )  # fmt: skip
     return {"acknowledged": done, "skipped": skipped}
 
 
