@@ -21,6 +21,7 @@ from hotline.wire.envelope import Precedence
 from hotline.wire.messages import MessagePayload
 from tests.service.conftest import make_identity
 from tests.stages.conftest import Pair
+from tests.stages.test_ladder import rebuilt_equals_live
 
 
 async def peer_reads(p: Pair, message_id: str, officer: str = "wo.evil") -> None:
@@ -74,6 +75,8 @@ def test_a_flood_of_reads_is_bounded(run_pair: Callable[..., None]) -> None:
             await peer_reads(p, mid, officer=f"officer-{i:03d}")
         await peer_reads(p, mid, officer="officer-000")  # the same officer again
         assert len(readers(p.alpha, mid)) == stages.MAX_READERS
+        assert read_alarms(p.alpha) == [("bravo", "read_flood")]
+        await rebuilt_equals_live(p.alpha)  # the same reads kept, the same ignored
         assert read_alarms(p.alpha) == [("bravo", "read_flood")]
 
     run_pair(scenario)
