@@ -101,17 +101,6 @@ def message_row(conn: Connection, message_id: str) -> Any:
     return conn.execute(q).first()
 
 
-def ids_starting(conn: Connection, prefix: str, limit: int = 2) -> list[str]:
-    """Message ids that start with ``prefix`` (hex and dashes only), at most ``limit``."""
-    q = (
-        sa.select(_m.c.message_id)
-        .where(_m.c.message_id.like(prefix + "%"))
-        .order_by(_m.c.message_id)
-        .limit(limit)
-    )
-    return [str(x) for x in conn.execute(q).scalars()]
-
-
 def reads_of(conn: Connection, message_ids: list[str]) -> list[Any]:
     """Every recorded read of these messages, earliest first."""
     if not message_ids:
