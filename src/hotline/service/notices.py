@@ -3,9 +3,10 @@ reference data, raise and answer concerns. Each notice travels as a typed messag
 
 Owns choosing the recipients, checking a notice against the registry before anything is
 sent (a refused notice sends nothing), serialising the use cases so that a check and
-its sends are one step, and the words that go with it: a notification is information,
-never permission. Parsing and checks run off the event loop. Must not touch: the
-registry's rules, transport.
+its sends are one step, the words that go with it (a notification is information,
+never permission), and the rule that a concern step acknowledges what it answers (no
+busywork: docs/operations.md, "Message stages and acknowledgements"). Parsing and
+checks run off the event loop. Must not touch: the registry's rules, transport.
 """
 
 from __future__ import annotations
