@@ -105,6 +105,6 @@ def test_every_example_runs_a_command_with_its_own_options() -> None:
 
 
 def test_the_test_finds_a_wrong_option() -> None:
-    """The pattern would have caught ack's 'inbox --full'."""
-    assert OPTION.findall("Message id (as shown by inbox --full ids).") == ["--full"]
-    assert "--full" not in _options(_walk(["inbox"]))
+    """The pattern would have caught ack's 'inbox --full' (before inbox had --full)."""
+    assert OPTION.findall("Message id (as shown by inbox --wide ids).") == ["--wide"]
+    assert "--wide" not in _options(_walk(["inbox"]))

@@ -639,4 +639,42 @@ async def escalation_claims(t: Target) -> None:
         ("ignored", "duplicate")] * 20 + [("raised", None)]  # fmt: skip
     [alarm] = await _escalation_alarms(t, asked_id)
     assert alarm["role"] == "senior_watch_officer"
+
+
+# --- message stages (issue 8) -----------------------------------------------------------
+
+
+def _read(message_id: object, officer: object = "wo.mallory") -> bytes:
+    data = {"message_id": message_id, "officer": officer}
+    return message_plaintext("read", type="read", ack_required=False, data=data)
+
+
+@attack
+async def read_of_a_message_not_ours(t: Target) -> None:
+    """A ``read`` whose data does not fit is ``bad_payload`` (store unchanged); one naming
+    a message the target never sent to the peer is stored as the peer's word and ignored
+    by the stages projection: no read recorded, one ``read_ignored`` alarm with the code
+    ``unknown_message``, and no second alarm for the next such read."""
+    now, seq = t.now_us(), t.peer.next_seq
+    garbage = [
+        t.peer.envelope(now, sequence=seq, plaintext=_read(5)),
+        t.peer.envelope(now, sequence=seq, plaintext=_read(str(uuid.uuid4()), "x" * 101)),
+    ]
+    codes = await unchanged(t, lambda: t.refused(garbage))
+    assert codes == ["bad_payload", "bad_payload"]
+    before = t.snapshot()
+    raw = t.peer.envelope(now, sequence=t.peer.take_seq(), plaintext=_read(str(uuid.uuid4())))
+    await t.accept([raw])
+    added = diff(before, t.snapshot())
+    added.pop("ledger_nodes", None)
+    alarms = added.pop("alarms", ([], []))[1]
+    assert {table: (len(rem), len(add)) for table, (rem, add) in added.items()} == {
+        "entries": (0, 1), "inbound": (0, 1), "messages": (0, 1), "peers": (1, 1),
+    }  # fmt: skip
+    # (id, kind, severity, peer, ref, ...); a live target may hold it from an earlier run
+    assert [(r[1], r[4]) for r in alarms] in ([("read_ignored", "unknown_message")], [])
+    before = t.snapshot()
+    raw = t.peer.envelope(now, sequence=t.peer.take_seq(), plaintext=_read(str(uuid.uuid4())))
+    await t.accept([raw])
+    assert "alarms" not in diff(before, t.snapshot())
     await t.still_answers()

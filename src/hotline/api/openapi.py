@@ -96,6 +96,13 @@ EVENT_TYPES: dict[str, str] = {
     "handover.written": "An officer wrote a handover. data: the handover with its note and "
     "summary.",
     "handover.acknowledged": "The incoming officer acknowledged a handover. data: the handover.",
+    "message_read": "An officer of this station opened a received message (first read per "
+    "officer). data: {message_id, peer, channel, station, officer, read_at_us}.",
+    "stage": "A message reached a stage here (read by one of our officers, acknowledged in "
+    "bulk). data: {message_id, stage, by, at_us; peer for a read}.",
+    "alarm_acknowledged": "An officer acknowledged an alarm. data: the alarm {id, kind, "
+    "severity, peer, ref, detail, raised_at_us, cleared_at_us, acknowledged_at_us, "
+    "acknowledged_by, ack_note}.",
 }
 
 

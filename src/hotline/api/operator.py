@@ -37,6 +37,7 @@ from hotline.api.registry import (
     NOTICES_PATH,
     registry_router,
 )
+from hotline.api.stages import MessageStages, MessageSummary, stages_router
 from hotline.api.watch import watch_router
 from hotline.crypto import primitives
 from hotline.crypto.card import parse_card, safety_number
@@ -130,6 +131,7 @@ def create_operator_app(
     app.include_router(ledger_router(line, auth))
     app.include_router(approvals_router(line))
     app.include_router(watch_router(line))
+    app.include_router(stages_router(line, auth))
     if deconfliction is not None:
         app.include_router(registry_router(deconfliction, auth))
     if peer_admin is not None:
@@ -301,10 +303,10 @@ def create_operator_app(
         direction: Literal["in", "out"] | None = None,
         unacknowledged: bool = False,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> list[shapes.Message]:
-        """Messages, newest first, each with its state and times."""
+    ) -> list[MessageSummary]:
+        """Messages, newest first, each with its state, times and stages per recipient."""
         rows: list[dict[str, Any]] = await read(
-            queries.list_messages,
+            queries.list_with_stages,
             now(),
             channel=channel,
             peer=peer,
@@ -312,15 +314,17 @@ def create_operator_app(
             unacknowledged=unacknowledged,
             limit=limit,
         )
-        return [shapes.Message.model_validate(r) for r in rows]
+        return [MessageSummary.model_validate(r) for r in rows]
 
     @app.get("/api/v1/messages/{message_id}", dependencies=[Auth], responses=errors(404))
-    async def get_message(message_id: Annotated[str, Field(max_length=36)]) -> shapes.Message:
-        """One message with its delivery state and times."""
-        found: dict[str, Any] | None = await read(queries.get_message, now(), message_id)
+    async def get_message(message_id: Annotated[str, Field(max_length=36)]) -> MessageStages:
+        """One message with its delivery state and times, its stages per recipient (who
+        read and acknowledged it, when) and its thread. Reading it here records nothing:
+        POST /api/v1/messages/{message_id}/read records that an officer opened it."""
+        found: dict[str, Any] | None = await read(queries.message_with_stages, now(), message_id)
         if found is None:
             raise NotFoundError(f"no message {message_id}")
-        return shapes.Message.model_validate(found)
+        return MessageStages.model_validate(found)
 
     @app.post(
         "/api/v1/messages/{message_id}/ack",

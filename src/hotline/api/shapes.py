@@ -156,6 +156,11 @@ class Alarm(Shape):
     id: int | None = None
     cleared_at_us: int | None = None
     source: str | None = Field(default=None, description="`station` or `deadline`.")
+    acknowledged_at_us: int | None = Field(
+        default=None, description="When an officer acknowledged it (our time)."
+    )
+    acknowledged_by: str | None = None
+    ack_note: str | None = None
 
 
 # --- the record ----------------------------------------------------------------------------

@@ -9,6 +9,9 @@ sequence number was declared void).
 
 from __future__ import annotations
 
+import json
+import shutil
+import textwrap
 from typing import Annotated, Any
 
 import typer
@@ -23,6 +26,7 @@ from hotline.cli.common import (
     console,
     handles_errors,
     plain,
+    shown,
     us_to_text,
 )
 
@@ -36,8 +40,17 @@ def register(app: typer.Typer) -> None:
     app.command("ack")(ack)
     app.command("void")(void)
     app.command("status")(status)
-    app.command("alarms")(alarms)
     app.command("link-test")(link_test)
+    app.command("show")(show)
+    app.command("reply")(reply)
+    app.command("actions")(actions_queue)
+    alarms_app = typer.Typer(
+        help="Open alarms; 'hotline alarms ack ID' acknowledges one.",
+        invoke_without_command=True,
+    )
+    alarms_app.callback()(alarms)
+    alarms_app.command("ack")(alarm_ack)
+    app.add_typer(alarms_app, name="alarms")
 
 
 @handles_errors
@@ -94,6 +107,47 @@ def _state(m: dict[str, Any]) -> Text:
     return s
 
 
+#: short precedence names for one-line listings
+_PREC = {"FLASH": "FLASH", "IMMEDIATE": "IMMEDIATE", "PRIORITY": "PRIORITY", "ROUTINE": "ROUTINE"}
+#: messages that are not shown in the inbox (control messages: read notices)
+_CONTROL_TYPES = ("read",)
+
+
+def _width() -> int:
+    """The terminal's width (COLUMNS first), at least 40."""
+    return max(40, shutil.get_terminal_size((80, 24)).columns)
+
+
+def _line(text: Text, width: int) -> None:
+    """Print one line, cut to ``width`` cells with "…" (never wrapped by Rich)."""
+    text.truncate(width, overflow="ellipsis")
+    console.print(text, soft_wrap=True)
+
+
+def _stage(m: dict[str, Any]) -> str:
+    recipients = m.get("recipients") or []
+    if m["state"] == "refused":
+        return "refused"
+    return str(recipients[0]["stage"]) if recipients else str(m["state"])
+
+
+def _stage_by(m: dict[str, Any], stage: str) -> str | None:
+    """Who took the message to its stage, when it is an officer (read, acknowledged)."""
+    if stage not in ("read", "acknowledged"):
+        return None
+    for r in m.get("recipients") or []:
+        named = [s.get("by") for s in r.get("stages") or [] if s.get("stage") == stage]
+        if named and named[-1]:
+            return str(named[-1]) if stage == "acknowledged" else str(named[0])
+    return None
+
+
+def _wrapped(text: str, width: int, indent: str = "    ") -> None:
+    for para in text.splitlines() or [""]:
+        for chunk in textwrap.wrap(shown(para), width - len(indent)) or [""]:
+            console.print(plain(indent, chunk), soft_wrap=True)
+
+
 @handles_errors
 def inbox(
     data_dir: DataDir = DEFAULT_DATA_DIR,
@@ -102,14 +156,18 @@ def inbox(
     unacknowledged: Annotated[
         bool, typer.Option("--unacked", help="Only messages still waiting for an ack.")
     ] = False,
+    full: Annotated[bool, typer.Option("--full", help="Each message's whole text.")] = False,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
 ) -> None:
-    """Show messages, newest first, with each one's state and times.
+    """Show messages, newest first, one line each: a short id to copy (its first 8
+    characters), direction (→ sent, ← received), peer, precedence, stage and text (cut
+    with "…" to the terminal's width; --full for the whole text). The short id works
+    with show, reply and ack.
 
-    States: queued → sent (transmitted, no receipt yet) → delivered (the peer's signed
-    receipt) → acknowledged (by whom); inbound messages are received → acknowledged. A
-    message the peer refused shows "refused: CODE" (and "void" when its sequence number was
-    declared void); 'hotline message ID' says what to do.
+    Stages: queued → sent → delivered (the peer's receipt) → read (an officer opened it)
+    → acknowledged → answered (a reply); received messages: received → read →
+    acknowledged → answered. "!" marks an acknowledgement past its deadline. A message
+    the peer refused shows "refused"; 'hotline message ID' says what to do.
     Example: hotline inbox --unacked -d bravo
     """
     params: dict[str, Any] = {"limit": limit, "unacknowledged": unacknowledged}
@@ -118,39 +176,33 @@ def inbox(
     if peer:
         params["peer"] = peer
     rows = Api(data_dir).call("GET", "/api/v1/messages", params=params)
-    t = Table(show_lines=False)
-    for col in (
-        "id",
-        "dir",
-        "peer",
-        "prec",
-        "channel",
-        "text",
-        "state",
-        "queued",
-        "sent",
-        "delivered",
-        "acknowledged",
-    ):
-        t.add_column(col)
-    for m in rows:
-        acked = us_to_text(m["acknowledged_at_us"])
-        if m["acknowledged_by"]:
-            acked += f" by {m['acknowledged_by']}"
-        t.add_row(
-            plain(m["message_id"][:8]),
-            plain(m["direction"]),
-            plain(m["peer"]),
-            plain(m["precedence"]),
-            plain(m["channel"]),
-            plain(str(m["body"].get("text") or m["type"])[:40]),
-            _state(m),
-            plain(us_to_text(m["sent_at_us"])),
-            plain(us_to_text(m["first_sent_us"]) if m["direction"] == "out" else "-"),
-            plain(us_to_text(m["delivered_at_us"])),
-            plain(acked),
-        )
-    console.print(t)
+    width = _width()
+    shown_rows = [m for m in rows if m.get("type") not in _CONTROL_TYPES]
+    if not shown_rows:
+        console.print("no messages")
+        return
+    for m in shown_rows:
+        stage = _stage(m)
+        colour = "red" if m.get("ack_overdue") else "white"
+        body = m.get("body") or {}
+        text = str(body.get("text") or m["type"]) if isinstance(body, dict) else m["type"]
+        head = plain(
+            m["message_id"][:8], " ", "→" if m["direction"] == "out" else "←", " ",
+            f"{shown(m['peer']):<8} {_PREC.get(m['precedence'], '?'):<9} ",
+            ("!" if m.get("ack_overdue") else " ", "bold red"),
+        )  # fmt: skip
+        if stage == "refused":  # the peer's code, whole: 'hotline message ID' says what to do
+            head.append_text(_state(m)).append(" ")
+        else:
+            head.append_text(plain((f"{stage[:12]:<12}", colour), " "))
+            who = _stage_by(m, stage)
+            if who:
+                head.append_text(plain("by ", who, ": "))
+        if full:
+            _line(head, width)
+            _wrapped(text, width)
+        else:
+            _line(head.append_text(plain(" ".join(text.split()))), width)
 
 
 @handles_errors
@@ -349,19 +401,194 @@ def _print_alarms(rows: list[dict[str, Any]]) -> None:
         console.print("[green]no open alarms[/]")
         return
     for a in rows:
-        console.print(
-            plain(("ALARM", "bold red"), f" {a['severity']!s:<6} {a['kind']!s:<12} "
-                 f"{us_to_text(a['raised_at_us'])}  ", a["detail"])
-        )  # fmt: skip
+        ident = f"#{a['id']}" if a.get("id") is not None else "-"
+        line = plain(("ALARM", "bold red"), f" {ident:<5} {a['severity']!s:<6} {a['kind']!s:<12} "
+                     f"{us_to_text(a['raised_at_us'])}  ", a["detail"])  # fmt: skip
+        if a.get("acknowledged_by"):
+            line.append_text(plain(("  acknowledged by ", "green"), a["acknowledged_by"],
+                                   f" {us_to_text(a.get('acknowledged_at_us'))}"))  # fmt: skip
+            if a.get("ack_note"):
+                line.append_text(plain(": ", a["ack_note"]))
+        console.print(line, soft_wrap=True)
 
 
 @handles_errors
-def alarms(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
-    """List open alarms: lines DOWN, acknowledgements past their deadline.
+def alarms(ctx: typer.Context, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """List open alarms: lines DOWN, acknowledgements past their deadline, conflicts; each
+    stored alarm with its number (#ID) and who acknowledged it.
 
     Example: hotline alarms -d alpha
     """
-    _print_alarms(Api(data_dir).call("GET", "/api/v1/alarms"))
+    if ctx.invoked_subcommand is None:
+        _print_alarms(Api(data_dir).call("GET", "/api/v1/alarms"))
+
+
+@handles_errors
+def alarm_ack(
+    alarm_id: Annotated[int, typer.Argument(help="The alarm's number (#ID in hotline alarms).")],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    note: Annotated[str | None, typer.Option(help="What was done about it.")] = None,
+) -> None:
+    """Acknowledge an alarm: you (the authenticated officer), now, with a note; on the
+    record. The alarm stays listed until its cause clears, marked acknowledged.
+
+    Example: hotline alarms ack 12 --note "line engineer called" -d alpha
+    """
+    a = Api(data_dir).call("POST", f"/api/v1/alarms/{alarm_id}/acknowledge", json={"note": note})
+    console.print(
+        plain(f"acknowledged alarm #{a['id']} ({a['kind']}) as ", a["acknowledged_by"]),
+        soft_wrap=True,
+    )
+
+
+def _full_id(api: Api, prefix: str) -> str:
+    """The one message whose id starts with ``prefix`` (8 or more hex characters)."""
+    from hotline.errors import InputError
+
+    p = prefix.strip().lower()
+    if len(p) < 8 or any(c not in "0123456789abcdef-" for c in p):
+        raise InputError(
+            f"{shown(prefix)!r} is not a message id or its first 8 (or more) characters",
+            code="bad_id",
+            hint="copy the id from: hotline inbox",
+        )
+    return _resolve(api, p, None)
+
+
+@handles_errors
+def show(
+    message_id: Annotated[
+        str, typer.Argument(help="Message id, or its first 8 (or more) characters.")
+    ],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Show a whole message: its text, its stages per recipient with who and when (our
+    time; the peer's claimed time beside it), and its thread. Showing a received message
+    records that you read it (once per officer) and tells its sender.
+
+    Example: hotline show 3f2a9c1e -d bravo
+    """
+    api = Api(data_dir)
+    full = _full_id(api, message_id)
+    m = api.call("GET", f"/api/v1/messages/{full}")
+    if m["direction"] == "in" and m.get("type") != "read":
+        m = api.call("POST", f"/api/v1/messages/{full}/read")
+    width = _width()
+    arrow = "to" if m["direction"] == "out" else "from"
+    console.print(plain((m["message_id"], "bold")), soft_wrap=True)
+    console.print(
+        plain(f"{arrow} ", m["peer"], f" · {m['precedence']} · ", m["channel"],
+              f" · sequence {m['sequence']}"),
+        soft_wrap=True,
+    )  # fmt: skip
+    body = m.get("body") or {}
+    text = str(body.get("text") or "") if isinstance(body, dict) else ""
+    if m.get("operator"):
+        console.print(plain("  by ", m["operator"]), soft_wrap=True)
+    if text:
+        _wrapped(text, width, "  ")
+    if isinstance(body, dict) and body.get("data") is not None:
+        _wrapped(json.dumps(body["data"], ensure_ascii=False), width, "  data ")
+    for r in m.get("recipients") or []:
+        console.print(plain(("stages", "dim"), " · ", r["peer"], ": ", (r["summary"], "bold")),
+                      soft_wrap=True)  # fmt: skip
+        for st in r["stages"]:
+            who = st.get("by") or ""
+            if st["stage"] == "read" and st.get("ref"):
+                who += f" ({st['ref']})"
+            if st["stage"] == "answered" and st.get("ref"):
+                who += f": {str(st['ref'])[:8]}"
+            line = plain(f"  {st['stage']:<13}", us_to_text(st.get("at_us")), "  ", who)
+            if st["stage"] == "acknowledged" and st.get("ref"):
+                line.append_text(plain(" · note: ", st["ref"]))
+            console.print(line, soft_wrap=True)
+            if st.get("claimed_at_us") is not None:
+                console.print(plain(f"  {'':<13}their clock {us_to_text(st['claimed_at_us'])}"))
+    if m.get("ack_overdue"):
+        console.print(plain(("  ACK OVERDUE", "bold red")))
+    thread = m.get("thread") or []
+    if len(thread) > 1:
+        console.print(plain(("thread", "dim")))
+        for t in thread:
+            mark = "*" if t["message_id"] == m["message_id"] else " "
+            tb = t.get("body") or {}
+            tt = str(tb.get("text") or t["type"]) if isinstance(tb, dict) else t["type"]
+            arrow = "→" if t["direction"] == "out" else "←"
+            when = us_to_text(t.get("sent_at_us"))
+            _line(
+                plain(f" {mark}{t['message_id'][:8]} {arrow} {when} ", " ".join(tt.split())), width
+            )
+
+
+@handles_errors
+def reply(
+    message_id: Annotated[
+        str, typer.Argument(help="The message answered: its id or first 8 (or more) characters.")
+    ],
+    text: Annotated[str, typer.Argument(help="The reply's text.")],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    precedence: Annotated[
+        str | None,
+        typer.Option("--precedence", "-p", help="Default: the original's precedence."),
+    ] = None,
+    no_ack: Annotated[bool, typer.Option("--no-ack", help="Ask for no acknowledgement.")] = False,
+) -> None:
+    """Reply to a message: same peer, same channel, threaded with in_reply_to (the
+    original shows "answered").
+
+    Example: hotline reply 3f2a9c1e "Route changed to M-14" -d bravo
+    """
+    api = Api(data_dir)
+    m = api.call("GET", f"/api/v1/messages/{_full_id(api, message_id)}")
+    prec = (precedence or m["precedence"]).upper()
+    if prec not in PRECEDENCES:
+        raise typer.BadParameter(f"precedence must be one of {', '.join(PRECEDENCES)}")
+    r = api.call(
+        "POST",
+        "/api/v1/messages",
+        json={
+            "peer": m["peer"], "channel": m["channel"], "precedence": prec, "text": text,
+            "in_reply_to": m["message_id"], "ack_required": not no_ack,
+        },
+    )  # fmt: skip
+    console.print(
+        plain(f"queued {r['precedence']} reply ", (r["message_id"], "bold"), " to ", r["peer"],
+              f" on {m['channel']} (answers {m['message_id'][:8]})"),
+        soft_wrap=True,
+    )  # fmt: skip
+
+
+def _left(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    sign, s = ("-" if seconds < 0 else ""), abs(int(seconds))
+    if s >= 3600:
+        return f"{sign}{s // 3600}h{s % 3600 // 60:02d}"
+    return f"{sign}{s // 60}m{s % 60:02d}"
+
+
+@handles_errors
+def actions_queue(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """What you must do now, most urgent first (precedence, then time left; a negative
+    time is overdue): messages to acknowledge, alarms to acknowledge, and the work of
+    other features (approvals, handovers, ...). One line each; the ref is what to act on
+    ('hotline ack REF', 'hotline alarms ack REF').
+
+    Example: hotline actions -d bravo
+    """
+    rows = Api(data_dir).call("GET", "/api/v1/actions")
+    if not rows:
+        console.print("[green]nothing to do[/]")
+        return
+    width = _width()
+    for i in rows:
+        ref = i["ref"][:8]
+        _line(
+            plain(f"{_PREC.get(i['precedence'], '?'):<9} {_left(i.get('time_left_s')):>7} ",
+                  (f"{i['kind'][:11]:<11}", "bold"), f" {shown(ref):<8} ",
+                  f"{shown(i.get('peer') or '-'):<8} ", " ".join(str(i['summary']).split())),
+            width,
+        )  # fmt: skip
 
 
 @handles_errors

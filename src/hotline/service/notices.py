@@ -3,15 +3,18 @@ reference data, raise and answer concerns. Each notice travels as a typed messag
 
 Owns choosing the recipients, checking a notice against the registry before anything is
 sent (a refused notice sends nothing), serialising the use cases so that a check and
-its sends are one step, and the words that go with it: a notification is information,
-never permission. Parsing and checks run off the event loop. Must not touch: the
-registry's rules, transport.
+its sends are one step, the words that go with it (a notification is information,
+never permission), and the rule that a concern step acknowledges what it answers (no
+busywork: docs/operations.md, "Message stages and acknowledgements"). Parsing and
+checks run off the event loop. Must not touch: the registry's rules, transport.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
+import logging
 import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,10 +24,18 @@ from hotline.deconfliction.models import ActivityNotice, Concern, SiteNotice
 from hotline.errors import HotlineError, InputError
 from hotline.service.line import Line, Sent
 from hotline.service.registry import INFORMATION_NOT_PERMISSION, RegistryProjection
+from hotline.service.roles import STATION_USERNAME
+from hotline.store import stages as stages_db
 from hotline.wire.envelope import Precedence
 from hotline.wire.messages import MessagePayload
 
 CHANNEL = "deconfliction"
+log = logging.getLogger(__name__)
+#: concern steps that answer and need no acknowledgement of their own
+NO_ACK_STEPS = ("acknowledge", "close")
+NOTICE_MESSAGE_TYPES = ("site_notice", "activity_notice", "concern")
+#: most waiting messages a concern step looks through for what it answers
+ANSWERED_SCAN = 5000
 Notice = SiteNotice | ActivityNotice | Concern
 
 
@@ -111,14 +122,55 @@ class Deconfliction:
         prec = precedence or (
             Precedence.IMMEDIATE if isinstance(notice, Concern) else Precedence.PRIORITY
         )
-        payload = MessagePayload(type=notice.type, text=describe(notice), data=notice.to_payload())
+        payload = MessagePayload(
+            type=notice.type,
+            text=describe(notice),
+            data=notice.to_payload(),
+            # a concern's acknowledge and close steps are themselves answers: no busywork
+            ack_required=not (isinstance(notice, Concern) and notice.step in NO_ACK_STEPS),
+        )
         with self.projection.sending(notice):
-            return [
+            sent = [
                 await self.line.send(
                     peer=p, channel=CHANNEL, precedence=prec, payload=payload, operator=operator
                 )
                 for p in self.recipients(peer)
             ]
+        if isinstance(notice, Concern):
+            await self._acknowledge_answered(notice, peer, operator)
+        return sent
+
+    async def _acknowledge_answered(
+        self, step: Concern, peer: str | None, operator: str | None
+    ) -> None:
+        """A concern step acknowledges what it answers: the peer's earlier steps of the
+        same concern (or, raising it, the peer's notices it is about) that still wait for
+        an acknowledgement, each named to the officer who took the step."""
+        targets = await asyncio.to_thread(self._answered_by, step, peer)
+        officer = operator or STATION_USERNAME
+        for mid in targets:
+            try:
+                await self.line.acknowledge(mid, officer)
+            except HotlineError as exc:  # acknowledged meanwhile: nothing left to do
+                log.info("concern step did not acknowledge %s: %s", mid, exc.message)
+
+    def _answered_by(self, step: Concern, peer: str | None) -> list[str]:
+        with self.line.reader.connect() as conn:
+            waiting = stages_db.awaiting_ack(conn, ANSWERED_SCAN, types=NOTICE_MESSAGE_TYPES)
+        about = step.about
+        ids = set() if about is None else {*about.site_ids, *about.activity_ids}
+        out = []
+        for r in waiting:
+            if peer is not None and r.peer != peer:
+                continue
+            data = json.loads(r.body).get("data") or {}
+            if step.step != "raise":
+                hit = r.type == "concern" and data.get("concern_id") == step.concern_id
+            else:
+                hit = (data.get("site_id") or data.get("activity_id")) in ids
+            if hit:
+                out.append(str(r.message_id))
+        return out
 
     async def import_file(
         self,

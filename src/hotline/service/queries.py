@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from hotline.store import operational, reads, tree
+from hotline.store import operational, reads, stages, tree
 from hotline.wire.envelope import Precedence
 
 MAX_OVERDUE = 1000  #: overdue acknowledgements listed at most
@@ -138,4 +138,107 @@ def alarms(conn: Connection, now_us: int) -> list[dict[str, Any]]:
                 "source": "deadline",
             }
         )
+    return out
+
+
+# --- message stages (service/stages.py) -----------------------------------------------------
+
+#: the ladder of a message we sent, and of one we received, lowest first
+LADDER_OUT = ("queued", "sent", "delivered", "read", "acknowledged", "answered")
+LADDER_IN = ("received", "read", "acknowledged", "answered")
+MAX_THREAD = 200  #: messages of a thread shown at most
+
+
+def _step(stage: str, at_us: int | None, by: str | None = None,
+          claimed_at_us: int | None = None, ref: str | None = None) -> dict[str, Any]:  # fmt: skip
+    return {"stage": stage, "at_us": at_us, "by": by, "claimed_at_us": claimed_at_us, "ref": ref}
+
+
+def stages_of(row: Any, read_rows: list[Any], answer: Any) -> dict[str, Any]:
+    """One recipient's stages of a message: every stage reached with who and when (OUR
+    time; a peer's claim beside it as ``claimed_at_us``), the highest one, and whether it
+    waits for an answer ("received, not answered")."""
+    out = row.direction == "out"
+    reached: list[dict[str, Any]] = []
+    if out:
+        reached.append(_step("queued", row.stored_at_us, row.operator))
+        if row.first_sent_us is not None:
+            reached.append(_step("sent", row.first_sent_us))
+        if row.delivered_at_us is not None:
+            reached.append(_step("delivered", row.delivered_at_us, row.peer))
+    else:
+        reached.append(_step("received", row.stored_at_us, row.peer, row.sent_at_us))
+    for r in read_rows:
+        reached.append(_step("read", r.read_at_us, r.officer, r.claimed_at_us, r.station))
+    if row.acknowledged_at_us is not None:
+        reached.append(
+            _step("acknowledged", row.acknowledged_at_us, row.acknowledged_by,
+                  row.ack_claimed_at_us, row.ack_note)
+        )  # fmt: skip
+    if answer is not None:
+        who = row.peer if answer.direction == "in" else "us"
+        reached.append(_step("answered", answer.answered_at_us, who, None, answer.reply_id))
+    ladder = LADDER_OUT if out else LADDER_IN
+    stage = max((s["stage"] for s in reached), key=ladder.index)
+    if out and getattr(row, "refused", None) is not None and row.delivered_at_us is None:
+        stage = "refused"
+    waiting = answer is None and row.type == "text" and stage != "refused"
+    return {
+        "peer": row.peer,
+        "stage": stage,
+        "not_answered": waiting,
+        "summary": f"{stage}, not answered" if waiting and stage != "queued" else stage,
+        "stages": reached,
+    }
+
+
+def message_with_stages(conn: Connection, now_us: int, message_id: str) -> dict[str, Any] | None:
+    """One message, its stages per recipient and its thread (what it answers, what
+    answers it), or None."""
+    row = reads.message(conn, message_id)
+    if row is None:
+        return None
+    out = _message(row, now_us)
+    out["recipients"] = [
+        stages_of(row, stages.reads_of(conn, [message_id]),
+                  next(iter(stages.answers_of(conn, [message_id])), None))
+    ]  # fmt: skip
+    out["thread"] = thread(conn, now_us, message_id)
+    return out
+
+
+def thread(conn: Connection, now_us: int, message_id: str) -> list[dict[str, Any]]:
+    """The thread a message is in, oldest first: up the ``in_reply_to`` chain to its
+    root, then every answer below (first answers), at most ``MAX_THREAD`` messages."""
+    root, seen = message_id, {message_id}
+    while len(seen) < MAX_THREAD:
+        row = reads.message(conn, root)
+        parent = None if row is None else json.loads(row.body).get("in_reply_to")
+        if parent is None or parent in seen or reads.message(conn, parent) is None:
+            break
+        root = parent
+        seen.add(root)
+    ids, level = [root], [root]
+    while level and len(ids) < MAX_THREAD:
+        level = [i for i in stages.thread_of(conn, level, MAX_THREAD) if i not in ids]
+        ids.extend(level)
+    rows = [reads.message(conn, i) for i in ids[:MAX_THREAD]]
+    msgs = [_message(r, now_us) for r in rows if r is not None]
+    return sorted(msgs, key=lambda m: (m["sent_at_us"], m["entry_idx"]))
+
+
+def list_with_stages(conn: Connection, now_us: int, **filters: Any) -> list[dict[str, Any]]:
+    """``list_messages`` with each message's stage summary (one query for the reads and
+    one for the answers of the whole page)."""
+    rows = reads.messages(conn, **filters)
+    ids = [r.message_id for r in rows]
+    by_reads: dict[str, list[Any]] = {}
+    for r in stages.reads_of(conn, ids):
+        by_reads.setdefault(r.message_id, []).append(r)
+    answers = {a.message_id: a for a in stages.answers_of(conn, ids)}
+    out = []
+    for r in rows:
+        m = _message(r, now_us)
+        m["recipients"] = [stages_of(r, by_reads.get(r.message_id, []), answers.get(r.message_id))]
+        out.append(m)
     return out

@@ -39,6 +39,7 @@ from hotline.deconfliction.engine import Conflict
 from hotline.deconfliction.journal import Journal
 from hotline.deconfliction.limits import Limits
 from hotline.deconfliction.models import (
+    PAYLOAD_TYPES,
     Activity,
     ActivityNotice,
     Concern,
@@ -165,6 +166,10 @@ class RegistryProjection:
                         conn, kind="conflict", peer=None, ref=alarm["ref"], now_us=now
                     )
             for oc in self.open_conflicts.values():
+                if self._closed(oc.draft.concern_id):  # its concern was closed
+                    operational.clear_alarm(conn, kind="conflict", peer=None,
+                                            ref=conflict_ref(oc.conflict), now_us=now)  # fmt: skip
+                    continue
                 change = ConflictChange("opened", oc.conflict, oc.notice_id, "rebuild")
                 self._conflict_changed(conn, change, oc.opened_at, now)
 
@@ -223,6 +228,8 @@ class RegistryProjection:
                 raise
 
     def _on_message(self, conn: Connection | None, event: MessageEvent) -> None:
+        if event.body.type not in PAYLOAD_TYPES:
+            return  # another extension's typed message (a read, ...): not the registry's
         data = event.body.data
         at = utc(event.recorded_at_us)
         sent = self._sending(event) if conn is not None and not self._quiet else None
@@ -236,13 +243,15 @@ class RegistryProjection:
                 return
         if isinstance(payload, Concern):
             try:
-                self.concerns.apply(payload, event.sender, at)
+                thread = self.concerns.apply(payload, event.sender, at)
             except HotlineError as exc:
                 if sent is not None:
                     raise  # decided in the writer's unit: the send is refused, nothing stored
                 self._refuse(conn, event, exc)
                 return
             self._sent_once(event)
+            if thread.state == "closed":
+                self._concern_closed(conn, payload.concern_id, event.recorded_at_us)
             return
         if event.direction == "out" and self._applied.get(payload.notice_id) == event.sender:
             # our own notice, sent to several peers: applied once, acknowledged by each
@@ -312,6 +321,22 @@ class RegistryProjection:
         notice_id = self._notice_of_message.get(message_id)
         if notice_id is not None:
             self.registry.acknowledge(notice_id, by_station, utc(at_us))
+
+    def _closed(self, concern_id: str) -> bool:
+        try:
+            return self.concerns.get(concern_id).state == "closed"
+        except NotFoundError:
+            return False
+
+    def _concern_closed(self, conn: Connection | None, concern_id: str, now_us: int) -> None:
+        """A conflict's alarm follows its concern: closing the conflict's draft concern
+        clears the alarm (a conflict opened again raises it again, with a new draft)."""
+        if conn is None or self._quiet:
+            return
+        for oc in self.open_conflicts.values():
+            if oc.draft.concern_id == concern_id:
+                ref = conflict_ref(oc.conflict)
+                operational.clear_alarm(conn, kind="conflict", peer=None, ref=ref, now_us=now_us)
 
     def _refuse(self, conn: Connection | None, event: MessageEvent, exc: HotlineError) -> None:
         log.warning("notice %s from %s not applied: %s", event.message_id, event.sender, exc)

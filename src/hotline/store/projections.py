@@ -347,6 +347,13 @@ class Projector:
             )  # fmt: skip
             for ext in self.extensions:
                 ext.on_message(conn, event)
+        if body.in_reply_to is not None:  # a reply (any type): extensions that thread see it
+            peer = h.recipient if direction == "out" else h.sender
+            for ext in self.extensions:
+                on_reply = getattr(ext, "on_reply", None)
+                if on_reply is not None:
+                    on_reply(conn, idx, direction, peer, str(h.message_id),
+                             str(body.in_reply_to), entry.recorded_at_us)  # fmt: skip
 
 
 #: operator/system actions on a peer row, besides ``peer_add`` (service/peering.py,

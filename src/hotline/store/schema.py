@@ -341,3 +341,37 @@ handovers = Table(
 
 #: the watch projection's tables (wiped and rebuilt from the ledger by its extension)
 WATCH_TABLES = (rota, escalations, handovers)
+# --- message stages and acknowledgements (issue 8, migration 0011) -------------------------
+
+#: who read a message and when (projection of ``read`` actions: our officers opening an
+#: inbound message; and of the peer's ``read`` typed messages naming one of ours). The
+#: first read per officer counts; ``station`` is who read it (ours or the peer's id).
+message_reads = Table(
+    "message_reads",
+    metadata,
+    Column("message_id", String(36), primary_key=True),
+    Column("station", String(32), primary_key=True),
+    Column("officer", String(100), primary_key=True),
+    #: OUR time: when we recorded the read (our action, or the peer's message arriving)
+    Column("read_at_us", BigInteger, nullable=False),
+    #: the peer's CLAIM of when its officer read it (its message's sent time); None: ours
+    Column("claimed_at_us", BigInteger, nullable=True),
+    Column("entry_idx", BigInteger, nullable=False),
+)
+
+#: the first reply (``in_reply_to``) to a message, sent or received
+message_answers = Table(
+    "message_answers",
+    metadata,
+    Column("message_id", String(36), primary_key=True),
+    Column("reply_id", String(36), nullable=False),
+    #: "out": we answered it; "in": the peer answered it
+    Column("direction", String(3), nullable=False),
+    Column("answered_at_us", BigInteger, nullable=False),
+    Column("entry_idx", BigInteger, nullable=False),
+)
+
+#: an alarm's acknowledgement (an ``alarm_ack`` action on the record: by whom, when, note)
+alarms.append_column(Column("acknowledged_at_us", BigInteger, nullable=True))
+alarms.append_column(Column("acknowledged_by", String(100), nullable=True))
+alarms.append_column(Column("ack_note", Text, nullable=True))

@@ -43,7 +43,7 @@ def check_claimed_time(what: str, value: int, *, not_after_us: int) -> None:
         raise BadTimeError(f"{what} {value} is out of range (2020 to {not_after_us})")
 
 
-MessageType = Literal["text", "site_notice", "activity_notice", "concern", "escalation"]
+MessageType = Literal["text", "site_notice", "activity_notice", "concern", "escalation", "read"]
 
 
 class _Payload(BaseModel):
