@@ -250,3 +250,24 @@ idempotency_keys = Table(
     Column("expires_at_us", BigInteger, nullable=False),
     Index("ix_idempotency_expiry", "expires_at_us"),
 )
+
+# --- search over messages (migration 0014) ------------------------------------------------
+
+#: the searchable text of each message (its text and the strings of its typed data), kept
+#: in step with ``messages`` by database triggers (migration 0014): a message row stored,
+#: live or by a rebuild, adds its row here; a wiped one removes it. Over ``doc`` the
+#: full-text index: on SQLite the FTS5 table ``message_fts`` (external content, rowid =
+#: ``doc_id``, kept in step by triggers), on PostgreSQL a GIN index on
+#: ``to_tsvector('simple', doc)``. ``in_reply_to`` answers "answered".
+message_search = Table(
+    "message_search",
+    metadata,
+    Column("doc_id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(36), nullable=False, unique=True),
+    Column("in_reply_to", String(36), nullable=True),
+    Column("doc", Text, nullable=False),
+    Index("ix_message_search_reply", "in_reply_to"),
+)
+
+#: search pages newest first by ledger index (migration 0014)
+Index("ix_messages_entry", messages.c.entry_idx)

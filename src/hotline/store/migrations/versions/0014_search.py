@@ -1,0 +1,123 @@
+"""Search over messages: ``message_search`` and its full-text index, kept in step with
+``messages`` by triggers (so a live insert, a wipe and a rebuild all move the index).
+
+SQLite: the FTS5 table ``message_fts`` (external content over ``message_search``, rowid
+``doc_id``, tokenizer unicode61 without removing diacritics: й and и stay distinct).
+PostgreSQL: a GIN index on ``to_tsvector('simple', doc)``. A message's searchable text is
+its ``text`` and every string inside its typed ``data``; on PostgreSQL a body carrying a
+``\\u0000`` escape (which jsonb refuses) is indexed as its raw JSON text instead, so no
+text ever stops a message from being stored.
+
+Revision ID: 0014
+Revises: 0007
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0014"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+#: a message's searchable text on SQLite (written out for ``new`` and ``m`` below)
+#: trim(coalesce(json_extract(R.body, '$.text'), '') || ' ' || coalesce((SELECT
+#: group_concat(value, ' ') FROM json_tree(R.body, '$.data') WHERE type = 'text'), ''))
+
+
+_SQLITE = [
+    "CREATE VIRTUAL TABLE message_fts USING fts5(doc, content='message_search', "
+    "content_rowid='doc_id', tokenize='unicode61 remove_diacritics 0')",
+    "CREATE TRIGGER message_search_ai AFTER INSERT ON message_search BEGIN "
+    "INSERT INTO message_fts(rowid, doc) VALUES (new.doc_id, new.doc); END",
+    "CREATE TRIGGER message_search_ad AFTER DELETE ON message_search BEGIN "
+    "INSERT INTO message_fts(message_fts, rowid, doc) VALUES ('delete', old.doc_id, old.doc); "
+    "END",
+    "CREATE TRIGGER message_search_au AFTER UPDATE ON message_search BEGIN "
+    "INSERT INTO message_fts(message_fts, rowid, doc) VALUES ('delete', old.doc_id, old.doc); "
+    "INSERT INTO message_fts(rowid, doc) VALUES (new.doc_id, new.doc); END",
+    "CREATE TRIGGER messages_search_ai AFTER INSERT ON messages BEGIN "
+    "INSERT INTO message_search(message_id, in_reply_to, doc) VALUES (new.message_id, "
+    "json_extract(new.body, '$.in_reply_to'), trim(coalesce(json_extract(new.body, '$.text'), "
+    "'') || ' ' || coalesce((SELECT group_concat(value, ' ') FROM json_tree(new.body, "
+    "'$.data') WHERE type = 'text'), ''))); END",
+    "CREATE TRIGGER messages_search_ad AFTER DELETE ON messages BEGIN "
+    "DELETE FROM message_search WHERE message_id = old.message_id; END",
+    "INSERT INTO message_search(message_id, in_reply_to, doc) SELECT m.message_id, "
+    "json_extract(m.body, '$.in_reply_to'), trim(coalesce(json_extract(m.body, '$.text'), '') "
+    "|| ' ' || coalesce((SELECT group_concat(value, ' ') FROM json_tree(m.body, '$.data') "
+    "WHERE type = 'text'), '')) FROM messages AS m "
+    "ORDER BY m.entry_idx",
+]
+
+_PG = [
+    """CREATE FUNCTION hotline_search_doc(body text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE AS $$
+    DECLARE b jsonb;
+    BEGIN
+      IF strpos(body, '\\u0000') > 0 THEN
+        RETURN replace(body, '\\u0000', ' ');
+      END IF;
+      b := body::jsonb;
+      IF jsonb_typeof(b -> 'data') IS DISTINCT FROM 'object' THEN
+        RETURN coalesce(b ->> 'text', '');
+      END IF;
+      RETURN concat_ws(' ', b ->> 'text', (SELECT string_agg(v #>> '{}', ' ')
+        FROM jsonb_path_query(b, 'strict $.data.** ? (@.type() == "string")') AS v));
+    END $$""",
+    """CREATE FUNCTION hotline_search_reply_to(body text) RETURNS text
+    LANGUAGE sql IMMUTABLE AS $$
+      SELECT CASE WHEN strpos(body, '\\u0000') > 0 THEN NULL
+             ELSE body::jsonb ->> 'in_reply_to' END
+    $$""",
+    """CREATE FUNCTION hotline_message_search() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+      IF TG_OP = 'DELETE' THEN
+        DELETE FROM message_search WHERE message_id = OLD.message_id;
+        RETURN OLD;
+      END IF;
+      INSERT INTO message_search (message_id, in_reply_to, doc) VALUES (NEW.message_id,
+        hotline_search_reply_to(NEW.body), hotline_search_doc(NEW.body));
+      RETURN NEW;
+    END $$""",
+    "CREATE TRIGGER messages_search AFTER INSERT OR DELETE ON messages FOR EACH ROW "
+    "EXECUTE FUNCTION hotline_message_search()",
+    "CREATE INDEX ix_message_search_fts ON message_search "
+    "USING gin (to_tsvector('simple'::regconfig, doc))",
+    "INSERT INTO message_search (message_id, in_reply_to, doc) SELECT message_id, "
+    "hotline_search_reply_to(body), hotline_search_doc(body) FROM messages ORDER BY entry_idx",
+]
+
+
+def upgrade() -> None:
+    op.create_table(
+        "message_search",
+        sa.Column("doc_id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("message_id", sa.String(length=36), nullable=False),
+        sa.Column("in_reply_to", sa.String(length=36), nullable=True),
+        sa.Column("doc", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("doc_id"),
+        sa.UniqueConstraint("message_id"),
+    )
+    op.create_index("ix_message_search_reply", "message_search", ["in_reply_to"])
+    op.create_index("ix_messages_entry", "messages", ["entry_idx"])
+    statements = _SQLITE if op.get_bind().dialect.name == "sqlite" else _PG
+    for sql in statements:
+        op.execute(sa.text(sql))
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        for name in ("messages_search_ai", "messages_search_ad", "message_search_ai",
+                     "message_search_ad", "message_search_au"):  # fmt: skip
+            op.execute(sa.text(f"DROP TRIGGER IF EXISTS {name}"))
+        op.execute(sa.text("DROP TABLE IF EXISTS message_fts"))
+    else:
+        op.execute(sa.text("DROP TRIGGER IF EXISTS messages_search ON messages"))
+        op.execute(sa.text("DROP FUNCTION IF EXISTS hotline_message_search()"))
+        op.execute(sa.text("DROP FUNCTION IF EXISTS hotline_search_reply_to(text)"))
+        op.execute(sa.text("DROP FUNCTION IF EXISTS hotline_search_doc(text)"))
+    op.drop_index("ix_messages_entry", table_name="messages")
+    op.drop_table("message_search")
