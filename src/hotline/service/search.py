@@ -272,6 +272,7 @@ def hit(row: Any, now_us: int) -> dict[str, Any]:
         "in_reply_to": row.in_reply_to,
         "state": message_state(row, now_us),
         "answered": bool(row.answered),
+        "ack_required": bool(row.ack_required),
         "ack_overdue": bool(overdue),
         "stored_at_us": row.stored_at_us,
         "sent_at_us": row.sent_at_us,
