@@ -118,13 +118,13 @@ class PrintLog(Shape):
     overdue: list[LogOverdue]
 
 
+Reader = Annotated[Principal, Depends(allowed(Action.READ))]
+Exporter = Annotated[Principal, Depends(allowed(Action.EXPORT))]
 MEDIA = {"text": "text/plain", "md": "text/markdown", "html": "text/html"}
 
 
 def search_router(line: Line, auth: Any) -> APIRouter:
     router = APIRouter(prefix="/api/v1", dependencies=[Depends(auth)], tags=["history"])
-    Reader = Annotated[Principal, Depends(allowed(Action.READ))]
-    Exporter = Annotated[Principal, Depends(allowed(Action.EXPORT))]
 
     @router.get("/search", responses=errors(403))
     async def search_messages(
