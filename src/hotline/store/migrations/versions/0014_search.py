@@ -4,9 +4,9 @@
 SQLite: the FTS5 table ``message_fts`` (external content over ``message_search``, rowid
 ``doc_id``, tokenizer unicode61 without removing diacritics: й and и stay distinct).
 PostgreSQL: a GIN index on ``to_tsvector('simple', doc)``. A message's searchable text is
-its ``text`` and every string inside its typed ``data``; on PostgreSQL a body carrying a
-``\\u0000`` escape (which jsonb refuses) is indexed as its raw JSON text instead, so no
-text ever stops a message from being stored.
+its ``text`` and every string inside its typed ``data``. A NUL in the text (the JSON
+escape ``\\u0000``, which jsonb refuses and SQLite's json_extract stops at) is read as a
+space, so no text ever stops a message from being stored.
 
 Revision ID: 0014
 Revises: 0007
@@ -21,10 +21,15 @@ branch_labels = None
 depends_on = None
 
 
-#: a message's searchable text on SQLite (written out for ``new`` and ``m`` below)
-#: trim(coalesce(json_extract(R.body, '$.text'), '') || ' ' || coalesce((SELECT
-#: group_concat(value, ' ') FROM json_tree(R.body, '$.data') WHERE type = 'text'), ''))
-
+#: SQLite: (message_id, in_reply_to, doc) of the message rows of ``{rows}``; a JSON
+#: ``\u0000`` escape becomes ``\u0020`` first (json_extract would cut the text at a NUL;
+#: the swap keeps the JSON valid, as only hex digits change)
+_SQLITE_ROWS = (
+    "SELECT message_id, json_extract(b, '$.in_reply_to'), "
+    "trim(coalesce(json_extract(b, '$.text'), '') || ' ' || coalesce((SELECT "
+    "group_concat(value, ' ') FROM json_tree(b, '$.data') WHERE type = 'text'), '')) "
+    "FROM (SELECT message_id, entry_idx, replace(body, '\\u0000', '\\u0020') AS b FROM {rows})"
+)
 
 _SQLITE = [
     "CREATE VIRTUAL TABLE message_fts USING fts5(doc, content='message_search', "
@@ -38,38 +43,32 @@ _SQLITE = [
     "INSERT INTO message_fts(message_fts, rowid, doc) VALUES ('delete', old.doc_id, old.doc); "
     "INSERT INTO message_fts(rowid, doc) VALUES (new.doc_id, new.doc); END",
     "CREATE TRIGGER messages_search_ai AFTER INSERT ON messages BEGIN "
-    "INSERT INTO message_search(message_id, in_reply_to, doc) VALUES (new.message_id, "
-    "json_extract(new.body, '$.in_reply_to'), trim(coalesce(json_extract(new.body, '$.text'), "
-    "'') || ' ' || coalesce((SELECT group_concat(value, ' ') FROM json_tree(new.body, "
-    "'$.data') WHERE type = 'text'), ''))); END",
+    "INSERT INTO message_search(message_id, in_reply_to, doc) "
+    + _SQLITE_ROWS.format(
+        rows="(SELECT new.message_id AS message_id, new.entry_idx AS entry_idx, new.body AS body)"
+    )
+    + "; END",
     "CREATE TRIGGER messages_search_ad AFTER DELETE ON messages BEGIN "
     "DELETE FROM message_search WHERE message_id = old.message_id; END",
-    "INSERT INTO message_search(message_id, in_reply_to, doc) SELECT m.message_id, "
-    "json_extract(m.body, '$.in_reply_to'), trim(coalesce(json_extract(m.body, '$.text'), '') "
-    "|| ' ' || coalesce((SELECT group_concat(value, ' ') FROM json_tree(m.body, '$.data') "
-    "WHERE type = 'text'), '')) FROM messages AS m "
-    "ORDER BY m.entry_idx",
+    "INSERT INTO message_search(message_id, in_reply_to, doc) "
+    + _SQLITE_ROWS.format(rows="messages")
+    + " ORDER BY entry_idx",
 ]
 
 _PG = [
-    """CREATE FUNCTION hotline_search_doc(body text) RETURNS text
+    r"""CREATE FUNCTION hotline_search_doc(body text) RETURNS text
     LANGUAGE plpgsql IMMUTABLE AS $$
-    DECLARE b jsonb;
+    DECLARE b jsonb := replace(body, '\u0000', '\u0020')::jsonb;
     BEGIN
-      IF strpos(body, '\\u0000') > 0 THEN
-        RETURN replace(body, '\\u0000', ' ');
-      END IF;
-      b := body::jsonb;
       IF jsonb_typeof(b -> 'data') IS DISTINCT FROM 'object' THEN
         RETURN coalesce(b ->> 'text', '');
       END IF;
       RETURN concat_ws(' ', b ->> 'text', (SELECT string_agg(v #>> '{}', ' ')
         FROM jsonb_path_query(b, 'strict $.data.** ? (@.type() == "string")') AS v));
     END $$""",
-    """CREATE FUNCTION hotline_search_reply_to(body text) RETURNS text
+    r"""CREATE FUNCTION hotline_search_reply_to(body text) RETURNS text
     LANGUAGE sql IMMUTABLE AS $$
-      SELECT CASE WHEN strpos(body, '\\u0000') > 0 THEN NULL
-             ELSE body::jsonb ->> 'in_reply_to' END
+      SELECT replace(body, '\u0000', '\u0020')::jsonb ->> 'in_reply_to'
     $$""",
     """CREATE FUNCTION hotline_message_search() RETURNS trigger
     LANGUAGE plpgsql AS $$
