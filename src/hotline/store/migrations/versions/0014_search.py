@@ -55,16 +55,22 @@ _SQLITE = [
     + " ORDER BY entry_idx",
 ]
 
+#: PostgreSQL: the doc's ASCII punctuation becomes spaces (``translate`` below), so its
+#: text parser splits words where FTS5 does (it would drop ``<tag>``s and keep ``x.y``,
+#: ``a@b.c``, ``/p/q`` whole)
 _PG = [
     r"""CREATE FUNCTION hotline_search_doc(body text) RETURNS text
     LANGUAGE plpgsql IMMUTABLE AS $$
-    DECLARE b jsonb := replace(body, '\u0000', '\u0020')::jsonb;
+    DECLARE
+      b jsonb := replace(body, '\u0000', '\u0020')::jsonb;
+      doc text := coalesce(b ->> 'text', '');
     BEGIN
-      IF jsonb_typeof(b -> 'data') IS DISTINCT FROM 'object' THEN
-        RETURN coalesce(b ->> 'text', '');
+      IF jsonb_typeof(b -> 'data') = 'object' THEN
+        doc := concat_ws(' ', doc, (SELECT string_agg(v #>> '{}', ' ')
+          FROM jsonb_path_query(b, 'strict $.data.** ? (@.type() == "string")') AS v));
       END IF;
-      RETURN concat_ws(' ', b ->> 'text', (SELECT string_agg(v #>> '{}', ' ')
-        FROM jsonb_path_query(b, 'strict $.data.** ? (@.type() == "string")') AS v));
+      RETURN translate(doc, '<>&./\@:-_+=~#%?;,!"()[]{}|^`$*',
+                            '                               ');
     END $$""",
     r"""CREATE FUNCTION hotline_search_reply_to(body text) RETURNS text
     LANGUAGE sql IMMUTABLE AS $$
