@@ -271,3 +271,17 @@ message_search = Table(
 
 #: search pages newest first by ledger index (migration 0014)
 Index("ix_messages_entry", messages.c.entry_idx)
+
+#: what migration 0014 creates that no Table above declares (SQLAlchemy has no type for
+#: them): SQLite's FTS5 table ``message_fts`` and its shadow tables, and PostgreSQL's GIN
+#: expression index on ``message_search.doc``. Schema comparisons leave these names out.
+UNDECLARED = frozenset(
+    {
+        "message_fts",
+        "message_fts_config",
+        "message_fts_data",
+        "message_fts_docsize",
+        "message_fts_idx",
+        "ix_message_search_fts",
+    }
+)
