@@ -80,7 +80,10 @@ def _pg_query(terms: Sequence[Term]) -> Any:
         if t.kind == "phrase":
             part = sa.func.phraseto_tsquery(_SIMPLE, " ".join(t.tokens))
         elif t.kind == "prefix":
-            part = sa.func.to_tsquery(_SIMPLE, sa.func.concat(t.tokens[0], ":*"))
+            # a quoted lexeme with the prefix mark; the token holds no quote (letters and
+            # digits only), doubled anyway
+            lexeme = "'" + t.tokens[0].replace("'", "''") + "':*"
+            part = sa.func.to_tsquery(_SIMPLE, lexeme)
         else:
             part = sa.func.plainto_tsquery(_SIMPLE, t.tokens[0])
         query = part if query is None else query.op("&&")(part)
