@@ -48,7 +48,7 @@ from hotline.link.outbox import Outbox
 from hotline.service import approvals, peering
 from hotline.service.arbitration import Arbitration
 from hotline.service.escalation import Escalator
-from hotline.service.events import EventBus
+from hotline.service.events import EventBus, raise_alarm
 from hotline.service.line import Line
 from hotline.service.notices import Deconfliction
 from hotline.service.peers import PeerBook
@@ -448,8 +448,9 @@ class Station:
 
     async def _alarm(self, peer: str, code: str, detail: str) -> None:
         def unit(tx: WriteTx) -> None:
-            operational.raise_alarm(
-                tx.conn, kind="peer_unusable", severity="HIGH", peer=peer, ref=code,
+            raise_alarm(
+                tx, self.line.events, operational.raise_alarm,
+                kind="peer_unusable", severity="HIGH", peer=peer, ref=code,
                 now_us=self.clock.now_us(),
                 detail=f"no line to {peer} ({code}): {detail}; the station serves its other "
                 "peers. Re-key it with a good card ('hotline peer rekey') or remove it",

@@ -74,6 +74,37 @@ async def replay_other_bytes(t: Target) -> None:
     await t.still_answers()
 
 
+#: a message text written to break search and the printable log: FTS5 and tsquery syntax,
+#: a NUL, markup for HTML and Rich, a terminal escape, a bidirectional override
+SEARCH_BAIT = (
+    'NEAR(a b) OR "x" * ^ col:term AND NOT & | ! <-> \u0000 \x00 '
+    + "\x00"
+    + "<script>alert(1)</script> [bold red]ALARM[/] \x1b[2J \u202e Знахідка"
+)
+
+
+@attack
+async def text_that_targets_search_and_the_log(t: Target) -> None:
+    """A message whose text is query syntax, a NUL and markup is stored as text: found by
+    its words (never taken as syntax), and printed as text in the log."""
+    raw = t.peer.message(t.now_us(), t.peer.take_seq(), SEARCH_BAIT)
+    [receipt] = await t.accept([raw])
+    assert receipt
+    found = await t.operator("GET", "/api/v1/search", params={"q": "знахідка near"})
+    assert [h["text"] for h in found["items"]] == [SEARCH_BAIT]
+    for q in ("NEAR(a b)", "col:term", '"x" *', "<script>"):
+        page = await t.operator("GET", "/api/v1/search", params={"q": q})
+        assert [h["text"] for h in page["items"]] == [SEARCH_BAIT], q
+    r = await t.operator_http.get(
+        "/api/v1/log", params={"from": "2020-01-01", "to": "2099-12-31", "format": "html"}
+    )
+    assert r.status_code == 200, r.text
+    assert "<script" not in r.text
+    assert "\x1b" not in r.text
+    assert "\u202e" not in r.text
+    await t.still_answers()
+
+
 @attack
 async def exact_duplicate(t: Target) -> None:
     """The same bytes twice (in one batch, then again) are stored once and answered with
@@ -84,10 +115,13 @@ async def exact_duplicate(t: Target) -> None:
     assert first == second
     added = diff(before, t.snapshot())
     assert not added.pop("ledger_nodes", ([], []))[0], "a stored tree node changed"
+    for table in [t for t in added if t.startswith("message_fts")]:
+        added.pop(table)  # SQLite's FTS5 index (its shadow tables) follows message_search
     assert {table: (len(rem), len(add)) for table, (rem, add) in added.items()} == {
         "entries": (0, 1),
         "inbound": (0, 1),
         "messages": (0, 1),
+        "message_search": (0, 1),  # its searchable text (migration 0014)
         "peers": (1, 1),  # its contiguous mark moved
     }
     [again] = await unchanged(t, lambda: t.accept([raw]))
@@ -668,8 +702,11 @@ async def read_of_a_message_not_ours(t: Target) -> None:
     added = diff(before, t.snapshot())
     added.pop("ledger_nodes", None)
     alarms = added.pop("alarms", ([], []))[1]
+    for table in [t for t in added if t.startswith("message_fts")]:
+        added.pop(table)  # SQLite's FTS5 index (its shadow tables) follows message_search
     assert {table: (len(rem), len(add)) for table, (rem, add) in added.items()} == {
         "entries": (0, 1), "inbound": (0, 1), "messages": (0, 1), "peers": (1, 1),
+        "message_search": (0, 1),
     }  # fmt: skip
     # (id, kind, severity, peer, ref, ...); a live target may hold it from an earlier run
     assert [(r[1], r[4]) for r in alarms] in ([("read_ignored", "unknown_message")], [])

@@ -73,14 +73,28 @@ def operation_id(route: APIRoute) -> str:
 
 #: the live events of GET /api/v1/events (Server-Sent Events), with their data fields
 EVENT_TYPES: dict[str, str] = {
-    "message.queued": "An operator's message was stored and queued for its peer. "
-    "data: {peer, message_id}.",
-    "message.delivered": "The peer's signed receipt for one of our messages arrived. "
-    "data: {peer, message_id}.",
-    "message.received": "A message from a peer was stored. data: {peer, message_id}.",
-    "message.acknowledged": "We acknowledged a received message. data: {peer, message_id}.",
-    "ack.received": "The peer acknowledged one of our messages. data: {peer, message_id}.",
-    "link.state": "A line changed state. data: {peer, state} (UP, DEGRADED, DOWN).",
+    "message.queued": "An operator's message was stored and queued for its peer. data: "
+    "{peer, message_id, precedence, channel, sequence, operator, queued_at_us, type, text "
+    "(at most 500 characters), text_truncated, officer, in_reply_to, ack_required}.",
+    "message.delivered": "The peer's signed receipt for one of our messages arrived. data: "
+    "{peer, message_id, sequence, delivered_at_us (ours), claimed_stored_at_us (the "
+    "peer's claim)}.",
+    "message.received": "A message from a peer was stored. data: {peer, message_id, "
+    "precedence, channel, sequence, received_at_us (ours), claimed_sent_at_us (the peer's "
+    "claim), type, text (at most 500 characters), text_truncated, officer, in_reply_to, "
+    "ack_required}.",
+    "message.acknowledged": "We acknowledged a received message. data: {peer, message_id, "
+    "precedence, channel, officer, note, acknowledged_at_us}.",
+    "ack.received": "The peer acknowledged one of our messages. data: {peer, message_id, "
+    "precedence, channel, officer, note, acknowledged_at_us (ours), "
+    "claimed_acknowledged_at_us (the peer's claim)}.",
+    "alarm.raised": "An alarm was opened (link down, refusals, sequence gap, lost numbers, "
+    "unproved receipt, fork, unusable peer). data: {kind, severity, peer, ref (the message, "
+    "code or range it concerns), detail, raised_at_us}.",
+    "link.state": "A line changed state. data: {peer, old_state, state (UP, DEGRADED, "
+    "DOWN), at_us, failures, last_error, rtt_ms}.",
+    "line.resync": "After a restore, we resumed above the sequence numbers the peer holds. "
+    "data: {peer, gap [first, last], resumed_at, at_us}.",
     "approval_requested": "A message on a two-person channel waits for a second officer. "
     "data: {approval_id, channel, peers, precedence, requester, deadline_us, text, type}.",
     "approval_decided": "An approval request was approved (and its message sent), refused "

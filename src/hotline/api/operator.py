@@ -37,6 +37,7 @@ from hotline.api.registry import (
     NOTICES_PATH,
     registry_router,
 )
+from hotline.api.search import search_router
 from hotline.api.stages import MessageStages, MessageSummary, stages_router
 from hotline.api.watch import watch_router
 from hotline.crypto import primitives
@@ -132,6 +133,7 @@ def create_operator_app(
     app.include_router(approvals_router(line))
     app.include_router(watch_router(line))
     app.include_router(stages_router(line, auth))
+    app.include_router(search_router(line, auth))
     if deconfliction is not None:
         app.include_router(registry_router(deconfliction, auth))
     if peer_admin is not None:

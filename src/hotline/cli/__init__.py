@@ -14,6 +14,7 @@ from hotline.cli import (
     demo,
     operate,
     recordcmd,
+    searchcmd,
     stationcmd,
     watchcmd,
     witnesscmd,
@@ -36,6 +37,7 @@ demo.register(app)
 witnesscmd.register(app)
 approvalcmd.register(app)
 watchcmd.register(app)
+searchcmd.register(app)
 
 
 def main() -> None:

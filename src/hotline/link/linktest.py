@@ -26,6 +26,7 @@ from hotline.link import health
 from hotline.link.limits import PeerLimits
 from hotline.link.transport import Transport
 from hotline.service import voids
+from hotline.service.events import raise_alarm
 from hotline.service.line import Line
 from hotline.service.witnessing import Witnessing
 from hotline.store import operational
@@ -99,8 +100,10 @@ class HealthRecorder:
             operational.save_health(tx.conn, peer, after)
             now = self.line.clock.now_us()
             if after.state == "DOWN" and before.state != "DOWN":
-                operational.raise_alarm(
-                    tx.conn,
+                raise_alarm(
+                    tx,
+                    self.line.events,
+                    operational.raise_alarm,
                     kind="link_down",
                     severity="HIGH",
                     peer=peer,
@@ -111,7 +114,10 @@ class HealthRecorder:
             elif after.state in ("UP", "DEGRADED") and after.failures == 0:
                 operational.clear_alarm(tx.conn, kind="link_down", peer=peer, now_us=now)
             if after.state != before.state:
-                tx.after_commit(lambda: events.publish("link.state", peer=peer, state=after.state))
+                content = {"old_state": before.state, "state": after.state, "at_us": now,
+                           "failures": after.failures, "last_error": after.last_error,
+                           "rtt_ms": after.rtt_ms}  # fmt: skip
+                tx.after_commit(lambda: events.publish("link.state", peer=peer, **content))
             return after
 
         result = await self.line.writer.submit(unit)
@@ -130,8 +136,10 @@ class HealthRecorder:
             after = health.after_refusals(before, len(refusals), refusals[-1][1])
             operational.save_health(tx.conn, peer, after)
             for code in sorted({code for _, code in parked}):
-                operational.raise_alarm(
-                    tx.conn,
+                raise_alarm(
+                    tx,
+                    self.line.events,
+                    operational.raise_alarm,
                     kind="peer_refused",
                     severity="HIGH",
                     peer=peer,

@@ -95,8 +95,13 @@ class LineContext:
         receive time, whichever is earlier, plus the allowed clock skew."""
         return min(sent_at_us, self.clock.now_us()) + self.skew_us
 
-    def queued(self, peer: str, precedence: Precedence, event: str, message_id: str) -> None:
-        """After commit: tell listeners, wake the peer's outbox."""
-        self.events.publish(event, peer=peer, message_id=message_id)
+    def queued(
+        self, peer: str, precedence: Precedence, event: str, message_id: str, **content: Any
+    ) -> None:
+        """After commit: tell listeners (``content``: what the event carries besides the
+        peer, message id and precedence), wake the peer's outbox."""
+        self.events.publish(
+            event, peer=peer, message_id=message_id, precedence=precedence.name, **content
+        )
         for fn in self.on_queued:
             fn(peer, precedence)

@@ -37,6 +37,7 @@ from hotline.errors import (
 )
 from hotline.ledger.entry import Entry, EntryKind
 from hotline.service.context import LineContext
+from hotline.service.events import message_content
 from hotline.service.sender import check_data
 from hotline.store import linedb, voids
 from hotline.store.writer import WriteTx
@@ -141,6 +142,21 @@ def refusal(ctx: LineContext, conn: Connection, item: Inbound) -> HotlineError |
     return None
 
 
+def received_content(h: Any, payload: Any, now_us: int) -> tuple[str, str, dict[str, Any]]:
+    """The event a stored envelope makes: (type, message id, content). Times are ours;
+    the peer's are named ``claimed_...``."""
+    common = {"channel": h.channel, "precedence": h.precedence.name}
+    if h.kind is Kind.MESSAGE:
+        return "message.received", str(h.message_id), {
+            **common, "sequence": h.sequence, "received_at_us": now_us,
+            "claimed_sent_at_us": h.sent_at_us, **message_content(payload),
+        }  # fmt: skip
+    return "ack.received", str(payload.message_id), {
+        **common, "officer": payload.officer, "note": payload.note,
+        "acknowledged_at_us": now_us, "claimed_acknowledged_at_us": payload.acknowledged_at_us,
+    }  # fmt: skip
+
+
 def ingest_unit(ctx: LineContext, item: Inbound) -> Callable[[WriteTx], bytes | HotlineError]:
     env = item.envelope
     h = env.header
@@ -160,9 +176,8 @@ def ingest_unit(ctx: LineContext, item: Inbound) -> Callable[[WriteTx], bytes | 
         entry = Entry(EntryKind.ENVELOPE_IN, h.sender, h.sequence, env.hash, now, env.raw)
         idx = tx.append(entry)
         applied = ctx.projector.apply(tx.conn, idx, entry, (env, item.payload))
-        kind = "message.received" if h.kind is Kind.MESSAGE else "ack.received"
-        ref = str(h.message_id if h.kind is Kind.MESSAGE else item.payload.message_id)
-        tx.after_commit(lambda: ctx.events.publish(kind, peer=h.sender, message_id=ref))
+        kind, ref, content = received_content(h, item.payload, now)
+        tx.after_commit(lambda: ctx.events.publish(kind, peer=h.sender, message_id=ref, **content))
         if applied.receipt is None:  # pragma: no cover - projector always makes one
             raise EnvelopeError("no receipt made")
         return applied.receipt

@@ -86,7 +86,12 @@ async def record_receipt(ctx: LineContext, peer: str, raw: bytes) -> bool:
         ctx.projector.apply(tx.conn, idx, entry, receipt)
         tx.after_commit(
             lambda: ctx.events.publish(
-                "message.delivered", peer=peer, message_id=str(receipt.message_id)
+                "message.delivered",
+                peer=peer,
+                message_id=str(receipt.message_id),
+                sequence=receipt.sequence,
+                delivered_at_us=now,
+                claimed_stored_at_us=receipt.stored_at_us,
             )
         )
         return True

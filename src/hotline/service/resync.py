@@ -38,6 +38,7 @@ from hotline.crypto import primitives
 from hotline.errors import HotlineError
 from hotline.ledger.entry import Entry, EntryKind
 from hotline.service import peering
+from hotline.service.events import raise_alarm
 from hotline.service.line import Line
 from hotline.store import operational, peerstate
 from hotline.store.writer import WriteTx
@@ -82,8 +83,9 @@ class Resync:
             now = line.clock.now_us()
             gap = (nxt, held_highest)
             if held_highest - nxt >= MAX_RESUME_JUMP:
-                operational.raise_alarm(
-                    tx.conn, kind="resync_refused", severity="HIGH", peer=peer, ref=None,
+                raise_alarm(
+                    tx, line.events, operational.raise_alarm,
+                    kind="resync_refused", severity="HIGH", peer=peer, ref=None,
                     now_us=now,
                     detail=f"{peer} claims to hold our sequence numbers up to {held_highest}, "
                     f"{held_highest - nxt + 1} beyond our ledger; not resumed (more than "
@@ -100,8 +102,9 @@ class Resync:
                 "gap": list(gap),
             }
             peering.record(line, tx, action, peer)
-            operational.raise_alarm(
-                tx.conn, kind="sequence_gap", severity="HIGH", peer=peer, ref=f"{gap[0]}-{gap[1]}",
+            raise_alarm(
+                tx, line.events, operational.raise_alarm,
+                kind="sequence_gap", severity="HIGH", peer=peer, ref=f"{gap[0]}-{gap[1]}",
                 now_us=now,
                 detail=f"{peer} holds our sequence numbers {gap[0]}..{gap[1]} that our ledger "
                 f"lacks (was this store restored from a backup?); resumed at {held_highest + 1}. "
@@ -109,7 +112,8 @@ class Resync:
                 "transcript (docs/operations.md, Restore)",
             )  # fmt: skip
             events = line.events
-            tx.after_commit(lambda: events.publish("line.resync", peer=peer, gap=list(gap)))
+            content = {"gap": list(gap), "resumed_at": held_highest + 1, "at_us": now}
+            tx.after_commit(lambda: events.publish("line.resync", peer=peer, **content))
             return Resumed(peer, nxt, held_highest + 1, gap)
 
         resumed: Resumed | None = await line.writer.submit(unit)
@@ -130,8 +134,9 @@ class Resync:
             lost = peerstate.receipted_in(tx.conn, peer, bounded)
             if lost:
                 shown = _ranges(lost)
-                operational.raise_alarm(
-                    tx.conn, kind="peer_lost", severity="HIGH", peer=peer, ref=shown,
+                raise_alarm(
+                    tx, line.events, operational.raise_alarm,
+                    kind="peer_lost", severity="HIGH", peer=peer, ref=shown,
                     now_us=line.clock.now_us(),
                     detail=f"{peer} reports missing our sequence numbers {shown}, which it "
                     "had receipted (was its store restored from a backup?); they are not "

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 from hotline.errors import HotlineError, InputError, NotFoundError
 from hotline.service.appending import append_action, append_envelope_out
 from hotline.service.context import LineContext
+from hotline.service.events import message_content
 from hotline.store import linedb
 from hotline.store.writer import WriteTx
 from hotline.wire import envelope as wire
@@ -110,7 +111,9 @@ async def send(
         sent = Sent(mid, peer, seq, precedence, idx)
         if also is not None:
             also(tx.conn, sent)
-        tx.after_commit(lambda: ctx.queued(peer, precedence, "message.queued", str(mid)))
+        content = {"channel": channel, "sequence": seq, "operator": operator,
+                   "queued_at_us": now, **message_content(payload)}  # fmt: skip
+        tx.after_commit(lambda: ctx.queued(peer, precedence, "message.queued", str(mid), **content))
         return sent
 
     return _raised(await ctx.writer.submit(unit))
@@ -151,9 +154,12 @@ async def acknowledge(
         action = {"action": "ack", "message_id": message_id, "officer": officer, "note": note}
         append_action(ctx, tx, action, peer=row.peer)
         append_envelope_out(ctx, tx, env, ack)
+        content = {"channel": row.channel, "officer": officer, "note": note,
+                   "acknowledged_at_us": now}  # fmt: skip
         tx.after_commit(
-            lambda: ctx.queued(row.peer, precedence, "message.acknowledged", message_id)
-        )
+            lambda: ctx.queued(row.peer, precedence, "message.acknowledged", message_id,
+                               **content)
+        )  # fmt: skip
         return None
 
     _raised(await ctx.writer.submit(unit))

@@ -29,6 +29,7 @@ from hotline.ledger import witness as wit
 from hotline.ledger.cosignature import CosignatureVerifier, Cosigner
 from hotline.ledger.entry import ZERO_HASH, Entry, EntryKind
 from hotline.ledger.note import Ed25519Verifier, NoteSigner
+from hotline.service.events import raise_alarm
 from hotline.service.line import Line
 from hotline.store import operational, tree, witnessdb
 from hotline.store.projections import action_bytes
@@ -192,8 +193,10 @@ class Witnessing:
                 if seq not in held:  # two tests in flight may prove the same receipt
                     witnessdb.add_receipt_proof(tx.conn, peer, seq, size, now)
             for seq, why in bad:
-                operational.raise_alarm(
-                    tx.conn,
+                raise_alarm(
+                    tx,
+                    self.line.events,
+                    operational.raise_alarm,
                     kind="receipt_unproved",
                     severity="HIGH",
                     peer=peer,
@@ -326,8 +329,10 @@ class Witnessing:
             "proof": [h.hex() for h in req.proof],
         }
         self._record(tx, peer, evidence)
-        operational.raise_alarm(
-            tx.conn,
+        raise_alarm(
+            tx,
+            self.line.events,
+            operational.raise_alarm,
             kind="fork",
             severity="CRITICAL",
             peer=peer,

@@ -375,3 +375,37 @@ message_answers = Table(
 alarms.append_column(Column("acknowledged_at_us", BigInteger, nullable=True))
 alarms.append_column(Column("acknowledged_by", String(100), nullable=True))
 alarms.append_column(Column("ack_note", Text, nullable=True))
+# --- search over messages (migration 0014) ------------------------------------------------
+
+#: the searchable text of each message (its text and the strings of its typed data), kept
+#: in step with ``messages`` by database triggers (migration 0014): a message row stored,
+#: live or by a rebuild, adds its row here; a wiped one removes it. Over ``doc`` the
+#: full-text index: on SQLite the FTS5 table ``message_fts`` (external content, rowid =
+#: ``doc_id``, kept in step by triggers), on PostgreSQL a GIN index on
+#: ``to_tsvector('simple', doc)``. ``in_reply_to`` answers "answered".
+message_search = Table(
+    "message_search",
+    metadata,
+    Column("doc_id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(36), nullable=False, unique=True),
+    Column("in_reply_to", String(36), nullable=True),
+    Column("doc", Text, nullable=False),
+    Index("ix_message_search_reply", "in_reply_to"),
+)
+
+#: search pages newest first by ledger index (migration 0014)
+Index("ix_messages_entry", messages.c.entry_idx)
+
+#: what migration 0014 creates that no Table above declares (SQLAlchemy has no type for
+#: them): SQLite's FTS5 table ``message_fts`` and its shadow tables, and PostgreSQL's GIN
+#: expression index on ``message_search.doc``. Schema comparisons leave these names out.
+UNDECLARED = frozenset(
+    {
+        "message_fts",
+        "message_fts_config",
+        "message_fts_data",
+        "message_fts_docsize",
+        "message_fts_idx",
+        "ix_message_search_fts",
+    }
+)
