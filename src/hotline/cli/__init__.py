@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import typer
 
-from hotline.cli import deconflictcmd, demo, operate, recordcmd, stationcmd, witnesscmd
+from hotline.cli import (
+    deconflictcmd,
+    demo,
+    officercmd,
+    operate,
+    recordcmd,
+    stationcmd,
+    witnesscmd,
+)
 
 app = typer.Typer(
     name="hotline",
@@ -25,6 +33,7 @@ recordcmd.register(app)
 deconflictcmd.register(app)
 demo.register(app)
 witnesscmd.register(app)
+officercmd.register(app)
 
 
 def main() -> None:
