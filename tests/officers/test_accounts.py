@@ -26,8 +26,7 @@ __all__ = ["run_pair"]
 
 
 async def login(c: Any, username: str, password: str = PASSWORD, **kw: Any) -> Any:
-    return await c.post("/api/v1/session", json={"username": username, "password": password,
-                                                 **kw})  # fmt: skip
+    return await c.post("/api/v1/session", json={"username": username, "password": password, **kw})
 
 
 def session_headers(r: Any) -> dict[str, str]:
@@ -125,8 +124,9 @@ def test_tokens_expire_are_revoked_and_are_kept_only_as_hashes(run_pair: Any) ->
         await alpha.officer("ko", Role.WATCH_OFFICER)
         async with alpha.client() as c:
             h = session_headers(await login(c, "ko"))
-            short = (await c.post("/api/v1/tokens", json={"label": "x", "ttl_s": 60},
-                                  headers=h)).json()  # fmt: skip
+            short = (
+                await c.post("/api/v1/tokens", json={"label": "x", "ttl_s": 60}, headers=h)
+            ).json()
             long = (await c.post("/api/v1/tokens", json={}, headers=h)).json()
             bearer = {"authorization": f"Bearer {short['token']}"}
             me = await c.get("/api/v1/me", headers=bearer)
@@ -149,12 +149,14 @@ def test_tokens_expire_are_revoked_and_are_kept_only_as_hashes(run_pair: Any) ->
         with p.alpha.read_engine.connect() as conn:
             stored = conn.execute(sa.select(schema.officer_tokens)).all()
         dump = repr(stored)
-        assert short["token"] not in dump and long["token"] not in dump
+        assert short["token"] not in dump
+        assert long["token"] not in dump
         issued = ledger_actions(p.alpha, "token_issue")
         revoked = ledger_actions(p.alpha, "token_revoke")
         assert [a["token_id"] for a in issued][:2] == [short["token_id"], long["token_id"]]
-        assert revoked == [{"action": "token_revoke", "token_id": long["token_id"],
-                            "username": "ko", "by": "ko"}]  # fmt: skip
+        assert revoked == [
+            {"action": "token_revoke", "token_id": long["token_id"], "username": "ko", "by": "ko"}
+        ]
 
     with_desks(run_pair, scenario)
 
@@ -175,8 +177,13 @@ def test_administrators_manage_accounts_on_the_record_without_secrets(run_pair: 
     async def scenario(p: Pair, alpha: Desk, _b: Desk) -> None:
         admin = await alpha.token("root", Role.ADMINISTRATOR)
         async with alpha.client(admin) as c:
-            body = {"username": "ivanova", "display_name": "Maj. Ivanova",
-                    "roles": ["watch_officer"], "languages": ["uk", "en"], "password": PASSWORD}  # fmt: skip
+            body = {
+                "username": "ivanova",
+                "display_name": "Maj. Ivanova",
+                "roles": ["watch_officer"],
+                "languages": ["uk", "en"],
+                "password": PASSWORD,
+            }
             r = await c.post("/api/v1/officers", json=body)
             assert r.status_code == 201, r.text
             assert r.json()["updated_by"] == "root"
@@ -185,8 +192,9 @@ def test_administrators_manage_accounts_on_the_record_without_secrets(run_pair: 
             weak = {**body, "username": "weak", "password": "short"}
             r = await c.post("/api/v1/officers", json=weak)
             assert (r.status_code, error_of(r)["code"]) == (422, "weak_password")
-            r = await c.put("/api/v1/officers/ivanova/roles",
-                            json={"roles": ["senior_watch_officer"]})  # fmt: skip
+            r = await c.put(
+                "/api/v1/officers/ivanova/roles", json={"roles": ["senior_watch_officer"]}
+            )
             assert r.json()["roles"] == ["senior_watch_officer"]
             r = await c.put("/api/v1/officers/root/roles", json={"roles": ["auditor"]})
             assert (r.status_code, error_of(r)["code"]) == (422, "last_administrator")
@@ -207,40 +215,71 @@ def test_administrators_manage_accounts_on_the_record_without_secrets(run_pair: 
             assert (await login(c, "ivanova")).status_code == 401
         async with alpha.client(admin) as c:
             assert (await c.post("/api/v1/officers/ivanova/enable")).status_code == 200
-            r = await c.post("/api/v1/officers/ivanova/password",
-                             json={"password": "a brand new passphrase"})  # fmt: skip
+            r = await c.post(
+                "/api/v1/officers/ivanova/password", json={"password": "a brand new passphrase"}
+            )
             assert r.status_code == 200
         async with alpha.client() as c:
             assert (await c.get("/api/v1/me", headers=bearer)).status_code == 200
             assert (await login(c, "ivanova")).status_code == 401
             assert (await login(c, "ivanova", "a brand new passphrase")).status_code == 200
             # an officer changes its own password only with the current one
-            r = await c.post("/api/v1/officers/ivanova/password", headers=bearer,
-                             json={"password": "yet another passphrase"})  # fmt: skip
+            r = await c.post(
+                "/api/v1/officers/ivanova/password",
+                headers=bearer,
+                json={"password": "yet another passphrase"},
+            )
             assert (r.status_code, error_of(r)["code"]) == (401, "login_failed")
-            r = await c.post("/api/v1/officers/ivanova/password", headers=bearer,
-                             json={"password": "yet another passphrase",
-                                   "current_password": "a brand new passphrase"})  # fmt: skip
+            r = await c.post(
+                "/api/v1/officers/ivanova/password",
+                headers=bearer,
+                json={
+                    "password": "yet another passphrase",
+                    "current_password": "a brand new passphrase",
+                },
+            )
             assert r.status_code == 200
-            r = await c.post("/api/v1/officers/root/password", headers=bearer,
-                             json={"password": "taking over root!"})  # fmt: skip
+            r = await c.post(
+                "/api/v1/officers/root/password",
+                headers=bearer,
+                json={"password": "taking over root!"},
+            )
             assert (r.status_code, error_of(r)["code"]) == (403, "forbidden")
-        names = ["officer_add", "officer_roles", "officer_disable", "officer_enable",
-                 "officer_passwd", "token_issue"]  # fmt: skip
+        names = [
+            "officer_add",
+            "officer_roles",
+            "officer_disable",
+            "officer_enable",
+            "officer_passwd",
+            "token_issue",
+        ]
         record = {n: ledger_actions(p.alpha, n) for n in names}
         assert [a["username"] for a in record["officer_add"]] == ["root", "ivanova"]
         assert record["officer_add"][0]["by"] == "station"
         assert record["officer_add"][1] == {
-            "action": "officer_add", "username": "ivanova", "display_name": "Maj. Ivanova",
-            "roles": ["watch_officer"], "languages": ["uk", "en"], "by": "root",
-        }  # fmt: skip
-        assert record["officer_roles"] == [{"action": "officer_roles", "username": "ivanova",
-                                            "roles": ["senior_watch_officer"], "by": "root"}]  # fmt: skip
+            "action": "officer_add",
+            "username": "ivanova",
+            "display_name": "Maj. Ivanova",
+            "roles": ["watch_officer"],
+            "languages": ["uk", "en"],
+            "by": "root",
+        }
+        assert record["officer_roles"] == [
+            {
+                "action": "officer_roles",
+                "username": "ivanova",
+                "roles": ["senior_watch_officer"],
+                "by": "root",
+            }
+        ]
         assert [a["by"] for a in record["officer_disable"] + record["officer_enable"]] == [
-            "root", "root"]  # fmt: skip
+            "root",
+            "root",
+        ]
         assert [a["by"] for a in record["officer_passwd"]] == ["root", "ivanova"]
         everything = json.dumps(record)
-        assert PASSWORD not in everything and "passphrase" not in everything
+        assert PASSWORD not in everything
+        assert "passphrase" not in everything
         assert tok not in everything
         assert "argon2" not in everything
 
@@ -295,9 +334,10 @@ def test_the_officers_record_is_rebuilt_from_the_ledger(run_pair: Any) -> None:
 
         live = rows()
         assert [(r[0], r[2], r[4]) for r in live] == [
-            ("bo", "watch_officer", False), ("ko", "auditor,principal", True),
+            ("bo", "watch_officer", False),
+            ("ko", "auditor,principal", True),
             ("root", "administrator", False),
-        ]  # fmt: skip
+        ]
         await p.alpha.writer.submit(lambda tx: p.alpha.line.rebuild_projections(tx.conn))
         assert rows() == live
         await alpha.officers.reload()
@@ -312,12 +352,18 @@ def test_the_first_administrator_only_once(run_pair: Any) -> None:
         from hotline.errors import InputError
 
         def first(name: str) -> Any:
-            return alpha.officers.add_unit("station", username=name, display_name=name,
-                                           roles=frozenset({Role.ADMINISTRATOR}),
-                                           password=PASSWORD, first=True)  # fmt: skip
+            return alpha.officers.add_unit(
+                "station",
+                username=name,
+                display_name=name,
+                roles=frozenset({Role.ADMINISTRATOR}),
+                password=PASSWORD,
+                first=True,
+            )
 
         assert (await p.alpha.writer.submit(first("root"))).username == "root"
         again = await p.alpha.writer.submit(first("root2"))
-        assert isinstance(again, InputError) and again.code == "administrator_exists"
+        assert isinstance(again, InputError)
+        assert again.code == "administrator_exists"
 
     with_desks(run_pair, scenario)

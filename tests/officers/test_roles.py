@@ -9,14 +9,19 @@ import pytest
 
 from hotline.errors import PermissionDeniedError
 from hotline.service.roles import ALLOWED, Action, Principal, Role, require, roles_for
-from tests.officers.conftest import Desk, desk, error_of, run_pair, with_desks
+from tests.officers.conftest import STATION_AUTH, Desk, desk, error_of, run_pair, with_desks
 from tests.service.conftest import Pair
 
 __all__ = ["run_pair"]
 sqlite_only = pytest.mark.parametrize("run_pair", ["sqlite"], indirect=True)
 
-W, S, P, A, U = (Role.WATCH_OFFICER, Role.SENIOR_WATCH_OFFICER, Role.PRINCIPAL,
-                 Role.ADMINISTRATOR, Role.AUDITOR)  # fmt: skip
+W, S, P, A, U = (
+    Role.WATCH_OFFICER,
+    Role.SENIOR_WATCH_OFFICER,
+    Role.PRINCIPAL,
+    Role.ADMINISTRATOR,
+    Role.AUDITOR,
+)
 #: who may do what, written out (not derived from ALLOWED, which it checks)
 TABLE: dict[Action, set[Role]] = {
     Action.READ: {W, S, P, A, U},
@@ -51,7 +56,8 @@ def test_role_table(role: Role, action: Action) -> None:
 
 def test_roles_add_up() -> None:
     both = Principal("ko", "Lt. Ko", frozenset({Role.AUDITOR, Role.WATCH_OFFICER}))
-    assert both.may(Action.SEND) and both.may(Action.EXPORT)
+    assert both.may(Action.SEND)
+    assert both.may(Action.EXPORT)
     assert not both.may(Action.PEERS)
     assert both.role is Role.WATCH_OFFICER  # a peer is shown the ladder's highest
 
@@ -110,10 +116,15 @@ OWN = {
     ("POST", "/api/v1/officers/{username}/password"),
 }
 FILL = {
-    "station_id": "bravo", "message_id": "00000000-0000-0000-0000-000000000001",
-    "channel": "working", "peer": "bravo", "site_id": "ZNPP", "activity_id": "a-1",
-    "concern_id": "c-1", "username": "nobody",
-}  # fmt: skip
+    "station_id": "bravo",
+    "message_id": "00000000-0000-0000-0000-000000000001",
+    "channel": "working",
+    "peer": "bravo",
+    "site_id": "ZNPP",
+    "activity_id": "a-1",
+    "concern_id": "c-1",
+    "username": "nobody",
+}
 
 
 def routes_of(app: Any) -> set[tuple[str, str]]:
@@ -128,8 +139,9 @@ def test_every_route_is_in_the_table_and_refuses_the_roles_it_does_not_allow(
     async def scenario(p: Pair, alpha: Desk, _bravo: Desk) -> None:
         full = desk(p.alpha, peer_admin=p.alpha, add_peer=None)
         assert routes_of(full.app) == set(ROUTES) | OWN
-        headers = {role: await full.token(f"only-{role.value}".replace("_", "-"), role)
-                   for role in Role}  # fmt: skip
+        headers = {
+            role: await full.token(f"only-{role.value}".replace("_", "-"), role) for role in Role
+        }
         async with full.client() as c:
             for (method, path), action in sorted(ROUTES.items()):
                 url = path.format(**FILL)
