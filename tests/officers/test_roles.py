@@ -179,9 +179,7 @@ def test_a_refusal_changes_nothing_and_the_station_token_may_everything(run_pair
             assert r.status_code == 403
             assert "watch_officer" in error_of(r)["message"]
         assert snapshot(p.alpha) == before
-        async with alpha.client(
-            {"authorization": "Bearer test-token-0123456789abcdefghijklmnopqrstuv"}
-        ) as c:
+        async with alpha.client(STATION_AUTH) as c:
             me = (await c.get("/api/v1/me")).json()
             assert (me["username"], me["via"]) == ("station", "station")
             assert set(me["allowed"]) == {a.value for a in Action}
