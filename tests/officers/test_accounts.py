@@ -367,3 +367,21 @@ def test_the_first_administrator_only_once(run_pair: Any) -> None:
         assert again.code == "administrator_exists"
 
     with_desks(run_pair, scenario)
+
+
+def test_guessing_the_current_password_through_a_token_is_held_back_too(run_pair: Any) -> None:
+    async def scenario(p: Pair, alpha: Desk, _b: Desk) -> None:
+        token = await alpha.token("ko", Role.WATCH_OFFICER)
+        guess = {"password": "a new passphrase here", "current_password": "a guess"}
+        async with alpha.client(token) as c:
+            for _ in range(3):
+                r = await c.post("/api/v1/officers/ko/password", json=guess)
+                assert (r.status_code, error_of(r)["code"]) == (401, "login_failed")
+            right = {**guess, "current_password": PASSWORD}
+            r = await c.post("/api/v1/officers/ko/password", json=right)
+            assert (r.status_code, error_of(r)["code"]) == (429, "login_backoff")
+            assert (await login(c, "ko")).status_code == 429
+            p.clock.advance(2)
+            assert (await c.post("/api/v1/officers/ko/password", json=right)).status_code == 200
+
+    with_desks(run_pair, scenario, login_failures_before_backoff=3)

@@ -308,7 +308,11 @@ class Officers:
             if principal.username != username:
                 require(principal, Action.OFFICERS, what="reset another officer's password")
             row: db.SecretRow | None = await self._read(lambda c: db.secret(c, username))
+            if row is not None:
+                self._held_back(row)
             if row is None or current is None or not await self._verify(row.password_hash, current):
+                if row is not None:  # guessing through a stolen token counts as a login
+                    await self._failed(row)
                 raise AuthError(
                     "the current password is wrong",
                     code="login_failed",
@@ -392,23 +396,44 @@ class Officers:
 
         return await asyncio.to_thread(run)
 
+    def _held_back(self, row: db.SecretRow) -> None:
+        """Refuse (``login_backoff``) while the account waits after wrong passwords."""
+        now = self.ctx.clock.now_us()
+        if row.locked_until_us > now:
+            wait = (row.locked_until_us - now) / 1e6
+            raise RateLimitedError(
+                f"too many wrong passwords for {row.username}: wait {wait:.0f} s",
+                code="login_backoff",
+                hint="wait, then try again; an administrator can reset the password",
+            )
+
+    async def _failed(self, row: db.SecretRow) -> None:
+        """Count a wrong password; past the setting, hold the account back (doubling)."""
+        s = self.ctx.settings
+        failures = row.failures + 1
+        over = failures - s.login_failures_before_backoff
+        locked = (
+            self.ctx.clock.now_us() + int(min(s.login_backoff_max_s, 2.0 ** min(over, 30)) * 1e6)
+            if over >= 0
+            else 0
+        )
+
+        def fail(tx: WriteTx) -> None:
+            db.secret_update(tx.conn, row.username, failures=failures, locked_until_us=locked)
+
+        await self.ctx.writer.submit(fail)
+
     async def check_login(self, username: str, password: str, totp: str | None) -> Account:
         """The account if the password (and TOTP code, when enrolled) are right; else
         ``login_failed`` (the same for every wrong part), or ``login_backoff`` while the
         account waits after repeated failures."""
-        s = self.ctx.settings
         if len(password) > MAX_PASSWORD or len(username) > 64:
             raise AuthError(LOGIN_FAILED, code="login_failed")
         row: db.SecretRow | None = await self._read(lambda c: db.secret(c, username))
         account = self.book.accounts.get(username)
         now = self.ctx.clock.now_us()
-        if row is not None and row.locked_until_us > now:
-            wait = (row.locked_until_us - now) / 1e6
-            raise RateLimitedError(
-                f"too many wrong logins for {username}: wait {wait:.0f} s",
-                code="login_backoff",
-                hint="wait, then try again; an administrator can reset the password",
-            )
+        if row is not None:
+            self._held_back(row)
         if row is None and self._dummy is None:
             self._dummy = await asyncio.to_thread(self.hasher.hash, secrets.token_urlsafe(16))
         ok = await self._verify(row.password_hash if row else str(self._dummy), password)
@@ -416,18 +441,7 @@ class Officers:
             ok = totp is not None and _totp_ok(row.totp_secret, totp, now / 1e6)
         if row is None or account is None or account.disabled or not ok:
             if row is not None:
-                failures = row.failures + 1
-                over = failures - s.login_failures_before_backoff
-                locked = (
-                    now + int(min(s.login_backoff_max_s, 2.0 ** min(over, 30)) * 1e6)
-                    if over >= 0
-                    else 0
-                )
-
-                def fail(tx: WriteTx) -> None:
-                    db.secret_update(tx.conn, username, failures=failures, locked_until_us=locked)
-
-                await self.ctx.writer.submit(fail)
+                await self._failed(row)
             raise AuthError(
                 LOGIN_FAILED, code="login_failed", hint="check the username, password and TOTP code"
             )
