@@ -1,6 +1,7 @@
-"""Officers with real station processes and the installed CLI: ``hotline init --admin``,
-``hotline login``, ``hotline officer add``, a send as that officer, and the peer shows
-the officer's name and role; the administrator may not send; logout revokes the token."""
+"""Officers with real station processes and the installed CLI, on SQLite and PostgreSQL:
+``hotline init --admin``, ``hotline login``, ``hotline officer add``, a send as that
+officer, and the peer shows the officer's name and role; the administrator may not send;
+logout revokes the token."""
 
 from __future__ import annotations
 
@@ -10,16 +11,25 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import cli, wait_until
+from tests.integration.conftest import PgDatabases, cli, db, wait_until
 from tests.integration.test_cli import CliStation, _api, _failed, _ok, _together
 
 pytestmark = pytest.mark.integration
+__all__ = ["db"]
 
 
 def test_init_login_add_an_officer_send_and_the_peer_sees_who(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db: str
 ) -> None:
     a, b = CliStation(tmp_path, "alpha"), CliStation(tmp_path, "bravo")
+    dbs = PgDatabases() if db == "postgresql" else None
+    if dbs is not None:  # init keeps a settings file it finds: the store is PostgreSQL
+        for s in (a, b):
+            s.dir.mkdir(parents=True)
+            (s.dir / "hotline.toml").write_text(
+                f"api_port = {s.api_port}\npeer_port = {s.peer_port}\n"
+                f'database_url = "{dbs.new()}"\n'
+            )
     root_pw, duty_pw = tmp_path / "root.pw", tmp_path / "duty.pw"
     root_pw.write_text("root passphrase, long enough\n")
     duty_pw.write_text("duty officer passphrase\n")
@@ -84,3 +94,5 @@ def test_init_login_add_an_officer_send_and_the_peer_sees_who(
     finally:
         for s in (a, b):
             s.stop()
+        if dbs is not None:
+            dbs.close()
