@@ -202,6 +202,44 @@ class Settings(BaseSettings):
         default=["working", "chiefs_of_staff", "ministers"],
         description="The levels a channel may have, lowest first.",
     )
+    station_token_enabled: bool = Field(
+        default=True,
+        description="Whether the station's bootstrap token (the api-token file) is accepted "
+        "by the operator API (as the user 'station', every role). Turn it off once the "
+        "officers have accounts: every request must then name an officer.",
+    )
+    officer_token_ttl_s: float = Field(
+        default=90 * 86_400,
+        gt=0,
+        le=366 * 86_400,
+        description="How long an officer's API token (hotline login, hotline officer token "
+        "issue) is valid unless a shorter expiry is asked for.",
+    )
+    session_ttl_s: float = Field(
+        default=12 * 3600,
+        gt=0,
+        le=7 * 86_400,
+        description="How long a browser session lasts at most after login.",
+    )
+    session_idle_s: float = Field(
+        default=30 * 60,
+        gt=0,
+        le=86_400,
+        description="A browser session unused for this long ends (idle timeout).",
+    )
+    login_failures_before_backoff: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="Wrong passwords (or TOTP codes) an account may see in a row before "
+        "each further login to it waits (doubling, up to login_backoff_max_s).",
+    )
+    login_backoff_max_s: float = Field(
+        default=900,
+        gt=0,
+        le=86_400,
+        description="The longest an account's login is held back after wrong passwords.",
+    )
     witnesses: list[str] = Field(
         default=[],
         description="Third-party witnesses (arbiters) that cosign this station's checkpoints, "

@@ -51,6 +51,7 @@ from hotline.service.escalation import Escalator
 from hotline.service.events import EventBus, raise_alarm
 from hotline.service.line import Line
 from hotline.service.notices import Deconfliction
+from hotline.service.officers import Officers
 from hotline.service.peers import PeerBook
 from hotline.service.registry import RegistryProjection
 from hotline.service.resync import Resync
@@ -147,6 +148,9 @@ class Station:
             #: removed peers still complete the TLS handshake, to be told ``unknown_peer``
             self._removed = peering.removed_cards(conn)
             self.registry.reload(conn)
+            #: officers' accounts, tokens and sessions, in memory for the API's gate
+            self.officers = Officers(self.line.ctx)
+            self.officers.load(conn)
         self.registry.track(self.write_engine)
         self.writer.on_rollback.append(self._reload_registry)
         self.deconfliction = Deconfliction(self.line, self.registry)
@@ -246,6 +250,7 @@ class Station:
             add_peer=self.add_peer,
             deconfliction=self.deconfliction,
             peer_admin=self,
+            officers=self.officers,
         )
         peer_app = create_peer_app(self.line, self.witnessing)
         servers = [
@@ -594,5 +599,30 @@ def rekey_peer_offline(settings: Settings, card_text: str, operator: str | None)
             card, unit = peering.rekey_unit(station.line, card_text, operator)
             station.writer.run_sync(unit)
             return card
+        finally:
+            station.close()
+
+
+def add_first_administrator(
+    settings: Settings, username: str, display_name: str, password: str
+) -> None:
+    """Create the station's first administrator (``hotline init``) on a station that is
+    not running; refused (``administrator_exists``) once one exists."""
+    from hotline.service.roles import STATION_USERNAME, Role
+
+    with station_lock(settings.data_dir):
+        station = Station(settings)
+        try:
+            unit = station.officers.add_unit(
+                STATION_USERNAME,
+                username=username,
+                display_name=display_name,
+                roles=frozenset({Role.ADMINISTRATOR}),
+                password=password,
+                first=True,
+            )
+            result = station.writer.run_sync(unit)
+            if isinstance(result, HotlineError):
+                raise result
         finally:
             station.close()

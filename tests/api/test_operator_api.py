@@ -239,7 +239,7 @@ def test_request_validation_errors_have_the_error_shape(run_pair: Any) -> None:
 def test_notify_conflict_concern_and_export_through_the_api(run_pair: Any) -> None:
     async def scenario(api: Api) -> None:
         p = api.pair
-        r = await api.bravo.post("/api/v1/notices", json={"notice": site(), "operator": "Bo"})
+        r = await api.bravo.post("/api/v1/notices", json={"notice": site()})
         assert r.status_code == 201, r.text
         [sent] = r.json()["sent"]
         assert sent["peer"] == "alpha"
@@ -280,7 +280,7 @@ def test_notify_conflict_concern_and_export_through_the_api(run_pair: Any) -> No
         # the draft concern, raised by bravo
         [conflict] = (await api.bravo.get("/api/v1/conflicts")).json()["conflicts"]
         cid = conflict["draft_concern"]["concern_id"]
-        r = await api.bravo.post(f"/api/v1/concerns/{cid}/raise", json={"operator": "Bo"})
+        r = await api.bravo.post(f"/api/v1/concerns/{cid}/raise", json={})
         assert r.status_code == 201, r.text
         await p.flush()
         r = await api.alpha.get(f"/api/v1/concerns/{cid}")
@@ -432,7 +432,7 @@ NOTICE_BODIES = (
     | st.fixed_dictionaries(
         {"notice": st.builds(_broken, st.sampled_from([site(), activity()]), NOTICE_FIELDS,
                              JSON | st.text(max_size=5))},
-        optional={"peer": JSON, "precedence": JSON, "operator": JSON},
+        optional={"peer": JSON, "precedence": JSON},
     )
 )  # fmt: skip
 

@@ -79,9 +79,9 @@ def test_operator_reads_sends_and_acks_never_read_the_store_on_the_loop(run_pair
             assert r.status_code == 200, r.text
             r = await api.alpha.get(f"/api/v1/ledger/proof/inclusion?message_id={mid}")
             assert r.status_code == 200, r.text
-            r = await api.bravo.post(f"/api/v1/messages/{mid}/ack", json={"officer": "Bo"})
+            r = await api.bravo.post(f"/api/v1/messages/{mid}/ack", json={})
             assert r.status_code == 200, r.text
-            assert r.json()["acknowledged_by"] == "Bo"
+            assert r.json()["acknowledged_by"] == "station"
             r = await api.alpha.post(
                 "/api/v1/messages",
                 json={"peer": "bravo", "text": "again"},
@@ -106,10 +106,10 @@ def test_registry_bodies_are_decoded_and_validated_off_the_loop(
         monkeypatch.setattr(registry, "parse_body", watch.wrap(registry.parse_body, "parse_body"))
         try:  # (the answers are read after: httpx decodes them with json.loads too)
             answers = [
-                await api.bravo.post("/api/v1/notices", json={"notice": site(), "operator": "Bo"}),
+                await api.bravo.post("/api/v1/notices", json={"notice": site()}),
                 await api.alpha.post("/api/v1/notices", json={"notice": activity()}),
                 await api.alpha.post("/api/v1/notices", json={"notice": site(), "extra": 1}),
-                await api.alpha.post("/api/v1/concerns/c-nope/raise", json={"operator": "Al"}),
+                await api.alpha.post("/api/v1/concerns/c-nope/raise", json={}),
                 await api.bravo.post(
                     "/api/v1/sites/import", params={"prefix": "hosp"}, content=json.dumps(HOSPITAL)
                 ),

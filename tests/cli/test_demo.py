@@ -68,7 +68,7 @@ class FakeStation:
             }  # fmt: skip
             return {"message_id": mid}
         if method == "POST" and parts[0] == "messages" and parts[-1] == "ack":
-            self.peer.out[parts[1]] |= {"state": "acknowledged", "acknowledged_by": json["officer"]}
+            self.peer.out[parts[1]] |= {"state": "acknowledged", "acknowledged_by": "station"}
             return {}
         if (method, parts[0]) == ("GET", "messages"):
             return self.out[parts[1]]

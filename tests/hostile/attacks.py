@@ -714,4 +714,33 @@ async def read_of_a_message_not_ours(t: Target) -> None:
     raw = t.peer.envelope(now, sequence=t.peer.take_seq(), plaintext=_read(str(uuid.uuid4())))
     await t.accept([raw])
     assert "alarms" not in diff(before, t.snapshot())
+
+
+@attack
+async def officer_claim_out_of_bounds(t: Target) -> None:
+    """The sending officer a message names (issue 8) is bounded and closed: a username
+    over 64 characters, a display name over 100, a role over 40, an empty username, an
+    extra field, or not an object are each ``bad_payload``; a proper one is stored and
+    shown to the operators as the peer's claim."""
+    now, seq = t.now_us(), t.peer.next_seq
+    good = {"username": "ko", "display_name": "Col. Ko", "role": "principal"}
+    bad = [
+        {**good, "username": "k" * 65},
+        {**good, "display_name": "K" * 101},
+        {**good, "role": "r" * 41},
+        {**good, "username": ""},
+        {**good, "rank": "general"},
+        "Col. Ko",
+    ]
+    raws = [
+        t.peer.envelope(now, sequence=seq, plaintext=message_plaintext("x", officer=o)) for o in bad
+    ]
+    codes = await unchanged(t, lambda: t.refused(raws))
+    assert codes == ["bad_payload"] * len(bad)
+    raw = t.peer.envelope(now, sequence=t.peer.take_seq(),
+                          plaintext=message_plaintext("claimed", officer=good))  # fmt: skip
+    await t.accept([raw])
+    shown = await t.operator("GET", "/api/v1/messages", params={"peer": t.peer.station_id})
+    [mine] = [m for m in shown if m["body"].get("text") == "claimed"]
+    assert mine["officer"] == good
     await t.still_answers()

@@ -118,7 +118,7 @@ def test_the_log_keeps_a_peers_markup_as_text(run_pair: Any) -> None:
         sent = await send(api, HOSTILE + "\nsecond line", precedence="FLASH")
         await api.pair.flush()
         await api.bravo.post(f"/api/v1/messages/{sent['message_id']}/ack",
-                             json={"officer": "Lt. <b>Shevchenko</b>"})  # fmt: skip
+                             json={"note": "Lt. <b>Shevchenko</b>"})  # fmt: skip
         await api.pair.flush()
         period = {"from": "2020-01-01", "to": "2099-12-31"}
         r = await api.alpha.get("/api/v1/log", params=period)
@@ -129,7 +129,7 @@ def test_the_log_keeps_a_peers_markup_as_text(run_pair: Any) -> None:
         assert log["record_size"] > 0
         assert re.fullmatch(r"[0-9a-f]{64}", log["record_root"])
         [m] = log["messages"]
-        assert m["acknowledged_by"] == "Lt. <b>Shevchenko</b>"
+        assert (m["acknowledged_by"], m["ack_note"]) == ("station", "Lt. <b>Shevchenko</b>")
         assert m["text"].startswith("<script>")
 
         r = await api.alpha.get("/api/v1/log", params=period | {"format": "html"})
@@ -153,7 +153,8 @@ def test_the_log_keeps_a_peers_markup_as_text(run_pair: Any) -> None:
         assert "\x1b" not in text
         assert "\\x1b[2J" in text
         assert "  | second line" in text
-        assert "acknowledged by Lt. <b>Shevchenko</b>" in text
+        assert "acknowledged by station" in text
+        assert "note: Lt. <b>Shevchenko</b>" in text
         assert f"{log['record_size']} entries, root {log['record_root']}" in text
 
         r = await api.alpha.get("/api/v1/log", params=period | {"format": "md"})

@@ -9,16 +9,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from hotline.api import shapes
+from hotline.api.auth import allowed
 from hotline.api.openapi import errors
 from hotline.errors import InputError, NotFoundError
 from hotline.ledger import merkle
 from hotline.service.line import Line
+from hotline.service.roles import Action
 from hotline.service.witnessing import latest_cosigned, origin_of
 from hotline.store import reads, tree
 
 
 def ledger_router(line: Line, auth: Any) -> APIRouter:
-    router = APIRouter(prefix="/api/v1/ledger", dependencies=[Depends(auth)], tags=["ledger"])
+    router = APIRouter(
+        prefix="/api/v1/ledger",
+        dependencies=[Depends(auth), Depends(allowed(Action.READ))],
+        tags=["ledger"],
+    )
 
     @router.get("/checkpoint", response_model=shapes.CosignedCheckpoint, responses=errors(404))
     def get_checkpoint() -> dict[str, Any]:

@@ -16,7 +16,11 @@ application sees the request:
    and the bytes the application reads are counted as they arrive, so a body without a
    length (chunked) is cut off at the limit.
 
-Public paths (the OpenAPI document) skip step 1 but not step 2; websockets are refused
+Public paths (the OpenAPI document) and public routes (login: ``POST /api/v1/session``,
+whose failures service/officers.py holds back per account) skip step 1 but not step 2;
+the station token is refused altogether when the setting ``station_token_enabled`` is
+off (``station_token=False``); a session request that fails its CSRF check is refused
+with the seam's own error (403 ``csrf``); websockets are refused
 (no route uses them, and nothing here would check them). Every refusal is the API's one
 error shape (``hotline.api.errors``), with 401, 413 or 429,
 and is sent without reading a byte of the body. Invariants: the body of a request that
@@ -116,10 +120,15 @@ class OperatorGate:
         public_paths: frozenset[str] = frozenset(),
         clock: Callable[[], float] = time.monotonic,
         authenticate: Authenticate | None = None,
+        station_token: bool = True,
+        public_routes: frozenset[tuple[str, str]] = frozenset(),
     ) -> None:
         self.app = app
         self._authenticate = authenticate
-        self._expected = token.encode()
+        #: the station's bootstrap token; None when the setting station_token_enabled is off
+        self._expected = token.encode() if station_token else None
+        #: (method, path) pairs admitted without a principal (login), rate-limited
+        self.public_routes = public_routes
         self.requests = Buckets(rate_per_s, rate_per_s * 2, clock)
         self.failures = Buckets(auth_failures_per_s, AUTH_FAILURE_BURST, clock)
         self.max_body_bytes = max_body_bytes
@@ -134,7 +143,8 @@ class OperatorGate:
             await send({"type": "websocket.close", "code": 1008})
             return
         path: str = scope.get("path", "")
-        refusal = self._public(scope) if path in self.public_paths else self._admit(scope)
+        public = path in self.public_paths or (scope.get("method"), path) in self.public_routes
+        refusal = self._public(scope) if public else self._admit(scope)
         if refusal is None:
             refusal = self._declared_size(scope, path)
         if refusal is not None:
@@ -146,7 +156,10 @@ class OperatorGate:
 
     def _admit(self, scope: Scope) -> HotlineError | None:
         client = _client(scope)
-        principal = self._who(scope)
+        try:
+            principal = self._who(scope)
+        except HotlineError as exc:  # a session request without its CSRF token
+            return exc
         if principal is None:
             if not self.failures.take(client):
                 return RateLimitedError(
@@ -172,7 +185,7 @@ class OperatorGate:
         return None
 
     def _token_ok(self, header: bytes | None) -> bool:
-        if header is None:
+        if header is None or self._expected is None:
             return False
         scheme, _, credentials = header.partition(b" ")
         if scheme.lower() != b"bearer":

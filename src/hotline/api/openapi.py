@@ -24,21 +24,23 @@ from pydantic import BaseModel, ConfigDict, Field
 #: what the operator API answers for each status, in every operation that can answer it
 STATUS_MEANING: dict[int, str] = {
     400: "The request was refused by a check of trust (code names which).",
-    401: "Missing or wrong bearer token (code `unauthorized`); no body was read.",
-    403: "The station's role does not allow this (code `forbidden`).",
+    401: "Missing or wrong bearer token or session (code `unauthorized`; a wrong login: "
+    "`login_failed`); no body was read.",
+    403: "The officer's roles do not allow this (code `forbidden`, naming the roles that "
+    "do), or a request authenticated by its session cookie lacks its CSRF token (`csrf`).",
     404: "No such peer, message, site, activity or concern (code `not_found`).",
     413: "The request body is over its limit (code `too_large`); it was not read.",
     422: "The request was refused before anything was sent or stored; the code names "
     "why (`bad_input` for a request that does not fit the schema).",
     429: "Too many requests from this client (code `rate_limited`), or too many with a "
-    "wrong token.",
+    "wrong token, or too many wrong logins to one account (`login_backoff`).",
     500: "An unexpected failure; the station's log has the detail.",
     502: "The peer could not be reached (code `transport`, `peer_unreachable`, ...).",
     503: "The store refused or is unreachable (code `store`); nothing was changed.",
 }
 
-#: every operation can answer these: the gate (token, rate) and request validation
-COMMON_ERRORS = (401, 422, 429, 500)
+#: every operation can answer these: the gate (token, rate), roles and request validation
+COMMON_ERRORS = (401, 403, 422, 429, 500)
 #: operations with a request body can also answer this
 BODY_ERRORS = (413,)
 

@@ -24,11 +24,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from hotline import __version__
 from hotline.api import openapi, shapes
 from hotline.api.approvals import ApprovalHeld, approvals_router
-from hotline.api.auth import allowed
+from hotline.api.auth import allowed, principal
 from hotline.api.errors import install_operator
 from hotline.api.idempotency import HEADER, KEY_PATTERN, IdempotentSends, request_hash
 from hotline.api.ledger import ledger_router
 from hotline.api.limits import OperatorGate
+from hotline.api.officers import LOGIN_ROUTE, officers_router
 from hotline.api.openapi import errors
 from hotline.api.peers import peers_router
 from hotline.api.registry import (
@@ -42,9 +43,11 @@ from hotline.api.stages import MessageStages, MessageSummary, stages_router
 from hotline.api.watch import watch_router
 from hotline.crypto import primitives
 from hotline.crypto.card import parse_card, safety_number
-from hotline.errors import AuthError, InputError, NotFoundError
+from hotline.errors import InputError, NotFoundError
 from hotline.service import approvals, queries
+from hotline.service.acting import acting, officer_ref
 from hotline.service.line import Line, Sent
+from hotline.service.officers import Officers
 from hotline.service.roles import Action, Principal
 from hotline.wire.envelope import Precedence
 from hotline.wire.messages import MessagePayload
@@ -62,12 +65,12 @@ class SendRequest(BaseModel):
     type: Literal["text"] = "text"
     ack_required: bool = True
     in_reply_to: uuid.UUID | None = None
-    operator: Annotated[str, Field(max_length=100)] | None = None
 
 
 class AckRequest(BaseModel):
+    """The acknowledging officer is the authenticated one (never a name in the body)."""
+
     model_config = ConfigDict(extra="forbid")
-    officer: Annotated[str, Field(min_length=1, max_length=100)]
     note: Annotated[str, Field(max_length=2000)] | None = None
 
 
@@ -75,7 +78,6 @@ class PeerAddRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     card: Annotated[str, Field(min_length=1, max_length=65536)]
     safety_number: Annotated[str, Field(max_length=200)]
-    operator: Annotated[str, Field(max_length=100)] | None = None
 
 
 def create_operator_app(
@@ -87,15 +89,24 @@ def create_operator_app(
     deconfliction: Any = None,
     gate_clock: Callable[[], float] = time.monotonic,
     peer_admin: Any = None,
+    officers: Officers | None = None,
 ) -> FastAPI:
     s = line.settings
+    if officers is None:  # tests: the station passes its own, loaded before the loop
+        officers = Officers(line.ctx)
+        with line.reader.connect() as conn:
+            officers.load(conn)
     app = FastAPI(
         title="hotline operator API",
         version=__version__,
         description="Operate one hotline station: send, read threads with delivery state, "
         "acknowledge, watch the line. Notification is information, never permission.\n\n"
-        "Every request carries `Authorization: Bearer TOKEN` (`hotline token`). Every "
-        'refusal is `{"error": {"code", "message", "hint"}}` with the status listed.',
+        "Every request carries `Authorization: Bearer TOKEN` (an officer's token from "
+        "`hotline login`, or the station's bootstrap token: `hotline token`), or the "
+        "session cookie of `POST /api/v1/session` (then POST, PUT, PATCH and DELETE also "
+        "carry `X-CSRF-Token`). Each route needs a role that allows its action (403 "
+        '`forbidden` names them). Every refusal is `{"error": {"code", "message", "hint"}}` '
+        "with the status listed.",
         docs_url=None,
         redoc_url=None,
         openapi_url=OPENAPI_PATH,
@@ -115,18 +126,20 @@ def create_operator_app(
             NOTICES_PATH: min(s.max_request_bytes, s.notice_max_bytes + NOTICE_ENVELOPE_BYTES),
         },
         public_paths=frozenset({OPENAPI_PATH}),
+        public_routes=frozenset({LOGIN_ROUTE}),
         clock=gate_clock,
+        authenticate=officers.authenticate,
+        station_token=s.station_token_enabled,
     )
     bearer = HTTPBearer(auto_error=False)
-    expected = token.encode()
 
-    async def auth(
+    def auth(
+        request: Request,
         cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> None:
-        """Checked by the gate already; here again so that no route is ever open, and so
-        that the spec names the bearer scheme."""
-        if cred is None or not primitives.equal(cred.credentials.encode(), expected):
-            raise AuthError("missing or wrong bearer token")
+    ) -> Principal:
+        """The principal the gate authenticated; here again so that no route is ever open,
+        and so that the spec names the bearer scheme."""
+        return principal(request)
 
     Auth = Depends(auth)
     app.include_router(ledger_router(line, auth))
@@ -134,6 +147,7 @@ def create_operator_app(
     app.include_router(watch_router(line))
     app.include_router(stages_router(line, auth))
     app.include_router(search_router(line, auth))
+    app.include_router(officers_router(officers, auth))
     if deconfliction is not None:
         app.include_router(registry_router(deconfliction, auth))
     if peer_admin is not None:
@@ -148,7 +162,9 @@ def create_operator_app(
 
         return asyncio.to_thread(run)
 
-    @app.get("/api/v1/status", dependencies=[Auth], responses=errors())
+    @app.get(
+        "/api/v1/status", dependencies=[Auth, Depends(allowed(Action.READ))], responses=errors()
+    )
     async def get_status() -> shapes.Status:
         """This station, each line's state, counts and the number of open alarms."""
         peers = line.peers.ids()
@@ -164,12 +180,14 @@ def create_operator_app(
             }
         )
 
-    @app.get("/api/v1/card", dependencies=[Auth], responses=errors())
+    @app.get("/api/v1/card", dependencies=[Auth, Depends(allowed(Action.READ))], responses=errors())
     async def get_card() -> shapes.Card:
         """This station's signed card and fingerprint, to give to a peer."""
         return shapes.Card(card=line.card.to_text(), fingerprint=line.card.fingerprint())
 
-    @app.get("/api/v1/peers", dependencies=[Auth], responses=errors())
+    @app.get(
+        "/api/v1/peers", dependencies=[Auth, Depends(allowed(Action.READ))], responses=errors()
+    )
     async def list_peers() -> list[shapes.PeerInfo]:
         """The stations this one has a line with."""
         return [
@@ -188,7 +206,9 @@ def create_operator_app(
         status_code=201,
         responses=errors(400, 404, 503, body=True),
     )
-    async def add_peer_card(req: PeerAddRequest) -> shapes.PeerAdded:
+    async def add_peer_card(
+        req: PeerAddRequest, who: Annotated[Principal, Depends(allowed(Action.PEERS))]
+    ) -> shapes.PeerAdded:
         """Add a peer. The caller must send the safety number the officers confirmed."""
         card = parse_card(req.card)
         expected = safety_number(line.card, card)
@@ -200,7 +220,7 @@ def create_operator_app(
             )
         if add_peer is None:
             raise NotFoundError("peers cannot be added on this station while it runs")
-        added = await add_peer(req.card, req.operator)
+        added = await add_peer(req.card, who.username)
         return shapes.PeerAdded(station_id=added.card.station_id, fingerprint=added.fingerprint())
 
     @app.post(
@@ -271,26 +291,32 @@ def create_operator_app(
             )
 
         async def send(also: Any = None) -> Sent:
-            return await line.send(
-                peer=req.peer,
-                channel=req.channel,
-                precedence=Precedence[req.precedence],
-                payload=payload,
-                operator=req.operator,
-                also=also,
-            )
+            with acting(who):  # the officer goes in the sealed payload and on the record
+                return await line.send(
+                    peer=req.peer,
+                    channel=req.channel,
+                    precedence=Precedence[req.precedence],
+                    payload=payload,
+                    operator=who.username,
+                    also=also,
+                )
 
         if approvals.requires_approval(line.ctx, req.channel) is not None:
+            # the requester is the sending officer, whoever approves: kept in the request
+            held_payload = payload
+            if who.via != "station":
+                held_payload = payload.model_copy(update={"officer": officer_ref(who)})
             held = await approvals.send_or_request(
                 line.ctx, who, peer=req.peer, channel=req.channel,
-                precedence=Precedence[req.precedence], payload=payload, operator=req.operator,
+                precedence=Precedence[req.precedence], payload=held_payload,
+                operator=who.username,
             )  # fmt: skip
             if isinstance(held, approvals.Requested):
                 return JSONResponse(ApprovalHeld.of(held).model_dump(), status_code=202)
             return answer(held)
         if idempotency_key is None:
             return answer(await send())
-        digest = request_hash(req.model_dump_json())
+        digest = request_hash(who.username + "\n" + req.model_dump_json())  # per officer
         result = await sends.send(
             idempotency_key, digest, send, lambda sent: answer(sent).model_dump_json()
         )
@@ -298,7 +324,9 @@ def create_operator_app(
             return result
         return answer(result)
 
-    @app.get("/api/v1/messages", dependencies=[Auth], responses=errors())
+    @app.get(
+        "/api/v1/messages", dependencies=[Auth, Depends(allowed(Action.READ))], responses=errors()
+    )
     async def list_messages(
         channel: Annotated[str | None, Query(max_length=64)] = None,
         peer: Annotated[str | None, Query(max_length=32)] = None,
@@ -318,7 +346,11 @@ def create_operator_app(
         )
         return [MessageSummary.model_validate(r) for r in rows]
 
-    @app.get("/api/v1/messages/{message_id}", dependencies=[Auth], responses=errors(404))
+    @app.get(
+        "/api/v1/messages/{message_id}",
+        dependencies=[Auth, Depends(allowed(Action.READ))],
+        responses=errors(404),
+    )
     async def get_message(message_id: Annotated[str, Field(max_length=36)]) -> MessageStages:
         """One message with its delivery state and times, its stages per recipient (who
         read and acknowledged it, when) and its thread. Reading it here records nothing:
@@ -333,13 +365,22 @@ def create_operator_app(
         dependencies=[Auth],
         responses=errors(400, 404, 503, body=True),
     )
-    async def acknowledge_message(message_id: str, req: AckRequest) -> shapes.Message:
-        """Acknowledge a received message ("received and understood"), signed, sent back."""
-        await line.acknowledge(message_id, req.officer, req.note)
+    async def acknowledge_message(
+        message_id: str,
+        who: Annotated[Principal, Depends(allowed(Action.ACKNOWLEDGE))],
+        req: AckRequest | None = None,
+    ) -> shapes.Message:
+        """Acknowledge a received message ("received and understood") as the authenticated
+        officer, signed, sent back."""
+        await line.acknowledge(message_id, who.username, req.note if req else None)
         found: dict[str, Any] = await read(queries.get_message, now(), message_id)
         return shapes.Message.model_validate(found)
 
-    @app.post("/api/v1/messages/{message_id}/void", dependencies=[Auth], responses=errors(400, 404))
+    @app.post(
+        "/api/v1/messages/{message_id}/void",
+        dependencies=[Auth, Depends(allowed(Action.SEND))],
+        responses=errors(400, 404),
+    )
     async def void_message(message_id: Annotated[str, Field(max_length=36)]) -> shapes.Message:
         """Give up on a message the peer refused: its sequence number is declared void (on
         the record), it is never sent again, and the peer's next link test learns it.
@@ -349,13 +390,19 @@ def create_operator_app(
         found: dict[str, Any] = await read(queries.get_message, now(), message_id)
         return shapes.Message.model_validate(found)
 
-    @app.get("/api/v1/channels", dependencies=[Auth], responses=errors())
+    @app.get(
+        "/api/v1/channels", dependencies=[Auth, Depends(allowed(Action.READ))], responses=errors()
+    )
     async def list_channels() -> list[shapes.Channel]:
         """Channels with their message counts."""
         rows: list[dict[str, Any]] = await read(queries.channels)
         return [shapes.Channel.model_validate(r) for r in rows]
 
-    @app.get("/api/v1/channels/{channel}/thread", dependencies=[Auth], responses=errors())
+    @app.get(
+        "/api/v1/channels/{channel}/thread",
+        dependencies=[Auth, Depends(allowed(Action.READ))],
+        responses=errors(),
+    )
     async def get_thread(
         channel: str, limit: Annotated[int, Query(ge=1, le=1000)] = 200
     ) -> list[shapes.Message]:
@@ -365,7 +412,7 @@ def create_operator_app(
         )
         return [shapes.Message.model_validate(r) for r in reversed(rows)]
 
-    @app.get("/api/v1/link", dependencies=[Auth], responses=errors())
+    @app.get("/api/v1/link", dependencies=[Auth, Depends(allowed(Action.READ))], responses=errors())
     async def list_links() -> list[shapes.LinkStatus]:
         """Each line's state and last measurements."""
         rows: list[dict[str, Any]] = await read(queries.link_status, line.peers.ids())
@@ -373,7 +420,7 @@ def create_operator_app(
 
     @app.post(
         "/api/v1/link/{peer}/test",
-        dependencies=[Auth],
+        dependencies=[Auth, Depends(allowed(Action.SEND))],
         responses=errors(400, 404, 502),
         response_model_exclude_none=True,  # a part the test did not run is absent, not null
     )
@@ -385,7 +432,9 @@ def create_operator_app(
         result: dict[str, Any] = await link_test_now(peer)
         return shapes.LinkTestResult.model_validate(result)
 
-    @app.get("/api/v1/alarms", dependencies=[Auth], responses=errors())
+    @app.get(
+        "/api/v1/alarms", dependencies=[Auth, Depends(allowed(Action.READ))], responses=errors()
+    )
     async def list_alarms() -> list[shapes.Alarm]:
         """Open alarms: stored ones and every acknowledgement past its deadline."""
         rows: list[dict[str, Any]] = await read(queries.alarms, now())
@@ -393,7 +442,7 @@ def create_operator_app(
 
     @app.get(
         "/api/v1/events",
-        dependencies=[Auth],
+        dependencies=[Auth, Depends(allowed(Action.READ))],
         response_class=StreamingResponse,
         responses={**openapi.event_stream_response(), **errors()},
     )

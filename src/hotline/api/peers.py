@@ -6,17 +6,17 @@ number the officers read aloud for the new pair of cards; a mismatch changes not
 Must not touch: the ledger or the link directly (the station's ``PeerAdmin`` does).
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 
+from hotline.api.auth import allowed
 from hotline.crypto import primitives
 from hotline.crypto.card import STATION_ID_PATTERN, SignedCard, parse_card, safety_number
 from hotline.errors import InputError
 from hotline.service.line import Line
+from hotline.service.roles import Action, Principal
 
 StationId = Annotated[str, Path(pattern=STATION_ID_PATTERN, max_length=32)]
 
@@ -30,8 +30,9 @@ class PeerAdmin(Protocol):
 
 
 class PeerRemoveRequest(BaseModel):
+    """Nothing to say: who removes the peer is the authenticated officer."""
+
     model_config = ConfigDict(extra="forbid")
-    operator: Annotated[str, Field(max_length=100)] | None = None
 
 
 class PeerRemoved(BaseModel):
@@ -46,7 +47,6 @@ class PeerRekeyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     card: Annotated[str, Field(min_length=1, max_length=65536)]
     safety_number: Annotated[str, Field(max_length=200)]
-    operator: Annotated[str, Field(max_length=100)] | None = None
 
 
 class PeerRekeyed(BaseModel):
@@ -57,17 +57,18 @@ class PeerRekeyed(BaseModel):
 
 def peers_router(line: Line, admin: PeerAdmin, auth: Any) -> APIRouter:
     router = APIRouter(prefix="/api/v1/peers", dependencies=[Depends(auth)], tags=["peers"])
+    Admin = Annotated[Principal, Depends(allowed(Action.PEERS))]
 
     @router.delete("/{station_id}", operation_id="remove_peer")
     async def remove_peer(
-        station_id: StationId, req: PeerRemoveRequest | None = None
+        station_id: StationId, who: Admin, req: PeerRemoveRequest | None = None
     ) -> PeerRemoved:
         """Remove a peer. Its line stops; what it sent and what we sent stays on record."""
-        await admin.remove_peer(station_id, req.operator if req else None)
+        await admin.remove_peer(station_id, who.username)
         return PeerRemoved(station_id=station_id)
 
     @router.post("/{station_id}/rekey", operation_id="rekey_peer")
-    async def rekey_peer(station_id: StationId, req: PeerRekeyRequest) -> PeerRekeyed:
+    async def rekey_peer(station_id: StationId, req: PeerRekeyRequest, who: Admin) -> PeerRekeyed:
         """Replace a peer's card. Send the safety number the officers confirmed."""
         card = parse_card(req.card)
         if card.card.station_id != station_id:
@@ -83,7 +84,7 @@ def peers_router(line: Line, admin: PeerAdmin, auth: Any) -> APIRouter:
                 hint="read the safety number aloud with the peer's officer before re-keying",
             )
         old = line.peers.get(station_id).fingerprint()
-        new = await admin.rekey_peer(req.card, req.operator)
+        new = await admin.rekey_peer(req.card, who.username)
         return PeerRekeyed(
             station_id=station_id, old_fingerprint=old, fingerprint=new.fingerprint()
         )

@@ -16,8 +16,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hotline.api import shapes
+from hotline.api.auth import allowed
 from hotline.api.openapi import errors
 from hotline.api.peer import read_limited
+from hotline.service.acting import acting
 from hotline.service.notices import Deconfliction
 from hotline.service.registry import (
     INFORMATION_NOT_PERMISSION,
@@ -25,6 +27,7 @@ from hotline.service.registry import (
     conflict_json,
     record_json,
 )
+from hotline.service.roles import Action, Principal
 from hotline.wire.envelope import Precedence
 
 PrecedenceName = Literal["FLASH", "IMMEDIATE", "PRIORITY", "ROUTINE"]
@@ -42,13 +45,11 @@ class NoticeRequest(BaseModel):
     notice: dict[str, Any]
     peer: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")] | None = None
     precedence: PrecedenceName | None = None
-    operator: Annotated[str, Field(max_length=100)] | None = None
 
 
 class DraftRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     peer: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")] | None = None
-    operator: Annotated[str, Field(max_length=100)] | None = None
 
 
 Body = TypeVar("Body", bound=BaseModel)
@@ -75,6 +76,10 @@ def _documented(model: type[BaseModel]) -> dict[str, Any]:
 def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
     router = APIRouter(prefix="/api/v1", dependencies=[Depends(auth)], tags=["deconfliction"])
     proj = dc.projection
+    Read = [Depends(allowed(Action.READ))]
+    Sender = Annotated[Principal, Depends(allowed(Action.SEND))]
+    Peers = [Depends(allowed(Action.PEERS))]
+    Export = [Depends(allowed(Action.EXPORT))]
     limit = dc.line.settings.max_request_bytes
 
     async def body_of(request: Request, model: type[Body]) -> Body:
@@ -93,7 +98,7 @@ def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
             "notice": INFORMATION_NOT_PERMISSION,
         }
 
-    @router.get("/sites", response_model=shapes.SiteList, responses=errors())
+    @router.get("/sites", response_model=shapes.SiteList, responses=errors(), dependencies=Read)
     def list_sites(include_ended: bool = False, stale: bool = False) -> dict[str, Any]:
         """Protected sites with owner, versions and reconfirmation state."""
         with proj.lock:
@@ -105,13 +110,17 @@ def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
             recs = [r for r in recs if r.get("stale")]
         return {"sites": recs, "notice": INFORMATION_NOT_PERMISSION}
 
-    @router.get("/sites/{site_id}", response_model=shapes.Record, responses=errors(404))
+    @router.get(
+        "/sites/{site_id}", response_model=shapes.Record, responses=errors(404), dependencies=Read
+    )
     def get_site(site_id: str) -> dict[str, Any]:
         """One site with every version: who notified what, when, who acknowledged."""
         with proj.lock:
             return record_json(proj.registry.site(site_id), proj.registry, now())
 
-    @router.get("/activities", response_model=shapes.ActivityList, responses=errors())
+    @router.get(
+        "/activities", response_model=shapes.ActivityList, responses=errors(), dependencies=Read
+    )
     def list_activities(include_ended: bool = False) -> dict[str, Any]:
         """Planned activities with owner and versions."""
         with proj.lock:
@@ -121,27 +130,41 @@ def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
             ]
         return {"activities": recs, "notice": INFORMATION_NOT_PERMISSION}
 
-    @router.get("/activities/{activity_id}", response_model=shapes.Record, responses=errors(404))
+    @router.get(
+        "/activities/{activity_id}",
+        response_model=shapes.Record,
+        responses=errors(404),
+        dependencies=Read,
+    )
     def get_activity(activity_id: str) -> dict[str, Any]:
         """One activity with every version."""
         with proj.lock:
             return record_json(proj.registry.activity(activity_id), proj.registry, now())
 
-    @router.get("/conflicts", response_model=shapes.ConflictList, responses=errors())
+    @router.get(
+        "/conflicts", response_model=shapes.ConflictList, responses=errors(), dependencies=Read
+    )
     def list_conflicts() -> dict[str, Any]:
         """Open conflicts, each with its draft concern, ready to send."""
         with proj.lock:
             rows = [conflict_json(oc) for oc in proj.open_conflicts.values()]
         return {"conflicts": rows, "notice": INFORMATION_NOT_PERMISSION}
 
-    @router.get("/concerns", response_model=shapes.ConcernList, responses=errors())
+    @router.get(
+        "/concerns", response_model=shapes.ConcernList, responses=errors(), dependencies=Read
+    )
     def list_concerns(all: bool = False) -> dict[str, Any]:
         """Open concerns (all of them with ``all=true``) and their steps."""
         with proj.lock:
             threads = proj.concerns.all() if all else proj.concerns.open()
             return {"concerns": [concern_json(t) for t in threads]}
 
-    @router.get("/concerns/{concern_id}", response_model=shapes.Concern, responses=errors(404))
+    @router.get(
+        "/concerns/{concern_id}",
+        response_model=shapes.Concern,
+        responses=errors(404),
+        dependencies=Read,
+    )
     def get_concern(concern_id: str) -> dict[str, Any]:
         """One concern and its steps."""
         with proj.lock:
@@ -154,13 +177,16 @@ def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
         responses=errors(400, 403, 404, 503, body=True),
         openapi_extra=_documented(NoticeRequest),
     )
-    async def send_notice(request: Request) -> dict[str, Any]:
+    async def send_notice(request: Request, who: Sender) -> dict[str, Any]:
         """Send a site notice, activity notice or concern step (checked before sending)."""
         req = await body_of(request, NoticeRequest)
         prec = Precedence[req.precedence] if req.precedence else None
-        return sent(
-            await dc.send_data(req.notice, peer=req.peer, precedence=prec, operator=req.operator)
-        )
+        with acting(who):
+            return sent(
+                await dc.send_data(
+                    req.notice, peer=req.peer, precedence=prec, operator=who.username
+                )
+            )
 
     @router.post(
         "/concerns/{concern_id}/raise",
@@ -169,16 +195,18 @@ def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
         responses=errors(400, 404, 503, body=True),
         openapi_extra=_documented(DraftRequest),
     )
-    async def raise_concern(concern_id: str, request: Request) -> dict[str, Any]:
+    async def raise_concern(concern_id: str, request: Request, who: Sender) -> dict[str, Any]:
         """Send the draft concern of an open conflict."""
         req = await body_of(request, DraftRequest)
-        return sent(await dc.raise_draft(concern_id, peer=req.peer, operator=req.operator))
+        with acting(who):
+            return sent(await dc.raise_draft(concern_id, peer=req.peer, operator=who.username))
 
     @router.post(
         IMPORT_PATH.removeprefix("/api/v1"),
         status_code=201,
         response_model=shapes.Imported,
         responses=errors(400, 404, 503, body=True),
+        dependencies=Peers,
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -202,6 +230,7 @@ def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
         status_code=201,
         response_model=shapes.Imported,
         responses=errors(400, 404, 503),
+        dependencies=Peers,
     )
     async def notify_reference_sites(
         peer: Annotated[str | None, Query(max_length=32)] = None,
@@ -210,7 +239,12 @@ def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
         notices = await dc.load_reference(peer=peer)
         return {"imported": [n.site_id for n in notices], "notice": INFORMATION_NOT_PERMISSION}
 
-    @router.get("/registry/export", response_model=shapes.RegistryExport, responses=errors())
+    @router.get(
+        "/registry/export",
+        response_model=shapes.RegistryExport,
+        responses=errors(),
+        dependencies=Export,
+    )
     def export_registry(
         fmt: Annotated[Literal["geojson", "ed318", "conflicts"], Query(alias="format")] = "geojson",
     ) -> dict[str, Any]:
@@ -223,7 +257,12 @@ def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
                 return exchange.export_conflicts_geojson(proj.registry)
             return exchange.export_geojson(proj.registry, now=now())
 
-    @router.get("/registry/refused", response_model=list[shapes.RefusedNotice], responses=errors())
+    @router.get(
+        "/registry/refused",
+        response_model=list[shapes.RefusedNotice],
+        responses=errors(),
+        dependencies=Read,
+    )
     def list_refused_notices() -> list[dict[str, Any]]:
         """Messages whose notice the registry did not apply, with the reason."""
         with proj.lock:

@@ -33,6 +33,15 @@ class SendResponse(Shape):
     state: str = Field(description="`queued` when it is answered.")
 
 
+class SendingOfficer(Shape):
+    """The officer who sent a message, as the sending station put it in the sealed
+    payload: for a received message, the peer's statement (its officer and role)."""
+
+    username: str
+    display_name: str
+    role: str
+
+
 class Message(Shape):
     """One message with its delivery state and times (microseconds since the epoch)."""
 
@@ -49,6 +58,9 @@ class Message(Shape):
         "in: received → acknowledged"
     )
     operator: str | None = None
+    officer: SendingOfficer | None = Field(
+        default=None, description="Who sent it: username, display name and role."
+    )
     queued_at_us: int | None = None
     sent_at_us: int | None = None
     first_sent_us: int | None = None

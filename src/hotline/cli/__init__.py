@@ -12,6 +12,7 @@ from hotline.cli import (
     approvalcmd,
     deconflictcmd,
     demo,
+    officercmd,
     operate,
     recordcmd,
     searchcmd,
@@ -38,6 +39,7 @@ witnesscmd.register(app)
 approvalcmd.register(app)
 watchcmd.register(app)
 searchcmd.register(app)
+officercmd.register(app)
 
 
 def main() -> None:

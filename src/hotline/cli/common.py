@@ -14,6 +14,7 @@ Must not touch: business rules.
 from __future__ import annotations
 
 import functools
+import os
 import re
 import sys
 import weakref
@@ -122,11 +123,44 @@ def handles_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def officer_token_file(station: str, given: Path | None = None) -> Path:
+    """Where ``hotline login`` keeps an officer's API token for ``station``: ``given``,
+    else $HOTLINE_TOKEN_FILE, else the user's config directory
+    ($XDG_CONFIG_HOME or ~/.config)/hotline/token-STATION (0600)."""
+    if given is not None:
+        return given
+    env = os.environ.get("HOTLINE_TOKEN_FILE")
+    if env:
+        return Path(env)
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "hotline" / f"token-{station}"
+
+
+def read_officer_token(path: Path) -> dict[str, Any] | None:
+    """The saved login ({token, token_id, username, ...}) or None; refused when others
+    may read the file."""
+    import json
+
+    if not path.is_file():
+        return None
+    if path.stat().st_mode & 0o077:
+        raise ConfigError(f"{path} is readable by others", hint=f"chmod 600 {path}")
+    try:
+        doc = json.loads(path.read_text())
+    except ValueError:
+        raise ConfigError(f"{path} is not a saved login", hint="hotline login again") from None
+    return doc if isinstance(doc, dict) and isinstance(doc.get("token"), str) else None
+
+
 class Api:
     """A small client of a running station's operator API; its connections close when the
-    client is dropped."""
+    client is dropped. It authenticates with the officer's token saved by ``hotline
+    login`` when there is one, else with the station's bootstrap token; ``anonymous``
+    sends none (login)."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(
+        self, data_dir: Path, *, token_file: Path | None = None, anonymous: bool = False
+    ) -> None:
         from hotline.station import TOKEN_FILE, read_run_file
 
         run = read_run_file(data_dir)
@@ -136,11 +170,25 @@ class Api:
                 code="not_running",
                 hint=f"start it with: hotline run --data-dir {data_dir}",
             )
-        token = (data_dir / TOKEN_FILE).read_text().strip()
+        self.station = str(run.get("station", ""))
+        self.token_file = officer_token_file(self.station, token_file)
+        self.login = None if anonymous else read_officer_token(self.token_file)
+        headers = {}
+        if self.login is not None:
+            headers["authorization"] = f"Bearer {self.login['token']}"
+        elif not anonymous:
+            station_token = data_dir / TOKEN_FILE
+            if not station_token.is_file():
+                raise ConfigError(
+                    "not logged in, and no station token in the data directory",
+                    code="not_logged_in",
+                    hint=f"hotline login --username NAME --data-dir {data_dir}",
+                )
+            headers["authorization"] = f"Bearer {station_token.read_text().strip()}"
         self.base = run["api"]
         self._http = httpx.Client(
             base_url=self.base,
-            headers={"authorization": f"Bearer {token}"},
+            headers=headers,
             timeout=30,
             trust_env=False,
         )
@@ -148,6 +196,10 @@ class Api:
         weakref.finalize(self, self._http.close)
 
     def call(self, method: str, path: str, **kw: Any) -> Any:
+        return self.response(method, path, **kw).json()
+
+    def response(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        """The answer of a request (raising the API's error as a ``HotlineError``)."""
         try:
             r = self._http.request(method, path, **kw)
         except httpx.TransportError as exc:
@@ -164,7 +216,7 @@ class Api:
                 raise HotlineError(
                     f"API answered {r.status_code}: {r.text[:200]}", code="api_error"
                 ) from None
-        return r.json()
+        return r
 
 
 def us_to_text(us: int | None) -> str:

@@ -175,7 +175,6 @@ def _run(root: Path, stations: list[Any], timeout: float) -> dict[str, Any]:
                             "channel": "working",
                             "precedence": prec,
                             "text": TEXTS[prec],
-                            "operator": f"duty officer {src.station_id}",
                         },
                     )
                     sent.append((src, dst, r))
@@ -189,7 +188,7 @@ def _run(root: Path, stations: list[Any], timeout: float) -> dict[str, Any]:
                 dst.api(
                     "POST",
                     f"/api/v1/messages/{r['message_id']}/ack",
-                    json={"officer": f"duty officer {dst.station_id}"},
+                    json={},
                 )
         step = "wait for every acknowledgement to come back"
         with _step(progress, step):

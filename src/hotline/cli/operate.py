@@ -24,6 +24,7 @@ from hotline.cli.common import (
     Api,
     DataDir,
     console,
+    err_console,
     handles_errors,
     plain,
     shown,
@@ -62,13 +63,17 @@ def send(
         str, typer.Option("--precedence", "-p", help="FLASH, IMMEDIATE, PRIORITY or ROUTINE.")
     ] = "ROUTINE",
     channel: Annotated[str, typer.Option("--channel", "-c", help="Channel name.")] = "working",
-    operator: Annotated[str | None, typer.Option(help="Who sends (recorded).")] = None,
+    operator: Annotated[
+        str | None,
+        typer.Option(hidden=True, help="Ignored: the logged-in officer sends (hotline login)."),
+    ] = None,
     no_ack: Annotated[bool, typer.Option("--no-ack", help="Ask for no acknowledgement.")] = False,
 ) -> None:
     """Send a message to a peer; it is queued durably and delivered as soon as the line allows.
 
     Example: hotline send bravo "Convoy at grid 37U DQ 12345 67890 at 0400Z" -p IMMEDIATE -d alpha
     """
+    _named_ignored(operator, "--operator")
     prec = precedence.upper()
     if prec not in PRECEDENCES:
         raise typer.BadParameter(f"precedence must be one of {', '.join(PRECEDENCES)}")
@@ -80,7 +85,6 @@ def send(
             "text": text,
             "precedence": prec,
             "channel": channel,
-            "operator": operator,
             "ack_required": not no_ack,
         },
     )
@@ -91,6 +95,15 @@ def send(
         plain(f"queued {r['precedence']} message ", (r["message_id"], "bold"),
              f" to {r['peer']} (sequence {r['sequence']})")
     )  # fmt: skip
+
+
+def _named_ignored(name: str | None, option: str) -> None:
+    """A typed officer's name is not taken: the record names the authenticated one."""
+    if name is not None:
+        err_console.print(
+            plain(("note:", "yellow"), f" {option} is ignored: the record names the officer "
+                  "logged in (hotline login), or 'station' for the station token")
+        )  # fmt: skip
 
 
 def _state(m: dict[str, Any]) -> Text:
@@ -211,25 +224,27 @@ def ack(
         str, typer.Argument(help="Message id, or a unique start of it (hotline inbox shows 8).")
     ],
     officer: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--officer",
             "-o",
-            envvar="HOTLINE_OFFICER",
-            help="Name of the duty officer acknowledging.",
+            hidden=True,
+            help="Ignored: the logged-in officer acknowledges (hotline login).",
         ),
-    ],
+    ] = None,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     note: Annotated[str | None, typer.Option(help="Optional note.")] = None,
 ) -> None:
     """Acknowledge a received message: "received and understood", signed, sent back.
 
+    The acknowledging officer is the one logged in (hotline login), never a typed name.
     A short id prefix from 'hotline inbox' works when it is unique.
-    Example: hotline ack 3f2a9c1e --officer "Maj. Ivanova" -d bravo
+    Example: hotline ack 3f2a9c1e -d bravo
     """
+    _named_ignored(officer, "--officer")
     api = Api(data_dir)
     full = _resolve(api, message_id, "in")
-    m = api.call("POST", f"/api/v1/messages/{full}/ack", json={"officer": officer, "note": note})
+    m = api.call("POST", f"/api/v1/messages/{full}/ack", json={"note": note})
     console.print(plain(f"acknowledged {m['message_id']} as {m['acknowledged_by']}"))
 
 

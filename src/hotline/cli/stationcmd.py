@@ -64,11 +64,33 @@ def init(
     passphrase: Annotated[
         bool, typer.Option("--passphrase", help="Seal the key files with a passphrase (asked).")
     ] = False,
+    admin: Annotated[
+        str | None,
+        typer.Option("--admin", help="Also create the first administrator, with this username."),
+    ] = None,
+    admin_name: Annotated[
+        str | None, typer.Option("--admin-name", help="The administrator's display name.")
+    ] = None,
+    password_file: Annotated[
+        Path | None,
+        typer.Option("--password-file", help="The administrator's password (else asked twice)."),
+    ] = None,
 ) -> None:
-    """Create a station: keys (0600), self-signed TLS certificate, card, settings file.
+    """Create a station: keys (0600), self-signed TLS certificate, card, settings file;
+    with --admin, also its first administrator (refused once one exists; run init again
+    with --admin on an existing station to add one to a station that has none).
 
-    Example: hotline init --id alpha --name "Alpha watch" --endpoint https://10.0.0.5:8471
+    Example: hotline init --id alpha --name Alpha --endpoint https://10.0.0.5:8471 --admin root
     """
+    from hotline.crypto.keys import STATION_FILE
+
+    if admin is not None:
+        from hotline.cli.officercmd import read_password
+
+        password = read_password(password_file, new=True, prompt="Administrator's password: ")
+    if (data_dir / STATION_FILE).is_file() and admin is not None:
+        _first_admin(data_dir, admin, admin_name, password)
+        return
     from hotline.crypto.keys import create_station
     from hotline.settings import CONFIG_FILE_NAME
 
@@ -83,6 +105,17 @@ def init(
     console.print(plain((f"station {station_id} created", "green"), f" in {data_dir}"))
     console.print(plain("fingerprint: ", (c.fingerprint(), "bold")))
     console.print(plain(f"next: give your card to the peer:  hotline card --data-dir {data_dir}"))
+    if admin is not None:
+        _first_admin(data_dir, admin, admin_name, password)
+
+
+def _first_admin(data_dir: Path, username: str, name: str | None, password: str) -> None:
+    from hotline.station import add_first_administrator
+
+    add_first_administrator(settings_for(data_dir), username, name or username, password)
+    console.print(plain(("administrator ", "green"), (username, "bold"), " created"))
+    console.print(plain(f"next: hotline run, then hotline login --username {username} "
+                        f"--data-dir {data_dir}"))  # fmt: skip
 
 
 def _load(data_dir: Path):  # type: ignore[no-untyped-def]
@@ -144,7 +177,7 @@ def peer_add(
         Api(data_dir).call(
             "POST",
             "/api/v1/peers",
-            json={"card": text, "safety_number": number, "operator": operator},
+            json={"card": text, "safety_number": number},
         )
     else:
         add_peer_offline(settings, text, operator)
@@ -171,7 +204,7 @@ def peer_remove(
         raise InputError("peer not removed", code="not_confirmed")
     settings, _identity = _load(data_dir)
     if read_run_file(data_dir) is not None:
-        Api(data_dir).call("DELETE", f"/api/v1/peers/{station_id}", json={"operator": operator})
+        Api(data_dir).call("DELETE", f"/api/v1/peers/{station_id}", json={})
     else:
         remove_peer_offline(settings, station_id, operator)
     console.print(plain((f"peer {station_id} removed", "green")))
@@ -210,7 +243,7 @@ def peer_rekey(
         Api(data_dir).call(
             "POST",
             f"/api/v1/peers/{sid}/rekey",
-            json={"card": text, "safety_number": number, "operator": operator},
+            json={"card": text, "safety_number": number},
         )
     else:
         rekey_peer_offline(settings, text, operator)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hotline.service import approvals, stages, watch
+from hotline.service import approvals, officers, stages, watch
 from hotline.service.context import LineContext
 from hotline.store.projections import ProjectionExtension
 
@@ -20,4 +20,5 @@ CORE: list[Callable[[LineContext], ProjectionExtension]] = [
     approvals.ApprovalsProjection.make,
     watch.make,  # rota, escalations, handovers (service/watch.py)
     stages.extension,  # message stages and acknowledgements (service/stages.py)
+    officers.OfficerRecord,
 ]

@@ -38,6 +38,8 @@ def _message(row: Any, now_us: int) -> dict[str, Any]:
         and row.ack_deadline_us is not None
         and row.ack_deadline_us < now_us
     )
+    body = json.loads(row.body)
+    officer = body.get("officer") if isinstance(body, dict) else None
     return {
         "message_id": row.message_id,
         "direction": row.direction,
@@ -46,8 +48,10 @@ def _message(row: Any, now_us: int) -> dict[str, Any]:
         "precedence": Precedence(row.precedence).name,
         "sequence": row.sequence,
         "type": row.type,
-        "body": json.loads(row.body),
+        "body": body,
         "operator": row.operator,
+        # the sending officer as the sealed payload names it (a peer's claim when "in")
+        "officer": officer if isinstance(officer, dict) else None,
         "state": message_state(row, now_us),
         "queued_at_us": row.stored_at_us if row.direction == "out" else None,
         "sent_at_us": row.sent_at_us,

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Connection
 
 from hotline.errors import HotlineError, InputError, NotFoundError
+from hotline.service.acting import ACTING
 from hotline.service.appending import append_action, append_envelope_out
 from hotline.service.context import LineContext
 from hotline.service.events import message_content
@@ -75,8 +76,17 @@ async def send(
 ) -> Sent:
     """Seal, record and queue a message. ``also(conn, sent)`` runs inside the same unit,
     so what it writes commits with the message or not at all (the operator API records an
-    idempotency key this way); if it raises, nothing is sent."""
+    idempotency key this way); if it raises, nothing is sent.
+
+    The sending officer (service/acting.py, set by the API from the authenticated
+    principal) goes inside the sealed payload, and names the operator on the record
+    unless ``operator`` does."""
     card = ctx.peers.get(peer)
+    officer = ACTING.get()
+    if officer is not None and payload.officer is None:
+        payload = payload.model_copy(update={"officer": officer})
+    if operator is None and officer is not None:
+        operator = officer.username
     if not channel or len(channel.encode()) > wire.MAX_CHANNEL_BYTES:
         raise InputError("channel must be 1 to 64 bytes", code="bad_channel")
     if payload.type == "text" and not payload.text.strip():

@@ -409,3 +409,65 @@ UNDECLARED = frozenset(
         "ix_message_search_fts",
     }
 )
+
+
+# --- officers and roles (issue 8, migration 0008) ------------------------------------------
+
+#: the officers' record: accounts as the ledger's officer_* actions say (no secrets), a
+#: projection rebuilt from the ledger (service/officers.py OfficerRecord)
+officer_record = Table(
+    "officer_record",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("display_name", String(100), nullable=False),
+    #: role names, comma-separated, sorted
+    Column("roles", String(200), nullable=False),
+    #: language tags, comma-separated
+    Column("languages", String(200), nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+    #: the administrator who made the last change
+    Column("updated_by", String(64), nullable=False),
+    Column("entry_idx", BigInteger, nullable=False),
+)
+
+#: officers' secrets (local state, never on the ledger): the Argon2id password hash, the
+#: TOTP secret, and the per-account backoff after wrong passwords
+officers = Table(
+    "officers",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("totp_secret", String(64), nullable=True),
+    #: a secret enrolled but not yet confirmed by a code
+    Column("totp_pending", String(64), nullable=True),
+    Column("failures", Integer, nullable=False),
+    Column("locked_until_us", BigInteger, nullable=False),
+)
+
+#: officers' API tokens: only the SHA-256 of the token is kept (local state)
+officer_tokens = Table(
+    "officer_tokens",
+    metadata,
+    Column("token_id", String(32), primary_key=True),
+    Column("username", String(64), nullable=False),
+    Column("token_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("label", String(100), nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("expires_at_us", BigInteger, nullable=False),
+    Column("revoked_at_us", BigInteger, nullable=True),
+    Index("ix_officer_tokens_username", "username"),
+)
+
+#: browser sessions: the SHA-256 of the session id and of its CSRF token (local state)
+officer_sessions = Table(
+    "officer_sessions",
+    metadata,
+    Column("session_hash", LargeBinary(32), primary_key=True),
+    Column("username", String(64), nullable=False),
+    Column("csrf_hash", LargeBinary(32), nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("expires_at_us", BigInteger, nullable=False),
+    Index("ix_officer_sessions_username", "username"),
+)

@@ -53,6 +53,16 @@ class _Payload(BaseModel):
         return self.model_dump_json(exclude_none=True).encode()
 
 
+class OfficerRef(_Payload):
+    """The sending officer, as the sending station authenticated it (a claim of that
+    station: shown to the recipient as who sent, never checked against anything here)."""
+
+    username: Annotated[str, Field(min_length=1, max_length=64)]
+    display_name: Annotated[str, Field(min_length=1, max_length=100)]
+    #: the officer's role at the sending station (service/roles.py Role, or another name)
+    role: Annotated[str, Field(min_length=1, max_length=40)]
+
+
 class MessagePayload(_Payload):
     """An operator's message."""
 
@@ -61,6 +71,8 @@ class MessagePayload(_Payload):
     data: dict[str, Any] | None = None
     in_reply_to: uuid.UUID | None = None
     ack_required: bool = True
+    #: who sent it (absent from stations before officers' accounts)
+    officer: OfficerRef | None = None
 
 
 class AckPayload(_Payload):
