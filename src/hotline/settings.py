@@ -11,7 +11,7 @@ Every field is documented in docs/operations.md, and a test checks that.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -159,6 +159,20 @@ class Settings(BaseSettings):
     channel_levels: list[str] = Field(
         default=["working", "chiefs_of_staff", "ministers"],
         description="The levels a channel may have, lowest first.",
+    )
+    suspended_allow: list[Literal["FLASH", "IMMEDIATE", "PRIORITY", "ROUTINE"]] = Field(
+        default=["FLASH"],
+        max_length=4,
+        description="What may still be sent on a standing channel while it (or the line) is "
+        "suspended, by precedence; an agreed channel has its own list in its terms.",
+    )
+    dissemination_deadline_s: float = Field(
+        default=1800.0,
+        gt=0,
+        le=7 * 86_400,
+        description="A peer's notice involved in an open conflict must be recorded as passed "
+        "on (hotline disseminate) within this time of the conflict opening (or of its "
+        "arrival, if later); after it, the alarm not_disseminated.",
     )
     witnesses: list[str] = Field(
         default=[],

@@ -46,6 +46,7 @@ from hotline.link.linktest import HealthRecorder, LinkTester
 from hotline.link.outbox import Outbox
 from hotline.service import peering
 from hotline.service.arbitration import Arbitration
+from hotline.service.dissemination import DisseminationWatch
 from hotline.service.events import EventBus
 from hotline.service.line import Line
 from hotline.service.notices import Deconfliction
@@ -148,6 +149,8 @@ class Station:
         self.registry.track(self.write_engine)
         self.writer.on_rollback.append(self._reload_registry)
         self.deconfliction = Deconfliction(self.line, self.registry)
+        #: a peer's conflict notice not passed on in time raises not_disseminated
+        self.dissemination_watch = DisseminationWatch(self.line.ctx, self.registry)
         self.witnessing = Witnessing(self.line)
         self.arbitrations = [
             Arbitration(
@@ -272,6 +275,9 @@ class Station:
                 tg.create_task(servers[1].serve(sockets=[peer_sock]), name="peer-endpoint")
                 for peer in self.line.peers.ids():
                     self._start_link(peer)
+                self._workers.append(
+                    tg.create_task(self.dissemination_watch.run(), name="dissemination-watch")
+                )
                 for i, arbitration in enumerate(self.arbitrations):
                     self._workers.append(tg.create_task(arbitration.run(), name=f"arbiter-{i}"))
                 while not all(srv.started for srv in servers):  # noqa: ASYNC110 - uvicorn has no event

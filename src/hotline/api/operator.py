@@ -35,6 +35,7 @@ from hotline.api.registry import (
     NOTICES_PATH,
     registry_router,
 )
+from hotline.api.suspension import suspension_router
 from hotline.crypto import primitives
 from hotline.crypto.card import parse_card, safety_number
 from hotline.errors import AuthError, InputError, NotFoundError
@@ -124,6 +125,7 @@ def create_operator_app(
 
     Auth = Depends(auth)
     app.include_router(ledger_router(line, auth))
+    app.include_router(suspension_router(line))
     if deconfliction is not None:
         app.include_router(registry_router(deconfliction, auth))
     if peer_admin is not None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from hotline.service import dissemination, suspension
 from hotline.service.context import LineContext
 from hotline.store.projections import ProjectionExtension
 
 #: factories of the core extensions, in the order they see each entry
-CORE: list[Callable[[LineContext], ProjectionExtension]] = []
+CORE: list[Callable[[LineContext], ProjectionExtension]] = [suspension.make, dissemination.make]

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Connection
 
 from hotline.errors import HotlineError, InputError, NotFoundError
+from hotline.service import suspension
 from hotline.service.appending import append_action, append_envelope_out
 from hotline.service.context import LineContext
 from hotline.store import linedb
@@ -75,6 +76,7 @@ async def send(
     """Seal, record and queue a message. ``also(conn, sent)`` runs inside the same unit,
     so what it writes commits with the message or not at all (the operator API records an
     idempotency key this way); if it raises, nothing is sent."""
+    suspension.check_send(ctx, peer, channel, precedence, payload.type)
     card = ctx.peers.get(peer)
     if not channel or len(channel.encode()) > wire.MAX_CHANNEL_BYTES:
         raise InputError("channel must be 1 to 64 bytes", code="bad_channel")

@@ -43,7 +43,9 @@ def check_claimed_time(what: str, value: int, *, not_after_us: int) -> None:
         raise BadTimeError(f"{what} {value} is out of range (2020 to {not_after_us})")
 
 
-MessageType = Literal["text", "site_notice", "activity_notice", "concern"]
+MessageType = Literal[
+    "text", "site_notice", "activity_notice", "concern", "dissemination", "suspension"
+]
 
 
 class _Payload(BaseModel):
