@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import typer
 
-from hotline.cli import deconflictcmd, demo, operate, recordcmd, stationcmd, witnesscmd
+from hotline.cli import (
+    deconflictcmd,
+    demo,
+    operate,
+    recordcmd,
+    stationcmd,
+    suspendcmd,
+    witnesscmd,
+)
 
 app = typer.Typer(
     name="hotline",
@@ -23,6 +31,7 @@ stationcmd.register(app)
 operate.register(app)
 recordcmd.register(app)
 deconflictcmd.register(app)
+suspendcmd.register(app)
 demo.register(app)
 witnesscmd.register(app)
 
