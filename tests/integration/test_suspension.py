@@ -1,15 +1,19 @@
 """Suspension and dissemination between two running stations (real processes, real TLS),
 on SQLite and PostgreSQL, through the CLI and the API: a suspension seen and enforced on
 both sides while link tests go on and the line stays UP; resumption; a dissemination
-record arriving at the sender, in its thread."""
+record arriving at the sender, in its thread; a conflict notice not passed on raising
+not_disseminated in the running station until it is."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import httpx
 import pytest
 
 from hotline.localnet import LocalStation
 from tests.integration.conftest import FAST_LINE, Net, cli, link_of, messages, send, wait_until
+from tests.service.test_registry_service import activity_notice, away, iso, site_notice
 
 pytestmark = pytest.mark.integration
 
@@ -89,3 +93,36 @@ def test_suspension_and_dissemination_between_running_stations(net: Net) -> None
     [shown] = [m for m in thread if m["type"] == "dissemination"]
     assert shown["body"]["in_reply_to"] == mid
     assert "3rd brigade operations cell" in ok("disseminations", mid, "-d", a.data_dir)
+
+
+def test_a_conflict_notice_not_passed_on_raises_an_alarm_until_it_is(net: Net) -> None:
+    a, b = net.pair({**FAST_LINE, "dissemination_deadline_s": 2.0}, FAST_LINE)
+    a.start()
+    b.start()
+    wait_until("the line to be UP", lambda: link_of(a, "bravo")["state"], lambda s: s == "UP")
+    now = dt.datetime.now(dt.UTC)
+    hospital = site_notice(
+        "HOSP-9", category="hospital", radius_m=1_000.0,
+        valid_from=now - dt.timedelta(hours=1), valid_until=now + dt.timedelta(days=30),
+    )  # fmt: skip
+    hospital["site"]["reconfirm_by"] = iso(now + dt.timedelta(days=60))
+    b.api("POST", "/api/v1/notices", json={"notice": hospital})
+    mid = wait_until(
+        "alpha to receive the hospital",
+        lambda: [m["message_id"] for m in messages(a, direction="in")
+                 if m["type"] == "site_notice"],
+    )[0]  # fmt: skip
+    a.api("POST", "/api/v1/notices", json={"notice": activity_notice(
+        "fire-1", point=away(1.2), start=now + dt.timedelta(hours=1))})  # fmt: skip
+    [alarm] = wait_until(
+        "the not_disseminated alarm",
+        lambda: [x for x in a.api("GET", "/api/v1/alarms") if x["kind"] == "not_disseminated"],
+    )
+    assert (alarm["ref"], alarm["peer"]) == (mid, "bravo")
+    ok("disseminate", mid, "--to", "1st artillery battalion fire control", "-d", a.data_dir)
+    assert [x for x in a.api("GET", "/api/v1/alarms") if x["kind"] == "not_disseminated"] == []
+    [record] = wait_until(
+        "the record at bravo, the notifying side",
+        lambda: b.api("GET", f"/api/v1/messages/{mid}/disseminations"),
+    )
+    assert (record["to"], record["outcome"]) == ("1st artillery battalion fire control", "recorded")
