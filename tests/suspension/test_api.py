@@ -141,6 +141,11 @@ def test_disseminate_through_the_api(run_pair: Any) -> None:
         [back] = (await a.get(f"/api/v1/messages/{mid}/disseminations")).json()
         assert (back["direction"], back["to"], back["note"]) == ("in", "2nd brigade ops cell",
                                                                  "radio")  # fmt: skip
+        got = (await a.get(f"/api/v1/messages/{mid}")).json()
+        assert [d["to"] for d in got["disseminations"]] == ["2nd brigade ops cell"]
+        listed = (await b.get("/api/v1/messages", params={"direction": "in"})).json()
+        [there] = [m for m in listed if m["message_id"] == mid]
+        assert there["disseminations"][0]["direction"] == "out"
         thread = (await a.get("/api/v1/channels/working/thread")).json()
         [shown] = [m for m in thread if m["type"] == "dissemination"]
         assert shown["body"]["data"]["message_id"] == mid

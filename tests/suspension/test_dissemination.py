@@ -96,6 +96,11 @@ def test_a_dissemination_record_travels_back_and_shows_in_the_thread(run_pair: A
         assert shown["body"]["data"]["to"] == "3rd brigade operations cell"
         assert shown["precedence"] == "IMMEDIATE"
         assert shown["ack_required"] is False
+        # and the message itself carries its records (typed) in the thread
+        [original] = [m for m in thread(p.alpha) if m["message_id"] == mid]
+        assert [(d["direction"], d["to"]) for d in original["disseminations"]] == [
+            ("in", "3rd brigade operations cell"),
+        ]  # fmt: skip
         # recorded twice is two records (passed to two units)
         await dissemination.disseminate(p.bravo.line.ctx, WATCH, mid, to="artillery HQ")
         await p.flush()

@@ -13,7 +13,9 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from hotline.service.dissemination import record_json
 from hotline.store import operational, reads, tree
+from hotline.store import suspension as dissemination_db
 from hotline.wire.envelope import Precedence
 
 MAX_OVERDUE = 1000  #: overdue acknowledgements listed at most
@@ -89,12 +91,20 @@ def list_messages(
         unacknowledged=unacknowledged,
         limit=limit,
     )
-    return [_message(r, now_us) for r in rows]
+    return _with_disseminations(conn, [_message(r, now_us) for r in rows])
 
 
 def get_message(conn: Connection, now_us: int, message_id: str) -> dict[str, Any] | None:
     row = reads.message(conn, message_id)
-    return None if row is None else _message(row, now_us)
+    return None if row is None else _with_disseminations(conn, [_message(row, now_us)])[0]
+
+
+def _with_disseminations(conn: Connection, out: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each message with its dissemination records (service/dissemination.py), one read."""
+    found = dissemination_db.disseminations_by_message(conn, [m["message_id"] for m in out])
+    for m in out:
+        m["disseminations"] = [record_json(r) for r in found.get(m["message_id"], [])]
+    return out
 
 
 def channels(conn: Connection) -> list[dict[str, Any]]:

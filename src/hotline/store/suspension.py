@@ -58,6 +58,18 @@ def disseminations_of(conn: Connection, message_id: str) -> list[Any]:
     return list(conn.execute(q).all())
 
 
+def disseminations_by_message(conn: Connection, message_ids: Iterable[str]) -> dict[str, list[Any]]:
+    """The dissemination records of each of ``message_ids`` (oldest first), in one read."""
+    ids = list(message_ids)
+    if not ids:
+        return {}
+    q = sa.select(_d).where(_d.c.message_id.in_(ids)).order_by(_d.c.entry_idx)
+    out: dict[str, list[Any]] = {}
+    for r in conn.execute(q).all():
+        out.setdefault(r.message_id, []).append(r)
+    return out
+
+
 def disseminated(conn: Connection, message_ids: Iterable[str]) -> set[str]:
     """Which of ``message_ids`` (received by us) we recorded as passed on."""
     ids = list(message_ids)
