@@ -9,6 +9,7 @@ store/operational.py), business rules.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 from typing import Any
 
@@ -119,7 +120,11 @@ def notice_messages(conn: Connection) -> list[tuple[str, str, str]]:
 
 
 def replace_due(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Make ``dissemination_due`` hold exactly ``rows``."""
+    """Make ``dissemination_due`` hold exactly ``rows`` (no write when it already does)."""
+    held = [dict(r._mapping) for r in conn.execute(sa.select(_due)).all()]
+    key = operator.itemgetter("message_id")
+    if sorted(held, key=key) == sorted(rows, key=key):
+        return
     conn.execute(_due.delete())
     if rows:
         conn.execute(_due.insert(), rows)
