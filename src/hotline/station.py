@@ -46,7 +46,7 @@ from hotline.link.linktest import HealthRecorder, LinkTester
 from hotline.link.outbox import Outbox
 from hotline.service import peering
 from hotline.service.arbitration import Arbitration
-from hotline.service.dissemination import DisseminationWatch
+from hotline.service.dissemination_watch import DisseminationWatch
 from hotline.service.events import EventBus
 from hotline.service.line import Line
 from hotline.service.notices import Deconfliction

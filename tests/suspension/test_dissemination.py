@@ -12,7 +12,7 @@ import pytest
 
 from hotline.errors import InputError, NotFoundError, PermissionDeniedError
 from hotline.service import actions, dissemination, queries
-from hotline.service.dissemination import DisseminationWatch
+from hotline.service.dissemination_watch import DisseminationWatch
 from hotline.station import Station
 from hotline.store import operational
 from hotline.wire.envelope import Precedence

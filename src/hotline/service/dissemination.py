@@ -3,10 +3,10 @@
 Owns the ``dissemination`` message's data (``DisseminationData``), its projection
 (``DisseminationProjection``: our ``disseminate`` actions, a peer's ``dissemination``
 messages, and which received message carried which notice), the use case
-``disseminate``, the watch that raises ``not_disseminated`` for a peer's notice involved
-in an open conflict that nobody passed on in time (``DisseminationWatch``, a supervised
-background task of the station), and the "action required" source of the notices
-awaiting dissemination.
+``disseminate``, and the "action required" source of the conflict notices awaiting
+dissemination. The watch that raises ``not_disseminated`` for a peer's notice involved
+in an open conflict that nobody passed on in time, and keeps that list, is
+service/dissemination_watch.py.
 
 A peer's record is its claim: kept on the record whatever it says, but counted (shown as
 ``recorded``) only for a message we sent to that peer, at a time between the message
@@ -15,14 +15,13 @@ otherwise kept with its outcome (``unknown_message``, ``bad_time``) and an alarm
 ``dissemination_claim``. A time in the future is refused at the inbox (``bad_time``).
 
 Hospitals and convoys that were notified have been struck because the notice never
-reached the unit that fired: the watch is for that. Must not touch: SQL (store/
+reached the unit that fired: that is what this is for. Must not touch: SQL (store/
 suspension.py), the registry's state (read under its lock, never written).
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import threading
 import uuid
 from collections.abc import Callable
@@ -34,17 +33,14 @@ from sqlalchemy.engine import Connection
 
 from hotline.errors import BadTimeError, InputError, NotFoundError
 from hotline.service import sender
-from hotline.service import suspension as suspension_mod
 from hotline.service.actions import SOURCES, ActionItem
 from hotline.service.appending import append_action
 from hotline.service.context import LineContext
-from hotline.service.registry import RegistryProjection
 from hotline.service.roles import Action, Principal, require
 from hotline.store import operational, schema
 from hotline.store import suspension as db
 from hotline.store.projections import MessageEvent
 from hotline.store.writer import WriteTx
-from hotline.supervise import forever
 from hotline.wire.envelope import Precedence
 from hotline.wire.messages import ClaimedTime, MessagePayload, check_claimed_time
 
@@ -369,146 +365,6 @@ async def disseminate(
 
 def records(conn: Connection, message_id: str) -> list[dict[str, Any]]:
     return [record_json(r) for r in db.disseminations_of(conn, message_id)]
-
-
-# --- the watch: a peer's conflict notice not passed on in time ------------------------------
-
-
-def _us(t: dt.datetime) -> int:
-    return int(t.timestamp() * 1_000_000)
-
-
-class DisseminationWatch:
-    """Raises ``not_disseminated`` for each received notice involved in an open conflict
-    that was not recorded as passed on within ``dissemination_deadline_s`` of the
-    conflict opening (or of its arrival, if later); clears it once it is, or once the
-    conflict ends. Keeps ``dissemination_due`` (the action-required list) current."""
-
-    def __init__(self, ctx: LineContext, registry: RegistryProjection) -> None:
-        self.ctx = ctx
-        self.registry = registry
-        s = ctx.settings.dissemination_deadline_s
-        self.interval_s = max(1.0, min(60.0, s / 10))
-
-    def _candidates(self) -> list[tuple[str, int, str]]:
-        """(notice id, conflict opened at, summary) of each peer's notice in a conflict."""
-        reg, me = self.registry, self.ctx.station_id
-        out = []
-        with reg.lock:
-            for oc in reg.open_conflicts.values():
-                c = oc.conflict
-                sides = (
-                    ("site", c.site_id, c.site_station, f"activity {c.activity_id}"),
-                    ("activity", c.activity_id, c.activity_station, f"site {c.site_id}"),
-                )
-                for kind, oid, station, other in sides:
-                    if station == me:
-                        continue
-                    try:
-                        rec = (
-                            reg.registry.site(oid) if kind == "site" else reg.registry.activity(oid)
-                        )
-                    except NotFoundError:
-                        continue
-                    summary = (
-                        f"pass on {station}'s {kind} {oid}: in conflict with {other} "
-                        f"({c.distance_m:,.0f} m)"
-                    )
-                    out.append((rec.versions[-1].notice_id, _us(oc.opened_at), summary))
-        return out
-
-    def unit(self, tx: WriteTx) -> list[dict[str, Any]]:
-        """One round, inside the writer: returns the alarms newly raised."""
-        ctx, conn = self.ctx, tx.conn
-        now = ctx.clock.now_us()
-        deadline = int(ctx.settings.dissemination_deadline_s * 1_000_000)
-        ext = projection_of(ctx)
-        wanted: dict[str, tuple[str, int, str]] = {}
-        for notice_id, opened, summary in self._candidates():
-            mid = ext.message_of(notice_id)
-            if mid is not None and (mid not in wanted or opened < wanted[mid][1]):
-                wanted[mid] = (notice_id, opened, summary)
-        rows = db.received(conn, wanted)
-        done = db.disseminated(conn, wanted)
-        due_rows, overdue = [], {}
-        for r in rows:
-            notice_id, opened, summary = wanted[r.message_id]
-            due = max(opened, int(r.stored_at_us)) + deadline
-            due_rows.append(
-                {
-                    "message_id": r.message_id,
-                    "peer": r.peer,
-                    "channel": r.channel,
-                    "precedence": int(r.precedence),
-                    "notice_id": notice_id,
-                    "due_at_us": due,
-                    "summary": summary,
-                }
-            )
-            if r.message_id not in done and now >= due:
-                overdue[r.message_id] = (r, notice_id, due, summary)
-        db.replace_due(conn, due_rows)
-        for alarm in operational.open_alarms(conn):
-            if alarm["kind"] == "not_disseminated" and alarm["ref"] not in overdue:
-                operational.clear_alarm(
-                    conn, kind="not_disseminated", peer=alarm["peer"], ref=alarm["ref"], now_us=now
-                )
-        raised = []
-        minutes = ctx.settings.dissemination_deadline_s / 60
-        for mid, (r, notice_id, due, summary) in overdue.items():
-            detail = (
-                f"{r.peer}'s notice {notice_id} (message {mid}) is involved in an open "
-                f"conflict and was not recorded as passed on within {minutes:g} minutes: "
-                f"{summary}; pass it to the unit concerned, then record it "
-                f"(hotline disseminate {mid} --to ...)"
-            )
-            if operational.raise_alarm(
-                conn,
-                kind="not_disseminated",
-                severity="HIGH",
-                peer=r.peer,
-                ref=mid,
-                detail=detail,
-                now_us=now,
-            ):
-                raised.append(
-                    {
-                        "peer": r.peer,
-                        "message_id": mid,
-                        "notice_id": notice_id,
-                        "channel": r.channel,
-                        "due_at_us": due,
-                        "detail": detail,
-                    }
-                )
-        for content in raised:
-            tx.after_commit(_publisher(ctx, content))
-        return raised
-
-    async def check_once(self) -> list[dict[str, Any]]:
-        raised: list[dict[str, Any]] = await self.ctx.writer.submit(self.unit)
-        return raised
-
-    async def _round(self) -> None:
-        await self.check_once()
-        await asyncio.sleep(self.interval_s)
-
-    async def _relay(self) -> None:
-        takers: list[suspension_mod.Taker] = [
-            suspension_mod.projection_of(self.ctx).take_event,
-            projection_of(self.ctx).take_event,
-        ]
-        await suspension_mod.relay(self.ctx, takers)
-
-    async def run(self) -> None:
-        """The station's background task: the watch, and the events of what peers sent."""
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(forever("dissemination-watch", self._round))
-            tg.create_task(forever("suspension-events", self._relay))
-
-
-def _publisher(ctx: LineContext, content: dict[str, Any]) -> Callable[[], None]:
-    return lambda: ctx.events.publish("not_disseminated", **content)
 
 
 # --- action required ---------------------------------------------------------------------
