@@ -11,7 +11,7 @@ Every field is documented in docs/operations.md, and a test checks that.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -239,6 +239,20 @@ class Settings(BaseSettings):
         gt=0,
         le=86_400,
         description="The longest an account's login is held back after wrong passwords.",
+    )
+    suspended_allow: list[Literal["FLASH", "IMMEDIATE", "PRIORITY", "ROUTINE"]] = Field(
+        default=["FLASH"],
+        max_length=4,
+        description="What may still be sent on a standing channel while it (or the line) is "
+        "suspended, by precedence; an agreed channel has its own list in its terms.",
+    )
+    dissemination_deadline_s: float = Field(
+        default=1800.0,
+        gt=0,
+        le=7 * 86_400,
+        description="A peer's notice involved in an open conflict must be recorded as passed "
+        "on (hotline disseminate) within this time of the conflict opening (or of its "
+        "arrival, if later); after it, the alarm not_disseminated.",
     )
     witnesses: list[str] = Field(
         default=[],

@@ -47,6 +47,7 @@ from hotline.link.linktest import HealthRecorder, LinkTester
 from hotline.link.outbox import Outbox
 from hotline.service import approvals, peering
 from hotline.service.arbitration import Arbitration
+from hotline.service.dissemination_watch import DisseminationWatch
 from hotline.service.escalation import Escalator
 from hotline.service.events import EventBus, raise_alarm
 from hotline.service.line import Line
@@ -154,6 +155,8 @@ class Station:
         self.registry.track(self.write_engine)
         self.writer.on_rollback.append(self._reload_registry)
         self.deconfliction = Deconfliction(self.line, self.registry)
+        #: a peer's conflict notice not passed on in time raises not_disseminated
+        self.dissemination_watch = DisseminationWatch(self.line.ctx, self.registry)
         self.witnessing = Witnessing(self.line)
         self.arbitrations = [
             Arbitration(
@@ -286,6 +289,9 @@ class Station:
                         supervise.forever("escalation check", self.escalator.run),
                         name="escalation",
                     )
+                )
+                self._workers.append(
+                    tg.create_task(self.dissemination_watch.run(), name="dissemination-watch")
                 )
                 for i, arbitration in enumerate(self.arbitrations):
                     self._workers.append(tg.create_task(arbitration.run(), name=f"arbiter-{i}"))

@@ -119,6 +119,14 @@ EVENT_TYPES: dict[str, str] = {
     "alarm_acknowledged": "An officer acknowledged an alarm. data: the alarm {id, kind, "
     "severity, peer, ref, detail, raised_at_us, cleared_at_us, acknowledged_at_us, "
     "acknowledged_by, ack_note}.",
+    "suspension": "A suspension was declared or resumed, by us or by the peer. data: {peer, "
+    "scope, channel, declared_by, side, state, reason, officer, outcome, at_us, message_id}.",
+    "dissemination": "A dissemination record: ours (we passed a message on) or the peer's "
+    "(it passed on ours). data: {message_id, direction, peer, to, passed_at_us, "
+    "recorded_at_us, officer, note, record_id, outcome}.",
+    "not_disseminated": "A peer's notice involved in an open conflict was not recorded as "
+    "passed on in time (alarm raised). data: {peer, message_id, notice_id, channel, "
+    "due_at_us, detail}.",
 }
 
 

@@ -40,6 +40,7 @@ from hotline.api.registry import (
 )
 from hotline.api.search import search_router
 from hotline.api.stages import MessageStages, MessageSummary, stages_router
+from hotline.api.suspension import suspension_router
 from hotline.api.watch import watch_router
 from hotline.crypto import primitives
 from hotline.crypto.card import parse_card, safety_number
@@ -148,6 +149,7 @@ def create_operator_app(
     app.include_router(stages_router(line, auth))
     app.include_router(search_router(line, auth))
     app.include_router(officers_router(officers, auth))
+    app.include_router(suspension_router(line))
     if deconfliction is not None:
         app.include_router(registry_router(deconfliction, auth))
     if peer_admin is not None:

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hotline.api.suspension import Dissemination
+
 PrecedenceName = Literal["FLASH", "IMMEDIATE", "PRIORITY", "ROUTINE"]
 
 
@@ -82,6 +84,11 @@ class Message(Shape):
     ack_note: str | None = None
     ack_overdue: bool | None = None
     entry_idx: int | None = None
+    disseminations: list[Dissemination] | None = Field(
+        default=None,
+        description="To whom and when it was passed on: our records (a message we "
+        "received) or the peer's (one we sent), oldest first (api/suspension.py).",
+    )
 
 
 class Channel(Shape):

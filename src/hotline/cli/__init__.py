@@ -17,6 +17,7 @@ from hotline.cli import (
     recordcmd,
     searchcmd,
     stationcmd,
+    suspendcmd,
     watchcmd,
     witnesscmd,
 )
@@ -34,6 +35,7 @@ stationcmd.register(app)
 operate.register(app)
 recordcmd.register(app)
 deconflictcmd.register(app)
+suspendcmd.register(app)
 demo.register(app)
 witnesscmd.register(app)
 approvalcmd.register(app)

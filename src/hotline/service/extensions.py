@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hotline.service import approvals, officers, stages, watch
+from hotline.service import approvals, dissemination, officers, stages, suspension, watch
 from hotline.service.context import LineContext
 from hotline.store.projections import ProjectionExtension
 
@@ -21,4 +21,6 @@ CORE: list[Callable[[LineContext], ProjectionExtension]] = [
     watch.make,  # rota, escalations, handovers (service/watch.py)
     stages.extension,  # message stages and acknowledgements (service/stages.py)
     officers.OfficerRecord,
+    suspension.make,  # suspensions (service/suspension.py)
+    dissemination.make,  # dissemination records (service/dissemination.py)
 ]

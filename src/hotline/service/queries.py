@@ -13,7 +13,9 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from hotline.service.dissemination import record_json
 from hotline.store import operational, reads, stages, tree
+from hotline.store import suspension as dissemination_db
 from hotline.wire.envelope import Precedence
 
 MAX_OVERDUE = 1000  #: overdue acknowledgements listed at most
@@ -93,12 +95,20 @@ def list_messages(
         unacknowledged=unacknowledged,
         limit=limit,
     )
-    return [_message(r, now_us) for r in rows]
+    return _with_disseminations(conn, [_message(r, now_us) for r in rows])
 
 
 def get_message(conn: Connection, now_us: int, message_id: str) -> dict[str, Any] | None:
     row = reads.message(conn, message_id)
-    return None if row is None else _message(row, now_us)
+    return None if row is None else _with_disseminations(conn, [_message(row, now_us)])[0]
+
+
+def _with_disseminations(conn: Connection, out: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each message with its dissemination records (service/dissemination.py), one read."""
+    found = dissemination_db.disseminations_by_message(conn, [m["message_id"] for m in out])
+    for m in out:
+        m["disseminations"] = [record_json(r) for r in found.get(m["message_id"], [])]
+    return out
 
 
 def channels(conn: Connection) -> list[dict[str, Any]]:
@@ -202,7 +212,7 @@ def message_with_stages(conn: Connection, now_us: int, message_id: str) -> dict[
     row = reads.message(conn, message_id)
     if row is None:
         return None
-    out = _message(row, now_us)
+    out = _with_disseminations(conn, [_message(row, now_us)])[0]
     out["recipients"] = [
         stages_of(row, stages.reads_of(conn, [message_id]),
                   next(iter(stages.answers_of(conn, [message_id])), None))
@@ -228,7 +238,7 @@ def thread(conn: Connection, now_us: int, message_id: str) -> list[dict[str, Any
         ids.extend(level)
     rows = [reads.message(conn, i) for i in ids[:MAX_THREAD]]
     msgs = [_message(r, now_us) for r in rows if r is not None]
-    return sorted(msgs, key=lambda m: (m["sent_at_us"], m["entry_idx"]))
+    return _with_disseminations(conn, sorted(msgs, key=lambda m: (m["sent_at_us"], m["entry_idx"])))
 
 
 def list_with_stages(conn: Connection, now_us: int, **filters: Any) -> list[dict[str, Any]]:
@@ -245,4 +255,4 @@ def list_with_stages(conn: Connection, now_us: int, **filters: Any) -> list[dict
         m = _message(r, now_us)
         m["recipients"] = [stages_of(r, by_reads.get(r.message_id, []), answers.get(r.message_id))]
         out.append(m)
-    return out
+    return _with_disseminations(conn, out)

@@ -63,6 +63,8 @@ from hotline.store.projections import MessageEvent
 log = logging.getLogger(__name__)
 INFORMATION_NOT_PERMISSION = concern_rules.INFORMATION_NOT_PERMISSION
 Notice = SiteNotice | ActivityNotice | Concern
+#: the typed messages the registry projects; every other type belongs to another feature
+NOTICE_TYPES = ("site_notice", "activity_notice", "concern")
 
 
 def _notice_key(data: dict[str, Any]) -> str:
@@ -218,6 +220,8 @@ class RegistryProjection:
     # --- the projection -----------------------------------------------------------------
 
     def on_message(self, conn: Connection | None, event: MessageEvent) -> None:
+        if event.body.type not in NOTICE_TYPES:
+            return  # another feature's typed message (suspension, dissemination, ...)
         with self.lock:
             try:
                 self._on_message(conn, event)

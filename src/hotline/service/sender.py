@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Connection
 
 from hotline.errors import HotlineError, InputError, NotFoundError
+from hotline.service import suspension
 from hotline.service.acting import ACTING
 from hotline.service.appending import append_action, append_envelope_out
 from hotline.service.context import LineContext
@@ -81,6 +82,7 @@ async def send(
     The sending officer (service/acting.py, set by the API from the authenticated
     principal) goes inside the sealed payload, and names the operator on the record
     unless ``operator`` does."""
+    suspension.check_send(ctx, peer, channel, precedence, payload.type)
     card = ctx.peers.get(peer)
     officer = ACTING.get()
     if officer is not None and payload.officer is None:

@@ -471,3 +471,69 @@ officer_sessions = Table(
     Column("expires_at_us", BigInteger, nullable=False),
     Index("ix_officer_sessions_username", "username"),
 )
+
+
+# --- suspension and dissemination (issue 8, migration 0013) -------------------------------
+
+#: every declaration and resumption of a suspension, ours (the ``suspend`` action) and a
+#: peer's (its ``suspension`` message), with what it did (``outcome``: ``applied``,
+#: ``no_effect``, ``not_theirs`` for a peer's claim to resume our suspension, ``too_many``).
+#: The current state is the applied rows replayed in order (service/suspension.py).
+suspensions = Table(
+    "suspensions",
+    metadata,
+    Column("entry_idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("peer", String(64), primary_key=True),
+    #: "" for the whole line with the peer
+    Column("channel", String(64), nullable=False),
+    #: the station that declared it (this one or the peer)
+    Column("declared_by", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    #: our officer (our declarations); the peer's are in its message
+    Column("officer", String(100), nullable=True),
+    #: our recorded time
+    Column("at_us", BigInteger, nullable=False),
+    #: the peer's message: its id and its claimed sent time
+    Column("message_id", String(36), nullable=True),
+    Column("claimed_at_us", BigInteger, nullable=True),
+    Column("outcome", String(16), nullable=False),
+    Index("ix_suspensions_peer", "peer", "channel"),
+)
+
+#: dissemination records: direction "out", we passed a received message on (the
+#: ``disseminate`` action); "in", the peer reports passing on one of ours (its
+#: ``dissemination`` message). ``passed_at_us`` is the time claimed (by our officer, or by
+#: the peer); ``recorded_at_us`` ours. ``outcome`` is ``recorded`` or why a peer's record
+#: was kept only as a claim (``unknown_message``, ``bad_time``).
+disseminations = Table(
+    "disseminations",
+    metadata,
+    Column("entry_idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("message_id", String(36), nullable=False),
+    Column("direction", String(3), nullable=False),
+    Column("peer", String(64), nullable=False),
+    Column("to_whom", String(200), nullable=False),
+    Column("passed_at_us", BigInteger, nullable=False),
+    Column("recorded_at_us", BigInteger, nullable=False),
+    Column("officer", String(100), nullable=False),
+    Column("note", Text, nullable=True),
+    #: the peer's ``dissemination`` message that carried it (direction "in")
+    Column("record_id", String(36), nullable=True),
+    Column("outcome", String(16), nullable=False),
+    Index("ix_disseminations_message", "message_id"),
+)
+
+#: conflict notices awaiting dissemination (operational, like alarms: not in the ledger;
+#: rewritten by the dissemination watch each round from the registry's open conflicts)
+dissemination_due = Table(
+    "dissemination_due",
+    metadata,
+    Column("message_id", String(36), primary_key=True),
+    Column("peer", String(64), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("precedence", SmallInteger, nullable=False),
+    Column("notice_id", String(128), nullable=False),
+    Column("due_at_us", BigInteger, nullable=False),
+    Column("summary", Text, nullable=False),
+)

@@ -43,7 +43,16 @@ def check_claimed_time(what: str, value: int, *, not_after_us: int) -> None:
         raise BadTimeError(f"{what} {value} is out of range (2020 to {not_after_us})")
 
 
-MessageType = Literal["text", "site_notice", "activity_notice", "concern", "escalation", "read"]
+MessageType = Literal[
+    "text",
+    "site_notice",
+    "activity_notice",
+    "concern",
+    "dissemination",
+    "escalation",
+    "read",
+    "suspension",
+]
 
 
 class _Payload(BaseModel):
