@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from hotline.service import channels
 from hotline.service.context import LineContext
 from hotline.store.projections import ProjectionExtension
 
 #: factories of the core extensions, in the order they see each entry
-CORE: list[Callable[[LineContext], ProjectionExtension]] = []
+CORE: list[Callable[[LineContext], ProjectionExtension]] = [
+    channels.install,
+]

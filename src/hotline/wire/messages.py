@@ -43,7 +43,15 @@ def check_claimed_time(what: str, value: int, *, not_after_us: int) -> None:
         raise BadTimeError(f"{what} {value} is out of range (2020 to {not_after_us})")
 
 
-MessageType = Literal["text", "site_notice", "activity_notice", "concern"]
+MessageType = Literal[
+    "text",
+    "site_notice",
+    "activity_notice",
+    "concern",
+    "channel_accept",
+    "channel_decline",
+    "channel_propose",
+]
 
 
 class _Payload(BaseModel):
@@ -61,6 +69,9 @@ class MessagePayload(_Payload):
     data: dict[str, Any] | None = None
     in_reply_to: uuid.UUID | None = None
     ack_required: bool = True
+    #: one message on a channel with several members travels as one envelope per
+    #: recipient (each its own sequence number and message id), tied by this shared id
+    group: uuid.UUID | None = None
 
 
 class AckPayload(_Payload):
