@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hotline import __version__
 from hotline.api import openapi, shapes
+from hotline.api.auth import allowed
+from hotline.api.channels import channels_router
 from hotline.api.errors import install_operator
 from hotline.api.idempotency import HEADER, KEY_PATTERN, IdempotentSends, request_hash
 from hotline.api.ledger import ledger_router
@@ -37,9 +39,10 @@ from hotline.api.registry import (
 )
 from hotline.crypto import primitives
 from hotline.crypto.card import parse_card, safety_number
-from hotline.errors import AuthError, InputError, NotFoundError
-from hotline.service import queries
+from hotline.errors import AuthError, InputError, NotFoundError, PermissionDeniedError
+from hotline.service import channels, queries, sender
 from hotline.service.line import Line, Sent
+from hotline.service.roles import Action, Principal
 from hotline.wire.envelope import Precedence
 from hotline.wire.messages import MessagePayload
 
@@ -49,7 +52,9 @@ OPENAPI_PATH = "/openapi.json"
 
 class SendRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    peer: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
+    #: on a standing channel, the peer to send to; on an agreed channel, every other
+    #: member is sent to (a peer named must be a member)
+    peer: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")] | None = None
     channel: Annotated[str, Field(min_length=1, max_length=64)] = "working"
     precedence: PrecedenceName = "ROUTINE"
     text: Annotated[str, Field(max_length=100_000)] = ""
@@ -124,12 +129,19 @@ def create_operator_app(
 
     Auth = Depends(auth)
     app.include_router(ledger_router(line, auth))
+    app.include_router(channels_router(line, auth))
     if deconfliction is not None:
         app.include_router(registry_router(deconfliction, auth))
     if peer_admin is not None:
         app.include_router(peers_router(line, peer_admin, auth))
     now = line.clock.now_us
     sends = IdempotentSends(line)
+
+    def visible(who: Principal, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows on channels ``who`` may read (a channel no longer in the book: all)."""
+        ok = channels.readable(line.ctx, who)
+        book = line.ctx.channels
+        return [r for r in rows if r["channel"] in ok or book.get(r["channel"]) is None]
 
     def read(fn: Any, *args: Any, **kw: Any) -> Any:
         def run() -> Any:
@@ -215,6 +227,7 @@ def create_operator_app(
     )
     async def send_message(
         req: SendRequest,
+        who: Annotated[Principal, Depends(allowed(Action.SEND))],
         idempotency_key: Annotated[
             str | None,
             Header(
@@ -242,24 +255,38 @@ def create_operator_app(
             in_reply_to=req.in_reply_to,
         )
 
+        done: list[Sent] = []
+        group = uuid.uuid4()  # used when the channel has several recipients
+
         def answer(sent: Sent) -> shapes.SendResponse:
+            every = [*[d for d in done if d is not sent], sent]
             return shapes.SendResponse(
-                message_id=str(sent.message_id),
-                peer=sent.peer,
-                sequence=sent.sequence,
+                message_id=str(every[0].message_id),
+                peer=every[0].peer,
+                sequence=every[0].sequence,
                 precedence=req.precedence,
                 state="queued",
+                group=str(group) if len(every) > 1 else None,
+                recipients=[
+                    shapes.SentTo(peer=d.peer, message_id=str(d.message_id), sequence=d.sequence)
+                    for d in every
+                ],
             )
 
         async def send(also: Any = None) -> Sent:
-            return await line.send(
+            result = await sender.send_group(
+                line.ctx,
                 peer=req.peer,
                 channel=req.channel,
                 precedence=Precedence[req.precedence],
                 payload=payload,
                 operator=req.operator,
+                principal=who,
                 also=also,
+                collect=done,
+                group=group,
             )
+            return result.sent[-1]
 
         if idempotency_key is None:
             return answer(await send())
@@ -273,13 +300,15 @@ def create_operator_app(
 
     @app.get("/api/v1/messages", dependencies=[Auth], responses=errors())
     async def list_messages(
+        who: Annotated[Principal, Depends(allowed(Action.READ))],
         channel: Annotated[str | None, Query(max_length=64)] = None,
         peer: Annotated[str | None, Query(max_length=32)] = None,
         direction: Literal["in", "out"] | None = None,
         unacknowledged: bool = False,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[shapes.Message]:
-        """Messages, newest first, each with its state and times."""
+        """Messages, newest first, each with its state and times (only on channels whose
+        terms let one of the officer's roles read them here)."""
         rows: list[dict[str, Any]] = await read(
             queries.list_messages,
             now(),
@@ -289,7 +318,7 @@ def create_operator_app(
             unacknowledged=unacknowledged,
             limit=limit,
         )
-        return [shapes.Message.model_validate(r) for r in rows]
+        return [shapes.Message.model_validate(r) for r in visible(who, rows)]
 
     @app.get("/api/v1/messages/{message_id}", dependencies=[Auth], responses=errors(404))
     async def get_message(message_id: Annotated[str, Field(max_length=36)]) -> shapes.Message:
@@ -320,17 +349,22 @@ def create_operator_app(
         found: dict[str, Any] = await read(queries.get_message, now(), message_id)
         return shapes.Message.model_validate(found)
 
-    @app.get("/api/v1/channels", dependencies=[Auth], responses=errors())
-    async def list_channels() -> list[shapes.Channel]:
-        """Channels with their message counts."""
-        rows: list[dict[str, Any]] = await read(queries.channels)
-        return [shapes.Channel.model_validate(r) for r in rows]
-
-    @app.get("/api/v1/channels/{channel}/thread", dependencies=[Auth], responses=errors())
+    @app.get("/api/v1/channels/{channel}/thread", dependencies=[Auth], responses=errors(403))
     async def get_thread(
-        channel: str, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+        channel: str,
+        who: Annotated[Principal, Depends(allowed(Action.READ))],
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> list[shapes.Message]:
-        """A channel's messages, oldest first."""
+        """A channel's messages, oldest first (403 unless the channel's terms let one of
+        the officer's roles read it here). A message sent to several members is one row
+        per recipient, with the same ``body.group``."""
+        spec = line.ctx.channels.get(channel)
+        if spec is not None and channel not in channels.readable(line.ctx, who):
+            raise PermissionDeniedError(
+                f"{who.username} may not read channel {channel!r}: its terms let the roles "
+                f"{', '.join(spec.roles_at(line.station_id).read)} read here",
+                hint="ask an officer who holds one of those roles",
+            )
         rows: list[dict[str, Any]] = await read(
             queries.list_messages, now(), channel=channel, limit=limit
         )

@@ -191,12 +191,15 @@ async def send_group(
     operator: str | None = None,
     principal: Principal | None = None,
     also: Callable[[Connection, Sent], None] | None = None,
+    collect: list[Sent] | None = None,
+    group: uuid.UUID | None = None,
 ) -> GroupSent:
     """Send on ``channel`` to every other member (a standing channel: to ``peer``). With
-    several recipients the payload carries a new ``group`` id and each recipient gets its
-    own envelope through ``send`` (its own sequence number, message id, receipt and
-    acknowledgement). Every recipient is checked before the first is sent; ``also`` runs
-    with the first recipient's unit."""
+    several recipients the payload carries a ``group`` id (``group``, or a new one) and
+    each recipient gets its own envelope through ``send`` (its own sequence number,
+    message id, receipt and acknowledgement). Every recipient is checked before the
+    first is sent; ``also`` runs in the last recipient's unit, when ``collect`` (if
+    given) already holds the others'."""
     spec = ctx.channels.require(channel)
     recipients = spec.recipients(ctx.station_id, peer)
     if not recipients:
@@ -211,9 +214,12 @@ async def send_group(
         ctx.peers.get(r)  # every recipient must be a peer before anything is sent
         check_channel(ctx, spec, r, principal)
     check_brevity(spec, precedence, payload)
-    group = uuid.uuid4() if len(recipients) > 1 else None
+    if len(recipients) < 2:
+        group = None
+    elif group is None:
+        group = uuid.uuid4()
     body = payload.model_copy(update={"group": group}) if group is not None else payload
-    sent = []
+    sent = collect if collect is not None else []
     for i, r in enumerate(recipients):
         sent.append(
             await send(
@@ -224,10 +230,10 @@ async def send_group(
                 payload=body,
                 operator=operator,
                 principal=principal,
-                also=also if i == 0 else None,
+                also=also if i == len(recipients) - 1 else None,
             )
         )
-    return GroupSent(group, channel, sent)
+    return GroupSent(group, channel, list(sent))
 
 
 async def acknowledge(
