@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from hotline.cli import deconflictcmd, demo, operate, recordcmd, stationcmd, witnesscmd
+from hotline.cli import channelcmd, deconflictcmd, demo, operate, recordcmd, stationcmd, witnesscmd
 
 app = typer.Typer(
     name="hotline",
@@ -25,6 +25,7 @@ recordcmd.register(app)
 deconflictcmd.register(app)
 demo.register(app)
 witnesscmd.register(app)
+channelcmd.register(app)
 
 
 def main() -> None:
