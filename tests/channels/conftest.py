@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hotline.clock import FakeClock
+from hotline.errors import HotlineError
 from hotline.service import channels
 from hotline.service.roles import STATION
 from hotline.settings import Settings
@@ -31,31 +32,44 @@ NAMES = ("alpha", "bravo", "charlie")
 class Net:
     stations: dict[str, Station]
     clock: FakeClock
+    #: envelopes a station refused (never delivered again): (sender, recipient, code)
+    refused: list[tuple[str, str, str]] = field(default_factory=list)
+    _dead: set[bytes] = field(default_factory=set)
 
     def __getitem__(self, name: str) -> Station:
         return self.stations[name]
 
     async def flush(self) -> None:
-        """Deliver everything queued between every pair until nothing is left."""
+        """Deliver everything queued between every pair until nothing is left (an
+        envelope refused is kept in ``refused`` and not offered again)."""
         for _ in range(20):
             moved = False
-            for a in self.stations.values():
-                for b in self.stations.values():
-                    if a is b:
-                        continue
-                    pair = Pair(a, b, self.clock)
-                    raws = pair.outbound(a, b.line.station_id)
-                    if raws:
+            for src in self.stations:
+                for dst in self.stations:
+                    if src != dst and await self.link(src, dst, quiet=True):
                         moved = True
-                        await pair.deliver(a, b, raws)
             if not moved:
                 return
 
-    async def link(self, src: str, dst: str) -> list[Any]:
-        """Deliver what ``src`` queued for ``dst`` only (one link, the others held)."""
+    async def link(self, src: str, dst: str, *, quiet: bool = False) -> int:
+        """Deliver what ``src`` queued for ``dst`` only (one link, the others held); a
+        refusal raises unless ``quiet``. Returns how many were stored."""
         a, b = self.stations[src], self.stations[dst]
         pair = Pair(a, b, self.clock)
-        return await pair.deliver(a, b, pair.outbound(a, dst))
+        done = 0
+        for raw in pair.outbound(a, dst):
+            if raw in self._dead:
+                continue
+            try:
+                await pair.deliver(a, b, [raw])
+            except HotlineError as exc:
+                self._dead.add(raw)
+                self.refused.append((src, dst, exc.code))
+                if not quiet:
+                    raise
+                continue
+            done += 1
+        return done
 
     async def agree(self, spec: ChannelSpec, proposer: str = "alpha") -> None:
         """Propose ``spec`` from ``proposer``; every other member accepts."""

@@ -61,6 +61,8 @@ from hotline.store.projections import MessageEvent
 
 log = logging.getLogger(__name__)
 INFORMATION_NOT_PERMISSION = concern_rules.INFORMATION_NOT_PERMISSION
+#: the typed messages this projection reads (others, such as channel agreement, are not)
+NOTICE_TYPES = ("site_notice", "activity_notice", "concern")
 Notice = SiteNotice | ActivityNotice | Concern
 
 
@@ -213,6 +215,8 @@ class RegistryProjection:
     # --- the projection -----------------------------------------------------------------
 
     def on_message(self, conn: Connection | None, event: MessageEvent) -> None:
+        if event.body.type not in NOTICE_TYPES:  # other typed messages (channels) are not ours
+            return
         with self.lock:
             try:
                 self._on_message(conn, event)
