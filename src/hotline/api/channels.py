@@ -131,24 +131,24 @@ def channels_router(line: Line, auth: Any) -> APIRouter:
         answers (a channel's versions in order; the agreed one is in force)."""
         return [channel_out(s) for s in await channels.list_channels(ctx, who)]
 
-    @router.post("", status_code=201, responses=errors(400, 403, 503, body=True))
+    @router.post("", status_code=201, responses=errors(403, 422, 503, body=True))
     async def propose_channel(
         terms: Annotated[ChannelSpec, Body()],
         who: Annotated[Principal, Depends(allowed(Action.CHANNELS))],
     ) -> ChannelAnswer:
         """Propose a channel (or new terms for one: the next version) to every other
-        member; it is agreed once each accepts. 400 with a code when it cannot be:
+        member; it is agreed once each accepts. 422 with a code when it cannot be:
         bad_level, proposer_not_member, unknown_member, channel_conflict."""
         return answered(await channels.propose(ctx, who, terms))
 
-    @router.post("/{name}/accept", responses=errors(400, 403, 404, 503))
+    @router.post("/{name}/accept", responses=errors(403, 404, 422, 503))
     async def accept_channel(
         name: ChannelName, who: Annotated[Principal, Depends(allowed(Action.CHANNELS))]
     ) -> ChannelAnswer:
         """Accept the pending proposal for channel ``name`` (sent to every other member)."""
         return answered(await channels.answer(ctx, who, name, accept=True))
 
-    @router.post("/{name}/decline", responses=errors(400, 403, 404, 503, body=True))
+    @router.post("/{name}/decline", responses=errors(403, 404, 422, 503, body=True))
     async def decline_channel(
         name: ChannelName,
         req: DeclineRequest,
