@@ -81,6 +81,12 @@ EVENT_TYPES: dict[str, str] = {
     "message.acknowledged": "We acknowledged a received message. data: {peer, message_id}.",
     "ack.received": "The peer acknowledged one of our messages. data: {peer, message_id}.",
     "link.state": "A line changed state. data: {peer, state} (UP, DEGRADED, DOWN).",
+    "channel.proposed": "A channel proposal was recorded (ours or a peer's). data: {name, "
+    "version, proposal_id, proposer, terms}.",
+    "channel.agreed": "Every member accepted a channel's terms: they are in force. data: "
+    "{name, version, proposal_id, terms}.",
+    "channel.declined": "A member declined a channel proposal. data: {name, proposal_id, "
+    "declined_by}.",
 }
 
 

@@ -13,10 +13,12 @@ acceptance from every member other than the proposer; a decline from any such me
 declines it. Answers that arrive before their proposal are kept and count when it
 arrives. A later proposal for the same name supersedes a pending one; a new version of
 an agreed channel (proposed by one of its members) replaces its terms once agreed.
-What a peer sends that breaks a rule it can know (not naming us, itself missing, an
-unknown level or member, a name taken, too many pending proposals) is refused at the
-inbox with a code before anything is stored; what depends on order (a stale version)
-is stored and recorded as ``refused`` with its code, the same live and on rebuild.
+What a peer sends that breaks a rule (not naming us, itself missing, an unknown level
+or member, a name taken, a stale version, too many pending proposals) is refused at the
+inbox with a code before anything is stored. The projection judges every proposal again
+in ledger order (one that raced past the inbox check, our own): a proposal that breaks a
+rule there is kept and recorded as ``refused`` with its code, the same live and on
+rebuild.
 
 Must not touch: SQL (store/channels.py), the wire format of the terms
 (wire/channels.py), the sending path beyond calling ``sender.send``.
