@@ -9,6 +9,7 @@ import pytest
 from hotline.errors import InputError, NotFoundError
 from hotline.service import channels, sender
 from hotline.service.roles import STATION
+from hotline.station import Station
 from hotline.store import channels as store
 from hotline.wire.channels import ChannelSpec
 from hotline.wire.envelope import Precedence
@@ -135,5 +136,46 @@ def test_three_stations_with_a_facilitator(run_net):
         ]  # fmt: skip
         for name in ("alpha", "bravo", "charlie"):
             await assert_rebuild_equals_live(net[name])
+
+    run_net(scenario)
+
+
+def test_the_book_survives_a_restart_and_a_rollback(run_net):
+    """The agreed channels are read from the store when a station starts, and again
+    after a rolled-back unit (in memory they must equal what the store holds)."""
+
+    async def scenario(net: Net) -> None:
+        await net.agree(COS)
+        alpha = net["alpha"]
+        again = Station(alpha.settings, alpha.identity, net.clock)
+        try:
+            assert again.line.ctx.channels.require("cos") == COS
+        finally:
+            again.close()
+        book = alpha.line.ctx.channels
+        book.agree(COS.model_copy(update={"name": "ghost", "members": ["alpha", "bravo"]}))
+        book.clear_agreed()
+        [ext] = [e for e in alpha.line.extensions if isinstance(e, channels.ChannelsProjection)]
+        ext.after_rollback(None)
+        assert [s.name for s in book.all()] == ["cos", "deconfliction", "working"]
+
+    run_net(scenario)
+
+
+def test_events_carry_the_content(run_net):
+    async def scenario(net: Net) -> None:
+        seen: list[tuple[str, dict[str, object]]] = []
+        bus = net["bravo"].line.ctx.events
+        original = bus.publish
+
+        def spy(kind: str, **data: object) -> None:
+            seen.append((kind, data))
+            original(kind, **data)
+
+        bus.publish = spy  # type: ignore[method-assign]
+        await net.agree(COS)
+        kinds = {k: d for k, d in seen if k.startswith("channel.")}
+        assert kinds["channel.proposed"]["proposer"] == "alpha"
+        assert kinds["channel.agreed"]["terms"] == COS.model_dump(mode="json")
 
     run_net(scenario)
