@@ -84,6 +84,10 @@ def test_propose_accept_send_through_the_api(run_pair: Any) -> None:
         err = error_of(r)
         assert err["code"] == "unknown_channel"
         assert "chiefs, deconfliction, working" in err["hint"]
+        # a standing channel needs the peer named
+        r = await api.alpha.post("/api/v1/messages", json={"text": "to whom?"})
+        assert r.status_code == 422
+        assert error_of(r)["code"] == "no_recipient"
         # the thread of the channel, and a decline of new terms
         await api.pair.flush()
         thread = (await api.bravo.get("/api/v1/channels/chiefs/thread")).json()

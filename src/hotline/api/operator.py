@@ -321,10 +321,14 @@ def create_operator_app(
         return [shapes.Message.model_validate(r) for r in visible(who, rows)]
 
     @app.get("/api/v1/messages/{message_id}", dependencies=[Auth], responses=errors(404))
-    async def get_message(message_id: Annotated[str, Field(max_length=36)]) -> shapes.Message:
-        """One message with its delivery state and times."""
+    async def get_message(
+        message_id: Annotated[str, Field(max_length=36)],
+        who: Annotated[Principal, Depends(allowed(Action.READ))],
+    ) -> shapes.Message:
+        """One message with its delivery state and times (404 also when the channel's
+        terms do not let the officer's roles read it here)."""
         found: dict[str, Any] | None = await read(queries.get_message, now(), message_id)
-        if found is None:
+        if found is None or not visible(who, [found]):
             raise NotFoundError(f"no message {message_id}")
         return shapes.Message.model_validate(found)
 
