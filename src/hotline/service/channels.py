@@ -27,7 +27,6 @@ Must not touch: SQL (store/channels.py), the wire format of the terms
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -181,6 +180,7 @@ class ChannelsProjection:
             for old in store.with_state(conn, spec.name, "proposed"):
                 store.set_state(conn, old.proposal_id, "superseded", at)
                 self._forget(old.proposal_id)
+                self.ctx.channels.release(spec.name)  # the older terms no longer wait
         store.insert_proposal(
             conn,
             proposal_id=pid,
@@ -523,8 +523,3 @@ def readable(ctx: LineContext, principal: Principal) -> set[str]:
     me = ctx.station_id
     roles = {r.value for r in principal.roles}
     return {s.name for s in ctx.channels.all() if roles & set(s.roles_at(me).read)}
-
-
-def terms_json(spec: ChannelSpec) -> dict[str, Any]:
-    out: dict[str, Any] = json.loads(spec.model_dump_json())
-    return out
