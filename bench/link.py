@@ -107,7 +107,7 @@ async def drain(a: Station, box: Outbox) -> None:
 async def long_messages(root: Path, n: int) -> dict[str, Any]:
     async def scenario(a: Station, b: Station, box: Outbox, t: Counting) -> dict[str, Any]:
         for _ in range(n):
-            await a.line.send(peer="bravo", channel="bench", precedence=Precedence.ROUTINE,
+            await a.line.send(peer="bravo", channel="working", precedence=Precedence.ROUTINE,
                               payload=MessagePayload(text=CYRILLIC))  # fmt: skip
         start = time.perf_counter()
         await drain(a, box)
@@ -123,7 +123,7 @@ async def one_bad_envelope(root: Path) -> dict[str, Any]:
     async def scenario(a: Station, b: Station, box: Outbox, t: Counting) -> dict[str, Any]:
         for i in range(256):
             text = "Щ" * 10_000 if i == 128 else f"short {i}"
-            await a.line.send(peer="bravo", channel="bench", precedence=Precedence.ROUTINE,
+            await a.line.send(peer="bravo", channel="working", precedence=Precedence.ROUTINE,
                               payload=MessagePayload(text=text))  # fmt: skip
         start = time.perf_counter()
         await drain(a, box)

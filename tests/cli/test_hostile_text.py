@@ -160,7 +160,43 @@ CASES: dict[str, Case] = {
                       lambda v: [v]),
     "sites reference": Case(["sites", "reference"],
                             lambda m, p, v: {"imported": [v], "notice": v}, lambda v: []),
+    "channel list": Case(["channel", "list"], lambda m, p, v: [_channel(v)], lambda v: [v]),
+    "channel show": Case(["channel", "show", "X"], lambda m, p, v: [_channel(v, "X")],
+                         lambda v: [v]),
+    "channel accept": Case(["channel", "accept", "X"], lambda m, p, v: _answer(v),
+                           lambda v: [v]),
+    "channel decline": Case(["channel", "decline", "X"], lambda m, p, v: _answer(v),
+                            lambda v: [v]),
+    "channel propose": Case(["channel", "propose", "X", "-m", "a", "-m", "b", "--level", "w"],
+                            lambda m, p, v: _answer(v), lambda v: [v]),
 }  # fmt: skip
+
+
+def _channel(v: str, name: str | None = None) -> dict[str, Any]:
+    terms = {
+        "name": name or v,
+        "level": v,
+        "members": [v, "b"],
+        "brevity_words": 200,
+        "roles": {v: {"read": [v], "send": [v]}},
+        "ack_deadlines_s": {"FLASH": 60.0},
+    }
+    return {
+        "name": name or v,
+        "state": "proposed",
+        "version": 1,
+        "proposal_id": v,
+        "proposer": v,
+        "terms": terms,
+        "accepted_by": [v],
+        "declined_by": [v],
+        "waiting_for": [v],
+        "reason": v,
+    }
+
+
+def _answer(v: str) -> dict[str, Any]:
+    return {"proposal_id": v, "name": v, "version": 1, "message_ids": {v: v}}  # fmt: skip
 
 
 @pytest.fixture

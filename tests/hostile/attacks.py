@@ -743,4 +743,100 @@ async def officer_claim_out_of_bounds(t: Target) -> None:
     shown = await t.operator("GET", "/api/v1/messages", params={"peer": t.peer.station_id})
     [mine] = [m for m in shown if m["body"].get("text") == "claimed"]
     assert mine["officer"] == good
+
+
+# --- channels at several levels (issue 8) --------------------------------------------------
+
+
+def channel_plaintext(kind: str, data: dict[str, Any]) -> bytes:
+    """A typed channel-agreement message (control: no acknowledgement asked)."""
+    return message_plaintext("", type=kind, data=data, ack_required=False)
+
+
+def proposal(name: str, members: list[str], level: str = "working", **terms: Any) -> bytes:
+    spec = {"name": name, "level": level, "members": members, **terms}
+    return channel_plaintext("channel_propose", {"version": 1, "spec": spec})
+
+
+@attack
+async def message_on_a_channel_not_agreed(t: Target) -> None:
+    """A message on a channel that is neither standing nor agreed with the sender as a
+    member is ``unknown_channel`` before anything is stored; an acknowledgement too."""
+    now, seq = t.now_us(), t.peer.next_seq
+    raws = [
+        t.peer.message(now, seq, "to the ministers", channel="ministers"),
+        t.peer.message(now, seq, "typo", channel="workin"),
+        t.peer.envelope(now, sequence=seq, kind=int(Kind.ACK), channel="ministers",
+                        plaintext=b'{"message_id":"' + str(uuid.uuid4()).encode() + b'"}'),
+    ]  # fmt: skip
+    codes = await unchanged(t, lambda: t.refused(raws))
+    assert codes == ["unknown_channel"] * 3
+    # the standing channels work pairwise without agreement
+    await t.accept([t.peer.message(now, t.peer.take_seq(), "ok", channel="deconfliction")])
+    await t.still_answers()
+
+
+@attack
+async def channel_proposals_that_break_the_rules(t: Target) -> None:
+    """Proposals the target can judge alone are refused with their code, the store
+    unchanged: itself missing, the target not named, a member the target does not peer
+    with, a standing channel's name, a level not configured; an acceptance that claims
+    to be another station's (a field that does not exist) is ``bad_payload``."""
+    now, seq = t.now_us(), t.peer.next_seq
+    me, other = t.peer.station_id, "bravo"
+    cases = [
+        (proposal("cos", ["alpha", other]), "proposer_not_member"),
+        (proposal("cos", [me, other]), "not_a_member"),
+        (proposal("cos", ["alpha", me, "zulu"]), "unknown_member"),
+        (proposal("working", ["alpha", me]), "channel_conflict"),
+        (proposal("cos", ["alpha", me], level="emperors"), "bad_level"),
+        (
+            channel_plaintext(
+                "channel_accept", {"proposal": "ab" * 32, "name": "cos", "station": other}
+            ),
+            "bad_payload",
+        ),
+    ]
+    raws = [t.peer.envelope(now, sequence=seq, plaintext=p) for p, _ in cases]
+    codes = await unchanged(t, lambda: t.refused(raws))
+    assert codes == [code for _, code in cases]
+    await honest(t)
+    await t.still_answers()
+
+
+@attack
+async def channel_proposal_flood(t: Target) -> None:
+    """A peer may have 16 proposals pending at the target; the 17th is
+    ``too_many_proposals``. Proposing a pending name again supersedes the older proposal
+    (it takes no new place); the proposer cannot accept its own proposal
+    (``not_a_member``)."""
+    now, me = t.now_us(), t.peer.station_id
+    names = [f"flood-{i}-{uuid.uuid4().hex[:6]}" for i in range(16)]
+    await t.accept(
+        [
+            t.peer.envelope(now, sequence=t.peer.take_seq(), plaintext=proposal(n, ["alpha", me]))
+            for n in names
+        ]
+    )
+    seq = t.peer.next_seq
+    extra = t.peer.envelope(now, sequence=seq, plaintext=proposal("one-more", ["alpha", me]))
+    assert await unchanged(t, lambda: t.refused([extra])) == ["too_many_proposals"]
+    again = proposal(names[0], ["alpha", me], brevity_words=10)
+    await t.accept([t.peer.envelope(now, sequence=t.peer.take_seq(), plaintext=again)])
+    states = {
+        (r["name"], r["state"])
+        for r in (await t.operator("GET", "/api/v1/channels"))
+        if r["name"] == names[0]
+    }
+    assert states == {(names[0], "superseded"), (names[0], "proposed")}
+    pid = next(
+        r["proposal_id"]
+        for r in await t.operator("GET", "/api/v1/channels")
+        if r["name"] == names[1]
+    )
+    own = channel_plaintext("channel_accept", {"proposal": pid, "name": names[1]})
+    seq = t.peer.next_seq
+    own_raw = t.peer.envelope(now, sequence=seq, plaintext=own)
+    assert await unchanged(t, lambda: t.refused([own_raw])) == ["not_a_member"]
+    await honest(t)
     await t.still_answers()

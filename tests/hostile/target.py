@@ -47,6 +47,16 @@ DOCUMENTED_CODES = frozenset(
         "bad_version",
         "bad_suite",
         "decrypt_failed",
+        # channels at several levels (issue 8: docs/operations.md, "Channels")
+        "unknown_channel",
+        "bad_channel",
+        "bad_level",
+        "proposer_not_member",
+        "not_a_member",
+        "unknown_member",
+        "channel_conflict",
+        "too_many_proposals",
+        "bad_channel_vote",
     }
 )
 

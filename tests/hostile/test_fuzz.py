@@ -71,7 +71,8 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "precedence": st.integers(0, 255) | st.integers(0, 3),
     "sender": st.sampled_from(STATIONS),
     "recipient": st.sampled_from(STATIONS),
-    "channel": st.text(max_size=80),
+    # a random name is unknown_channel (neither standing nor agreed); the standing ones pass
+    "channel": st.text(max_size=80) | st.sampled_from(["working", "deconfliction"]),
     "sequence": st.integers(0, 2**64 - 1) | st.sampled_from(SEQUENCES),
     "message_id": st.uuids() | st.just("used"),
     "sent_at_us": TIMES,
@@ -170,6 +171,7 @@ async def _one(t: Target, state: State, m: dict[str, Any]) -> None:
     assert (f.sender, f.recipient, f.version, f.flags) == ("mallory", "alpha", 1, 0)
     assert seed is None
     assert f.kind in (Kind.MESSAGE, Kind.ACK)
+    assert f.channel in ("working", "deconfliction"), f.channel
     assert 1 <= f.sequence <= t.peer.next_seq - 1 + MAX_SEQUENCE_AHEAD
     assert f.sequence not in state.used
     assert sent_at <= now + int(float(t.limits["max_clock_skew_s"]) * 1_000_000)

@@ -29,7 +29,8 @@ from tests.integration.conftest import FAST_LINE, Net, counts, messages, wait_un
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 N = 2000
-CHANNELS = ("stream-0", "stream-1")
+#: two streams on the line's two standing channels (any other channel must be agreed first)
+CHANNELS = ("working", "deconfliction")
 SETTINGS = {**FAST_LINE, "link_test_interval_s": 1.0, "link_down_after_failures": 3}
 
 

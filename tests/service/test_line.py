@@ -256,7 +256,7 @@ def test_send_errors_change_nothing(run_pair: Any) -> None:
         with pytest.raises(InputError):
             await p.alpha.line.send(
                 peer="bravo",
-                channel="w",
+                channel="working",
                 precedence=Precedence.FLASH,
                 payload=MessagePayload(text="x" * 20_001),
             )

@@ -127,6 +127,12 @@ EVENT_TYPES: dict[str, str] = {
     "not_disseminated": "A peer's notice involved in an open conflict was not recorded as "
     "passed on in time (alarm raised). data: {peer, message_id, notice_id, channel, "
     "due_at_us, detail}.",
+    "channel.proposed": "A channel proposal was recorded (ours or a peer's). data: {name, "
+    "version, proposal_id, proposer, terms}.",
+    "channel.agreed": "Every member accepted a channel's terms: they are in force. data: "
+    "{name, version, proposal_id, terms}.",
+    "channel.declined": "A member declined a channel proposal. data: {name, proposal_id, "
+    "declined_by}.",
 }
 
 

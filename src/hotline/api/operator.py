@@ -25,6 +25,7 @@ from hotline import __version__
 from hotline.api import openapi, shapes
 from hotline.api.approvals import ApprovalHeld, approvals_router
 from hotline.api.auth import allowed, principal
+from hotline.api.channels import channels_router
 from hotline.api.errors import install_operator
 from hotline.api.idempotency import HEADER, KEY_PATTERN, IdempotentSends, request_hash
 from hotline.api.ledger import ledger_router
@@ -44,8 +45,8 @@ from hotline.api.suspension import suspension_router
 from hotline.api.watch import watch_router
 from hotline.crypto import primitives
 from hotline.crypto.card import parse_card, safety_number
-from hotline.errors import InputError, NotFoundError
-from hotline.service import approvals, queries
+from hotline.errors import InputError, NotFoundError, PermissionDeniedError
+from hotline.service import approvals, channels, queries, sender
 from hotline.service.acting import acting, officer_ref
 from hotline.service.line import Line, Sent
 from hotline.service.officers import Officers
@@ -59,7 +60,9 @@ OPENAPI_PATH = "/openapi.json"
 
 class SendRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    peer: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
+    #: on a standing channel, the peer to send to; on an agreed channel, every other
+    #: member is sent to (a peer named must be a member)
+    peer: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")] | None = None
     channel: Annotated[str, Field(min_length=1, max_length=64)] = "working"
     precedence: PrecedenceName = "ROUTINE"
     text: Annotated[str, Field(max_length=100_000)] = ""
@@ -150,12 +153,19 @@ def create_operator_app(
     app.include_router(search_router(line, auth))
     app.include_router(officers_router(officers, auth))
     app.include_router(suspension_router(line))
+    app.include_router(channels_router(line, auth))
     if deconfliction is not None:
         app.include_router(registry_router(deconfliction, auth))
     if peer_admin is not None:
         app.include_router(peers_router(line, peer_admin, auth))
     now = line.clock.now_us
     sends = IdempotentSends(line)
+
+    def visible(who: Principal, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows on channels ``who`` may read (a channel no longer in the book: all)."""
+        ok = channels.readable(line.ctx, who)
+        book = line.ctx.channels
+        return [r for r in rows if r["channel"] in ok or book.get(r["channel"]) is None]
 
     def read(fn: Any, *args: Any, **kw: Any) -> Any:
         def run() -> Any:
@@ -283,25 +293,39 @@ def create_operator_app(
             in_reply_to=req.in_reply_to,
         )
 
+        done: list[Sent] = []
+        group = uuid.uuid4()  # used when the channel has several recipients
+
         def answer(sent: Sent) -> shapes.SendResponse:
+            every = [*[d for d in done if d is not sent], sent]
             return shapes.SendResponse(
-                message_id=str(sent.message_id),
-                peer=sent.peer,
-                sequence=sent.sequence,
+                message_id=str(every[0].message_id),
+                peer=every[0].peer,
+                sequence=every[0].sequence,
                 precedence=req.precedence,
                 state="queued",
+                group=str(group) if len(every) > 1 else None,
+                recipients=[
+                    shapes.SentTo(peer=d.peer, message_id=str(d.message_id), sequence=d.sequence)
+                    for d in every
+                ],
             )
 
         async def send(also: Any = None) -> Sent:
             with acting(who):  # the officer goes in the sealed payload and on the record
-                return await line.send(
+                result = await sender.send_group(
+                    line.ctx,
                     peer=req.peer,
                     channel=req.channel,
                     precedence=Precedence[req.precedence],
                     payload=payload,
                     operator=who.username,
+                    principal=who,
                     also=also,
+                    collect=done,
+                    group=group,
                 )
+                return result.sent[-1]
 
         if approvals.requires_approval(line.ctx, req.channel) is not None:
             # the requester is the sending officer, whoever approves: kept in the request
@@ -330,13 +354,15 @@ def create_operator_app(
         "/api/v1/messages", dependencies=[Auth, Depends(allowed(Action.READ))], responses=errors()
     )
     async def list_messages(
+        who: Annotated[Principal, Depends(allowed(Action.READ))],
         channel: Annotated[str | None, Query(max_length=64)] = None,
         peer: Annotated[str | None, Query(max_length=32)] = None,
         direction: Literal["in", "out"] | None = None,
         unacknowledged: bool = False,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[MessageSummary]:
-        """Messages, newest first, each with its state, times and stages per recipient."""
+        """Messages, newest first, each with its state, times and stages per recipient
+        (only on channels whose terms let one of the officer's roles read them here)."""
         rows: list[dict[str, Any]] = await read(
             queries.list_with_stages,
             now(),
@@ -346,19 +372,19 @@ def create_operator_app(
             unacknowledged=unacknowledged,
             limit=limit,
         )
-        return [MessageSummary.model_validate(r) for r in rows]
+        return [MessageSummary.model_validate(r) for r in visible(who, rows)]
 
-    @app.get(
-        "/api/v1/messages/{message_id}",
-        dependencies=[Auth, Depends(allowed(Action.READ))],
-        responses=errors(404),
-    )
-    async def get_message(message_id: Annotated[str, Field(max_length=36)]) -> MessageStages:
+    @app.get("/api/v1/messages/{message_id}", dependencies=[Auth], responses=errors(404))
+    async def get_message(
+        message_id: Annotated[str, Field(max_length=36)],
+        who: Annotated[Principal, Depends(allowed(Action.READ))],
+    ) -> MessageStages:
         """One message with its delivery state and times, its stages per recipient (who
-        read and acknowledged it, when) and its thread. Reading it here records nothing:
+        read and acknowledged it, when) and its thread (404 also when the channel's terms
+        do not let the officer's roles read it here). Reading it here records nothing:
         POST /api/v1/messages/{message_id}/read records that an officer opened it."""
         found: dict[str, Any] | None = await read(queries.message_with_stages, now(), message_id)
-        if found is None:
+        if found is None or not visible(who, [found]):
             raise NotFoundError(f"no message {message_id}")
         return MessageStages.model_validate(found)
 
@@ -392,23 +418,22 @@ def create_operator_app(
         found: dict[str, Any] = await read(queries.get_message, now(), message_id)
         return shapes.Message.model_validate(found)
 
-    @app.get(
-        "/api/v1/channels", dependencies=[Auth, Depends(allowed(Action.READ))], responses=errors()
-    )
-    async def list_channels() -> list[shapes.Channel]:
-        """Channels with their message counts."""
-        rows: list[dict[str, Any]] = await read(queries.channels)
-        return [shapes.Channel.model_validate(r) for r in rows]
-
-    @app.get(
-        "/api/v1/channels/{channel}/thread",
-        dependencies=[Auth, Depends(allowed(Action.READ))],
-        responses=errors(),
-    )
+    @app.get("/api/v1/channels/{channel}/thread", dependencies=[Auth], responses=errors(403))
     async def get_thread(
-        channel: str, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+        channel: str,
+        who: Annotated[Principal, Depends(allowed(Action.READ))],
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> list[shapes.Message]:
-        """A channel's messages, oldest first."""
+        """A channel's messages, oldest first (403 unless the channel's terms let one of
+        the officer's roles read it here). A message sent to several members is one row
+        per recipient, with the same ``body.group``."""
+        spec = line.ctx.channels.get(channel)
+        if spec is not None and channel not in channels.readable(line.ctx, who):
+            raise PermissionDeniedError(
+                f"{who.username} may not read channel {channel!r}: its terms let the roles "
+                f"{', '.join(spec.roles_at(line.station_id).read)} read here",
+                hint="ask an officer who holds one of those roles",
+            )
         rows: list[dict[str, Any]] = await read(
             queries.list_messages, now(), channel=channel, limit=limit
         )

@@ -33,6 +33,22 @@ class SendResponse(Shape):
     sequence: int
     precedence: PrecedenceName
     state: str = Field(description="`queued` when it is answered.")
+    group: str | None = Field(
+        default=None,
+        description="On a channel with several members: the id shared by the envelopes "
+        "sent to each (GET /api/v1/channels/groups/{group_id} shows each one's state).",
+    )
+    recipients: list[SentTo] = Field(
+        default=[], description="Each recipient's envelope (the first is also given above)."
+    )
+
+
+class SentTo(Shape):
+    """One recipient's envelope of a message."""
+
+    peer: str
+    message_id: str
+    sequence: int
 
 
 class SendingOfficer(Shape):

@@ -10,6 +10,7 @@ import typer
 
 from hotline.cli import (
     approvalcmd,
+    channelcmd,
     deconflictcmd,
     demo,
     officercmd,
@@ -42,6 +43,7 @@ approvalcmd.register(app)
 watchcmd.register(app)
 searchcmd.register(app)
 officercmd.register(app)
+channelcmd.register(app)
 
 
 def main() -> None:

@@ -56,7 +56,13 @@ def register(app: typer.Typer) -> None:
 
 @handles_errors
 def send(
-    peer: Annotated[str, typer.Argument(help="Station id of the peer.")],
+    peer: Annotated[
+        str,
+        typer.Argument(
+            help="Station id of the peer (on a channel with several members: any member; "
+            "every other member gets it)."
+        ),
+    ],
     text: Annotated[str, typer.Argument(help="The message text.")],
     data_dir: DataDir = DEFAULT_DATA_DIR,
     precedence: Annotated[
@@ -71,6 +77,8 @@ def send(
 ) -> None:
     """Send a message to a peer; it is queued durably and delivered as soon as the line allows.
 
+    On an agreed channel every other member gets its own envelope (one group). A channel
+    that is not known is refused with the list of channels (hotline channel list).
     Example: hotline send bravo "Convoy at grid 37U DQ 12345 67890 at 0400Z" -p IMMEDIATE -d alpha
     """
     _named_ignored(operator, "--operator")
@@ -91,10 +99,15 @@ def send(
     if "approval_id" in r:  # the channel requires a second officer's approval
         approvalcmd.print_held(r)
         return
-    console.print(
-        plain(f"queued {r['precedence']} message ", (r["message_id"], "bold"),
-             f" to {r['peer']} (sequence {r['sequence']})")
-    )  # fmt: skip
+    recipients = r.get("recipients") or [r]
+    if r.get("group"):  # a channel with several members: one envelope each
+        console.print(plain(f"queued {r['precedence']} message to {len(recipients)} members, "
+                            "group ", (r["group"], "bold")))  # fmt: skip
+    for x in recipients:
+        console.print(
+            plain(f"queued {r['precedence']} message ", (x["message_id"], "bold"),
+                 f" to {x['peer']} (sequence {x['sequence']})")
+        )  # fmt: skip
 
 
 def _named_ignored(name: str | None, option: str) -> None:

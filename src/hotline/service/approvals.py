@@ -99,7 +99,7 @@ async def send_or_request(
     ctx: LineContext,
     principal: Principal,
     *,
-    peer: str,
+    peer: str | None,
     channel: str,
     precedence: Precedence,
     payload: MessagePayload,
@@ -111,10 +111,11 @@ async def send_or_request(
     require(principal, Action.SEND, what="send a message")
     spec = requires_approval(ctx, channel)
     if spec is None:
-        return await sender.send(
+        sent = await sender.send_group(
             ctx, peer=peer, channel=channel, precedence=precedence, payload=payload,
-            operator=operator, also=also,
+            operator=operator, principal=principal, also=also,
         )  # fmt: skip
+        return sent.sent[-1]
     return await request(ctx, principal, spec, peer=peer, precedence=precedence, payload=payload)
 
 
@@ -142,13 +143,19 @@ async def request(
     principal: Principal,
     spec: ChannelSpec,
     *,
-    peer: str,
+    peer: str | None,
     precedence: Precedence,
     payload: MessagePayload,
 ) -> Requested:
     """Record an approval request for a message on ``spec``'s channel."""
     require(principal, Action.SEND, what="send a message")
     peers = spec.recipients(ctx.station_id, peer)
+    if not peers:
+        raise InputError(
+            f"channel {spec.name!r} is a standing channel: name the peer to send to",
+            code="no_recipient",
+            hint="add --to PEER (API: the field peer)",
+        )
     _check(ctx, spec.name, peers, payload)
     approval_id = str(uuid.uuid4())
     body = json.loads(payload.to_bytes())

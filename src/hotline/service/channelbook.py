@@ -24,6 +24,10 @@ class ChannelBook:
         self._lock = threading.Lock()
         self._standing = {name: ChannelSpec(name=name, level="working") for name in standing}
         self._agreed: dict[str, ChannelSpec] = {}
+        #: terms this station has accepted (or proposed) that are not agreed by every
+        #: member yet: a member's message on them is admitted (it may overtake the last
+        #: acceptance on another link), nothing is sent on them from here
+        self._held: dict[str, ChannelSpec] = {}
 
     def get(self, name: str) -> ChannelSpec | None:
         with self._lock:
@@ -59,3 +63,26 @@ class ChannelBook:
         """Forget the agreed channels (a rebuild fills the book again from the ledger)."""
         with self._lock:
             self._agreed.clear()
+            self._held.clear()
+
+    def standing(self, name: str) -> bool:
+        with self._lock:
+            return name in self._standing
+
+    def hold(self, spec: ChannelSpec) -> None:
+        """Terms this station accepted, waiting for the other members' acceptances."""
+        with self._lock:
+            self._held[spec.name] = spec
+
+    def release(self, name: str) -> None:
+        with self._lock:
+            self._held.pop(name, None)
+
+    def admits(self, name: str, sender: str, me: str) -> bool:
+        """Whether a message from ``sender`` on ``name`` may be stored here: a standing
+        channel, or one (agreed, or accepted here and waiting) naming both as members."""
+        with self._lock:
+            if name in self._standing and name not in self._agreed:
+                return True
+            specs = [s for s in (self._agreed.get(name), self._held.get(name)) if s is not None]
+        return any(sender in s.members and me in s.members for s in specs)

@@ -46,6 +46,11 @@ class LineContext:
     channels: ChannelBook = field(default_factory=ChannelBook)
     #: checks of typed message data by type; they raise an InputError naming the problem
     validators: dict[str, Callable[[dict[str, Any]], None]] = field(default_factory=dict)
+    #: checks of a peer's typed message data that need its sender: (sender, channel,
+    #: data) by type; they raise an EnvelopeError with the refusal's code
+    sender_checks: dict[str, Callable[[str, str, dict[str, Any]], None]] = field(
+        default_factory=dict
+    )
     #: called after commit with (peer, precedence) when something is queued
     on_queued: list[Callable[[str, Precedence], None]] = field(default_factory=list)
     #: builds a fresh projector (the live one, and one per rebuild); set by ``Line``
@@ -64,8 +69,10 @@ class LineContext:
     def station_id(self) -> str:
         return self.identity.station_id
 
-    def deadline_us(self, precedence: int, from_us: int) -> int:
-        """When a message of ``precedence`` must be acknowledged, counted from ``from_us``."""
+    def deadline_us(self, precedence: int, from_us: int, channel: str | None = None) -> int:
+        """When a message of ``precedence`` must be acknowledged, counted from ``from_us``:
+        the agreed channel's deadline for it (``ack_deadlines_s``), else the station's
+        setting ``ack_deadline_*_s`` (standing channels, and no channel named)."""
         s = self.settings
         seconds = (
             s.ack_deadline_flash_s,
@@ -73,6 +80,9 @@ class LineContext:
             s.ack_deadline_priority_s,
             s.ack_deadline_routine_s,
         )[precedence]
+        spec = self.channels.get(channel) if channel is not None else None
+        if spec is not None and not spec.standing:
+            seconds = spec.deadline_s(precedence, seconds)
         return from_us + int(seconds * 1_000_000)
 
     @property

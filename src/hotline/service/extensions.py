@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hotline.service import approvals, dissemination, officers, stages, suspension, watch
+from hotline.service import approvals, channels, dissemination, officers, stages, suspension, watch
 from hotline.service.context import LineContext
 from hotline.store.projections import ProjectionExtension
 
@@ -23,4 +23,5 @@ CORE: list[Callable[[LineContext], ProjectionExtension]] = [
     officers.OfficerRecord,
     suspension.make,  # suspensions (service/suspension.py)
     dissemination.make,  # dissemination records (service/dissemination.py)
+    channels.install,
 ]

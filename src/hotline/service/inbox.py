@@ -2,7 +2,7 @@
 stored exactly once, each answered with a signed receipt.
 
 Owns the order of checks at the boundary (decode, addressee, known sender, signature,
-date, open, payload, claimed times) before any unit reaches the writer, and the ingest
+date, channel, open, payload, claimed times) before any unit reaches the writer, and the ingest
 unit that appends an ``ENVELOPE_IN`` entry and applies its projections in one
 transaction. A duplicate (same sequence, same bytes) gets its stored receipt again and
 changes nothing.
@@ -75,6 +75,12 @@ def check_inbound(ctx: LineContext, raw: bytes) -> Inbound:
     if h.sequence > INT64_MAX:  # beyond any window, and beyond what the store holds
         raise SequenceWindowError(f"sequence {h.sequence} is beyond any window")
     ctx.check_date(h.sent_at_us)
+    if not ctx.channels.admits(h.channel, h.sender, ctx.station_id):
+        # neither standing nor agreed with the sender as a member (service/channels.py)
+        raise EnvelopeError(
+            f"channel {h.channel!r} is not a channel {h.sender} and this station share",
+            code="unknown_channel",
+        )
     payload = parse_payload(h.kind, env.open(ctx.opener))
     if isinstance(payload, AckPayload):
         check_claimed_time(
@@ -90,6 +96,9 @@ def check_inbound(ctx: LineContext, raw: bytes) -> Inbound:
             # any other refusal of the data is bad_payload
             code = exc.code if exc.code == "geometry_too_large" else "bad_payload"
             raise EnvelopeError(f"message data refused: {exc.message}", code=code) from None
+        by_sender = ctx.sender_checks.get(payload.type)
+        if by_sender is not None and payload.data is not None:
+            by_sender(h.sender, h.channel, payload.data)
     return Inbound(env, payload)
 
 

@@ -62,6 +62,8 @@ from hotline.store.projections import MessageEvent
 
 log = logging.getLogger(__name__)
 INFORMATION_NOT_PERMISSION = concern_rules.INFORMATION_NOT_PERMISSION
+#: the typed messages this projection reads (others, such as channel agreement, are not)
+NOTICE_TYPES = ("site_notice", "activity_notice", "concern")
 Notice = SiteNotice | ActivityNotice | Concern
 #: the typed messages the registry projects; every other type belongs to another feature
 NOTICE_TYPES = ("site_notice", "activity_notice", "concern")

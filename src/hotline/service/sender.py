@@ -20,15 +20,17 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection
 
-from hotline.errors import HotlineError, InputError, NotFoundError
+from hotline.errors import HotlineError, InputError, NotFoundError, PermissionDeniedError
 from hotline.service import suspension
 from hotline.service.acting import ACTING
 from hotline.service.appending import append_action, append_envelope_out
 from hotline.service.context import LineContext
 from hotline.service.events import message_content
+from hotline.service.roles import Principal
 from hotline.store import linedb
 from hotline.store.writer import WriteTx
 from hotline.wire import envelope as wire
+from hotline.wire.channels import ChannelSpec
 from hotline.wire.envelope import Header, Kind, Precedence
 from hotline.wire.messages import AckPayload, MessagePayload
 
@@ -57,6 +59,50 @@ def check_data(ctx: LineContext, payload: MessagePayload) -> None:
     check(payload.data)
 
 
+def words(text: str) -> int:
+    """How many words a text has (runs of non-space characters)."""
+    return len(text.split())
+
+
+def check_brevity(spec: ChannelSpec, precedence: Precedence, payload: MessagePayload) -> None:
+    """FLASH and IMMEDIATE texts have at most ``spec.brevity_words`` words (``too_long``)."""
+    if precedence > Precedence.IMMEDIATE:
+        return
+    count = words(payload.text)
+    if count > spec.brevity_words:
+        raise InputError(
+            f"a {precedence.name} text has at most {spec.brevity_words} words on channel "
+            f"{spec.name!r}; this one has {count}",
+            code="too_long",
+            hint="shorten the text, or send the detail at PRIORITY or ROUTINE after it",
+        )
+
+
+def check_channel(
+    ctx: LineContext, spec: ChannelSpec, peer: str, principal: Principal | None
+) -> None:
+    """A message on ``spec`` to ``peer``: both must be members (a standing channel has
+    every peer), and the officer needs one of the roles the terms let send here."""
+    me = ctx.station_id
+    if not spec.standing and (me not in spec.members or peer not in spec.members):
+        raise InputError(
+            f"station {peer!r} is not a member of channel {spec.name!r} (members: "
+            f"{', '.join(spec.members)})",
+            code="not_a_member",
+            hint="send to a member, or propose a channel that includes the station",
+        )
+    if principal is None:
+        return
+    allowed = spec.roles_at(me).send
+    if not any(role.value in allowed for role in principal.roles):
+        raise PermissionDeniedError(
+            f"{principal.username} may not send on channel {spec.name!r}: its terms let "
+            f"the roles {', '.join(allowed) or 'none'} send here",
+            hint="hand the message to an officer who holds one of those roles, or agree "
+            "new terms for the channel (hotline channel propose)",
+        )
+
+
 def next_seq(conn: Connection, peer: str) -> int:
     """The next sequence number towards ``peer`` (inside the writer's transaction)."""
     seq = linedb.next_out_seq(conn, peer)
@@ -74,6 +120,7 @@ async def send(
     payload: MessagePayload,
     operator: str | None = None,
     also: Callable[[Connection, Sent], None] | None = None,
+    principal: Principal | None = None,
 ) -> Sent:
     """Seal, record and queue a message. ``also(conn, sent)`` runs inside the same unit,
     so what it writes commits with the message or not at all (the operator API records an
@@ -81,7 +128,13 @@ async def send(
 
     The sending officer (service/acting.py, set by the API from the authenticated
     principal) goes inside the sealed payload, and names the operator on the record
-    unless ``operator`` does."""
+    unless ``operator`` does.
+
+    The channel must be known (``unknown_channel`` lists them) with ``peer`` a member;
+    with a ``principal``, one of its roles must be allowed to send on the channel here.
+    FLASH and IMMEDIATE texts are brief (``too_long``). A channel with several members
+    is sent to each of them by ``send_group``. A suspended channel or line refuses what
+    its terms do not let through (``suspended``: service/suspension.py)."""
     suspension.check_send(ctx, peer, channel, precedence, payload.type)
     card = ctx.peers.get(peer)
     officer = ACTING.get()
@@ -91,6 +144,9 @@ async def send(
         operator = officer.username
     if not channel or len(channel.encode()) > wire.MAX_CHANNEL_BYTES:
         raise InputError("channel must be 1 to 64 bytes", code="bad_channel")
+    spec = ctx.channels.require(channel)
+    check_channel(ctx, spec, peer, principal)
+    check_brevity(spec, precedence, payload)
     if payload.type == "text" and not payload.text.strip():
         raise InputError("a message needs text", code="empty_message")
     if len(payload.text) > ctx.settings.max_text_chars:
@@ -129,6 +185,71 @@ async def send(
         return sent
 
     return _raised(await ctx.writer.submit(unit))
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSent:
+    """One message sent to every other member of a channel: one envelope per recipient,
+    tied by ``group`` (None when the channel has a single recipient)."""
+
+    group: uuid.UUID | None
+    channel: str
+    sent: list[Sent]
+
+
+async def send_group(
+    ctx: LineContext,
+    *,
+    channel: str,
+    precedence: Precedence,
+    payload: MessagePayload,
+    peer: str | None = None,
+    operator: str | None = None,
+    principal: Principal | None = None,
+    also: Callable[[Connection, Sent], None] | None = None,
+    collect: list[Sent] | None = None,
+    group: uuid.UUID | None = None,
+) -> GroupSent:
+    """Send on ``channel`` to every other member (a standing channel: to ``peer``). With
+    several recipients the payload carries a ``group`` id (``group``, or a new one) and
+    each recipient gets its own envelope through ``send`` (its own sequence number,
+    message id, receipt and acknowledgement). Every recipient is checked before the
+    first is sent; ``also`` runs in the last recipient's unit, when ``collect`` (if
+    given) already holds the others'."""
+    spec = ctx.channels.require(channel)
+    recipients = spec.recipients(ctx.station_id, peer)
+    if not recipients:
+        raise InputError(
+            f"channel {channel!r} is a standing channel: name the peer to send to",
+            code="no_recipient",
+            hint="add --to PEER (API: the field peer)",
+        )
+    if peer is not None and peer not in recipients:
+        check_channel(ctx, spec, peer, principal)
+    for r in recipients:
+        ctx.peers.get(r)  # every recipient must be a peer before anything is sent
+        check_channel(ctx, spec, r, principal)
+    check_brevity(spec, precedence, payload)
+    if len(recipients) < 2:
+        group = None
+    elif group is None:
+        group = uuid.uuid4()
+    body = payload.model_copy(update={"group": group}) if group is not None else payload
+    sent = collect if collect is not None else []
+    for i, r in enumerate(recipients):
+        sent.append(
+            await send(
+                ctx,
+                peer=r,
+                channel=channel,
+                precedence=precedence,
+                payload=body,
+                operator=operator,
+                principal=principal,
+                also=also if i == len(recipients) - 1 else None,
+            )
+        )
+    return GroupSent(group, channel, list(sent))
 
 
 async def acknowledge(

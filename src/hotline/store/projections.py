@@ -29,8 +29,9 @@ from hotline.wire.messages import AckPayload, MessagePayload, ReceiptPayload
 #: most out-of-order sequence numbers looked at when computing gaps
 MAX_OUT_OF_ORDER = 10_000
 
-#: computes a message's acknowledgement deadline from its precedence and sent time
-DeadlineRule = Callable[[int, int], int]
+#: computes a message's acknowledgement deadline from its precedence, sent time and
+#: channel (``LineContext.deadline_us``: a channel's terms may set their own deadlines)
+DeadlineRule = Callable[[int, int, str], int]
 
 
 class _S:
@@ -328,6 +329,7 @@ class Projector:
                     self._deadline(
                         int(h.precedence),
                         h.sent_at_us if direction == "out" else entry.recorded_at_us,
+                        h.channel,
                     )
                     if body.ack_required
                     else None

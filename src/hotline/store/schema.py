@@ -537,3 +537,47 @@ dissemination_due = Table(
     Column("due_at_us", BigInteger, nullable=False),
     Column("summary", Text, nullable=False),
 )
+
+
+# --- channels at several levels (issue 8, migration 0009) ----------------------------------
+
+#: channel proposals, as projected from the channel_propose messages on the ledger:
+#: ``state`` proposed, agreed, declined, superseded (a later version or proposal for the
+#: same name), refused (``reason``: the code it broke)
+channel_proposals = Table(
+    "channel_proposals",
+    metadata,
+    Column("proposal_id", String(64), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("proposer", String(64), nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", String(64), nullable=True),
+    Column("proposed_at_us", BigInteger, nullable=False),
+    Column("decided_at_us", BigInteger, nullable=True),
+    Column("entry_idx", BigInteger, nullable=False),
+    Index("ix_channel_proposals_name", "name"),
+)
+
+#: each member's answer to a proposal (kept even when it arrives before the proposal)
+channel_votes = Table(
+    "channel_votes",
+    metadata,
+    Column("proposal_id", String(64), primary_key=True),
+    Column("station", String(64), primary_key=True),
+    Column("vote", String(8), nullable=False),
+    Column("reason", String(500), nullable=True),
+    Column("at_us", BigInteger, nullable=False),
+    Column("entry_idx", BigInteger, nullable=False),
+)
+
+#: the envelopes of one message on a several-member channel: one row per recipient
+channel_groups = Table(
+    "channel_groups",
+    metadata,
+    Column("message_id", String(36), primary_key=True),
+    Column("group_id", String(36), nullable=False),
+    Column("entry_idx", BigInteger, nullable=False),
+    Index("ix_channel_groups_group", "group_id"),
+)

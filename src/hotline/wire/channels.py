@@ -15,6 +15,8 @@ service/channelbook.py.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -106,3 +108,58 @@ class ChannelSpec(_Terms):
         if self.standing:
             return [peer] if peer is not None else []
         return [m for m in self.members if m != station]
+
+
+# --- agreement: the data of the typed messages channel_propose / _accept / _decline -------
+
+#: the typed messages of channel agreement (they travel on the standing channel "working")
+PROPOSE, ACCEPT, DECLINE = "channel_propose", "channel_accept", "channel_decline"
+AGREEMENT_TYPES = (PROPOSE, ACCEPT, DECLINE)
+#: the standing channel agreement travels on
+AGREEMENT_CHANNEL = "working"
+
+ProposalId = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class ChannelProposal(_Terms):
+    """``channel_propose``: the proposer's terms for ``spec.name`` at ``version`` (a new
+    version of an agreed channel changes its terms once every member accepts it)."""
+
+    version: Annotated[int, Field(ge=1, le=2**31)]
+    spec: ChannelSpec
+
+
+class ChannelVote(_Terms):
+    """``channel_accept`` and ``channel_decline``: a member's answer to the proposal
+    ``proposal`` (its id: ``proposal_id``) for the channel ``name``. Who answers is the
+    envelope's signed sender, never a field."""
+
+    proposal: ProposalId
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    reason: Annotated[str, Field(max_length=500)] | None = None
+
+
+def proposal_id(proposer: str, proposal: ChannelProposal) -> str:
+    """A proposal's id: SHA-256 of the canonical JSON of its proposer, version and terms
+    (every member computes the same id from the same proposal)."""
+    body = {
+        "proposer": proposer,
+        "version": proposal.version,
+        "spec": proposal.spec.model_dump(mode="json"),
+    }
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_proposal(proposer: str, me: str, proposal: ChannelProposal, levels: list[str]) -> str:
+    """Why a proposal from ``proposer`` cannot be considered at ``me``: a refusal code
+    (``bad_level``, ``proposer_not_member``, ``not_a_member``), or "" when it can be.
+    Pure: the checks that need the station's peers and channels are the service's."""
+    spec = proposal.spec
+    if spec.level not in levels:
+        return "bad_level"
+    if spec.standing or proposer not in spec.members:
+        return "proposer_not_member"
+    if me not in spec.members:
+        return "not_a_member"
+    return ""

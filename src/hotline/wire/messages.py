@@ -48,6 +48,9 @@ MessageType = Literal[
     "site_notice",
     "activity_notice",
     "concern",
+    "channel_accept",
+    "channel_decline",
+    "channel_propose",
     "dissemination",
     "escalation",
     "read",
@@ -82,6 +85,9 @@ class MessagePayload(_Payload):
     ack_required: bool = True
     #: who sent it (absent from stations before officers' accounts)
     officer: OfficerRef | None = None
+    #: one message on a channel with several members travels as one envelope per
+    #: recipient (each its own sequence number and message id), tied by this shared id
+    group: uuid.UUID | None = None
 
 
 class AckPayload(_Payload):
