@@ -107,6 +107,7 @@ def test_a_request_records_everything_and_sends_nothing(run_pair: Run) -> None:
 def test_approval_sends_once_in_the_grants_unit_and_the_peer_gets_it(run_pair: Run) -> None:
     async def scenario(p: Pair) -> None:
         two_person(p.alpha)
+        two_person(p.bravo)  # the peer holds the terms too (else it refuses the channel)
         req = await ask(p.alpha)
         async with p.alpha.events.subscribe() as q:
             decided = await approvals.approve(p.alpha.line.ctx, BOB, req.approval_id)

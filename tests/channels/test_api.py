@@ -128,8 +128,9 @@ def test_garbage_proposals_get_a_4xx_and_change_nothing(run_pair: Any) -> None:
                     | TERM_VALUES,
                     "members": st.lists(st.sampled_from(["alpha", "bravo", "zulu", "", "a b"]),
                                         max_size=4) | TERM_VALUES,
-                    "ack_deadlines_s": st.dictionaries(st.sampled_from(["FLASH", "NOW"]),
-                                                       st.floats(allow_nan=False) | st.integers())
+                    "ack_deadlines_s": st.dictionaries(
+                        st.sampled_from(["FLASH", "NOW"]),
+                        st.floats(allow_nan=False, allow_infinity=False) | st.integers())
                     | TERM_VALUES,
                     "brevity_words": TERM_VALUES,
                     "roles": st.dictionaries(st.text(max_size=5), TERM_VALUES, max_size=2),

@@ -110,6 +110,19 @@ DECONFLICTION = {
 }  # fmt: skip
 
 
+#: act two (cli/demowatch.py), as its summary reads it; the real one runs in
+#: tests/integration/test_cli.py
+PEOPLE = {
+    "officers": [{"username": "olena", "station": "alpha", "data_dir": "/x", "password": "p"}],
+    "approval": {"approval": {"requester": "olena", "decided_by": "taras"}},
+    "escalation": {"alpha": [{"step": 1, "role": "senior_watch_officer", "origin": "local",
+                              "status": "raised"}], "bravo": []},
+    "facilitated": {"group": {"group_id": "g", "recipients": [{"peer": "bravo",
+                                                                "state": "delivered"}]},
+                    "disseminations": [{"to": "ops cell", "officer": "mykola"}]},
+}  # fmt: skip
+
+
 def _demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tamper: str | None = None) -> Any:
     from hotline import localnet
 
@@ -120,12 +133,14 @@ def _demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tamper: str | None = 
         return made[station_id]
 
     def pair(a: FakeStation, b: FakeStation) -> str:
-        a.peer, b.peer = b, a
+        if {a.station_id, b.station_id} == {"alpha", "bravo"}:  # icrc only in act two
+            a.peer, b.peer = b, a
         return "12345 67890"
 
     monkeypatch.setattr(localnet, "make_station", make_station)
     monkeypatch.setattr(localnet, "pair", pair)
     monkeypatch.setattr(demo, "_deconfliction", lambda *a: DECONFLICTION)
+    monkeypatch.setattr(demo, "_people", lambda *a: PEOPLE)
     return CliRunner().invoke(app, ["demo", "--once", "--dir", str(tmp_path / "d"),
                                     "--timeout", "5"])  # fmt: skip
 

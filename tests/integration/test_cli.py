@@ -246,6 +246,13 @@ def test_demo_once_keeps_the_stations_and_refuses_to_reuse_the_directory(tmp_pat
             assert (where / name / kept).is_file(), f"{name}/{kept} missing after the demo"
     assert "safety number alpha–bravo" in r.stdout
     assert "acknowledged" in r.stdout
+    flat = " ".join(r.stdout.split())
+    # people on watch: two channels, a facilitator, two officers, an escalation, a record
+    assert "requested by olena, approved by taras, delivered to bravo" in flat
+    assert "escalation at alpha: step 1 to senior_watch_officer (local, raised)" in flat
+    assert "escalation at bravo: step 1 to senior_watch_officer (peer, raised)" in flat
+    assert "to bravo delivered, icrc delivered" in flat
+    assert "passed to 3rd brigade operations cell by mykola" in flat
 
     again = cli("demo", "--once", "--dir", where, timeout=60)
     assert again.returncode == 2, again.stdout + again.stderr

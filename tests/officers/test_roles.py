@@ -102,6 +102,42 @@ ROUTES: dict[tuple[str, str], Action] = {
     ("PUT", "/api/v1/officers/{username}/roles"): Action.OFFICERS,
     ("POST", "/api/v1/officers/{username}/disable"): Action.OFFICERS,
     ("POST", "/api/v1/officers/{username}/enable"): Action.OFFICERS,
+    # the two-person rule
+    ("GET", "/api/v1/approvals"): Action.READ,
+    ("GET", "/api/v1/approvals/{approval_id}"): Action.READ,
+    ("POST", "/api/v1/approvals/{approval_id}/approve"): Action.APPROVE,
+    ("POST", "/api/v1/approvals/{approval_id}/refuse"): Action.APPROVE,
+    ("POST", "/api/v1/approvals/{approval_id}/withdraw"): Action.SEND,
+    # rota, handover, escalations
+    ("GET", "/api/v1/rota"): Action.READ,
+    ("GET", "/api/v1/rota/now"): Action.READ,
+    ("PUT", "/api/v1/rota/{entry_id}"): Action.ROTA,
+    ("DELETE", "/api/v1/rota/{entry_id}"): Action.ROTA,
+    ("GET", "/api/v1/handovers"): Action.READ,
+    ("POST", "/api/v1/handovers"): Action.HANDOVER,
+    ("GET", "/api/v1/handovers/{handover_id}"): Action.READ,
+    ("POST", "/api/v1/handovers/{handover_id}/acknowledge"): Action.HANDOVER,
+    ("GET", "/api/v1/escalations"): Action.READ,
+    # stages, bulk and alarm acknowledgements, the action queue
+    ("POST", "/api/v1/messages/{message_id}/read"): Action.READ,
+    ("POST", "/api/v1/acknowledgements"): Action.ACKNOWLEDGE,
+    ("POST", "/api/v1/alarms/{alarm_id}/acknowledge"): Action.ACKNOWLEDGE,
+    ("GET", "/api/v1/actions"): Action.READ,
+    # history
+    ("GET", "/api/v1/search"): Action.READ,
+    ("GET", "/api/v1/log"): Action.EXPORT,
+    # suspension and dissemination
+    ("GET", "/api/v1/suspensions"): Action.READ,
+    ("GET", "/api/v1/suspensions/history"): Action.READ,
+    ("POST", "/api/v1/suspensions"): Action.SUSPEND,
+    ("POST", "/api/v1/suspensions/resume"): Action.SUSPEND,
+    ("POST", "/api/v1/messages/{message_id}/disseminations"): Action.DISSEMINATE,
+    ("GET", "/api/v1/messages/{message_id}/disseminations"): Action.READ,
+    # channels
+    ("POST", "/api/v1/channels"): Action.CHANNELS,
+    ("POST", "/api/v1/channels/{name}/accept"): Action.CHANNELS,
+    ("POST", "/api/v1/channels/{name}/decline"): Action.CHANNELS,
+    ("GET", "/api/v1/channels/groups/{group_id}"): Action.READ,
 }
 #: routes every authenticated officer may use (its own session, tokens, TOTP, password)
 OWN = {
@@ -124,6 +160,12 @@ FILL = {
     "activity_id": "a-1",
     "concern_id": "c-1",
     "username": "nobody",
+    "approval_id": "00000000-0000-0000-0000-000000000002",
+    "entry_id": "shift-1",
+    "handover_id": "00000000-0000-0000-0000-000000000003",
+    "alarm_id": "1",
+    "name": "working",
+    "group_id": "00000000-0000-0000-0000-000000000004",
 }
 
 

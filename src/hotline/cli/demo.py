@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hotline.cli import demowatch
 from hotline.cli.common import console, err_console, plain, us_to_text
 from hotline.errors import HotlineError
 from hotline.ledger import merkle
@@ -72,7 +73,7 @@ def demo(
         )
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
-            for name in ("alpha", "bravo"):
+            for name in ("alpha", "bravo", "icrc"):
                 if (directory / name).exists():
                     err_console.print(
                         plain(("error:", "bold red"), f" {directory / name} exists: choose an "
@@ -93,9 +94,15 @@ def demo(
         _print_summary(summary)
         if once:
             return
-        a, b = stations
+        a, b, c = stations
         console.print()
-        console.print(plain(f"alpha API {a.api_url}   bravo API {b.api_url}"))
+        console.print(
+            plain(f"alpha API {a.api_url}   bravo API {b.api_url}   icrc API {c.api_url}")
+        )
+        for who in summary["people"]["officers"]:
+            console.print(plain(f"officer {who['username']} at {who['station']}: "
+                                f"hotline login -u {who['username']} -d {who['data_dir']} "
+                                f"(password {who['password']})"))  # fmt: skip
         console.print(plain(f"try: hotline send bravo 'hello' -d {a.data_dir}"))
         console.print(plain(f"     hotline inbox -d {b.data_dir}"))
         console.print("[dim]Ctrl-C stops both stations.[/]")
@@ -153,15 +160,18 @@ def _run(root: Path, stations: list[Any], timeout: float) -> dict[str, Any]:
         console=console,
         transient=False,
     ) as progress:
-        with _step(progress, "create stations alpha and bravo"):
-            a = localnet.make_station(root, "alpha")
-            b = localnet.make_station(root, "bravo")
+        with _step(progress, "create stations alpha and bravo, and icrc (a facilitator)"):
+            a = localnet.make_station(root, "alpha", settings=demowatch.SETTINGS)
+            b = localnet.make_station(root, "bravo", settings=demowatch.SETTINGS)
+            c = localnet.make_station(root, "icrc", settings=demowatch.SETTINGS)
         with _step(progress, "pair them (exchange cards)"):
             out["safety_number"] = localnet.pair(a, b)
-        with _step(progress, "start both stations"):
-            stations += [a, b]
-            a.start(wait_s=timeout)
-            b.start(wait_s=timeout)
+            localnet.pair(a, c)
+            localnet.pair(b, c)
+        with _step(progress, "start the stations"):
+            stations += [a, b, c]
+            for st in stations:
+                st.start(wait_s=timeout)
         out["apis"] = {"alpha": a.api_url, "bravo": b.api_url}
         sent: list[tuple[Any, Any, dict[str, Any]]] = []
         with _step(progress, "send one message of each precedence, each way"):
@@ -199,6 +209,7 @@ def _run(root: Path, stations: list[Any], timeout: float) -> dict[str, Any]:
         with _step(progress, step):
             out["link"] = _link_tests(step, a, b, sent)
         out["deconfliction"] = _deconfliction(progress, a, b, timeout)
+        out["people"] = _people(progress, a, b, c, timeout)
         out["checkpoints"] = {
             s.station_id: s.api("GET", "/api/v1/ledger/checkpoint") for s in (a, b)
         }
@@ -349,6 +360,32 @@ def _deconfliction(progress: Progress, a: Any, b: Any, timeout: float) -> dict[s
     return out
 
 
+def _people(progress: Progress, a: Any, b: Any, c: Any, timeout: float) -> dict[str, Any]:
+    """The second act (cli/demowatch.py): officers, channels at two levels with a
+    facilitator, the two-person rule, an escalation, a dissemination record."""
+    out: dict[str, Any] = {}
+
+    def wait(step: str, check: Callable[[], bool]) -> None:
+        _wait(step, timeout, check)
+
+    with _step(progress, "officers log in with their own accounts and tokens"):
+        people = demowatch.officers(a, b, c)
+        out["officers"] = [
+            {"username": o.username, "station": o.station.station_id,
+             "data_dir": str(o.station.data_dir), "password": o.password}
+            for o in people.values()
+        ]  # fmt: skip
+    with _step(progress, "agree a chiefs-of-staff channel and a humanitarian one with icrc"):
+        demowatch.channels(a, b, c, people, wait)
+    with _step(progress, "a FLASH on the chiefs' channel waits for a second officer"):
+        out["approval"] = demowatch.two_person(b, people, wait)
+    with _step(progress, "nobody acknowledges in time: the deadline escalates on both sides"):
+        out["escalation"] = demowatch.escalation(a, b, out["approval"]["message_id"], people, wait)
+    with _step(progress, "icrc and bravo get one message; bravo records passing it on"):
+        out["facilitated"] = demowatch.facilitated(a, b, c, people, wait)
+    return out
+
+
 def _notify(station: Any, **notice: Any) -> None:
     """Send a site notice, activity notice or concern step through the station's API."""
     station.api("POST", "/api/v1/notices", json={"notice": notice})
@@ -359,6 +396,27 @@ def _concern_state(station: Any, concern_id: str) -> str | None:
         if c["concern_id"] == concern_id:
             return str(c["state"])
     return None
+
+
+def _print_people(p: dict[str, Any]) -> None:
+    console.print()
+    console.print(plain("officers: " + ", ".join(
+        f"{o['username']} ({o['station']})" for o in p["officers"])))  # fmt: skip
+    ap = p["approval"]["approval"]
+    console.print(plain(
+        f"two-person rule: FLASH on chiefs requested by {ap['requester']}, approved by "
+        f"{ap['decided_by']}, delivered to bravo"))  # fmt: skip
+    for side, steps in p["escalation"].items():
+        for s in steps:
+            console.print(plain(f"escalation at {side}: step {s['step']} to {s['role']} "
+                                f"({s['origin']}, {s['status']})"))  # fmt: skip
+    g = p["facilitated"]["group"]
+    console.print(plain(
+        f"humanitarian channel (alpha, bravo, icrc): group {g['group_id']} to "
+        + ", ".join(f"{r['peer']} {r['state']}" for r in g["recipients"])))  # fmt: skip
+    for d in p["facilitated"]["disseminations"]:
+        console.print(plain(f"dissemination reported by bravo: passed to {d['to']} by "
+                            f"{d['officer']}"))  # fmt: skip
 
 
 def _print_summary(out: dict[str, Any]) -> None:
@@ -428,6 +486,7 @@ def _print_summary(out: dict[str, Any]) -> None:
         )
     )
     console.print("[dim]Notification is information, never permission.[/]")
+    _print_people(out["people"])
     for name, st in out["status"].items():
         c = st["counts"]
         console.print(
