@@ -9,6 +9,7 @@ a running station only through its operator API, like any operator.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -27,11 +28,37 @@ from hotline.errors import ConfigError, HotlineError
 from hotline.settings import CONFIG_FILE_NAME, Settings
 from hotline.station import TOKEN_FILE, add_peer_offline, api_token, read_run_file
 
+#: the lowest port picked for a station (below the kernel's ephemeral range)
+LOW_PORT = 10_000
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
 
 def free_port() -> int:
-    with socket.socket() as s:
+    """A free TCP port on loopback for a station to listen on, outside the kernel's
+    ephemeral range: a port the kernel hands out (bind to 0) may be taken by any outgoing
+    connection (of another station, on a busy machine) before the station binds it; one
+    below that range is only ever taken by a listener that asks for it. Random, so that
+    processes picking at once rarely pick the same; checked free by binding it."""
+    low = _ephemeral_low()
+    if low - LOW_PORT >= 1000:
+        for _ in range(100):
+            port = LOW_PORT + secrets.randbelow(low - LOW_PORT)
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    with socket.socket() as s:  # no room below the range: the kernel's choice
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 @dataclass

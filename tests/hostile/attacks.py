@@ -121,7 +121,7 @@ async def exact_duplicate(t: Target) -> None:
         "entries": (0, 1),
         "inbound": (0, 1),
         "messages": (0, 1),
-        "message_search": (0, 1),  # its searchable text (migration 0014)
+        "message_search": (0, 1),  # its searchable text (migration 0011)
         "peers": (1, 1),  # its contiguous mark moved
     }
     [again] = await unchanged(t, lambda: t.accept([raw]))

@@ -141,7 +141,7 @@ alarms = Table(
     Column("detail", Text, nullable=False),
     Column("raised_at_us", BigInteger, nullable=False),
     Column("cleared_at_us", BigInteger, nullable=True),
-    #: the role alarmed (an escalation step's; None: whoever is on watch), migration 0012
+    #: the role alarmed (an escalation step's; None: whoever is on watch), migration 0009
     Column("role", String(32), nullable=True),
     Index("ix_alarms_open", "kind", "peer", "cleared_at_us"),
 )
@@ -253,7 +253,7 @@ idempotency_keys = Table(
     Index("ix_idempotency_expiry", "expires_at_us"),
 )
 
-# --- the two-person rule: approvals (migration 0010) ---------------------------------------
+# --- the two-person rule: approvals (migration 0008) ---------------------------------------
 
 #: approval requests of the two-person rule, projected from the ``approval_*`` operator
 #: actions (service/approvals.py): a message on a channel that requires a second
@@ -280,7 +280,7 @@ approvals = Table(
     Column("entry_idx", BigInteger, nullable=False),
     Index("ix_approvals_state_deadline", "state", "deadline_us"),
 )
-# --- escalation, duty rota and handover (issue 8, "watch"; migration 0012) ----------------
+# --- escalation, duty rota and handover (issue 8, "watch"; migration 0009) ----------------
 
 #: projection of ``rota_set`` / ``rota_clear`` actions: who is on watch when, per role
 rota = Table(
@@ -341,7 +341,7 @@ handovers = Table(
 
 #: the watch projection's tables (wiped and rebuilt from the ledger by its extension)
 WATCH_TABLES = (rota, escalations, handovers)
-# --- message stages and acknowledgements (issue 8, migration 0011) -------------------------
+# --- message stages and acknowledgements (issue 8, migration 0010) -------------------------
 
 #: who read a message and when (projection of ``read`` actions: our officers opening an
 #: inbound message; and of the peer's ``read`` typed messages naming one of ours). The
@@ -375,10 +375,10 @@ message_answers = Table(
 alarms.append_column(Column("acknowledged_at_us", BigInteger, nullable=True))
 alarms.append_column(Column("acknowledged_by", String(100), nullable=True))
 alarms.append_column(Column("ack_note", Text, nullable=True))
-# --- search over messages (migration 0014) ------------------------------------------------
+# --- search over messages (migration 0011) ------------------------------------------------
 
 #: the searchable text of each message (its text and the strings of its typed data), kept
-#: in step with ``messages`` by database triggers (migration 0014): a message row stored,
+#: in step with ``messages`` by database triggers (migration 0011): a message row stored,
 #: live or by a rebuild, adds its row here; a wiped one removes it. Over ``doc`` the
 #: full-text index: on SQLite the FTS5 table ``message_fts`` (external content, rowid =
 #: ``doc_id``, kept in step by triggers), on PostgreSQL a GIN index on
@@ -393,10 +393,10 @@ message_search = Table(
     Index("ix_message_search_reply", "in_reply_to"),
 )
 
-#: search pages newest first by ledger index (migration 0014)
+#: search pages newest first by ledger index (migration 0011)
 Index("ix_messages_entry", messages.c.entry_idx)
 
-#: what migration 0014 creates that no Table above declares (SQLAlchemy has no type for
+#: what migration 0011 creates that no Table above declares (SQLAlchemy has no type for
 #: them): SQLite's FTS5 table ``message_fts`` and its shadow tables, and PostgreSQL's GIN
 #: expression index on ``message_search.doc``. Schema comparisons leave these names out.
 UNDECLARED = frozenset(
@@ -411,7 +411,7 @@ UNDECLARED = frozenset(
 )
 
 
-# --- officers and roles (issue 8, migration 0008) ------------------------------------------
+# --- officers and roles (issue 8, migration 0012) ------------------------------------------
 
 #: the officers' record: accounts as the ledger's officer_* actions say (no secrets), a
 #: projection rebuilt from the ledger (service/officers.py OfficerRecord)
@@ -539,7 +539,7 @@ dissemination_due = Table(
 )
 
 
-# --- channels at several levels (issue 8, migration 0009) ----------------------------------
+# --- channels at several levels (issue 8, migration 0014) ----------------------------------
 
 #: channel proposals, as projected from the channel_propose messages on the ledger:
 #: ``state`` proposed, agreed, declined, superseded (a later version or proposal for the

@@ -2,7 +2,7 @@
 
 Owns the full-text match on each backend (SQLite FTS5 ``message_fts``, PostgreSQL
 ``to_tsvector('simple', doc)`` under its GIN index, both over ``message_search``, which
-triggers keep in step with ``messages``: migration 0014), the filters, keyset paging by
+triggers keep in step with ``messages``: migration 0011), the filters, keyset paging by
 ledger index (newest first), and the reads behind the printable log (messages, alarms and
 peers of a period, the record's size and root). Every user value is a bound parameter;
 the terms arrive already tokenised by ``service/search.py`` (letters and digits only)
@@ -25,7 +25,7 @@ from hotline.store import schema, tree
 _m, _s, _d, _v = schema.messages, schema.message_search, schema.deliveries, schema.voids
 _a, _p = schema.alarms, schema.peers
 
-#: the FTS5 table (a virtual table: declared here, created by migration 0014)
+#: the FTS5 table (a virtual table: declared here, created by migration 0011)
 _FTS = sa.table("message_fts", sa.column("rowid", sa.Integer))
 _FTS_MATCH = sa.literal_column("message_fts").op("MATCH")
 #: the text-search configuration (a constant: the GIN index is on this exact expression)
@@ -163,7 +163,7 @@ def search(
             matched = sa.select(_FTS.c.rowid).where(_FTS_MATCH(fts5_query(terms)))
             q = q.where(_s.c.doc_id.in_(matched))
         else:
-            q = q.where(sa.func.to_tsvector(_SIMPLE, _s.c.doc).op("@@")(_pg_query(terms)))
+            q = q.where(sa.func.to_tsvector(_SIMPLE, _s.c.doc).op("")(_pg_query(terms)))
     if before_idx is not None:
         q = q.where(_m.c.entry_idx < before_idx)
     q = q.order_by(_m.c.entry_idx.desc()).limit(limit)

@@ -3,7 +3,7 @@ and the messages an officer must still acknowledge.
 
 Owns the statements over ``message_reads`` and ``message_answers`` (projections written
 by service/stages.py's extension inside the writer's transaction), the acknowledgement
-columns of ``alarms`` (migration 0011), and the reads the stages use cases and the
+columns of ``alarms`` (migration 0010), and the reads the stages use cases and the
 "action required" source run. Rows are returned as the database gave them; what they
 mean is decided by service/stages.py and service/queries.py. Must not touch: ``entries``,
 business rules.

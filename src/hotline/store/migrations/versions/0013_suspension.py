@@ -2,14 +2,14 @@
 and the operational ``dissemination_due`` list.
 
 Revision ID: 0013
-Revises: 0007
+Revises: 0012
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0008"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

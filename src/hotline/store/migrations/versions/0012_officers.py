@@ -1,15 +1,15 @@
 """Officers and roles: the officers' record (projection), their secrets, API tokens and
 browser sessions.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0012
+Revises: 0011
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0014"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -1,13 +1,13 @@
 """Channels at several levels: proposals, members' answers, message groups.
 
-Revision ID: 0009
-Revises: 0007
+Revision ID: 0014
+Revises: 0013
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
+revision = "0014"
 down_revision = "0013"
 branch_labels = None
 depends_on = None

@@ -8,15 +8,15 @@ its ``text`` and every string inside its typed ``data``. A NUL in the text (the 
 escape ``\\u0000``, which jsonb refuses and SQLite's json_extract stops at) is read as a
 space, so no text ever stops a message from being stored.
 
-Revision ID: 0014
-Revises: 0007
+Revision ID: 0011
+Revises: 0010
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0011"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

@@ -1,15 +1,15 @@
 """Escalation, duty rota and handover: the ``rota``, ``escalations`` and ``handovers``
 projections, and the role an alarm is for (``alarms.role``).
 
-Revision ID: 0012
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0010"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
