@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from hotline.errors import EnvelopeError, InputError, PermissionDeniedError
-from hotline.service import channels, sender
+from hotline.service import channels, search, sender
 from hotline.service.roles import STATION, Principal, Role
 from hotline.wire.channels import ChannelSpec, StationRoles
 from hotline.wire.envelope import Precedence
@@ -92,6 +92,13 @@ def test_refusals_before_anything_is_appended(run_net):
         assert "working" in channels.readable(a, AUDITOR)
         # at bravo the terms name no roles for bravo: the defaults
         assert "chiefs" in channels.readable(net["bravo"].line.ctx, WATCH)
+        # search (and the printable log) leave out what the officer may not read here
+        found = search.search_sync(net["alpha"].read_engine, net.clock.now_us(),
+                                   search.prepare(search.SearchRequest(q="word")))  # fmt: skip
+        assert {h["channel"] for h in found["items"]} == {"chiefs", "working"}
+        assert {h["channel"] for h in channels.visible(a, WATCH, found["items"])} == {"working"}
+        assert {h["channel"] for h in channels.visible(a, SENIOR, found["items"])} == {
+            "chiefs", "working"}  # fmt: skip
 
     run_net(scenario)
 

@@ -220,6 +220,7 @@ def test_typed_data_and_awkward_text_are_indexed(kind: str, tmp_path: Any) -> No
         url = (f"sqlite:///{tmp_path / 's.db'}" if kind == "sqlite"
                else stack.enter_context(fresh_pg_database()))  # fmt: skip
         engine = database.create(url)
+        stack.callback(engine.dispose)  # before the database is dropped, even on failure
         database.migrate(engine)
         bodies = {
             "m1": {"type": "site_notice", "text": "", "data": {"site": {"names": {
@@ -247,7 +248,6 @@ def test_typed_data_and_awkward_text_are_indexed(kind: str, tmp_path: Any) -> No
         assert q("odesa") == ["m2"]
         assert q("drop table") == ["m3"]
         assert q("messages") == ["m3"]
-        engine.dispose()
 
 
 QUERY = st.text(
@@ -265,6 +265,7 @@ def test_arbitrary_queries_raise_nothing_but_input_errors(kind: str, tmp_path: A
         url = (f"sqlite:///{tmp_path / 'h.db'}" if kind == "sqlite"
                else stack.enter_context(fresh_pg_database()))  # fmt: skip
         engine = database.create(url)
+        stack.callback(engine.dispose)  # before the database is dropped, even on failure
         database.migrate(engine)
         with engine.begin() as conn:
             for i, text in enumerate(TEXTS):
@@ -287,4 +288,3 @@ def test_arbitrary_queries_raise_nothing_but_input_errors(kind: str, tmp_path: A
             assert code in (None, "bad_query", "bad_cursor")
 
         prop()
-        engine.dispose()

@@ -162,10 +162,7 @@ def create_operator_app(
     sends = IdempotentSends(line)
 
     def visible(who: Principal, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The rows on channels ``who`` may read (a channel no longer in the book: all)."""
-        ok = channels.readable(line.ctx, who)
-        book = line.ctx.channels
-        return [r for r in rows if r["channel"] in ok or book.get(r["channel"]) is None]
+        return channels.visible(line.ctx, who, rows)
 
     def read(fn: Any, *args: Any, **kw: Any) -> Any:
         def run() -> Any:

@@ -18,7 +18,7 @@ from pydantic import Field
 from hotline.api.auth import allowed
 from hotline.api.openapi import errors
 from hotline.api.shapes import PrecedenceName, Shape
-from hotline.service import printlog, search
+from hotline.service import channels, printlog, search
 from hotline.service.line import Line
 from hotline.service.roles import Action, Principal
 
@@ -148,6 +148,9 @@ def search_router(line: Line, auth: Any) -> APIRouter:
             state=state, from_=from_, to=to, cursor=cursor, limit=limit,
         )  # fmt: skip
         page = await search.search(line.reader, line.clock.now_us(), who, req)
+        # hits on channels whose terms do not let the officer's roles read them here are
+        # left out (a page may then hold fewer than `limit`; `next` still pages on)
+        page["items"] = channels.visible(line.ctx, who, page["items"])
         return SearchPage.model_validate(page)
 
     @router.get(
@@ -176,6 +179,7 @@ def search_router(line: Line, auth: Any) -> APIRouter:
         log = await printlog.build(
             line.reader, station, line.clock.now_us(), who, from_, to, channel
         )
+        log["messages"] = channels.visible(line.ctx, who, log["messages"])
         if format == "json":
             return PrintLog.model_validate(log)
         body = printlog.render(log, format)

@@ -523,3 +523,14 @@ def readable(ctx: LineContext, principal: Principal) -> set[str]:
     me = ctx.station_id
     roles = {r.value for r in principal.roles}
     return {s.name for s in ctx.channels.all() if roles & set(s.roles_at(me).read)}
+
+
+def visible(
+    ctx: LineContext, principal: Principal, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The rows (messages, search hits: each with its ``channel``) on channels whose terms
+    let one of the principal's roles read them here; a channel no longer in the book (its
+    messages stay on the record) hides nothing."""
+    ok = readable(ctx, principal)
+    book = ctx.channels
+    return [r for r in rows if r["channel"] in ok or book.get(r["channel"]) is None]

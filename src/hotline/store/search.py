@@ -163,7 +163,7 @@ def search(
             matched = sa.select(_FTS.c.rowid).where(_FTS_MATCH(fts5_query(terms)))
             q = q.where(_s.c.doc_id.in_(matched))
         else:
-            q = q.where(sa.func.to_tsvector(_SIMPLE, _s.c.doc).op("")(_pg_query(terms)))
+            q = q.where(sa.func.to_tsvector(_SIMPLE, _s.c.doc).op("@@")(_pg_query(terms)))
     if before_idx is not None:
         q = q.where(_m.c.entry_idx < before_idx)
     q = q.order_by(_m.c.entry_idx.desc()).limit(limit)
