@@ -132,6 +132,7 @@ class Station:
         self.writer = Writer(self.write_engine, max_batch=settings.group_commit_max_batch)
         self.events = EventBus()
         self.registry = RegistryProjection(self.identity.station_id, settings)
+        self.registry.on_alarm = self._alarm_event  # conflicts, refused notices
         self.line = Line(
             self.identity,
             settings,
@@ -185,6 +186,13 @@ class Station:
         self.outboxes: dict[str, Outbox] = {}
         self.testers: dict[str, LinkTester] = {}
         self.line.on_queued.append(self._wake)
+
+    def _alarm_event(self, content: dict[str, Any]) -> None:
+        """An alarm a projection opened inside the writer's unit: ``alarm.raised`` with its
+        content once the unit is durable."""
+        tx = self.writer.current()
+        if tx is not None:
+            tx.after_commit(lambda: self.events.publish("alarm.raised", **content))
 
     def _reload_registry(self, conn: sa.Connection | None) -> None:
         if not self.registry.needs_reload():  # the rollback was undone in memory

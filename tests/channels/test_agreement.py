@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from hotline.errors import InputError, NotFoundError
-from hotline.service import channels, sender
-from hotline.service.roles import STATION
+from hotline.service import actions, channels, sender
+from hotline.service.roles import STATION, Principal, Role
 from hotline.station import Station
 from hotline.store import channels as store
 from hotline.wire.channels import ChannelSpec
@@ -31,6 +31,15 @@ def state(net: Net, station: str, name: str) -> list[tuple[str, str, tuple[str, 
     return [(r.state, r.proposer, r.accepted_by) for r in rows if r.name == name]
 
 
+WATCH = Principal("wo1", "Watch Officer One", frozenset({Role.WATCH_OFFICER}))
+
+
+def queue(net: Net, station: str, who: Principal) -> list[actions.ActionItem]:
+    with net[station].read_engine.connect() as conn:
+        items = actions.required(conn, who, net.clock.now_us(), station)
+    return [i for i in items if i.kind == "channel"]
+
+
 def test_two_stations_agree(run_net):
     async def scenario(net: Net) -> None:
         a, b = net["alpha"].line.ctx, net["bravo"].line.ctx
@@ -40,11 +49,17 @@ def test_two_stations_agree(run_net):
         await net.flush()
         assert state(net, "bravo", "cos") == [("proposed", "alpha", ())]
         assert b.channels.get("cos") is None
+        # bravo's action queue asks an officer who may answer channels to do so
+        assert [(i.kind, i.ref, i.peer) for i in queue(net, "bravo", STATION)] == [
+            ("channel", "cos", "alpha")]  # fmt: skip
+        assert queue(net, "bravo", WATCH) == []  # a watch officer does not answer channels
+        assert queue(net, "alpha", STATION) == []  # the proposer waits for no answer of its own
         with pytest.raises(InputError) as exc:  # not agreed yet: nothing is sent on it
             await sender.send_group(a, channel="cos", precedence=Precedence.ROUTINE,
                                     payload=MessagePayload(text="x"))  # fmt: skip
         assert exc.value.code == "unknown_channel"
         await channels.answer(b, STATION, "cos", accept=True)
+        assert queue(net, "bravo", STATION) == []  # answered: off the queue
         await net.flush()
         for name in ("alpha", "bravo"):
             assert state(net, name, "cos") == [("agreed", "alpha", ("bravo",))]

@@ -116,3 +116,32 @@ def test_link_state_and_alarm_events_carry_their_content(run_pair: Any) -> None:
         assert set(alarm) == {"kind", "severity", "peer", "ref", "detail", "raised_at_us"}
 
     run_pair(scenario)
+
+
+def test_a_conflict_alarm_reaches_the_event_stream_with_its_content(run_pair: Any) -> None:
+    """A conflict alarm is opened inside the projection (the registry, in the writer's
+    unit): it is published as ``alarm.raised`` once the unit is durable, on both
+    stations, and a rebuild publishes nothing again."""
+    from hotline.store.writer import WriteTx
+    from tests.service.test_registry_service import activity_notice, with_znpp
+
+    async def scenario(p: Any) -> None:
+        await with_znpp(p)
+        async with p.alpha.line.events.subscribe() as qa, p.bravo.line.events.subscribe() as qb:
+            await p.alpha.deconfliction.send_data(activity_notice("near"))
+            await p.flush()
+            for q in (qa, qb):
+                raised = [e.data for e in drain(q) if e.type == "alarm.raised"]
+                [conflict] = [d for d in raised if d["kind"] == "conflict"]
+                assert conflict["ref"] == "ZNPP|near"
+                assert conflict["severity"] in ("HIGH", "CRITICAL")
+                assert "ZNPP" in conflict["detail"]
+                assert conflict["raised_at_us"] > 0
+
+            def rebuild(tx: WriteTx) -> None:
+                p.bravo.line.rebuild_projections(tx.conn)
+
+            await p.bravo.writer.submit(rebuild)
+            assert [e for e in drain(qb) if e.type == "alarm.raised"] == []
+
+    run_pair(scenario)

@@ -64,7 +64,16 @@ def test_ladder_end_to_end(run_pair: Callable[..., None]) -> None:
         assert [a["officer"] for a in ledger_actions(p.bravo, "read")] == ["wo.kim"]
         read_at = p.clock.now_us()
         p.clock.advance(3)
-        await p.flush()
+        async with p.alpha.line.events.subscribe() as q:
+            await p.flush()
+            got = []
+            while not q.empty():
+                got.append(q.get_nowait())
+        # the sender's event stream says who read it, with our time and the peer's claim
+        [ev] = [e.data for e in got if e.type == "message_read"]
+        assert (ev["message_id"], ev["officer"], ev["station"]) == (mid, "wo.kim", "bravo")
+        assert (ev["read_at_us"], ev["claimed_read_at_us"]) == (p.clock.now_us(), read_at)
+        assert [e.data["stage"] for e in got if e.type == "stage"] == ["read"]
         s = stage_of(p.alpha, mid)
         assert s["stage"] == "read"
         [read] = [x for x in s["stages"] if x["stage"] == "read"]

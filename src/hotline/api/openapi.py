@@ -91,8 +91,9 @@ EVENT_TYPES: dict[str, str] = {
     "precedence, channel, officer, note, acknowledged_at_us (ours), "
     "claimed_acknowledged_at_us (the peer's claim)}.",
     "alarm.raised": "An alarm was opened (link down, refusals, sequence gap, lost numbers, "
-    "unproved receipt, fork, unusable peer). data: {kind, severity, peer, ref (the message, "
-    "code or range it concerns), detail, raised_at_us}.",
+    "unproved receipt, fork, unusable peer; a conflict or a refused notice in the "
+    "registry). data: {kind, severity, peer, ref (the message, code, range or conflict it "
+    "concerns), detail, raised_at_us}.",
     "link.state": "A line changed state. data: {peer, old_state, state (UP, DEGRADED, "
     "DOWN), at_us, failures, last_error, rtt_ms}.",
     "line.resync": "After a restore, we resumed above the sequence numbers the peer holds. "
@@ -112,10 +113,12 @@ EVENT_TYPES: dict[str, str] = {
     "handover.written": "An officer wrote a handover. data: the handover with its note and "
     "summary.",
     "handover.acknowledged": "The incoming officer acknowledged a handover. data: the handover.",
-    "message_read": "An officer of this station opened a received message (first read per "
-    "officer). data: {message_id, peer, channel, station, officer, read_at_us}.",
-    "stage": "A message reached a stage here (read by one of our officers, acknowledged in "
-    "bulk). data: {message_id, stage, by, at_us; peer for a read}.",
+    "message_read": "An officer opened a message (first read per officer): one of ours "
+    "opening a received message (station: ours), or the peer's `read` of one of our "
+    "messages (station: the peer; claimed_read_at_us its claim). data: {message_id, peer, "
+    "channel, station, officer, read_at_us (ours), claimed_read_at_us}.",
+    "stage": "A message reached a stage (read by one of our officers or the peer's, "
+    "acknowledged in bulk). data: {message_id, stage, by, at_us; peer for a read}.",
     "alarm_acknowledged": "An officer acknowledged an alarm. data: the alarm {id, kind, "
     "severity, peer, ref, detail, raised_at_us, cleared_at_us, acknowledged_at_us, "
     "acknowledged_by, ack_note}.",

@@ -181,7 +181,7 @@ def stages_router(line: Line, auth: Any) -> APIRouter:
         """What this officer must do now, from every source, most urgent first
         (precedence, then time left)."""
         now = line.clock.now_us()
-        items: list[actions.ActionItem] = await read(actions.required, who, now)
+        items: list[actions.ActionItem] = await read(actions.required, who, now, line.station_id)
         return [
             ActionItemShape(
                 kind=i.kind, ref=i.ref, precedence=Precedence(i.precedence).name,

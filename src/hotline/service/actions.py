@@ -37,12 +37,21 @@ class ActionItem:
 #: a source: (read connection, the officer, our time now) -> the items it may act on
 Source = Callable[[Connection, Principal, int], list[ActionItem]]
 SOURCES: list[Source] = []
+#: a source that needs to know which station it reads for (this station's id last)
+StationSource = Callable[[Connection, Principal, int, str], list[ActionItem]]
+STATION_SOURCES: list[StationSource] = []
 
 
-def required(conn: Connection, principal: Principal, now_us: int) -> list[ActionItem]:
+def required(
+    conn: Connection, principal: Principal, now_us: int, station_id: str | None = None
+) -> list[ActionItem]:
     """Every source's items for ``principal``, most urgent first: precedence, then the
-    earliest deadline (items without one last), then ref for a stable order."""
+    earliest deadline (items without one last), then ref for a stable order. With the
+    station's id, the station sources' items too (channel proposals to answer)."""
     items = [item for source in SOURCES for item in source(conn, principal, now_us)]
+    if station_id is not None:
+        for station_source in STATION_SOURCES:
+            items.extend(station_source(conn, principal, now_us, station_id))
     return sorted(
         items,
         key=lambda i: (i.precedence, i.due_at_us is None, i.due_at_us or 0, i.kind, i.ref),

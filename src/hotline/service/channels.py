@@ -37,7 +37,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
 from hotline.errors import EnvelopeError, InputError, NotFoundError
-from hotline.service import sender
+from hotline.service import actions, sender
 from hotline.service.context import LineContext
 from hotline.service.roles import Action, Principal, require
 from hotline.store import channels as store
@@ -285,8 +285,15 @@ class ChannelsProjection:
         return ""
 
     def _publish(self, event: str, **data: Any) -> None:
-        if not self._quiet:
-            self.ctx.events.publish(event, **data)
+        """Publish once the writer's unit is durable (a rolled-back unit says nothing)."""
+        if self._quiet:
+            return
+        tx = self.ctx.writer.current()
+        events = self.ctx.events
+        if tx is not None:
+            tx.after_commit(lambda: events.publish(event, **data))
+        else:  # not inside a writer unit (never expected): at once
+            events.publish(event, **data)
 
     # --- after a rollback, and at start ----------------------------------------------------
 
@@ -534,3 +541,41 @@ def visible(
     ok = readable(ctx, principal)
     book = ctx.channels
     return [r for r in rows if r["channel"] in ok or book.get(r["channel"]) is None]
+
+
+# --- the action queue: proposals waiting for this station's answer ------------------------
+
+
+def awaiting_items(
+    conn: Connection, principal: Principal, now_us: int, station_id: str
+) -> list[actions.ActionItem]:
+    """The ``STATION_SOURCES`` entry: proposals naming this station as a member that it
+    has not answered, for officers who may accept or decline channels."""
+    if not principal.may(Action.CHANNELS):
+        return []
+    out = []
+    for row in store.awaiting_answer(conn, station_id):
+        try:
+            spec = ChannelSpec.model_validate_json(row.spec)
+        except ValidationError:  # checked before it was stored; never expected
+            continue
+        if station_id not in spec.members:
+            continue
+        out.append(
+            actions.ActionItem(
+                kind="channel",
+                ref=row.name,
+                precedence=int(Precedence.PRIORITY),
+                due_at_us=None,
+                summary=f"{row.proposer} proposes channel {row.name!r} ({spec.level}, "
+                f"members {', '.join(spec.members)}, version {row.version}): accept or "
+                "decline",
+                channel=row.name,
+                peer=row.proposer,
+            )
+        )
+    return out
+
+
+if awaiting_items not in actions.STATION_SOURCES:
+    actions.STATION_SOURCES.append(awaiting_items)

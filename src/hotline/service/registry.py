@@ -25,7 +25,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,7 @@ from hotline.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from hotline.service.events import alarm_content
 from hotline.service.undo import TransactionUndo
 from hotline.settings import Settings
 from hotline.store import operational, reads
@@ -122,6 +123,9 @@ class RegistryProjection:
     _applied: dict[str, str] = field(init=False)  # notice id -> station that notified it
     #: during a rebuild the alarms already on record are left alone (see rebuild_finished)
     _quiet: bool = field(init=False, default=False)
+    #: told the content of each alarm this projection opens (live only, never on a
+    #: rebuild), on the writer thread inside the unit: the station publishes it after commit
+    on_alarm: Callable[[dict[str, Any]], None] | None = field(init=False, default=None)
     #: held by the writer thread while it applies, and by readers while they read
     lock: threading.RLock = field(init=False, default_factory=threading.RLock)
     #: notices this station is sending (see ``sending``), by ``_notice_key``
@@ -356,7 +360,7 @@ class RegistryProjection:
         )
         self.journal.record(self.refused.pop)
         if conn is not None and not self._quiet and event.sender != self.station_id:
-            operational.raise_alarm(
+            self._raise_alarm(
                 conn,
                 kind="notice_refused",
                 severity="MEDIUM",
@@ -366,6 +370,10 @@ class RegistryProjection:
                 detail=f"{event.sender}'s message {event.message_id} was not applied to the "
                 f"registry: {exc.message}",
             )
+
+    def _raise_alarm(self, conn: Connection, **alarm: Any) -> None:
+        if operational.raise_alarm(conn, **alarm) and self.on_alarm is not None:
+            self.on_alarm(alarm_content(**alarm))
 
     def _conflict_changed(
         self, conn: Connection | None, change: ConflictChange, at: dt.datetime, now_us: int
@@ -404,7 +412,7 @@ class RegistryProjection:
             OpenConflict(c, held.opened_at if held else at, draft, change.notice_id),
         )
         if conn is not None and not self._quiet and change.change == "opened":
-            operational.raise_alarm(
+            self._raise_alarm(
                 conn,
                 kind="conflict",
                 severity="CRITICAL" if category == "nuclear_power_plant" else "HIGH",

@@ -41,6 +41,22 @@ def with_state(conn: Connection, name: str, state: str) -> Sequence[Row[Any]]:
     return conn.execute(q).all()
 
 
+def awaiting_answer(conn: Connection, station: str) -> Sequence[Row[Any]]:
+    """Proposals still ``proposed`` that ``station`` did not make and has not answered
+    (whether it is a member is the caller's to check, from the terms), oldest first."""
+    answered = sa.select(_V.c.proposal_id).where(_V.c.station == station)
+    q = (
+        sa.select(_P)
+        .where(
+            _P.c.state == "proposed",
+            _P.c.proposer != station,
+            _P.c.proposal_id.not_in(answered),
+        )
+        .order_by(_P.c.entry_idx)
+    )
+    return conn.execute(q).all()
+
+
 def highest_version(conn: Connection, name: str) -> int:
     found = conn.execute(sa.select(sa.func.max(_P.c.version)).where(_P.c.name == name)).scalar()
     return int(found or 0)

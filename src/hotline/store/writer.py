@@ -98,6 +98,7 @@ class Writer:
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._current: WriteTx | None = None
         with engine.connect() as conn:
             self.tree = LedgerTree.load(conn)
         #: the in-memory tree may differ from the database (a reload after a failed
@@ -217,6 +218,19 @@ class Writer:
         for job in batch:
             job.loop.call_soon_threadsafe(_settle, job)
 
+    def _apply_unit(self, job: _Job, tx: WriteTx) -> Any:
+        self._current = tx
+        try:
+            return job.unit(tx)
+        finally:
+            self._current = None
+
+    def current(self) -> WriteTx | None:
+        """The unit's ``WriteTx`` while the writer thread runs a unit, else None: for code
+        a unit calls that is not handed the transaction (projection extensions) and needs
+        ``after_commit``. Only meaningful on the writer thread, inside a unit."""
+        return self._current
+
     def _all_or_nothing(self, batch: list[_Job]) -> BaseException | None:
         """Run every unit in one transaction without savepoints; on a unit's error roll all
         back, restore in-memory state and return that error (nothing is settled)."""
@@ -227,7 +241,7 @@ class Writer:
                 for job in batch:
                     tx = WriteTx(conn, self.tree)
                     try:
-                        job.result = job.unit(tx)
+                        job.result = self._apply_unit(job, tx)
                     except BaseException as exc:
                         trans.rollback()
                         self._rolled_back(start, batch)
@@ -248,7 +262,7 @@ class Writer:
                     tx = WriteTx(conn, self.tree)
                     savepoint = conn.begin_nested()
                     try:
-                        job.result = job.unit(tx)
+                        job.result = self._apply_unit(job, tx)
                         savepoint.commit()
                         job.after = tx._after
                     except BaseException as exc:  # the unit's error goes to its caller only
