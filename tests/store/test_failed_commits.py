@@ -139,3 +139,28 @@ def test_a_writer_that_cannot_reload_refuses_until_it_can(writer: Writer) -> Non
         assert_matches_database(writer)
 
     asyncio.run(main())
+
+
+def test_current_is_the_running_units_transaction_and_none_outside(writer: Writer) -> None:
+    """``Writer.current`` gives code a unit calls (a projection) the unit's ``WriteTx``, so
+    that what it publishes waits for the commit; a unit that raises publishes nothing."""
+    seen: list[object] = []
+
+    def unit(tx: WriteTx) -> None:
+        seen.append(writer.current() is tx)
+        writer.current().after_commit(lambda: seen.append("published"))  # type: ignore[union-attr]
+
+    def failing(tx: WriteTx) -> None:
+        writer.current().after_commit(lambda: seen.append("never"))  # type: ignore[union-attr]
+        raise ValueError("refused")
+
+    async def main() -> None:
+        writer.start()
+        assert writer.current() is None
+        await writer.submit(unit)
+        with pytest.raises(ValueError, match="refused"):
+            await writer.submit(failing)
+        assert writer.current() is None
+
+    asyncio.run(main())
+    assert seen == [True, "published"]
