@@ -190,9 +190,7 @@ class Station:
     def _alarm_event(self, content: dict[str, Any]) -> None:
         """An alarm a projection opened inside the writer's unit: ``alarm.raised`` with its
         content once the unit is durable."""
-        tx = self.writer.current()
-        if tx is not None:
-            tx.after_commit(lambda: self.events.publish("alarm.raised", **content))
+        self.line.ctx.publish_after_commit("alarm.raised", **content)
 
     def _reload_registry(self, conn: sa.Connection | None) -> None:
         if not self.registry.needs_reload():  # the rollback was undone in memory

@@ -172,6 +172,8 @@ def _quiet(st: LocalStation) -> None:
 
     def probe() -> bool:
         before, seen[0] = seen[0], counts(st)["entries"]
+        # deliberate: "quiet" is a second with no new entry (what a real station appends
+        # on its own has no end state to wait for); bounded by wait_until's 60 s
         time.sleep(1.0)
         return before == seen[0]
 

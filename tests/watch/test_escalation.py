@@ -171,13 +171,12 @@ def test_a_rebuild_clears_alarms_of_messages_acknowledged(run_pair: Any) -> None
 def test_the_peers_steps_become_events_with_their_content(run_pair: Any) -> None:
     async def scenario(p: Pair) -> None:
         watch_b = Escalator(p.bravo.line.ctx)
-        await watch_b.check()  # the station's first check: it starts from the record
         sent = await p.send("the peer must hear of this")
         await p.flush()
         p.clock.advance(ROUTINE_S + 1)
         await Escalator(p.alpha.line.ctx).check()
-        await p.flush()
         async with p.bravo.events.subscribe() as q:
+            await p.flush()  # bravo stores alpha's step: published once it is durable
             await watch_b.check()
             await watch_b.check()  # published once
             events = [q.get_nowait() for _ in range(q.qsize())]

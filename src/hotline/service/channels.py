@@ -286,14 +286,8 @@ class ChannelsProjection:
 
     def _publish(self, event: str, **data: Any) -> None:
         """Publish once the writer's unit is durable (a rolled-back unit says nothing)."""
-        if self._quiet:
-            return
-        tx = self.ctx.writer.current()
-        events = self.ctx.events
-        if tx is not None:
-            tx.after_commit(lambda: events.publish(event, **data))
-        else:  # not inside a writer unit (never expected): at once
-            events.publish(event, **data)
+        if not self._quiet:
+            self.ctx.publish_after_commit(event, **data)
 
     # --- after a rollback, and at start ----------------------------------------------------
 

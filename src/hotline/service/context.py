@@ -69,6 +69,17 @@ class LineContext:
     def station_id(self) -> str:
         return self.identity.station_id
 
+    def publish_after_commit(self, type_: str, **data: Any) -> None:
+        """Publish ``type_`` once the writer's unit now running is durable: for code a unit
+        calls without its transaction (projection extensions; a rolled-back unit publishes
+        nothing). Outside a unit (never expected), at once."""
+        tx = self.writer.current()
+        events = self.events
+        if tx is None:
+            events.publish(type_, **data)
+        else:
+            tx.after_commit(lambda: events.publish(type_, **data))
+
     def deadline_us(self, precedence: int, from_us: int, channel: str | None = None) -> int:
         """When a message of ``precedence`` must be acknowledged, counted from ``from_us``:
         the agreed channel's deadline for it (``ack_deadlines_s``), else the station's

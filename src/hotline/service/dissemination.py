@@ -46,7 +46,6 @@ from hotline.wire.messages import ClaimedTime, MessagePayload, check_claimed_tim
 
 TYPE = "dissemination"
 NOTICE_TYPES = ("site_notice", "activity_notice")
-MAX_FRESH = 1000
 #: received notices remembered (notice id -> message id); beyond it the oldest go
 MAX_NOTICES = 100_000
 
@@ -112,7 +111,6 @@ class DisseminationProjection:
         #: notice id -> the received message that carried it (a stale entry, left by a
         #: rolled-back unit, names a message that does not exist and is skipped)
         self.notices: dict[str, str] = {}
-        self._fresh: dict[str, dict[str, Any]] = {}
 
     def on_action(self, conn: Connection, idx: int, action: dict[str, Any], at_us: int) -> None:
         if action.get("action") != "disseminate":
@@ -179,10 +177,7 @@ class DisseminationProjection:
             "record_id": event.message_id,
             "outcome": outcome,
         }
-        with self._lock:
-            self._fresh[event.message_id] = content
-            while len(self._fresh) > MAX_FRESH:
-                self._fresh.pop(next(iter(self._fresh)))
+        self.ctx.publish_after_commit(TYPE, **content)
         if outcome != "recorded":
             operational.raise_alarm(
                 conn,
@@ -239,12 +234,6 @@ class DisseminationProjection:
     def message_of(self, notice_id: str) -> str | None:
         with self._lock:
             return self.notices.get(notice_id)
-
-    def take_event(self, message_id: str) -> tuple[str, dict[str, Any]] | None:
-        """The ``dissemination`` event of a peer's record just stored, once."""
-        with self._lock:
-            content = self._fresh.pop(message_id, None)
-        return None if content is None else (TYPE, content)
 
 
 def make(ctx: LineContext) -> DisseminationProjection:

@@ -6,9 +6,8 @@ tenth of ``dissemination_deadline_s``, between 1 s and 60 s), inside one writer 
 reads the registry's open conflicts (under the registry's lock, never writing them),
 finds the received message that carried each peer's site or activity notice in one
 (service/dissemination.py learns which), keeps the ``dissemination_due`` list current
-(the "action required" source) and raises or clears the alarm. The same task relays the
-events of what peers sent (service/suspension.py ``relay``). Must not touch: SQL (store/
-suspension.py), the registry's state.
+(the "action required" source) and raises or clears the alarm. Must not touch: SQL
+(store/suspension.py), the registry's state.
 
 Hospitals and convoys that were notified have been struck because the notice never
 reached the unit that fired: this is for that.
@@ -22,7 +21,6 @@ from collections.abc import Callable
 from typing import Any
 
 from hotline.errors import NotFoundError
-from hotline.service import suspension as suspension_mod
 from hotline.service.context import LineContext
 from hotline.service.dissemination import projection_of
 from hotline.service.registry import RegistryProjection
@@ -151,18 +149,9 @@ class DisseminationWatch:
         await self.check_once()
         await asyncio.sleep(self.interval_s)
 
-    async def _relay(self) -> None:
-        takers: list[suspension_mod.Taker] = [
-            suspension_mod.projection_of(self.ctx).take_event,
-            projection_of(self.ctx).take_event,
-        ]
-        await suspension_mod.relay(self.ctx, takers)
-
     async def run(self) -> None:
-        """The station's background task: the watch, and the events of what peers sent."""
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(forever("dissemination-watch", self._round))
-            tg.create_task(forever("suspension-events", self._relay))
+        """The station's background task."""
+        await forever("dissemination-watch", self._round)
 
 
 def _publisher(ctx: LineContext, content: dict[str, Any]) -> Callable[[], None]:

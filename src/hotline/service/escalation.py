@@ -48,8 +48,6 @@ MAX_STEPS = 8
 #: overdue messages read at a time, and at most per check (the oldest first)
 PAGE = 500
 MAX_PER_CHECK = 20_000
-#: the peer's escalation steps published as events per check
-MAX_EVENTS = 200
 LadderRole = Literal["watch_officer", "senior_watch_officer", "principal"]
 
 
@@ -151,8 +149,6 @@ class Escalator:
 
     def __init__(self, ctx: LineContext) -> None:
         self.ctx = ctx
-        #: the peer's escalation steps up to this ledger index were published as events
-        self._published: int | None = None
 
     def _due(self, now_us: int) -> list[DueStep]:
         ctx = self.ctx
@@ -185,7 +181,6 @@ class Escalator:
                 taken.append(due)
                 if due.step.both_sides:
                     await self._tell_peer(due)
-        await self._publish_peer_steps()
         return taken
 
     def _unit(self, due: DueStep) -> Any:
@@ -250,23 +245,6 @@ class Escalator:
         except HotlineError as exc:  # the step is on our record; the peer is told no more
             log.error("escalation of %s could not be sent to %s: %s", due.message_id,
                       due.peer, exc)  # fmt: skip
-
-    def _peer_steps(self) -> list[Any]:
-        with self.ctx.reader.connect() as conn:
-            if self._published is None:
-                self._published = store.last_escalation_idx(conn)
-                return []
-            return store.peer_escalations_after(conn, self._published, MAX_EVENTS)
-
-    async def _publish_peer_steps(self) -> None:
-        """The peer's escalation steps recorded since the last check, as events."""
-        for r in await asyncio.to_thread(self._peer_steps):
-            self._published = max(self._published or -1, int(r.entry_idx))
-            self.ctx.events.publish(
-                "escalation", origin="peer", message_id=r.message_id, peer=r.peer,
-                channel=r.channel, step=r.step, role=r.role, both_sides=r.both_sides,
-                claimed_at_us=r.claimed_at_us,
-            )  # fmt: skip
 
     async def run(self) -> None:
         """One round of the station's supervised loop: check, then wait."""

@@ -117,18 +117,16 @@ class StagesProjection:
             read_at_us=event.recorded_at_us, claimed_at_us=event.sent_at_us,
             entry_idx=event.idx,
         )  # fmt: skip
-        tx = self.ctx.writer.current()
-        if tx is not None and not self._quiet:  # live: published once the unit is durable
-            content = {"message_id": target, "peer": event.sender, "channel": event.channel,
-                       "station": event.sender, "officer": data.officer,
-                       "read_at_us": event.recorded_at_us,
-                       "claimed_read_at_us": event.sent_at_us}  # fmt: skip
-            events = self.ctx.events
-            tx.after_commit(lambda: events.publish("message_read", **content))
-            tx.after_commit(lambda: events.publish(
+        if not self._quiet:  # live: published once the unit is durable
+            self.ctx.publish_after_commit(
+                "message_read", message_id=target, peer=event.sender, channel=event.channel,
+                station=event.sender, officer=data.officer, read_at_us=event.recorded_at_us,
+                claimed_read_at_us=event.sent_at_us,
+            )  # fmt: skip
+            self.ctx.publish_after_commit(
                 "stage", message_id=target, peer=event.sender, stage="read",
                 by=data.officer, at_us=event.recorded_at_us,
-            ))  # fmt: skip
+            )  # fmt: skip
 
     def _ignored(self, conn: Connection, event: MessageEvent, target: str, code: str) -> None:
         log.warning("read %s from %s ignored (%s)", event.message_id, event.sender, code)

@@ -27,7 +27,6 @@ suspension.py), the link, the inbox's checks.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import threading
 from collections.abc import Callable
@@ -57,8 +56,6 @@ LINE = ""
 MAX_ACTIVE_PER_PEER = 64
 #: typed messages that go whatever the suspension (the record of the record)
 EXEMPT_TYPES = frozenset({"suspension", "dissemination"})
-#: most recent fresh events kept for the relay (a rolled-back one is simply never taken)
-MAX_FRESH = 1000
 
 
 class SuspensionData(BaseModel):
@@ -190,9 +187,6 @@ class SuspensionProjection:
         self.ctx = ctx
         self.book = SuspensionBook(ctx.station_id)
         self._quiet = False
-        self._fresh_lock = threading.Lock()
-        #: content of events for what a peer sent, by message id, taken by ``relay``
-        self._fresh: dict[str, dict[str, Any]] = {}
 
     # --- the projection ---------------------------------------------------------------
 
@@ -262,10 +256,7 @@ class SuspensionProjection:
                 "outcome": outcome,
                 "at_us": event.recorded_at_us,
             }
-            with self._fresh_lock:
-                self._fresh[event.message_id] = content
-                while len(self._fresh) > MAX_FRESH:
-                    self._fresh.pop(next(iter(self._fresh)))
+            self.ctx.publish_after_commit(TYPE, **content)
 
     def on_ack(
         self, conn: Connection, message_id: str, by_station: str, officer: str, at_us: int
@@ -295,12 +286,6 @@ class SuspensionProjection:
             return
         with self.ctx.reader.connect() as fresh:
             self.load(fresh)
-
-    def take_event(self, message_id: str) -> tuple[str, dict[str, Any]] | None:
-        """The ``suspension`` event of a peer's message just stored, once."""
-        with self._fresh_lock:
-            content = self._fresh.pop(message_id, None)
-        return None if content is None else (TYPE, content)
 
 
 def make(ctx: LineContext) -> SuspensionProjection:
@@ -525,26 +510,3 @@ def state(ctx: LineContext) -> list[dict[str, Any]]:
 
 def history(ctx: LineContext, conn: Connection, peer: str | None, limit: int) -> list[Any]:
     return db.suspension_history(conn, peer, limit)
-
-
-# --- events for what a peer sent, after commit --------------------------------------------
-
-
-Taker = Callable[[str], tuple[str, dict[str, Any]] | None]
-
-
-async def relay(ctx: LineContext, takers: list[Taker]) -> None:
-    """Publish the content of a peer's suspension or dissemination once it is stored: the
-    inbox publishes ``message.received`` after commit; the projection kept the content."""
-    async with ctx.events.subscribe() as q:
-        while True:
-            ev = await q.get()
-            if ev.type != "message.received":
-                continue
-            mid = str(ev.data.get("message_id", ""))
-            for take in takers:
-                found = take(mid)
-                if found is not None:
-                    kind, content = found
-                    ctx.events.publish(kind, **content)
-            await asyncio.sleep(0)

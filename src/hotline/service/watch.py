@@ -27,7 +27,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hotline.clock import Clock
 from hotline.service import actions, escalation, rota
 from hotline.service.context import LineContext
 from hotline.store import operational, schema
@@ -47,7 +46,7 @@ def severity(precedence: int) -> str:
 class WatchProjection:
     """A ``ProjectionExtension``: rota, escalations, handovers."""
 
-    clock: Clock
+    ctx: LineContext
     tables: tuple[sa.Table, ...] = schema.WATCH_TABLES
     #: during a rebuild, alarms already on record are left alone
     _quiet: bool = field(default=False)
@@ -134,6 +133,11 @@ class WatchProjection:
             f"{msg.channel}: not acknowledged here past its deadline (its step "
             f"{data.step}); {data.role} alarmed",
         )  # fmt: skip
+        self.ctx.publish_after_commit(
+            "escalation", origin="peer", message_id=data.message_id, peer=event.peer,
+            channel=msg.channel, step=data.step, role=data.role, both_sides=True,
+            claimed_at_us=event.sent_at_us,
+        )  # fmt: skip
 
     def on_ack(
         self, conn: Connection, message_id: str, by_station: str, officer: str, at_us: int
@@ -153,7 +157,7 @@ class WatchProjection:
         open_ = [a for a in operational.open_alarms(conn) if a["kind"] == ALARM_KIND]
         done = store.acknowledged(conn, sorted({str(a["ref"]) for a in open_}))
         for ref in done:
-            operational.clear_ref(conn, kind=ALARM_KIND, ref=ref, now_us=self.clock.now_us())
+            operational.clear_ref(conn, kind=ALARM_KIND, ref=ref, now_us=self.ctx.clock.now_us())
 
 
 #: the watch's work in the "action required" list (escalation steps, handovers)
@@ -163,4 +167,4 @@ actions.SOURCES.append(rota.action_items)
 def make(ctx: LineContext) -> WatchProjection:
     """The CORE factory: the projection, and the check of a peer's escalation data."""
     ctx.validators["escalation"] = escalation.check_data
-    return WatchProjection(ctx.clock)
+    return WatchProjection(ctx)

@@ -116,22 +116,6 @@ def escalations(
     return list(conn.execute(q.order_by(_e.c.entry_idx.desc()).limit(limit)).all())
 
 
-def peer_escalations_after(conn: Connection, idx: int, limit: int) -> list[Any]:
-    """The peer's raised escalation steps recorded after ledger index ``idx``, in order."""
-    q = (
-        sa.select(_e)
-        .where(_e.c.origin == "peer", _e.c.status == "raised", _e.c.entry_idx > idx)
-        .order_by(_e.c.entry_idx)
-        .limit(limit)
-    )
-    return list(conn.execute(q).all())
-
-
-def last_escalation_idx(conn: Connection) -> int:
-    q = sa.select(sa.func.coalesce(sa.func.max(_e.c.entry_idx), -1))
-    return int(conn.execute(q).scalar_one())
-
-
 # --- messages the watch reads -------------------------------------------------------------
 
 
