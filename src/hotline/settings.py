@@ -202,6 +202,17 @@ class Settings(BaseSettings):
         default=["working", "chiefs_of_staff", "ministers"],
         description="The levels a channel may have, lowest first.",
     )
+    console_enabled: bool = Field(
+        default=True,
+        description="Whether the operator API also serves the web console (/, /login, /wall).",
+    )
+    console_idle_lock_s: float = Field(
+        default=900,
+        ge=0,
+        le=86_400,
+        description="Seconds without input after which the console asks for the password "
+        "again (0: never).",
+    )
     station_token_enabled: bool = Field(
         default=True,
         description="Whether the station's bootstrap token (the api-token file) is accepted "

@@ -122,6 +122,7 @@ class OperatorGate:
         authenticate: Authenticate | None = None,
         station_token: bool = True,
         public_routes: frozenset[tuple[str, str]] = frozenset(),
+        public_prefixes: tuple[str, ...] = (),
     ) -> None:
         self.app = app
         self._authenticate = authenticate
@@ -134,6 +135,8 @@ class OperatorGate:
         self.max_body_bytes = max_body_bytes
         self.body_limits = dict(body_limits or {})
         self.public_paths = public_paths
+        #: path prefixes admitted without a principal (the console's static files)
+        self.public_prefixes = public_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -143,7 +146,11 @@ class OperatorGate:
             await send({"type": "websocket.close", "code": 1008})
             return
         path: str = scope.get("path", "")
-        public = path in self.public_paths or (scope.get("method"), path) in self.public_routes
+        public = (
+            path in self.public_paths
+            or (scope.get("method"), path) in self.public_routes
+            or (scope.get("method") in ("GET", "HEAD") and path.startswith(self.public_prefixes))
+        )
         refusal = self._public(scope) if public else self._admit(scope)
         if refusal is None:
             refusal = self._declared_size(scope, path)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hotline.api.auth import allowed
 from hotline.api.openapi import errors
-from hotline.service.officerbook import SESSION_COOKIE, session_id_of
+from hotline.service.officerbook import CSRF_COOKIE, SESSION_COOKIE, session_id_of
 from hotline.service.officers import (
     MAX_PASSWORD,
     USERNAME_PATTERN,
@@ -198,6 +198,17 @@ def officers_router(officers: Officers, auth: Any) -> APIRouter:
             httponly=True,
             samesite="strict",
         )
+        # the same token again, readable by the console's script (double submit): a page
+        # of another site can neither read it nor send the cookie (SameSite=Strict)
+        response.set_cookie(
+            CSRF_COOKIE,
+            opened.csrf_token,
+            max_age=int(ttl),
+            path="/",
+            secure=True,
+            httponly=False,
+            samesite="strict",
+        )
         return SessionOpened(
             csrf_token=opened.csrf_token,
             expires_at_us=opened.expires_at_us,
@@ -212,6 +223,7 @@ def officers_router(officers: Officers, auth: Any) -> APIRouter:
         response.delete_cookie(
             SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict"
         )
+        response.delete_cookie(CSRF_COOKIE, path="/", secure=True, samesite="strict")
         return Done()
 
     @router.get("/me", responses=errors())

@@ -43,6 +43,9 @@ from hotline.api.search import search_router
 from hotline.api.stages import MessageStages, MessageSummary, stages_router
 from hotline.api.suspension import suspension_router
 from hotline.api.watch import watch_router
+from hotline.console import install_console
+from hotline.console.app import PUBLIC_PATHS as console_public_paths
+from hotline.console.app import PUBLIC_PREFIXES as console_public_prefixes
 from hotline.crypto import primitives
 from hotline.crypto.card import parse_card, safety_number
 from hotline.errors import InputError, NotFoundError, PermissionDeniedError
@@ -129,8 +132,10 @@ def create_operator_app(
             IMPORT_PATH: s.import_max_bytes,
             NOTICES_PATH: min(s.max_request_bytes, s.notice_max_bytes + NOTICE_ENVELOPE_BYTES),
         },
-        public_paths=frozenset({OPENAPI_PATH}),
+        public_paths=frozenset({OPENAPI_PATH})
+        | (console_public_paths if s.console_enabled else frozenset()),
         public_routes=frozenset({LOGIN_ROUTE}),
+        public_prefixes=console_public_prefixes if s.console_enabled else (),
         clock=gate_clock,
         authenticate=officers.authenticate,
         station_token=s.station_token_enabled,
@@ -158,6 +163,8 @@ def create_operator_app(
         app.include_router(registry_router(deconfliction, auth))
     if peer_admin is not None:
         app.include_router(peers_router(line, peer_admin, auth))
+    if s.console_enabled:
+        install_console(app, line, officers, deconfliction)
     now = line.clock.now_us
     sends = IdempotentSends(line)
 

@@ -27,6 +27,8 @@ from hotline.service.roles import Principal, Role
 TOKEN_PREFIX = "hlo_"  # noqa: S105 - a prefix, not a secret
 SESSION_COOKIE = "hotline_session"
 CSRF_HEADER = "x-csrf-token"
+#: the CSRF token again, as a cookie the console's own script reads (double submit)
+CSRF_COOKIE = "hotline_csrf"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: the longest credential looked at (longer ones are no one's)
 MAX_CREDENTIAL = 200

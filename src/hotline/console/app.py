@@ -1,0 +1,48 @@
+"""Putting the console on the operator API: static files, pages, and each area's fragments.
+
+Owns the list of the console's areas (``AREAS``: one module each, each a function from
+the ``Console`` to an ``APIRouter`` of GET fragments under ``/console/``) and which paths
+the gate lets through without a session (the login page, the static files, and the
+pages, which send a browser without a session to /login). Must not touch: SQL, writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from starlette.staticfiles import StaticFiles
+
+from hotline.console import pages
+from hotline.console.context import Console
+from hotline.console.security import SecurityHeaders
+from hotline.console.templates import environment
+from hotline.service.line import Line
+from hotline.service.officers import Officers
+
+STATIC_PREFIX = "/static/"
+
+#: each area of the console: Console -> router of its fragments (order is irrelevant)
+AREAS: list[Callable[[Console], APIRouter]] = [pages.shell_router]
+
+#: paths the gate admits without a principal (rate-limited as public); a page itself
+#: sends a browser without a session to the login page
+PUBLIC_PATHS = frozenset({"/", "/login", "/wall", "/favicon.ico"})
+PUBLIC_PREFIXES = (STATIC_PREFIX,)
+
+
+def install_console(
+    app: FastAPI, line: Line, officers: Officers, deconfliction: Any = None
+) -> Console:
+    console = Console(line, officers, environment(), deconfliction)
+    app.add_middleware(SecurityHeaders)
+    app.mount(
+        STATIC_PREFIX.rstrip("/"),
+        StaticFiles(packages=[("hotline.console", "static")]),
+        name="static",
+    )
+    app.include_router(pages.pages_router(console))
+    for area in AREAS:
+        app.include_router(area(console))
+    return console

@@ -1,0 +1,99 @@
+"""The console's pages: login, the three-column watch page, the wall view; the top bar.
+
+Owns the routes a browser navigates to (``/login``, ``/``, ``/wall``: public at the gate,
+each checks the session itself and sends a browser without one to ``/login``) and the
+shell's own fragments (the top bar). Logging in and out are calls of the JSON API
+(``POST``/``DELETE /api/v1/session``) from static/login.js and console.js. Must not
+touch: SQL, writes, the officers' secrets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from hotline.api.openapi import EVENT_TYPES
+from hotline.console.context import Console
+from hotline.errors import HotlineError
+from hotline.service import queries
+from hotline.service.roles import Principal
+
+#: the tabs of the middle column: (id, label, key after "g"); each is a fragment
+#: ``/console/tab/<id>`` of its area's module
+TABS: list[tuple[str, str, str]] = [
+    ("threads", "Threads", "t"),
+    ("map", "Map", "m"),
+    ("registry", "Registry", "r"),
+    ("concerns", "Concerns", "c"),
+    ("record", "Record", "l"),
+    ("search", "Search", "s"),
+    ("handover", "Handover", "h"),
+]
+
+
+def _session(console: Console, request: Request) -> Principal | None:
+    try:
+        return console.officers.authenticate(request.scope)
+    except HotlineError:
+        return None
+
+
+def pages_router(console: Console) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    def page(request: Request, template: str, **values: Any) -> Response:
+        who = _session(console, request)
+        if who is None:
+            return RedirectResponse("/login", status_code=303)
+        return console.render(
+            template,
+            who,
+            tabs=TABS,
+            event_types=sorted(EVENT_TYPES),
+            idle_lock_s=console.line.settings.console_idle_lock_s,
+            **values,
+        )
+
+    @router.get("/", response_class=HTMLResponse)
+    async def watch_page(request: Request) -> Response:
+        return page(request, "console.html")
+
+    @router.get("/wall", response_class=HTMLResponse)
+    async def wall_page(request: Request) -> Response:
+        return page(request, "wall.html")
+
+    @router.get("/login", response_class=HTMLResponse)
+    async def login_page(request: Request) -> Response:
+        if _session(console, request) is not None:
+            return RedirectResponse("/", status_code=303)
+        return console.render("login.html", None)
+
+    @router.get("/favicon.ico")
+    async def favicon() -> Response:
+        return Response(status_code=204)
+
+    return router
+
+
+def shell_router(console: Console) -> APIRouter:
+    """The top bar: station, officer, link pills, open alarms, the UTC clock."""
+    router = APIRouter(prefix="/console", include_in_schema=False)
+
+    @router.get("/topbar", response_class=HTMLResponse)
+    async def topbar(request: Request) -> Response:
+        who = console.who(request)
+        now = console.line.clock.now_us()
+        alarms = await console.read(queries.alarms, now)
+        links = await console.read(queries.link_status, console.line.peers.ids())
+        return console.render("topbar.html", who, alarms=alarms, links=links, now_us=now)
+
+    @router.get("/banners", response_class=HTMLResponse)
+    async def banners(request: Request) -> Response:
+        """Full-width banners: a line that is DOWN (suspensions: service/suspension.py)."""
+        who = console.who(request)
+        links = await console.read(queries.link_status, console.line.peers.ids())
+        return console.render("banners.html", who, links=links)
+
+    return router

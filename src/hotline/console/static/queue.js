@@ -1,0 +1,2 @@
+// queue area of the console (see console.js for window.Hotline).
+"use strict";

@@ -1,0 +1,2 @@
+// record area of the console (see console.js for window.Hotline).
+"use strict";

@@ -1,0 +1,2 @@
+// registry area of the console (see console.js for window.Hotline).
+"use strict";

@@ -1,0 +1,2 @@
+// threads area of the console (see console.js for window.Hotline).
+"use strict";
