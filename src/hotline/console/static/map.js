@@ -1,2 +1,2 @@
-// map area of the console (see console.js for window.Hotline).
+// The map area of the console (window.Hotline: console.js).
 "use strict";

@@ -1,0 +1,2 @@
+// The concerns area of the console (window.Hotline: console.js).
+"use strict";

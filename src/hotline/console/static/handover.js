@@ -1,0 +1,2 @@
+// The handover area of the console (window.Hotline: console.js).
+"use strict";

@@ -1,0 +1,2 @@
+// The search area of the console (window.Hotline: console.js).
+"use strict";

@@ -1,0 +1,2 @@
+// The wall area of the console (window.Hotline: console.js).
+"use strict";
