@@ -118,6 +118,8 @@ def test_a_concern_from_draft_to_closed_as_each_station_sees_it(run_pair: Any) -
         assert [s["id"] for s in tables["sites"]] == ["ZNPP"]
         assert [x["id"] for x in tables["activities"]] == ["act-1"]
         assert tables["refused"] == []
+        capped = registryview.registry_tables(p.alpha.registry, T0, max_rows=0)
+        assert (capped["sites"], capped["sites_total"], capped["activities_total"]) == ([], 1, 1)
         rec = registryview.record(p.bravo.registry, "activity", "act-1", T0)
         assert rec["owner"] == "alpha"
         with pytest.raises(NotFoundError):

@@ -26,18 +26,33 @@ from hotline.store import reads
 
 #: the workflow, in order ("drafted" exists only on the station that found the conflict)
 WORKFLOW = ("drafted", "raised", "acknowledged", "answered", "closed")
+#: most rows of each table a page shows (stale sites first); the rest are counted
+MAX_ROWS = 1000
 STEP_STATE = {"raise": "raised", "acknowledge": "acknowledged", "answer": "answered",
               "close": "closed"}  # fmt: skip
 
 
-def registry_tables(proj: RegistryProjection, now: dt.datetime) -> dict[str, Any]:
-    """Sites and activities (ended ones too), each as ``record_json``, and the refused."""
+def registry_tables(
+    proj: RegistryProjection, now: dt.datetime, max_rows: int = MAX_ROWS
+) -> dict[str, Any]:
+    """Sites (stale first) and activities, ended ones too, each as ``record_json`` and at
+    most ``max_rows`` of each (``*_total`` counts them all), and the refused notices."""
     with proj.lock:
         reg = proj.registry
-        sites = [record_json(r, reg, now) for r in reg.sites(include_ended=True)]
-        acts = [record_json(r, reg, now) for r in reg.activities(include_ended=True)]
-        refused = list(proj.refused)
-    return {"sites": sites, "activities": acts, "refused": refused}
+        site_recs = list(reg.sites(include_ended=True))
+        act_recs = list(reg.activities(include_ended=True))
+        stale = [r for r in site_recs if r.live and reg.is_stale(r.id, now)]
+        rest = [r for r in site_recs if not (r.live and reg.is_stale(r.id, now))]
+        sites = [record_json(r, reg, now) for r in (stale + rest)[:max_rows]]
+        acts = [record_json(r, reg, now) for r in act_recs[:max_rows]]
+        refused = list(proj.refused)[-max_rows:]
+    return {
+        "sites": sites,
+        "sites_total": len(site_recs),
+        "activities": acts,
+        "activities_total": len(act_recs),
+        "refused": refused,
+    }
 
 
 def record(proj: RegistryProjection, kind: str, ident: str, now: dt.datetime) -> dict[str, Any]:
