@@ -94,6 +94,7 @@ ROUTES: dict[tuple[str, str], Action] = {
     ("POST", "/api/v1/notices"): Action.SEND,
     ("POST", "/api/v1/concerns/{concern_id}/raise"): Action.SEND,
     ("POST", "/api/v1/sites/import"): Action.PEERS,
+    ("POST", "/api/v1/sites/import/preview"): Action.PEERS,
     ("POST", "/api/v1/sites/reference"): Action.PEERS,
     ("GET", "/api/v1/registry/export"): Action.EXPORT,
     ("GET", "/api/v1/registry/refused"): Action.READ,

@@ -35,6 +35,7 @@ from hotline.api.openapi import errors
 from hotline.api.peers import peers_router
 from hotline.api.registry import (
     IMPORT_PATH,
+    IMPORT_PREVIEW_PATH,
     NOTICE_ENVELOPE_BYTES,
     NOTICES_PATH,
     registry_router,
@@ -130,6 +131,7 @@ def create_operator_app(
         max_body_bytes=min(s.max_request_bytes, s.api_max_json_bytes),
         body_limits={
             IMPORT_PATH: s.import_max_bytes,
+            IMPORT_PREVIEW_PATH: s.import_max_bytes,
             NOTICES_PATH: min(s.max_request_bytes, s.notice_max_bytes + NOTICE_ENVELOPE_BYTES),
         },
         public_paths=frozenset({OPENAPI_PATH})

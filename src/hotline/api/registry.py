@@ -33,6 +33,10 @@ from hotline.wire.envelope import Precedence
 PrecedenceName = Literal["FLASH", "IMMEDIATE", "PRIORITY", "ROUTINE"]
 #: the import route: its body limit is the setting import_max_bytes, not max_request_bytes
 IMPORT_PATH = "/api/v1/sites/import"
+#: the import's dry run: the same body (and body limit) as the import, nothing sent
+IMPORT_PREVIEW_PATH = "/api/v1/sites/import/preview"
+#: how many sites a preview lists by name
+PREVIEW_SITES = 50
 NOTICES_PATH = "/api/v1/notices"
 #: room in a notice request for what wraps the notice itself (notice_max_bytes)
 NOTICE_ENVELOPE_BYTES = 64 * 1024
@@ -224,6 +228,42 @@ def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
         raw = await read_limited(request, dc.line.settings.import_max_bytes)
         notices = await dc.import_file(raw, peer=peer, prefix=prefix)
         return {"imported": [n.site_id for n in notices], "notice": INFORMATION_NOT_PERMISSION}
+
+    @router.post(
+        IMPORT_PREVIEW_PATH.removeprefix("/api/v1"),
+        response_model=shapes.ImportPreview,
+        responses=errors(400, 404, body=True),
+        dependencies=Peers,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object"}}},
+                "description": "The file the import would read; nothing is sent or stored.",
+            }
+        },
+    )
+    async def preview_import(
+        request: Request, peer: Annotated[str | None, Query(max_length=32)] = None
+    ) -> dict[str, Any]:
+        """Dry run of the import: counts and the first sites, or the import's refusal
+        (naming the first bad feature). Sends nothing, stores nothing."""
+        raw = await read_limited(request, dc.line.settings.import_max_bytes)
+        notices = await dc.preview_import(raw, peer=peer)
+        categories: dict[str, int] = {}
+        sites: list[dict[str, str]] = []
+        for n in notices:
+            cat = n.site.category if n.site is not None else "other"
+            categories[cat] = categories.get(cat, 0) + 1
+            if len(sites) < PREVIEW_SITES:
+                name = "" if n.site is None else next(iter(n.site.names.values()), "")
+                sites.append({"site_id": n.site_id, "name": name, "category": cat})
+        return {
+            "count": len(notices),
+            "categories": categories,
+            "sites": sites,
+            "recipients": dc.recipients(peer),
+            "notice": INFORMATION_NOT_PERMISSION,
+        }
 
     @router.post(
         "/sites/reference",

@@ -318,6 +318,22 @@ class Imported(Shape):
     notice: str = Field(description=NOTICE)
 
 
+class PreviewSite(Shape):
+    site_id: str
+    name: str
+    category: str
+
+
+class ImportPreview(Shape):
+    """What an import of the file would notify; nothing was sent or stored."""
+
+    count: int = Field(description="Sites the import would notify.")
+    categories: dict[str, int] = Field(description="How many of each category.")
+    sites: list[PreviewSite] = Field(description="The first sites (up to 50), in file order.")
+    recipients: list[str] = Field(description="The peers the import would notify.")
+    notice: str = Field(description=NOTICE)
+
+
 class RegistryExport(Shape):
     """A GeoJSON FeatureCollection (or ED-318 zones, which are one too)."""
 

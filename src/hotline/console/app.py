@@ -15,7 +15,9 @@ from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
 from hotline.console import pages
+from hotline.console.concerns import concerns_router
 from hotline.console.context import Console
+from hotline.console.registry import registry_router
 from hotline.console.security import SecurityHeaders
 from hotline.console.templates import environment
 from hotline.service.line import Line
@@ -25,6 +27,8 @@ STATIC_PREFIX = "/static/"
 
 #: each area of the console: Console -> router of its fragments (order is irrelevant)
 AREAS: list[Callable[[Console], APIRouter]] = [pages.shell_router]
+AREAS.append(registry_router)
+AREAS.append(concerns_router)
 
 #: paths the gate admits without a principal (rate-limited as public); a page itself
 #: sends a browser without a session to the login page

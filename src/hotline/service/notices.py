@@ -189,6 +189,16 @@ class Deconfliction:
             notices = await asyncio.to_thread(self._import_notices, raw, now, prefix)
             return await self._send_all(notices, peer, operator, progress)
 
+    async def preview_import(self, raw: bytes, *, peer: str | None = None) -> list[SiteNotice]:
+        """What ``import_file`` would notify, checked exactly as it checks (the file whole,
+        then each notice against the registry): sends nothing, stores nothing. A file the
+        import would refuse is refused here with the same error (the first bad feature
+        named)."""
+        now = dt.datetime.fromtimestamp(self.line.clock.now_us() / 1e6, dt.UTC)
+        self.recipients(peer)
+        prefix = f"{self.line.station_id}-preview"
+        return await asyncio.to_thread(self._import_notices, raw, now, prefix)
+
     def _import_notices(self, raw: bytes, now: dt.datetime, prefix: str) -> list[SiteNotice]:
         with self.projection.lock:
             return self.projection.import_notices(raw, now=now, prefix=prefix)
