@@ -346,3 +346,22 @@ def test_the_details_template_escapes_a_peers_words() -> None:
     assert "&lt;script&gt;" in html
     for markup in ("<b>x</b>", "<i>y</i>", "<u>bravo</u>"):
         assert markup not in html
+
+
+def test_an_overdue_escalated_card_says_so_in_words() -> None:
+    card = {
+        "kind": "acknowledge", "ref": "m2", "asked": "Acknowledge", "precedence": "FLASH",
+        "due_at_us": 1_000_000, "overdue": True, "summary": HOSTILE, "channel": "working",
+        "from": "<b>Ben</b> (bravo)", "escalated_to": ["senior_watch_officer (step 1)"],
+        "alarm": True, "details": "/console/message/m2",
+    }  # fmt: skip
+    html = environment().get_template("queue/queue.html").render(
+        station="alpha", me=None, can=lambda a: True, settings=None, cards=[card], total=1,
+        now_us=2_000_000,
+    )  # fmt: skip
+    assert 'class="card queue-card card-flash overdue"' in html
+    assert "Escalated to senior_watch_officer (step 1)" in html
+    assert 'data-alarm="msg:m2"' in html
+    assert ">FLASH<" in html  # the precedence in words
+    assert "<script>" not in html
+    assert "<b>Ben</b>" not in html

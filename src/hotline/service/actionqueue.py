@@ -8,7 +8,7 @@ the escalation steps taken for it (to which role), whether it sounds the alarm (
 message to acknowledge, a CRITICAL alarm), and which details fragment opens it.
 
 Read side only, in a worker thread with a read connection. Must not touch: writes, SQL
-(it reads through store/reads.py and store/watch.py).
+(it reads through store/reads.py, store/watch.py and store/approvals.py).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from hotline.service import actions
 from hotline.service.roles import Principal
+from hotline.store import approvals as approvals_db
 from hotline.store import reads
 from hotline.store import watch as watch_db
 from hotline.wire.envelope import Precedence
@@ -81,6 +82,11 @@ def cards(
             if row is not None and row.direction == "in":
                 who = _from(row)
             alarm = item.kind == "acknowledge" and flash
+        elif item.kind == "approve":
+            held = approvals_db.get(conn, item.ref)
+            if held is not None:
+                name = held["request"].get("requested_by_name", held["requester"])
+                who = f"{name} ({held['requester']}), to {item.peer}"
         elif item.kind == "alarm":
             alarm = flash  # a CRITICAL alarm ranks as FLASH (service/stages.py)
         out.append(
