@@ -365,3 +365,23 @@ def test_an_overdue_escalated_card_says_so_in_words() -> None:
     assert ">FLASH<" in html  # the precedence in words
     assert "<script>" not in html
     assert "<b>Ben</b>" not in html
+
+
+def test_a_critical_alarm_event_sounds_the_alarm_until_acknowledged(floor: Any, login: Any) -> None:
+    """The rule in static/queue.js, fed the events the stream would carry."""
+    page = login(floor.alpha, "aud")
+    page.wait_for_selector("#queue [data-queue]", state="attached")
+    raised = {"kind": "fork", "severity": "CRITICAL", "peer": "bravo", "ref": "r1"}
+    page.evaluate("(d) => Hotline.handlers['alarm.raised'].forEach(f => f(d))", raised)
+    page.wait_for_selector("#alarm-indicator:not([hidden])")
+    assert "CRITICAL fork" in page.inner_text("#alarm-reason")
+    # a MEDIUM one does not sound
+    page.evaluate(
+        "(d) => Hotline.handlers['alarm.raised'].forEach(f => f(d))",
+        {**raised, "severity": "MEDIUM", "ref": "r2"},
+    )
+    assert page.evaluate("Hotline.alarm.count()") == 1
+    page.evaluate(
+        "(d) => Hotline.handlers['alarm_acknowledged'].forEach(f => f(d))", {**raised, "id": 7}
+    )
+    page.wait_for_selector("#alarm-indicator", state="hidden")
