@@ -385,3 +385,42 @@ def test_a_critical_alarm_event_sounds_the_alarm_until_acknowledged(floor: Any, 
         "(d) => Hotline.handlers['alarm_acknowledged'].forEach(f => f(d))", {**raised, "id": 7}
     )
     page.wait_for_selector("#alarm-indicator", state="hidden")
+
+
+def test_an_overdue_flash_turns_red_and_shows_its_escalation(floor: Any, login: Any) -> None:
+    """bravo's channel gives a FLASH 1 s to be acknowledged, then alarms the senior watch
+    officers on both sides: alpha's card goes red, says OVERDUE and to whom it climbed."""
+    terms = {
+        "name": "urgent", "level": "working", "members": ["alpha", "bravo"],
+        "ack_deadlines_s": {"FLASH": 1.0},
+        "escalation": [{"after_s": 0, "role": "senior_watch_officer", "both_sides": True}],
+    }  # fmt: skip
+    floor.bravo.api("POST", "/api/v1/channels", json=terms)
+    wait_until(
+        "the proposal at alpha",
+        lambda: [c["state"] for c in floor.alpha.api("GET", "/api/v1/channels")
+                 if c["name"] == "urgent"],
+        lambda states: "proposed" in states,
+    )  # fmt: skip
+    floor.alpha.api("POST", "/api/v1/channels/urgent/accept")
+    wait_until(
+        "the channel agreed at bravo",
+        lambda: [c["state"] for c in floor.bravo.api("GET", "/api/v1/channels")
+                 if c["name"] == "urgent"],
+        lambda states: "agreed" in states,
+    )  # fmt: skip
+    page = login(floor.alpha, "swo")
+    page.wait_for_selector("#queue [data-queue]", state="attached")
+    sent = floor.bravo.api(
+        "POST", "/api/v1/messages",
+        json={"peer": "alpha", "channel": "urgent", "precedence": "FLASH", "text": "climbing"},
+    )  # fmt: skip
+    mid = sent["message_id"]
+    ack_card = f"#queue [data-card][data-kind='acknowledge'][data-ref='{mid}']"
+    page.wait_for_selector(ack_card + ".overdue")
+    assert "OVERDUE" in page.inner_text(ack_card + " .countdown")
+    escalated = page.wait_for_selector(ack_card + " .escalated", timeout=60_000)
+    assert "senior_watch_officer" in escalated.inner_text()
+    page.click(ack_card + " button[data-main]")
+    page.wait_for_selector(ack_card, state="detached")
+    page.wait_for_selector("#alarm-indicator", state="hidden")
