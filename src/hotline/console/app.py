@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 from hotline.console import pages
 from hotline.console.concerns import concerns_router
 from hotline.console.context import Console
+from hotline.console.queue import queue_router
 from hotline.console.registry import registry_router
 from hotline.console.security import SecurityHeaders
 from hotline.console.templates import environment
@@ -29,6 +30,7 @@ STATIC_PREFIX = "/static/"
 AREAS: list[Callable[[Console], APIRouter]] = [pages.shell_router]
 AREAS.append(registry_router)
 AREAS.append(concerns_router)
+AREAS.append(queue_router)
 
 #: paths the gate admits without a principal (rate-limited as public); a page itself
 #: sends a browser without a session to the login page

@@ -84,7 +84,7 @@
     el.removeAttribute("aria-busy");
     if (res.ok) {
       var done = el.dataset.done || "Done.";
-      if (res.status === 202 && res.data && res.data.approval) done = "Held for a second officer's approval.";
+      if (res.status === 202 && res.data && (res.data.approval || res.data.approval_id)) done = "Held for a second officer's approval.";
       H.toast(done, "ok");
       if (el.tagName === "FORM") el.reset();
       if (el.dataset.then) el.dataset.then.split(" ").forEach(function (e) { htmx.trigger(body, e, res.data); });
