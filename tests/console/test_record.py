@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hotline.console.record import CHART_H, CHART_W, chart
+from hotline.console.templates import environment
 from hotline.service import transcripts
 from hotline.store.linkhistory import LinkTest
 from tests.console.conftest import PASSWORD, axe
@@ -174,3 +175,76 @@ def test_the_chart_puts_answered_tests_as_points_and_failures_as_ticks() -> None
     one = chart("Clock skew", "ms", [t(1, 5, -3)], "skew_ms")
     assert len(one.dots) == 1
     assert one.low == one.high == -3
+
+
+EVIL = "<script>alert(1)</script>\"'&"
+
+
+def test_the_tab_shows_forks_and_refusals_in_words_and_escapes_everything() -> None:
+    env = environment()
+    html = env.get_template("record/tab.html").render(
+        station="alpha",
+        me=None,
+        can=lambda action: action == "export",
+        settings=None,
+        record={
+            "ledger_size": 9,
+            "checkpoints": [
+                {"size": 9, "root": "ab" * 32, "issued_at_us": 1, "cosigned_by": [(EVIL, 2)]}
+            ],
+            "peers": [
+                {
+                    "peer": EVIL,
+                    "witnessed_size": 4,
+                    "witnessed_root": "cd" * 32,
+                    "our_cosigned_size": 9,
+                    "last_check": None,
+                    "checks": [
+                        {
+                            "kind": "fork",
+                            "entry": 7,
+                            "at_us": 3,
+                            "size": 4,
+                            "root": "",
+                            "detail": EVIL,
+                        },
+                    ],
+                }
+            ],
+            "red": [
+                {
+                    "kind": "fork",
+                    "peer": EVIL,
+                    "raised_at_us": 3,
+                    "cleared_at_us": None,
+                    "detail": EVIL,
+                    "severity": "CRITICAL",
+                },
+                {
+                    "kind": "peer_refused",
+                    "peer": "bravo",
+                    "raised_at_us": 4,
+                    "cleared_at_us": 5,
+                    "detail": "bravo refused a message (too_large)",
+                    "severity": "HIGH",
+                },
+            ],
+        },
+        links=[
+            {
+                "peer": EVIL,
+                "state": "DOWN",
+                "rtt_ms": None,
+                "last_ok_at_us": None,
+                "last_error": EVIL,
+            }
+        ],
+    )
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html
+    assert html.count('class="bad red-row"') == 3
+    assert "<strong>FORK</strong>" in html
+    assert "<strong>REFUSED</strong>" in html
+    assert "<strong>OPEN</strong>" in html
+    assert "cleared" in html
+    assert 'id="export-transcript" href="/api/v1/transcript" download' in html
