@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     link_down_after_failures: int = Field(
         default=3, ge=1, description="Consecutive failed link tests or deliveries before DOWN."
     )
+    link_history_size: int = Field(
+        default=500,
+        ge=1,
+        le=100_000,
+        description="Link tests kept per peer for the console's health history (oldest dropped).",
+    )
     peer_timeout_s: float = Field(
         default=10.0,
         gt=0,

@@ -15,6 +15,7 @@ from hotline.link.client import PeerClient
 from hotline.link.health import Timing
 from hotline.link.linktest import HealthRecorder, LinkTester
 from hotline.link.outbox import Outbox
+from hotline.store import linkhistory
 from hotline.wire.messages import LinkTestReplyPayload
 from tests.link.conftest import Link
 
@@ -186,3 +187,24 @@ def test_a_failed_link_test_calls_no_hook(run_link: Any) -> None:
         assert replies == []
 
     run_link(scenario, alpha=FAST)
+
+
+def test_each_link_test_goes_into_the_bounded_history(run_link: Any) -> None:
+    """HealthRecorder writes every test into the peer's history ring (store/linkhistory.py)
+    with the health, and the ring keeps ``link_history_size`` tests."""
+
+    async def scenario(link: Link) -> None:
+        good = LinkTester(link.alpha.line, link.transport, link.recorder, 60.0)
+        bad = LinkTester(link.alpha.line, Hang(), link.recorder, 1.0)
+        for tester in (good, good, bad, good, good):
+            await tester.test_once()
+        with link.alpha.read_engine.connect() as conn:
+            kept = linkhistory.recent(conn, "bravo", 100)
+            assert linkhistory.count(conn, "bravo") == 3
+        assert [t.ok for t in kept] == [False, True, True]
+        assert kept[0].error is not None
+        assert kept[0].rtt_ms is None
+        assert kept[-1].rtt_ms is not None
+        assert kept[-1].state == link.health().state
+
+    run_link(scenario, alpha={**FAST, "link_history_size": 3})

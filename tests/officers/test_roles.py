@@ -84,6 +84,7 @@ ROUTES: dict[tuple[str, str], Action] = {
     ("GET", "/api/v1/ledger/checkpoint"): Action.READ,
     ("GET", "/api/v1/ledger/proof/inclusion"): Action.READ,
     ("GET", "/api/v1/ledger/proof/consistency"): Action.READ,
+    ("GET", "/api/v1/transcript"): Action.EXPORT,
     ("GET", "/api/v1/sites"): Action.READ,
     ("GET", "/api/v1/sites/{site_id}"): Action.READ,
     ("GET", "/api/v1/activities"): Action.READ,

@@ -1,18 +1,25 @@
 """Operator API for the record: the latest cosigned checkpoint, inclusion proofs of
-messages, consistency proofs between two sizes.
+messages, consistency proofs between two sizes, and the whole record as a transcript
+(``GET /api/v1/transcript``: what ``hotline export`` writes, for ``hotline verify``).
 
 Owns only the HTTP shapes; proofs come from the stored tree. Must not touch: writes.
 """
 
+import asyncio
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+from pydantic import Field
 
 from hotline.api import shapes
 from hotline.api.auth import allowed
 from hotline.api.openapi import errors
 from hotline.errors import InputError, NotFoundError
 from hotline.ledger import merkle
+from hotline.ledger.note import NoteSigner
+from hotline.service import transcripts
 from hotline.service.line import Line
 from hotline.service.roles import Action
 from hotline.service.witnessing import latest_cosigned, origin_of
@@ -87,5 +94,71 @@ def ledger_router(line: Line, auth: Any) -> APIRouter:
             "new_root": roots[1].hex(),
             "proof": [h.hex() for h in proof],
         }
+
+    return router
+
+
+TRANSCRIPT_CHUNK = 1 << 16  #: bytes per chunk of a streamed transcript
+
+
+class TranscriptCosignature(shapes.Shape):
+    checkpoint: int = Field(description="Index into `checkpoints`.")
+    cosigner: str = Field(description="The cosigner's verifier key (vkey).")
+    line: str
+
+
+class Transcript(shapes.Shape):
+    """A transcript (docs/transcript.md): everything `hotline verify` needs, offline."""
+
+    format: str
+    station: str
+    card: str = Field(description="The station's signed card (base64).")
+    log_key: str
+    entries: list[str] = Field(description="Every ledger entry's exact bytes (base64).")
+    checkpoints: list[str] = Field(description="Signed notes; the last one at the full size.")
+    cosignatures: list[TranscriptCosignature]
+    proofs: list[dict[str, Any]]
+
+
+def transcript_router(line: Line, auth: Any) -> APIRouter:
+    router = APIRouter(
+        prefix="/api/v1",
+        dependencies=[Depends(auth), Depends(allowed(Action.EXPORT))],
+        tags=["ledger"],
+    )
+
+    @router.get(
+        "/transcript",
+        responses={
+            200: {"model": Transcript, "description": "The transcript, as a file to keep."},
+            **errors(403),
+        },
+    )
+    async def export_transcript() -> StreamingResponse:
+        """This station's whole record as a self-contained transcript, signed whole (the
+        same file as `hotline export`): check it offline with `hotline verify`."""
+        signer = NoteSigner(origin_of(line.station_id), line.identity.log_seed)
+
+        def build() -> str:
+            with line.reader.connect() as conn:
+                return transcripts.export(conn, line.card, signer)
+
+        body = (await asyncio.to_thread(build)).encode("utf-8")
+
+        def chunks() -> Iterator[bytes]:
+            for i in range(0, len(body), TRANSCRIPT_CHUNK):
+                yield body[i : i + TRANSCRIPT_CHUNK]
+
+        name = f"{line.station_id}.transcript.json"
+        safe = "".join(c if c.isascii() and (c.isalnum() or c in "-._") else "_" for c in name)
+        return StreamingResponse(
+            chunks(),
+            media_type="application/json",
+            headers={
+                "content-disposition": f'attachment; filename="{safe}"',
+                "content-length": str(len(body)),
+                "cache-control": "no-store",
+            },
+        )
 
     return router

@@ -28,7 +28,7 @@ from hotline.api.auth import allowed, principal
 from hotline.api.channels import channels_router
 from hotline.api.errors import install_operator
 from hotline.api.idempotency import HEADER, KEY_PATTERN, IdempotentSends, request_hash
-from hotline.api.ledger import ledger_router
+from hotline.api.ledger import ledger_router, transcript_router
 from hotline.api.limits import OperatorGate
 from hotline.api.officers import LOGIN_ROUTE, officers_router
 from hotline.api.openapi import errors
@@ -154,6 +154,7 @@ def create_operator_app(
 
     Auth = Depends(auth)
     app.include_router(ledger_router(line, auth))
+    app.include_router(transcript_router(line, auth))
     app.include_router(approvals_router(line))
     app.include_router(watch_router(line))
     app.include_router(stages_router(line, auth))

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
-from hotline.console import pages
+from hotline.console import pages, record, wall
 from hotline.console.concerns import concerns_router
 from hotline.console.context import Console
 from hotline.console.queue import queue_router
@@ -31,6 +31,8 @@ AREAS: list[Callable[[Console], APIRouter]] = [pages.shell_router]
 AREAS.append(registry_router)
 AREAS.append(concerns_router)
 AREAS.append(queue_router)
+AREAS.append(record.record_router)
+AREAS.append(wall.wall_router)
 
 #: paths the gate admits without a principal (rate-limited as public); a page itself
 #: sends a browser without a session to the login page

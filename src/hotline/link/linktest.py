@@ -29,7 +29,7 @@ from hotline.service import voids
 from hotline.service.events import raise_alarm
 from hotline.service.line import Line
 from hotline.service.witnessing import Witnessing
-from hotline.store import operational
+from hotline.store import linkhistory, operational
 from hotline.store.writer import WriteTx
 from hotline.supervise import forever
 from hotline.wire.messages import LinkTestReplyPayload
@@ -82,23 +82,43 @@ class HealthRecorder:
     async def success(self, peer: str, rtt_ms: float, skew_ms: float) -> health.Health:
         now = self.line.clock.now_us()
         return await self._store(
-            peer, lambda h: health.after_success(h, rtt_ms, skew_ms, now, self.thresholds)
+            peer,
+            lambda h: health.after_success(h, rtt_ms, skew_ms, now, self.thresholds),
+            tested=True,
         )
 
     async def failure(self, peer: str, error: str) -> health.Health:
         now = self.line.clock.now_us()
         return await self._store(
-            peer, lambda h: health.after_failure(h, error, now, self.thresholds)
+            peer, lambda h: health.after_failure(h, error, now, self.thresholds), tested=True
         )
 
-    async def _store(self, peer: str, step: Any) -> health.Health:
+    async def _store(self, peer: str, step: Any, *, tested: bool = False) -> health.Health:
+        """Apply ``step`` to the stored health; a link test (``tested``) also goes into the
+        peer's history ring (store/linkhistory.py), in the same writer unit."""
         events = self.line.events
+        keep = self.line.settings.link_history_size
 
         def unit(tx: WriteTx) -> health.Health:
             before = operational.load_health(tx.conn, peer)
             after: health.Health = step(before)
             operational.save_health(tx.conn, peer, after)
             now = self.line.clock.now_us()
+            if tested:
+                ok = after.failures == 0
+                linkhistory.add(
+                    tx.conn,
+                    peer,
+                    linkhistory.LinkTest(
+                        at_us=after.last_test_at_us or now,
+                        state=after.state,
+                        ok=ok,
+                        rtt_ms=after.rtt_ms if ok else None,
+                        skew_ms=after.skew_ms if ok else None,
+                        error=None if ok else after.last_error,
+                    ),
+                    keep,
+                )
             if after.state == "DOWN" and before.state != "DOWN":
                 raise_alarm(
                     tx,

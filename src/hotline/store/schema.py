@@ -581,3 +581,19 @@ channel_groups = Table(
     Column("entry_idx", BigInteger, nullable=False),
     Index("ix_channel_groups_group", "group_id"),
 )
+
+#: the last link tests of each peer (a ring: ``link_history_size`` rows per peer, the
+#: oldest pruned in the writer unit that adds one), migration 0015
+link_history = Table(
+    "link_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("peer", String(32), nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("rtt_ms", Integer, nullable=True),
+    Column("skew_ms", Integer, nullable=True),
+    Column("error", String(64), nullable=True),
+    Index("ix_link_history_peer", "peer", "id"),
+)
