@@ -18,6 +18,7 @@ from hotline.console import pages
 from hotline.console.context import Console
 from hotline.console.security import SecurityHeaders
 from hotline.console.templates import environment
+from hotline.console.threads import threads_router
 from hotline.service.line import Line
 from hotline.service.officers import Officers
 
@@ -25,6 +26,7 @@ STATIC_PREFIX = "/static/"
 
 #: each area of the console: Console -> router of its fragments (order is irrelevant)
 AREAS: list[Callable[[Console], APIRouter]] = [pages.shell_router]
+AREAS.append(threads_router)
 
 #: paths the gate admits without a principal (rate-limited as public); a page itself
 #: sends a browser without a session to the login page
