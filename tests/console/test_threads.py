@@ -164,6 +164,7 @@ def test_brevity_two_person_and_a_proposal_answered_from_the_list(floor: Any, lo
     assert "Needs a second officer" in alpha.inner_text("#composer")
     send(alpha, "Request ministerial call at 1200Z")
     alpha.wait_for_selector(".toast:has-text('Held for approval')")
+    assert alpha.locator(".toast:text-is('Sent.')").count() == 0
     assert alpha.locator(".thread-card:has-text('ministerial call')").count() == 0
 
 
@@ -201,6 +202,17 @@ def test_the_threads_tab_has_no_serious_accessibility_violations(floor: Any, log
     assert axe(page) == []
     page.keyboard.press("c")
     assert page.evaluate("document.activeElement.id") == "composer-text"
+    page.keyboard.press("Escape")
+    # select a card, then r: the composer replies to it
+    page.click(".thread-card:has-text('axe check') .text")
+    page.wait_for_selector(".thread-card.selected:has-text('axe check')")
+    page.keyboard.press("r")
+    page.wait_for_selector("#composer-replying:not([hidden])")
+    assert "axe check" in page.inner_text("#composer-replying")
+    assert page.evaluate("document.activeElement.id") == "composer-text"
+    # the dark theme is checked too
+    page.evaluate("document.documentElement.setAttribute('data-theme', 'dark')")
+    assert axe(page) == []
 
 
 # --- without a browser ---------------------------------------------------------------
@@ -236,6 +248,33 @@ def test_thread_fragments_escape_a_channel_name(session: httpx.Client) -> None:
     assert "&lt;script&gt;" in r.text
 
 
+def test_a_channel_the_officer_may_not_read_is_not_listed_and_refused(
+    floor: Any, session: httpx.Client
+) -> None:
+    terms = {
+        "name": "seniors",
+        "level": "ministers",
+        "members": ["alpha", "bravo"],
+        "roles": {"alpha": {"read": ["senior_watch_officer"]}},
+    }
+    floor.alpha.api("POST", "/api/v1/channels", json=terms)
+    wait_until("the proposal at bravo", lambda: channel_state(floor.bravo, "seniors"),
+               lambda s: s == "proposed")  # fmt: skip
+    floor.bravo.api("POST", "/api/v1/channels/seniors/accept")
+    wait_until("agreed at alpha", lambda: channel_state(floor.alpha, "seniors"),
+               lambda s: s == "agreed")  # fmt: skip
+    r = session.get("/console/thread/seniors")  # wo: a watch officer
+    assert r.status_code == 403
+    assert "not yours to read" in r.text
+    assert "senior_watch_officer" in r.text
+    assert 'data-channel="seniors"' not in session.get("/console/threads/channels").text
+    with httpx.Client(base_url=floor.alpha.api_url, timeout=30) as c:
+        s = c.post("/api/v1/session", json={"username": "swo", "password": PASSWORD})
+        c.headers["Cookie"] = f"hotline_session={s.cookies['hotline_session']}"
+        assert 'data-channel="seniors"' in c.get("/console/threads/channels").text
+        assert c.get("/console/thread/seniors").status_code == 200
+
+
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -243,7 +282,7 @@ def test_thread_fragments_escape_a_channel_name(session: httpx.Client) -> None:
 def test_garbage_channel_names_are_refused_and_change_nothing(
     floor: Any, session: httpx.Client, name: str
 ) -> None:
-    assume(name.strip("/") not in ("working", "deconfliction", "brief", "twoman"))
+    assume(name.strip("/") not in ("working", "deconfliction", "brief", "twoman", "seniors"))
     before = floor.alpha.api("GET", "/api/v1/status")["counts"]
     for route in ("thread", "thread-cards"):
         r = session.get(f"/console/{route}/" + quote(name, safe=""))

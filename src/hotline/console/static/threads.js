@@ -109,7 +109,14 @@
     if (!d.el || d.el.id !== "composer") return;
     clearReply();
     count(d.el);
-    if (d.status === 202) H.toast("Held for approval: a second officer must approve it before it leaves.", "ok");
+    if (d.status === 202) {
+      // console.js said "Sent.": nothing was sent yet, so take that back
+      var box = document.getElementById("toasts");
+      if (box) Array.prototype.forEach.call(box.children, function (t) {
+        if (t.textContent === (d.el.dataset.done || "Done.")) t.remove();
+      });
+      H.toast("Held for approval: a second officer must approve it before it leaves.", "ok");
+    }
   });
   // the cards are swapped in live: keep the selection
   document.addEventListener("htmx:afterSwap", function (ev) {
