@@ -101,6 +101,8 @@ def threads_router(console: Console) -> APIRouter:
             "channel": channel,
             "spec": spec,
             "cards": cards,
+            "truncated": sum(len(c.ids) for c in cards) >= threadview.THREAD_LIMIT,
+            "thread_limit": threadview.THREAD_LIMIT,
             "ladder_out": LADDER_OUT,
             "ladder_in": LADDER_IN,
         }

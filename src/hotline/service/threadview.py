@@ -24,6 +24,8 @@ from hotline.store import channels as channels_db
 from hotline.store import threadview as db
 from hotline.wire.channels import LEVELS, ChannelSpec
 
+#: the newest text messages of a channel a thread shows at most
+THREAD_LIMIT = 200
 #: deepest indentation shown (a deeper reply is drawn at this depth)
 MAX_DEPTH = 6
 #: the level of a channel that has messages on the record but is no longer in the book
@@ -142,11 +144,17 @@ def _read_by(recipient: dict[str, Any], station: str, officer: str) -> bool:
 
 
 def thread_cards(
-    conn: Connection, now_us: int, channel: str, *, station: str, officer: str, limit: int = 200
+    conn: Connection,
+    now_us: int,
+    channel: str,
+    *,
+    station: str,
+    officer: str,
+    limit: int = THREAD_LIMIT,
 ) -> list[Card]:
     """A channel's text messages as cards, oldest thread first, each reply under what it
     answers (with its depth)."""
-    rows = queries.list_with_stages(conn, now_us, channel=channel, limit=limit)
+    rows = queries.list_with_stages(conn, now_us, channel=channel, limit=limit, msg_type="text")
     cards: dict[str, Card] = {}
     owner: dict[str, str] = {}  # message id -> card key
     for m in reversed(rows):  # oldest first
