@@ -114,8 +114,14 @@ def test_brevity_two_person_and_a_proposal_answered_from_the_list(floor: Any, lo
         json={"name": "twoman", "level": "ministers", "members": ["alpha", "bravo"],
               "two_person": True},
     )  # fmt: skip
-    wait_until("proposals at bravo", lambda: channel_state(floor.bravo, "brief"),
-               lambda s: s == "proposed")  # fmt: skip
+    floor.alpha.api(
+        "POST",
+        "/api/v1/channels",
+        json={"name": "nope", "level": "working", "members": ["alpha", "bravo"]},
+    )
+    for name in ("brief", "nope"):
+        wait_until(f"{name} at bravo", lambda name=name: channel_state(floor.bravo, name),
+                   lambda s: s == "proposed")  # fmt: skip
     wait_until("proposals at bravo", lambda: channel_state(floor.bravo, "twoman"),
                lambda s: s == "proposed")  # fmt: skip
     # a watch officer sees the proposal but no buttons; a principal answers it
@@ -131,6 +137,10 @@ def test_brevity_two_person_and_a_proposal_answered_from_the_list(floor: Any, lo
             wait_until(f"{name} agreed", lambda st_=st_, name=name: channel_state(st_, name),
                        lambda s: s == "agreed")  # fmt: skip
     prin.wait_for_selector(".proposal[data-proposal='brief']", state="detached")
+    prin.click(".proposal[data-proposal='nope'] button:has-text('Decline')")
+    wait_until("nope declined", lambda: channel_state(floor.alpha, "nope"),
+               lambda s: s == "declined")  # fmt: skip
+    prin.wait_for_selector(".proposal[data-proposal='nope']", state="detached")
     # grouped by level
     levels = prin.text_content("#channel-list") or ""
     assert levels.index("chiefs of staff") < levels.index("brief") < levels.index("ministers")
@@ -282,7 +292,9 @@ def test_a_channel_the_officer_may_not_read_is_not_listed_and_refused(
 def test_garbage_channel_names_are_refused_and_change_nothing(
     floor: Any, session: httpx.Client, name: str
 ) -> None:
-    assume(name.strip("/") not in ("working", "deconfliction", "brief", "twoman", "seniors"))
+    assume(
+        name.strip("/") not in ("working", "deconfliction", "brief", "twoman", "seniors", "nope")
+    )
     before = floor.alpha.api("GET", "/api/v1/status")["counts"]
     for route in ("thread", "thread-cards"):
         r = session.get(f"/console/{route}/" + quote(name, safe=""))
