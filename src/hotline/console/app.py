@@ -21,6 +21,7 @@ from hotline.console.queue import queue_router
 from hotline.console.registry import registry_router
 from hotline.console.security import SecurityHeaders
 from hotline.console.templates import environment
+from hotline.console.threads import threads_router
 from hotline.service.line import Line
 from hotline.service.officers import Officers
 
@@ -33,6 +34,7 @@ AREAS.append(concerns_router)
 AREAS.append(queue_router)
 AREAS.append(record.record_router)
 AREAS.append(wall.wall_router)
+AREAS.append(threads_router)
 
 #: paths the gate admits without a principal (rate-limited as public); a page itself
 #: sends a browser without a session to the login page

@@ -76,9 +76,12 @@ def messages(
     direction: str | None = None,
     unacknowledged: bool = False,
     limit: int = 100,
+    msg_type: str | None = None,
 ) -> list[Any]:
     """Messages with delivery state, newest first; each filter given narrows the list."""
     q = _WITH_DELIVERIES
+    if msg_type:
+        q = q.where(_m.c.type == msg_type)
     if channel:
         q = q.where(_m.c.channel == channel)
     if peer:
