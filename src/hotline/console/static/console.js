@@ -262,7 +262,8 @@
     H.events = es;
   }
 
-  // --- keyboard: H.keys.bind("a", "Acknowledge", fn); sequences "g t" ---------------
+  // --- keyboard: H.keys.bind("a", "Acknowledge", fn); sequences "g t"; a handler that
+  // returns false passes the key on to the next binding of the same key ------------
   var bindings = [];
   var pending = "";
   H.keys = {
@@ -279,7 +280,12 @@
     var seq = pending ? pending + " " + ev.key : ev.key;
     var exact = bindings.filter(function (b) { return b.seq === seq; });
     var prefix = bindings.some(function (b) { return b.seq.indexOf(seq + " ") === 0; });
-    if (exact.length) { ev.preventDefault(); pending = ""; exact[0].fn(ev); return; }
+    // several areas may bind one key: the first whose handler does not return false acts
+    if (exact.length) {
+      ev.preventDefault(); pending = "";
+      for (var i = 0; i < exact.length; i++) { if (exact[i].fn(ev) !== false) break; }
+      return;
+    }
     pending = prefix ? seq : "";
     if (prefix) ev.preventDefault();
   });

@@ -141,6 +141,9 @@
     var field = box.querySelector("textarea, input:not([type=hidden])");
     if (field) field.focus();
   }
-  H.keys.bind("r", "Reply to the message in the details", function () { openForm("details-reply"); });
+  H.keys.bind("r", "Reply to the message in the details", function () {
+    if (!document.getElementById("details-reply")) return false; // the thread's reply, if any
+    openForm("details-reply");
+  });
   H.keys.bind("p", "Pass on (disseminate) the message in the details", function () { openForm("details-pass-on"); });
 })();
