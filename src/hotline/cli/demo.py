@@ -93,6 +93,9 @@ def demo(
             raise typer.Exit(1) from None
         _print_summary(summary)
         if once:
+            if directory is not None:
+                console.print(plain(f"the stations are stopped; 'hotline run -d {directory}/NAME' "
+                                    "serves a station and its console again"))  # fmt: skip
             return
         a, b, c = stations
         console.print()
@@ -210,6 +213,8 @@ def _run(root: Path, stations: list[Any], timeout: float) -> dict[str, Any]:
             out["link"] = _link_tests(step, a, b, sent)
         out["deconfliction"] = _deconfliction(progress, a, b, timeout)
         out["people"] = _people(progress, a, b, c, timeout)
+        with _step(progress, "console logins: an officer account on each station"):
+            out["consoles"] = demowatch.console_logins(stations)
         out["checkpoints"] = {
             s.station_id: s.api("GET", "/api/v1/ledger/checkpoint") for s in (a, b)
         }
@@ -497,3 +502,13 @@ def _print_summary(out: dict[str, Any]) -> None:
             )
         )
     console.print(plain(f"stations in {out['root']}"))
+    _print_consoles(out["consoles"])
+
+
+def _print_consoles(consoles: list[dict[str, str]]) -> None:
+    """Each station's console address and its officer login (a password made for this
+    demo and printed only here)."""
+    console.print()
+    for c in consoles:
+        console.print(plain(f"console {c['station']}: {c['url']}  login: {c['username']} / "
+                            f"{c['password']}"))  # fmt: skip
