@@ -103,6 +103,12 @@ PROBE = """
 })();
 """
 
+#: each subresource of the page: its path and the time from request start to its end
+RESOURCES = """
+() => performance.getEntriesByType("resource").filter((e) => e.responseEnd > 0)
+  .map((e) => [new URL(e.name).pathname, e.responseEnd - e.startTime])
+"""
+
 #: frame times while panning: rAF deltas during a sequence of panBy calls
 PAN = """
 async (steps) => {
@@ -211,6 +217,7 @@ def stats(values: list[float]) -> dict[str, float] | None:
 def page_loads(browser: Any, st: Any, state: Any, n: int, queue: bool) -> dict[str, Any]:
     cold_load, cold_queue, warm_load, warm_queue = [], [], [], []
     cold_ttfb, cold_dcl = [], []
+    resources: dict[str, list[float]] = {}
     nav = (
         "() => { const e = performance.getEntriesByType('navigation')[0];"
         " return [e.loadEventEnd, e.responseStart, e.domContentLoadedEventEnd]; }"
@@ -227,6 +234,8 @@ def page_loads(browser: Any, st: Any, state: Any, n: int, queue: bool) -> dict[s
             if not warm:
                 cold_ttfb.append(ttfb)
                 cold_dcl.append(dcl)
+                for name, took in page.evaluate(RESOURCES):
+                    resources.setdefault(name, []).append(took)
             if queue:
                 page.wait_for_function("window.__hl.queueReady !== null")
                 (warm_queue if warm else cold_queue).append(page.evaluate("window.__hl.queueReady"))
@@ -235,6 +244,12 @@ def page_loads(browser: Any, st: Any, state: Any, n: int, queue: bool) -> dict[s
         "cold_load_ms": stats(cold_load),
         "cold_first_byte_ms": stats(cold_ttfb),
         "cold_dom_content_loaded_ms": stats(cold_dcl),
+        "cold_slowest_resources_ms": dict(
+            sorted(
+                ((k, round(statistics.median(v), 1)) for k, v in resources.items()),
+                key=lambda kv: -kv[1],
+            )[:5]
+        ),
         "cold_queue_ms": stats(cold_queue),
         "warm_load_ms": stats(warm_load),
         "warm_queue_ms": stats(warm_queue),
@@ -368,6 +383,8 @@ def main(argv: list[str] | None = None) -> None:
           "  (target ≤ 300 ms)")  # fmt: skip
     print(f"  of which first byte: {fmt(pl['cold_first_byte_ms'])}; DOMContentLoaded: "
           f"{fmt(pl['cold_dom_content_loaded_ms'])}")  # fmt: skip
+    slow = ", ".join(f"{k} {v:.0f} ms" for k, v in pl["cold_slowest_resources_ms"].items())
+    print(f"  slowest resources (median, request to end): {slow}")
     if queue:
         print(f"first load of /, to the action queue filled: {fmt(pl['cold_queue_ms'])}")
     else:
