@@ -228,7 +228,8 @@ def page_loads(browser: Any, st: Any, state: Any, n: int, queue: bool) -> dict[s
         page = context.new_page()
         for warm in (False, True) if i < n // 2 else (False,):
             page.goto(st.api_url + "/", wait_until="load")
-            page.wait_for_function("performance.getEntriesByType('navigation')[0].loadEventEnd > 0")
+            loaded = "() => performance.getEntriesByType('navigation')[0].loadEventEnd > 0"
+            page.wait_for_function(loaded)
             load, ttfb, dcl = page.evaluate(nav)
             (warm_load if warm else cold_load).append(load)
             if not warm:
@@ -237,7 +238,7 @@ def page_loads(browser: Any, st: Any, state: Any, n: int, queue: bool) -> dict[s
                 for name, took in page.evaluate(RESOURCES):
                     resources.setdefault(name, []).append(took)
             if queue:
-                page.wait_for_function("window.__hl.queueReady !== null")
+                page.wait_for_function("() => window.__hl.queueReady !== null")
                 (warm_queue if warm else cold_queue).append(page.evaluate("window.__hl.queueReady"))
         context.close()
     return {
@@ -263,7 +264,8 @@ def event_to_screen(
     context.add_init_script(PROBE)
     page = context.new_page()
     page.goto(alpha.api_url + "/")
-    page.wait_for_function("document.body.dataset.stream === 'open'")
+    # a function, not an expression: the page's CSP refuses eval of a string at each poll
+    page.wait_for_function("() => document.body.dataset.stream === 'open'")
     where = "cards" if cards else "events"
     out: list[float] = []
     with bravo.client() as c:

@@ -53,6 +53,14 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 1600, "height": 1000}
 #: the console's officer on alpha (the password exists only while the script runs)
 USERNAME = "officer"
+#: the details column's text before anything is selected
+PLACEHOLDER = "Select an item in the queue"
+#: once the map says it is ready, until MapLibre has drawn what it has (Hotline.map is
+#: the map, or holds it as .map)
+MAP_DRAWN = """
+() => { const H = window.Hotline || {}; const m = H.map && (H.map.loaded ? H.map : H.map.map);
+        return !m || !m.loaded || m.loaded(); }
+"""
 
 
 def wait(what: str, check: Callable[[], Any], timeout: float = 90.0) -> Any:
@@ -123,6 +131,18 @@ def content(a: Any, b: Any) -> dict[str, Any]:
     return {"officer": officer, "reply": reply}
 
 
+FAILED: list[str] = []
+
+
+def shot(name: str, fn: Callable[..., None], *args: Any) -> None:
+    """Make one view's screenshot; a failure is reported, and the other views still made."""
+    try:
+        fn(*args)
+    except Exception as exc:  # reported, and the script exits 1 at the end
+        FAILED.append(f"{name}: {exc}")
+        print(f"FAILED {FAILED[-1]}", file=sys.stderr)
+
+
 def served(page: Any, st: Any, path: str) -> bool:
     return int(page.request.get(st.api_url + path).status) == 200
 
@@ -150,9 +170,14 @@ def login(browser: Any, st: Any, password: str, dark: bool = False) -> Any:
     return page
 
 
+# Every wait_for_function is given a function ("() => ..."), never an expression: under
+# the console's CSP (no eval) Playwright can poll a compiled function, but an expression
+# is evaluated again at each poll, which the page refuses once its first try was false.
+
+
 def settle(page: Any) -> None:
     """Wait until htmx has no request in flight and the fonts are in."""
-    page.wait_for_function("!document.querySelector('.htmx-request')")
+    page.wait_for_function("() => !document.querySelector('.htmx-request')")
     page.evaluate("document.fonts.ready.then(() => true)")
     page.wait_for_timeout(400)  # the relative times' first tick and CSS transitions
 
@@ -165,7 +190,8 @@ def queue_shot(page: Any, st: Any, out: Path, name: str) -> None:
     card = page.query_selector("#queue [data-card][data-details]")
     if card is not None:
         card.click()
-        page.wait_for_function("!document.querySelector('#details p.muted')")
+        gone = f"() => !document.querySelector('#details').textContent.includes({PLACEHOLDER!r})"
+        page.wait_for_function(gone)
     settle(page)
     page.screenshot(path=str(out / name))
     print(f"wrote {out / name}")
@@ -176,9 +202,11 @@ def tab_shot(page: Any, st: Any, out: Path, tab: str, name: str, ready: str | No
         skip(name, f"no {tab} tab (/console/tab/{tab}) on this console")
         return
     page.click(f"#tab-{tab}")
-    page.wait_for_function("document.querySelector('#tab').children.length > 0")
+    page.wait_for_function("() => document.querySelector('#tab').children.length > 0")
     if ready:
         page.wait_for_function(ready, timeout=60_000)
+        if tab == "map":
+            page.wait_for_function(MAP_DRAWN, timeout=60_000)
     first = page.query_selector("#tab [data-details]")
     if first is not None and tab == "threads":
         first.click()
@@ -193,7 +221,7 @@ def wall_shot(page: Any, st: Any, out: Path, name: str) -> None:
         skip(name, "no wall content (/console/wall) on this console")
         return
     page.goto(st.api_url + "/wall")
-    page.wait_for_function("!document.querySelector('#main > p.muted')")
+    page.wait_for_selector("#main:not(:has-text('Loading…'))")
     settle(page)
     page.screenshot(path=str(out / name))
     print(f"wrote {out / name}")
@@ -227,20 +255,20 @@ def main(argv: list[str] | None = None) -> None:
                         shell = out / f"console-shell{'-dark' if dark else ''}.png"
                         page.screenshot(path=str(shell))
                         print(f"wrote {shell}")
-                    queue_shot(
-                        page, a, out, "console-queue-dark.png" if dark else "console-queue.png"
-                    )
+                    queue = "console-queue-dark.png" if dark else "console-queue.png"
+                    shot(queue, queue_shot, page, a, out, queue)
                     if dark:
                         page.context.close()
                         continue
-                    tab_shot(page, a, out, "threads", "console-thread.png")
-                    tab_shot(page, a, out, "map", "console-map.png",
-                             ready="document.body.dataset.mapReady === '1'")  # fmt: skip
-                    wall_shot(page, a, out, "console-wall.png")
+                    shot("threads", tab_shot, page, a, out, "threads", "console-thread.png")
+                    shot("map", tab_shot, page, a, out, "map", "console-map.png",
+                         "() => document.body.dataset.mapReady === '1'")  # fmt: skip
+                    shot("wall", wall_shot, page, a, out, "console-wall.png")
                     page.context.close()
             finally:
                 browser.close()
-    sys.stdout.flush()
+    if FAILED:
+        raise SystemExit("screenshots failed: " + "; ".join(FAILED))
 
 
 if __name__ == "__main__":

@@ -96,6 +96,9 @@ def demo(
             if directory is not None:
                 console.print(plain(f"the stations are stopped; 'hotline run -d {directory}/NAME' "
                                     "serves a station and its console again"))  # fmt: skip
+            else:
+                console.print(plain("the stations are stopped and removed (--once); without "
+                                    "--once they stay up for the consoles"))  # fmt: skip
             return
         a, b, c = stations
         console.print()
