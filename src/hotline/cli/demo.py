@@ -60,8 +60,9 @@ def demo(
     """Start two stations, alpha and bravo, on loopback; pair them; exchange messages of
     every precedence, acknowledge them, and test the line each way.
 
-    Stays up until Ctrl-C, or with --once prints a summary and exits 0 (non-zero naming
-    the first step that failed).
+    The summary ends with each station's web console address and a login made for it
+    (user officer, a random password printed once). Stays up until Ctrl-C, or with
+    --once prints the summary and exits 0 (non-zero naming the first step that failed).
 
     Example: hotline demo --once --dir /tmp/hotline-demo
     """
