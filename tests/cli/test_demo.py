@@ -133,6 +133,7 @@ def _demo(
     monkeypatch: pytest.MonkeyPatch,
     tamper: str | None = None,
     made: dict[str, FakeStation] | None = None,
+    once: bool = True,
 ) -> Any:
     """Run the demo on fakes; ``made`` gets the fake stations by id."""
     from hotline import localnet
@@ -152,8 +153,8 @@ def _demo(
     monkeypatch.setattr(localnet, "pair", pair)
     monkeypatch.setattr(demo, "_deconfliction", lambda *a: DECONFLICTION)
     monkeypatch.setattr(demo, "_people", lambda *a: PEOPLE)
-    return CliRunner().invoke(app, ["demo", "--once", "--dir", str(tmp_path / "d"),
-                                    "--timeout", "5"])  # fmt: skip
+    args = ["demo", "--dir", str(tmp_path / "d"), "--timeout", "5"]
+    return CliRunner().invoke(app, [*args, "--once"] if once else args)
 
 
 def test_the_demo_passes_when_scheduled_tests_proved_the_receipts_first(
@@ -204,3 +205,19 @@ def test_the_demo_prints_each_stations_console_and_a_login_made_for_it(
     # the summary lines before it are all still there
     assert "safety number alpha–bravo: 12345 67890" in flat
     assert re.search(r"alpha: ledger \d+ entries", flat)
+
+
+def test_without_once_the_consoles_are_printed_before_the_stations_stay_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --once the demo prints the same console lines, then how to use the running
+    stations, and waits for Ctrl-C (here: the fakes have no process, so it returns)."""
+    made: dict[str, FakeStation] = {}
+    result = _demo(tmp_path, monkeypatch, made=made, once=False)
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.output.split())
+    for name in ("alpha", "bravo", "icrc"):
+        password = made[name].officers[0]["password"]
+        assert f"console {name}: http://fake/{name}/ login: officer / {password}" in flat
+    assert flat.index("console icrc:") < flat.index("Ctrl-C stops both stations")
+    assert "the stations are stopped" not in flat
