@@ -10,6 +10,7 @@ real demo command; their link tests prove nothing, as after a scheduled test.
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ class FakeStation:
         self.index: dict[str, int] = {}
         self.out: dict[str, dict[str, Any]] = {}
         self.cosigned_at = 0
+        self.officers: list[dict[str, Any]] = []
         self.signer = NoteSigner(station_id, primitives.random_bytes(32))
         self._append(b"genesis")
 
@@ -55,6 +57,9 @@ class FakeStation:
         return self.size - 1
 
     def api(self, method: str, path: str, json: Any = None, params: Any = None) -> Any:
+        if (method, path) == ("POST", "/api/v1/officers"):  # icrc (no peer here) too
+            self.officers.append(json)
+            return {"username": json["username"]}
         assert self.peer is not None
         parts = path.removeprefix("/api/v1/").split("/")
         if (method, parts) == ("POST", ["messages"]):
@@ -123,10 +128,17 @@ PEOPLE = {
 }  # fmt: skip
 
 
-def _demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tamper: str | None = None) -> Any:
+def _demo(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tamper: str | None = None,
+    made: dict[str, FakeStation] | None = None,
+    once: bool = True,
+) -> Any:
+    """Run the demo on fakes; ``made`` gets the fake stations by id."""
     from hotline import localnet
 
-    made: dict[str, FakeStation] = {}
+    made = {} if made is None else made
 
     def make_station(root: Path, station_id: str, **_: Any) -> FakeStation:
         made[station_id] = FakeStation(root, station_id, tamper if station_id == "bravo" else None)
@@ -141,8 +153,8 @@ def _demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tamper: str | None = 
     monkeypatch.setattr(localnet, "pair", pair)
     monkeypatch.setattr(demo, "_deconfliction", lambda *a: DECONFLICTION)
     monkeypatch.setattr(demo, "_people", lambda *a: PEOPLE)
-    return CliRunner().invoke(app, ["demo", "--once", "--dir", str(tmp_path / "d"),
-                                    "--timeout", "5"])  # fmt: skip
+    args = ["demo", "--dir", str(tmp_path / "d"), "--timeout", "5"]
+    return CliRunner().invoke(app, [*args, "--once"] if once else args)
 
 
 def test_the_demo_passes_when_scheduled_tests_proved_the_receipts_first(
@@ -167,3 +179,45 @@ def test_the_demo_fails_when_a_message_is_not_in_the_peers_cosigned_log(
     flat = " ".join(result.output.split())
     assert "demo failed at step 'link tests each way" in flat
     assert said in flat
+
+
+def test_the_demo_prints_each_stations_console_and_a_login_made_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One account ``officer`` per station (icrc too), with its own random password, made
+    through the station's API; the summary prints the address and the login once."""
+    made: dict[str, FakeStation] = {}
+    result = _demo(tmp_path, monkeypatch, made=made)
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.output.split())
+    passwords = []
+    for name in ("alpha", "bravo", "icrc"):
+        [account] = made[name].officers
+        assert account["username"] == "officer"
+        assert account["roles"] == ["senior_watch_officer"]
+        password = account["password"]
+        assert len(password) >= 12
+        assert f"console {name}: http://fake/{name}/ login: officer / {password}" in flat
+        passwords.append(password)
+    assert len(set(passwords)) == 3, "each station has its own password"
+    # --once with --dir: how to serve a console again
+    assert "the stations are stopped; 'hotline run -d" in flat
+    # the summary lines before it are all still there
+    assert "safety number alpha–bravo: 12345 67890" in flat
+    assert re.search(r"alpha: ledger \d+ entries", flat)
+
+
+def test_without_once_the_consoles_are_printed_before_the_stations_stay_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --once the demo prints the same console lines, then how to use the running
+    stations, and waits for Ctrl-C (here: the fakes have no process, so it returns)."""
+    made: dict[str, FakeStation] = {}
+    result = _demo(tmp_path, monkeypatch, made=made, once=False)
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.output.split())
+    for name in ("alpha", "bravo", "icrc"):
+        password = made[name].officers[0]["password"]
+        assert f"console {name}: http://fake/{name}/ login: officer / {password}" in flat
+    assert flat.index("console icrc:") < flat.index("Ctrl-C stops both stations")
+    assert "the stations are stopped" not in flat

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hotline.localnet import free_port
+from hotline.localnet import LocalStation, free_port
 from hotline.station import TOKEN_FILE, read_run_file
 from tests.integration.conftest import HOTLINE, cli, terminate, wait_until
 
@@ -253,6 +253,32 @@ def test_demo_once_keeps_the_stations_and_refuses_to_reuse_the_directory(tmp_pat
     assert "escalation at bravo: step 1 to senior_watch_officer (peer, raised)" in flat
     assert "to bravo delivered, icrc delivered" in flat
     assert "passed to 3rd brigade operations cell by mykola" in flat
+
+    # each station's console and a login made for it; the login works once the station
+    # runs again (with --once the demo stops its stations)
+    consoles = dict(
+        (m[0], m[1:])
+        for m in re.findall(
+            r"console (alpha|bravo|icrc): (http://127\.0\.0\.1:(\d+)/) login: officer / (\S+)",
+            flat,
+        )
+    )
+    assert sorted(consoles) == ["alpha", "bravo", "icrc"], flat[-2000:]
+    assert len({password for _url, _port, password in consoles.values()}) == 3
+    url, port, password = consoles["alpha"]
+    alpha = LocalStation("alpha", where / "alpha", int(port), free_port())
+    alpha.start(wait_s=60)
+    try:
+        with httpx.Client(base_url=url, trust_env=False, follow_redirects=False) as c:
+            assert c.get("/").headers["location"] == "/login"
+            r = c.post("/api/v1/session", json={"username": "officer", "password": password})
+            assert r.status_code == 200, r.text
+            c.headers["Cookie"] = f"hotline_session={r.cookies['hotline_session']}"
+            page = c.get("/")
+            assert page.status_code == 200
+            assert "Duty officer at alpha" in page.text
+    finally:
+        alpha.stop()
 
     again = cli("demo", "--once", "--dir", where, timeout=60)
     assert again.returncode == 2, again.stdout + again.stderr

@@ -60,8 +60,9 @@ def demo(
     """Start two stations, alpha and bravo, on loopback; pair them; exchange messages of
     every precedence, acknowledge them, and test the line each way.
 
-    Stays up until Ctrl-C, or with --once prints a summary and exits 0 (non-zero naming
-    the first step that failed).
+    The summary ends with each station's web console address and a login made for it
+    (user officer, a random password printed once). Stays up until Ctrl-C, or with
+    --once prints the summary and exits 0 (non-zero naming the first step that failed).
 
     Example: hotline demo --once --dir /tmp/hotline-demo
     """
@@ -93,6 +94,12 @@ def demo(
             raise typer.Exit(1) from None
         _print_summary(summary)
         if once:
+            if directory is not None:
+                console.print(plain(f"the stations are stopped; 'hotline run -d {directory}/NAME' "
+                                    "serves a station and its console again"))  # fmt: skip
+            else:
+                console.print(plain("the stations are stopped and removed (--once); without "
+                                    "--once they stay up for the consoles"))  # fmt: skip
             return
         a, b, c = stations
         console.print()
@@ -210,6 +217,8 @@ def _run(root: Path, stations: list[Any], timeout: float) -> dict[str, Any]:
             out["link"] = _link_tests(step, a, b, sent)
         out["deconfliction"] = _deconfliction(progress, a, b, timeout)
         out["people"] = _people(progress, a, b, c, timeout)
+        with _step(progress, "console logins: an officer account on each station"):
+            out["consoles"] = demowatch.console_logins(stations)
         out["checkpoints"] = {
             s.station_id: s.api("GET", "/api/v1/ledger/checkpoint") for s in (a, b)
         }
@@ -497,3 +506,13 @@ def _print_summary(out: dict[str, Any]) -> None:
             )
         )
     console.print(plain(f"stations in {out['root']}"))
+    _print_consoles(out["consoles"])
+
+
+def _print_consoles(consoles: list[dict[str, str]]) -> None:
+    """Each station's console address and its officer login (a password made for this
+    demo and printed only here)."""
+    console.print()
+    for c in consoles:
+        console.print(plain(f"console {c['station']}: {c['url']}  login: {c['username']} / "
+                            f"{c['password']}"))  # fmt: skip

@@ -6,7 +6,8 @@ agreed by their members (chiefs of staff between alpha and bravo, under the two-
 rule and a short acknowledgement deadline; a working-level humanitarian channel with
 icrc as the third member), a message held until a second officer approves it, the
 escalation when nobody acknowledges it in time, a message delivered to both other
-members of the humanitarian channel, and bravo's record of passing it on.
+members of the humanitarian channel, and bravo's record of passing it on. Last, the
+console's login on each station (``console_logins``).
 
 Every step waits for a state through the operator APIs, never for a time. Must not
 touch: the stations' files or stores (only their APIs), the first act (cli/demo.py).
@@ -78,6 +79,30 @@ class Officer:
             r = c.request(method, path, **kw)
         _raise_for(r, f"{method} {path} as {self.username}")
         return r.json()
+
+
+#: the console login the demo makes on each station (cli/demo.py prints it)
+CONSOLE_USERNAME = "officer"
+
+
+def console_logins(stations: list[Any]) -> list[dict[str, str]]:
+    """An account ``officer`` (senior watch officer: every action of the watch, the
+    second officer's approval included) on each station, with its own random password,
+    for the console at the station's operator API address.
+
+    Random, not a fixed demo password: these are real stations with real keys, and a
+    password written in the documentation is one that anyone on the machine knows. Like
+    a notebook server's start-up token, it is printed once, in the demo's summary."""
+    out = []
+    for st in stations:
+        password = secrets.token_urlsafe(12)
+        st.api("POST", "/api/v1/officers", json={
+            "username": CONSOLE_USERNAME, "display_name": f"Duty officer at {st.station_id}",
+            "roles": ["senior_watch_officer"], "password": password,
+        })  # fmt: skip
+        out.append({"station": st.station_id, "url": st.api_url + "/",
+                    "username": CONSOLE_USERNAME, "password": password})  # fmt: skip
+    return out
 
 
 def _raise_for(r: httpx.Response, what: str) -> None:
