@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
-from hotline.console import pages
+from hotline.console import handover, pages, search
 from hotline.console.context import Console
 from hotline.console.security import SecurityHeaders
 from hotline.console.templates import environment
@@ -25,6 +25,8 @@ STATIC_PREFIX = "/static/"
 
 #: each area of the console: Console -> router of its fragments (order is irrelevant)
 AREAS: list[Callable[[Console], APIRouter]] = [pages.shell_router]
+AREAS.append(search.search_router)
+AREAS.append(handover.handover_router)
 
 #: paths the gate admits without a principal (rate-limited as public); a page itself
 #: sends a browser without a session to the login page

@@ -2,7 +2,7 @@
 
 Owns the routes a browser navigates to (``/login``, ``/``, ``/wall``: public at the gate,
 each checks the session itself and sends a browser without one to ``/login``) and the
-shell's own fragments (the top bar). Logging in and out are calls of the JSON API
+shell's own fragments (the top bar and the banners). Logging in and out are calls of the JSON API
 (``POST``/``DELETE /api/v1/session``) from static/login.js and console.js. Must not
 touch: SQL, writes, the officers' secrets.
 """
@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from hotline.api.openapi import EVENT_TYPES
 from hotline.console.context import Console
 from hotline.errors import HotlineError
-from hotline.service import queries
+from hotline.service import queries, rota, suspension
 from hotline.service.roles import Principal
 
 #: the tabs of the middle column: (id, label, key after "g"); each is a fragment
@@ -78,7 +78,8 @@ def pages_router(console: Console) -> APIRouter:
 
 
 def shell_router(console: Console) -> APIRouter:
-    """The top bar: station, officer, link pills, open alarms, the UTC clock."""
+    """The top bar (station, officer, who is on watch, one pill per peer, the alarm bell)
+    and the full-width banners (a suspension in force, a line that is DOWN)."""
     router = APIRouter(prefix="/console", include_in_schema=False)
 
     @router.get("/topbar", response_class=HTMLResponse)
@@ -87,13 +88,23 @@ def shell_router(console: Console) -> APIRouter:
         now = console.line.clock.now_us()
         alarms = await console.read(queries.alarms, now)
         links = await console.read(queries.link_status, console.line.peers.ids())
-        return console.render("topbar.html", who, alarms=alarms, links=links, now_us=now)
+        on_watch = await console.read(rota.now_on_watch, now)
+        return console.render(
+            "topbar.html",
+            who,
+            alarms=alarms,
+            links=links,
+            now_us=now,
+            on_watch=[(role, names) for role, names in on_watch.items() if names],
+        )
 
     @router.get("/banners", response_class=HTMLResponse)
     async def banners(request: Request) -> Response:
-        """Full-width banners: a line that is DOWN (suspensions: service/suspension.py)."""
+        """Full-width banners: each suspension in force (service/suspension.py, in
+        memory), and each line that is DOWN."""
         who = console.who(request)
         links = await console.read(queries.link_status, console.line.peers.ids())
-        return console.render("banners.html", who, links=links)
+        suspended = sorted(suspension.state(console.line.ctx), key=lambda s: s["since_us"])
+        return console.render("banners.html", who, links=links, suspensions=suspended)
 
     return router
