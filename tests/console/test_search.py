@@ -115,6 +115,8 @@ def test_the_printable_log_is_offered_to_who_may_export(floor: Any, login: Any) 
     page = login(floor.alpha, "swo")
     open_search(page)
     assert page.locator("#print-log").count() == 1
+    assert page.get_attribute("#print-log", "action") == "/api/v1/log"
+    assert page.input_value("#print-log input[name=format]") == "html"
     page = login(floor.alpha, "wo2")
     open_search(page)
     assert page.locator("#print-log").count() == 0

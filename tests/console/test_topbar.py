@@ -58,3 +58,63 @@ def test_a_suspension_by_the_peer_is_a_banner_until_resumed(floor: Any, login: A
     assert page.locator(".banner-suspension time[datetime$='Z']").count() == 1
     floor.bravo.api("POST", "/api/v1/suspensions/resume", json={"peer": "alpha"})
     page.wait_for_selector(".banner-suspension", state="detached")
+
+
+# --- without a browser ------------------------------------------------------------------
+
+HOSTILE = '<script>alert(1)</script><img src=x onerror="x()">'
+
+
+class Me:
+    username = "wo"
+    display_name = "Watch <b>Officer</b>"
+    role = "watch_officer"
+
+
+def render(name: str, **values: Any) -> str:
+    from hotline.console.templates import environment
+
+    return (
+        environment()
+        .get_template(name)
+        .render(station="alpha", me=Me(), can=lambda _a: True, settings=None, **values)
+    )
+
+
+def test_banners_name_who_suspended_what_and_keep_a_peers_words_as_text() -> None:
+    since = 1_700_000_000_000_000
+    theirs = {"peer": "bravo", "scope": "channel", "channel": HOSTILE, "declared_by": "bravo",
+              "side": "theirs", "reason": HOSTILE, "officer": None, "since_us": since,
+              "message_id": "m"}  # fmt: skip
+    ours = {**theirs, "scope": "line", "channel": None, "declared_by": "alpha",
+            "side": "ours", "reason": "drill", "officer": "swo"}  # fmt: skip
+    down = {"peer": "bravo", "state": "DOWN", "last_ok_at_us": None, "last_error": HOSTILE}
+    html = render("banners.html", suspensions=[theirs, ours], links=[down])
+    assert "<script>" not in html
+    assert "<img" not in html
+    assert "&lt;script&gt;" in html
+    assert "SUSPENDED by bravo" in html
+    assert "with bravo" in html
+    assert "SUSPENDED by alpha (officer swo)" in html
+    assert "the whole line with bravo" in html
+    assert html.count("Link tests continue") == 3
+    assert "2023-11-14T22:13:20Z" in html  # since when, in UTC with its Z
+    assert "Line to bravo is DOWN" in html
+
+
+def test_the_top_bar_escapes_and_says_states_in_words() -> None:
+    link = {"peer": "bravo", "state": "DEGRADED", "rtt_ms": 412, "last_ok_at_us": None}
+    html = render(
+        "topbar.html",
+        alarms=[{"kind": HOSTILE, "peer": None}],
+        links=[link],
+        now_us=0,
+        on_watch=[("watch_officer", [HOSTILE, "wo"])],
+    )
+    assert "<script>" not in html
+    assert "<img" not in html
+    assert "<b>Officer" not in html
+    assert "bravo: DEGRADED 412 ms" in html
+    assert 'data-details="/console/link/bravo"' in html
+    assert "(watch officer)" in html
+    assert "Alarms: 1" in html
