@@ -38,11 +38,21 @@ def test_written_by_one_officer_read_by_another_live(floor: Any, login: Any) -> 
     assert outgoing.locator(".handover .handover-read").count() == 0
     assert "NOT YET READ" in mine.inner_text()
 
-    # the incoming officer's tab shows it without a reload
+    # the incoming officer's open tab shows it without a reload
     card = incoming.wait_for_selector(".handover-open:has(.handover-writer:has-text('wo'))")
     assert "Overdue acknowledgements" in card.inner_text()
+    # and every page of theirs says a handover waits, with a button that opens it
+    banner = incoming.wait_for_selector(".banner-handover:has-text('Handover from wo')")
+    assert "not yet read" in banner.inner_text()
+    assert outgoing.locator(".banner-handover").count() == 0
+    incoming.click("#tab-search")
+    incoming.wait_for_selector("#search-q")
+    incoming.click(".banner-handover button")
+    incoming.wait_for_selector(".handover-open .handover-read")
+    assert incoming.get_attribute("#tab-handover", "aria-selected") == "true"
     incoming.click(".handover-open .handover-read")
     incoming.wait_for_selector(".handover .handover-reader:has-text('wo2')")
+    incoming.wait_for_selector(".banner-handover", state="detached")
     # and the writer sees who read it, and when, live
     outgoing.wait_for_selector(".handover .handover-reader:has-text('wo2')")
     ack = outgoing.inner_text(".handover .handover-ack")

@@ -17,8 +17,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from hotline.api.openapi import EVENT_TYPES
 from hotline.console.context import Console
 from hotline.errors import HotlineError
-from hotline.service import queries, rota, suspension
-from hotline.service.roles import Principal
+from hotline.service import handover, queries, rota, suspension
+from hotline.service.roles import Action, Principal
 
 #: the tabs of the middle column: (id, label, key after "g"); each is a fragment
 #: ``/console/tab/<id>`` of its area's module
@@ -31,6 +31,9 @@ TABS: list[tuple[str, str, str]] = [
     ("search", "Search", "s"),
     ("handover", "Handover", "h"),
 ]
+
+#: the latest handovers the banners look at for one nobody has read
+UNREAD_HANDOVERS = 5
 
 
 def _session(console: Console, request: Request) -> Principal | None:
@@ -101,10 +104,21 @@ def shell_router(console: Console) -> APIRouter:
     @router.get("/banners", response_class=HTMLResponse)
     async def banners(request: Request) -> Response:
         """Full-width banners: each suspension in force (service/suspension.py, in
-        memory), and each line that is DOWN."""
+        memory), each line that is DOWN, and a handover another officer wrote that
+        nobody has read yet (for officers who may acknowledge it)."""
         who = console.who(request)
         links = await console.read(queries.link_status, console.line.peers.ids())
         suspended = sorted(suspension.state(console.line.ctx), key=lambda s: s["since_us"])
-        return console.render("banners.html", who, links=links, suspensions=suspended)
+        unread: list[dict[str, Any]] = []
+        if who.may(Action.HANDOVER):
+            latest = await handover.latest(console.line.ctx, UNREAD_HANDOVERS)
+            unread = [
+                h
+                for h in latest
+                if h["acknowledged_at_us"] is None and h["written_by"] != who.username
+            ]
+        return console.render(
+            "banners.html", who, links=links, suspensions=suspended, handovers=unread
+        )
 
     return router
