@@ -72,6 +72,11 @@ def test_a_word_finds_messages_and_precedence_narrows_it(
     page.select_option("select[name=precedence]", "IMMEDIATE")
     expect(page.locator(".hit")).to_have_count(1)
     expect(page.locator(".hit")).to_have_attribute("data-message-id", sent["immediate"])
+    # nothing found with it acknowledged; found again when unacknowledged
+    page.select_option("select[name=state]", "acknowledged")
+    page.wait_for_selector(".search-count:has-text('Nothing found')")
+    page.select_option("select[name=state]", "unacknowledged")
+    expect(page.locator(".hit")).to_have_count(1)
     # a result opens in the details panel (the fragment is another area's)
     card = page.locator(f".hit[data-message-id='{sent['immediate']}']")
     assert card.get_attribute("data-details") == f"/console/message/{sent['immediate']}"

@@ -73,6 +73,7 @@ def search_router(console: Console) -> APIRouter:
             channels=sorted({c["channel"] for c in readable}),
             peers=console.line.peers.ids(),
             precedences=[p.name for p in Precedence],
+            states=service.STATES,
             may_export=who.may(Action.EXPORT),
         )
 
