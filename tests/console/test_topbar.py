@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.console.conftest import axe
+
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("console-topbar")]
 
 HOUR_US = 3600 * 1_000_000
@@ -56,6 +58,7 @@ def test_a_suspension_by_the_peer_is_a_banner_until_resumed(floor: Any, login: A
     assert "ceasefire talks" in text
     assert "Link tests continue" in text
     assert page.locator(".banner-suspension time[datetime$='Z']").count() == 1
+    assert axe(page) == []
     floor.bravo.api("POST", "/api/v1/suspensions/resume", json={"peer": "alpha"})
     page.wait_for_selector(".banner-suspension", state="detached")
 
@@ -89,7 +92,8 @@ def test_banners_name_who_suspended_what_and_keep_a_peers_words_as_text() -> Non
     ours = {**theirs, "scope": "line", "channel": None, "declared_by": "alpha",
             "side": "ours", "reason": "drill", "officer": "swo"}  # fmt: skip
     down = {"peer": "bravo", "state": "DOWN", "last_ok_at_us": None, "last_error": HOSTILE}
-    html = render("banners.html", suspensions=[theirs, ours], links=[down])
+    unread = {"handover_id": "h1", "written_by": HOSTILE, "written_at_us": since}
+    html = render("banners.html", suspensions=[theirs, ours], links=[down], handovers=[unread])
     assert "<script>" not in html
     assert "<img" not in html
     assert "&lt;script&gt;" in html
@@ -100,6 +104,7 @@ def test_banners_name_who_suspended_what_and_keep_a_peers_words_as_text() -> Non
     assert html.count("Link tests continue") == 3
     assert "2023-11-14T22:13:20Z" in html  # since when, in UTC with its Z
     assert "Line to bravo is DOWN" in html
+    assert "is not yet read" in html
 
 
 def test_the_top_bar_escapes_and_says_states_in_words() -> None:
