@@ -50,6 +50,7 @@ def test_written_by_one_officer_read_by_another_live(floor: Any, login: Any) -> 
     incoming.click(".banner-handover button")
     incoming.wait_for_selector(".handover-open .handover-read")
     assert incoming.get_attribute("#tab-handover", "aria-selected") == "true"
+    incoming.fill(".handover-open .handover-ack-form input[name=note]", "Got it, <i>thanks</i>")
     incoming.click(".handover-open .handover-read")
     incoming.wait_for_selector(".handover .handover-reader:has-text('wo2')")
     incoming.wait_for_selector(".banner-handover", state="detached")
@@ -57,6 +58,7 @@ def test_written_by_one_officer_read_by_another_live(floor: Any, login: Any) -> 
     outgoing.wait_for_selector(".handover .handover-reader:has-text('wo2')")
     ack = outgoing.inner_text(".handover .handover-ack")
     assert "Read by wo2" in ack
+    assert "Got it, <i>thanks</i>" in ack
     assert outgoing.locator(".handover .handover-ack time[datetime$='Z']").count() >= 1
     assert outgoing.locator(".handover .handover-head time[datetime$='Z']").count() >= 1
 
