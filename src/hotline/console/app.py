@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
-from hotline.console import pages, record, wall
+from hotline.console import handover, pages, record, search, wall
 from hotline.console.concerns import concerns_router
 from hotline.console.context import Console
 from hotline.console.queue import queue_router
@@ -35,6 +35,8 @@ AREAS.append(queue_router)
 AREAS.append(record.record_router)
 AREAS.append(wall.wall_router)
 AREAS.append(threads_router)
+AREAS.append(search.search_router)
+AREAS.append(handover.handover_router)
 
 #: paths the gate admits without a principal (rate-limited as public); a page itself
 #: sends a browser without a session to the login page

@@ -2,7 +2,7 @@
 
 Owns the routes a browser navigates to (``/login``, ``/``, ``/wall``: public at the gate,
 each checks the session itself and sends a browser without one to ``/login``) and the
-shell's own fragments (the top bar). Logging in and out are calls of the JSON API
+shell's own fragments (the top bar and the banners). Logging in and out are calls of the JSON API
 (``POST``/``DELETE /api/v1/session``) from static/login.js and console.js. Must not
 touch: SQL, writes, the officers' secrets.
 """
@@ -17,8 +17,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from hotline.api.openapi import EVENT_TYPES
 from hotline.console.context import Console
 from hotline.errors import HotlineError
-from hotline.service import queries
-from hotline.service.roles import Principal
+from hotline.service import handover, queries, rota, suspension
+from hotline.service.roles import Action, Principal
 
 #: the tabs of the middle column: (id, label, key after "g"); each is a fragment
 #: ``/console/tab/<id>`` of its area's module
@@ -31,6 +31,9 @@ TABS: list[tuple[str, str, str]] = [
     ("search", "Search", "s"),
     ("handover", "Handover", "h"),
 ]
+
+#: the latest handovers the banners look at for one nobody has read
+UNREAD_HANDOVERS = 5
 
 
 def _session(console: Console, request: Request) -> Principal | None:
@@ -78,7 +81,8 @@ def pages_router(console: Console) -> APIRouter:
 
 
 def shell_router(console: Console) -> APIRouter:
-    """The top bar: station, officer, link pills, open alarms, the UTC clock."""
+    """The top bar (station, officer, who is on watch, one pill per peer, the alarm bell)
+    and the full-width banners (a suspension in force, a line that is DOWN)."""
     router = APIRouter(prefix="/console", include_in_schema=False)
 
     @router.get("/topbar", response_class=HTMLResponse)
@@ -87,13 +91,34 @@ def shell_router(console: Console) -> APIRouter:
         now = console.line.clock.now_us()
         alarms = await console.read(queries.alarms, now)
         links = await console.read(queries.link_status, console.line.peers.ids())
-        return console.render("topbar.html", who, alarms=alarms, links=links, now_us=now)
+        on_watch = await console.read(rota.now_on_watch, now)
+        return console.render(
+            "topbar.html",
+            who,
+            alarms=alarms,
+            links=links,
+            now_us=now,
+            on_watch=[(role, names) for role, names in on_watch.items() if names],
+        )
 
     @router.get("/banners", response_class=HTMLResponse)
     async def banners(request: Request) -> Response:
-        """Full-width banners: a line that is DOWN (suspensions: service/suspension.py)."""
+        """Full-width banners: each suspension in force (service/suspension.py, in
+        memory), each line that is DOWN, and a handover another officer wrote that
+        nobody has read yet (for officers who may acknowledge it)."""
         who = console.who(request)
         links = await console.read(queries.link_status, console.line.peers.ids())
-        return console.render("banners.html", who, links=links)
+        suspended = sorted(suspension.state(console.line.ctx), key=lambda s: s["since_us"])
+        unread: list[dict[str, Any]] = []
+        if who.may(Action.HANDOVER):
+            latest = await handover.latest(console.line.ctx, UNREAD_HANDOVERS)
+            unread = [
+                h
+                for h in latest
+                if h["acknowledged_at_us"] is None and h["written_by"] != who.username
+            ]
+        return console.render(
+            "banners.html", who, links=links, suspensions=suspended, handovers=unread
+        )
 
     return router
