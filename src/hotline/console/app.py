@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 
 from hotline.console import pages
 from hotline.console.context import Console
+from hotline.console.map import map_router
 from hotline.console.security import SecurityHeaders
 from hotline.console.templates import environment
 from hotline.service.line import Line
@@ -25,6 +26,7 @@ STATIC_PREFIX = "/static/"
 
 #: each area of the console: Console -> router of its fragments (order is irrelevant)
 AREAS: list[Callable[[Console], APIRouter]] = [pages.shell_router]
+AREAS.append(map_router)
 
 #: paths the gate admits without a principal (rate-limited as public); a page itself
 #: sends a browser without a session to the login page
