@@ -364,7 +364,7 @@
         center: [32.0, 48.5],
         zoom: wall ? 4.6 : 4.8,
         attributionControl: false,
-        interactive: true,
+        interactive: !wall, // the wall is looked at across the room, not handled
         maxPitch: 0,
       });
       m.map = map;
