@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import math
+import random
 import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -159,6 +161,18 @@ def test_garbage_ids_get_404_and_no_session_gets_401(run_pair: Any) -> None:
                 for ident in GARBAGE_IDS:
                     r = await c.get(f"/console/{kind}/{ident}")
                     assert r.status_code == 404, (kind, ident, r.status_code)
+            # random ids (any characters, quoted as one path segment): never found, never
+            # an error of the station
+            rng = random.Random(9)
+            alphabet = "aZ09._:-/%?#&<>\"' \x00\u00e9\u2603\U0001f600"
+            for _ in range(150):
+                ident = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 80)))
+                kind = rng.choice(("site", "activity", "conflict"))
+                r = await c.get(f"/console/{kind}/{quote(ident, safe='')}")
+                # (an id ending in "/" is the router's: a redirect without the slash)
+                assert r.status_code in (404, 307), (kind, ident, r.status_code)
+                if r.status_code == 307:
+                    assert r.headers["location"].startswith("http://station/console/")
             # ids of the other kinds are not found either
             assert (await c.get("/console/site/act-1")).status_code == 404
             assert (await c.get("/console/conflict/ZNPP")).status_code == 404
