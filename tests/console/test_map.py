@@ -221,3 +221,6 @@ def test_time_slider_layers_wall_and_accessibility(floor: Any, login: Any) -> No
     page.wait_for_selector("#details [data-activity-id='act-early']")
     assert "2026-01-11 00:00:00Z to 2026-01-11 04:00:00Z" in page.inner_text("#details")
     assert axe(page) == []
+    page.click("#theme-toggle")  # the night watch's theme too
+    page.wait_for_selector("html[data-theme]", state="attached")
+    assert axe(page) == []
