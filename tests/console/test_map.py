@@ -155,6 +155,19 @@ def test_a_conflict_appears_live_and_the_officer_raises_the_edited_concern(
     )
     page.wait_for_selector("#map-conflict-list button:has-text('concern RAISED')")
 
+    # bravo cancels its activity: the conflict leaves the map and the list, live, and
+    # its open details say it ended
+    cancel = {
+        "type": "activity_notice",
+        "notice_id": "act-near-cancel",
+        "action": "cancel",
+        "activity_id": "act-near",
+    }
+    notify(bravo, cancel)
+    page.wait_for_selector("#map-main[data-conflicts='0']")
+    page.wait_for_selector("#map-conflict-list:has-text('No open conflict.')")
+    page.wait_for_selector("#details #conflict-ended")
+
     # nothing came from another origin: no tiles, glyphs, sprites or scripts
     origin = alpha.api_url
     assert any(u.endswith("/static/vendor/maplibre-gl-csp.js") for u in requests)

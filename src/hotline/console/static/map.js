@@ -422,6 +422,22 @@
       if (data && (data.kind === "conflict" || data.kind === "notice_refused")) refreshAll();
     });
   }
+  // a conflict whose details are open ended (its activity or site changed): say so once,
+  // in place of the details, instead of asking for it again at every event
+  document.addEventListener("htmx:responseError", function (ev) {
+    var el = ev.detail && ev.detail.elt;
+    if (!el || el.id !== "conflict-detail" || ev.detail.xhr.status !== 404) return;
+    var gone = document.createElement("div");
+    gone.className = "map-detail";
+    gone.id = "conflict-ended";
+    var h = document.createElement("h2");
+    h.textContent = "Conflict ended";
+    var p = document.createElement("p");
+    p.textContent = "This conflict is no longer open: its activity or site changed, ended " +
+      "or was withdrawn. Any concern raised about it stays in the concerns.";
+    gone.append(h, p);
+    el.replaceWith(gone);
+  });
   body.addEventListener("hl-resync", refreshAll);
   body.addEventListener("hl-map-changed", refreshAll);
   H.mapRefresh = refreshAll;
