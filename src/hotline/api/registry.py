@@ -52,8 +52,13 @@ class NoticeRequest(BaseModel):
 
 
 class DraftRequest(BaseModel):
+    """Raise a draft concern; ``asked`` and ``text``, when given, replace the draft's own
+    (the officer reviewed and edited them before sending)."""
+
     model_config = ConfigDict(extra="forbid")
     peer: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")] | None = None
+    asked: Annotated[str, Field(min_length=1, max_length=4000)] | None = None
+    text: Annotated[str, Field(min_length=1, max_length=4000)] | None = None
 
 
 Body = TypeVar("Body", bound=BaseModel)
@@ -200,10 +205,19 @@ def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
         openapi_extra=_documented(DraftRequest),
     )
     async def raise_concern(concern_id: str, request: Request, who: Sender) -> dict[str, Any]:
-        """Send the draft concern of an open conflict."""
+        """Send the draft concern of an open conflict, as drafted or with the officer's
+        edited ``asked`` and ``text``."""
         req = await body_of(request, DraftRequest)
         with acting(who):
-            return sent(await dc.raise_draft(concern_id, peer=req.peer, operator=who.username))
+            return sent(
+                await dc.raise_draft(
+                    concern_id,
+                    peer=req.peer,
+                    operator=who.username,
+                    asked=req.asked,
+                    text=req.text,
+                )
+            )
 
     @router.post(
         IMPORT_PATH.removeprefix("/api/v1"),

@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 from hotline.console import handover, pages, record, search, wall
 from hotline.console.concerns import concerns_router
 from hotline.console.context import Console
+from hotline.console.map import map_router
 from hotline.console.queue import queue_router
 from hotline.console.registry import registry_router
 from hotline.console.security import SecurityHeaders
@@ -37,6 +38,7 @@ AREAS.append(wall.wall_router)
 AREAS.append(threads_router)
 AREAS.append(search.search_router)
 AREAS.append(handover.handover_router)
+AREAS.append(map_router)
 
 #: paths the gate admits without a principal (rate-limited as public); a page itself
 #: sends a browser without a session to the login page

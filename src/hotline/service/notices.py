@@ -246,12 +246,28 @@ class Deconfliction:
         return list(notices)
 
     async def raise_draft(
-        self, concern_id: str, *, peer: str | None = None, operator: str | None = None
+        self,
+        concern_id: str,
+        *,
+        peer: str | None = None,
+        operator: str | None = None,
+        asked: str | None = None,
+        text: str | None = None,
     ) -> list[Sent]:
-        """Send the draft concern of an open conflict (the 'raise' step)."""
-        draft = await asyncio.to_thread(self._draft, concern_id)
+        """Send the draft concern of an open conflict (the 'raise' step); ``asked`` and
+        ``text``, when given, replace the draft's (an officer's edit), checked as any
+        concern is."""
+        draft = await asyncio.to_thread(self._draft, concern_id, asked, text)
         return await self.send(draft, peer=peer, operator=operator)
 
-    def _draft(self, concern_id: str) -> Concern:
+    def _draft(self, concern_id: str, asked: str | None = None, text: str | None = None) -> Concern:
         with self.projection.lock:  # shared with the writer thread: never on the loop
-            return self.projection.draft(concern_id)
+            draft = self.projection.draft(concern_id)
+        if asked is None and text is None:
+            return draft
+        data = draft.to_payload()
+        data.update({k: v for k, v in (("asked", asked), ("text", text)) if v is not None})
+        edited = self.projection.parse(data)
+        if not isinstance(edited, Concern):  # the draft's own type: never expected
+            raise InputError("an edited draft concern must stay a concern")
+        return edited
