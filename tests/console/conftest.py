@@ -71,8 +71,13 @@ def require_browser() -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one module. Not for the session: Playwright's sync API keeps an event
+    loop running on the main thread while it is open, and the other tests of an xdist
+    worker call ``asyncio.run``. Also: ``page.wait_for_function`` takes the function
+    form (``"() => expr"``); a bare expression is compiled by eval, which the console's
+    CSP refuses."""
     require_browser()
     from playwright.sync_api import sync_playwright
 

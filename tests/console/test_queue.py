@@ -50,7 +50,7 @@ def test_a_flash_arrives_live_sounds_the_alarm_and_its_ack_reaches_the_sender(
     alpha = login(floor.alpha, "wo")
     bravo = login(floor.bravo, "wo2")
     alpha.wait_for_selector("#queue [data-queue]", state="attached")
-    alpha.wait_for_function("document.body.dataset.stream === 'open'")
+    alpha.wait_for_function("() => document.body.dataset.stream === 'open'")
     alpha.evaluate("window.__noReload = 1")
 
     sent = send_from(bravo, peer="alpha", precedence="FLASH", text="FLASH: convoy at the bridge")
@@ -89,7 +89,7 @@ def test_a_flash_arrives_live_sounds_the_alarm_and_its_ack_reaches_the_sender(
 def test_the_a_key_acknowledges_the_selected_card(floor: Any, login: Any) -> None:
     alpha = login(floor.alpha, "wo2")
     alpha.wait_for_selector("#queue [data-queue]", state="attached")
-    alpha.wait_for_function("document.body.dataset.stream === 'open'")
+    alpha.wait_for_function("() => document.body.dataset.stream === 'open'")
     sent = floor.bravo.api(
         "POST", "/api/v1/messages",
         json={"peer": "alpha", "precedence": "FLASH", "text": "second FLASH, by key"},

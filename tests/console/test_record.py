@@ -93,7 +93,7 @@ def test_link_details_show_the_history_chart(floor: Any, login: Any) -> None:
     page.wait_for_selector("#tab button[data-link='bravo']:has-text('UP')")
     # FAST_LINE tests the line twice a second: a few points soon
     page.wait_for_function(
-        "fetch('/console/link/bravo').then(r => r.text())"
+        "() => fetch('/console/link/bravo').then(r => r.text())"
         ".then(t => (t.match(/spark-pt/g) || []).length >= 6)"
     )
     page.click("#tab button[data-link='bravo']")

@@ -24,7 +24,7 @@ def test_login_shows_the_watch_page_with_the_officer(floor: Any, login: Any) -> 
     # the line's pill names the peer and its state in words, not only a colour
     page.wait_for_selector("#topbar .pill:has-text('bravo: UP')")
     assert page.evaluate("document.body.dataset.stream") in ("open", None)
-    page.wait_for_function("document.body.dataset.stream === 'open'")
+    page.wait_for_function("() => document.body.dataset.stream === 'open'")
 
 
 def test_wrong_password_is_refused_on_the_page(floor: Any, browser: Any) -> None:
@@ -93,7 +93,7 @@ def test_tabs_keyboard_and_logout(floor: Any, login: Any) -> None:
     page = login(floor.alpha, "wo")
     page.keyboard.press("g")
     page.keyboard.press("m")
-    page.wait_for_function("location.hash === '#map'")
+    page.wait_for_function("() => location.hash === '#map'")
     assert page.get_attribute("#tab-map", "aria-selected") == "true"
     page.keyboard.press("?")
     page.wait_for_selector("#keys[open]")
@@ -124,7 +124,7 @@ def test_the_event_stream_banner_shows_when_the_station_is_gone(
     f = start_floor(tmp_path)
     try:
         page = login_page(browser, f.alpha, "wo")
-        page.wait_for_function("document.body.dataset.stream === 'open'")
+        page.wait_for_function("() => document.body.dataset.stream === 'open'")
         assert page.is_hidden("#stream-banner")
         f.alpha.kill()
         page.wait_for_selector("#stream-banner:not([hidden])")

@@ -295,6 +295,7 @@ def test_garbage_channel_names_are_refused_and_change_nothing(
     assume(
         name.strip("/") not in ("working", "deconfliction", "brief", "twoman", "seniors", "nope")
     )
+    assume(name not in (".", ".."))  # dot segments: httpx removes them before sending
     before = floor.alpha.api("GET", "/api/v1/status")["counts"]
     for route in ("thread", "thread-cards"):
         r = session.get(f"/console/{route}/" + quote(name, safe=""))

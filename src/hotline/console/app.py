@@ -29,16 +29,18 @@ from hotline.service.officers import Officers
 STATIC_PREFIX = "/static/"
 
 #: each area of the console: Console -> router of its fragments (order is irrelevant)
-AREAS: list[Callable[[Console], APIRouter]] = [pages.shell_router]
-AREAS.append(registry_router)
-AREAS.append(concerns_router)
-AREAS.append(queue_router)
-AREAS.append(record.record_router)
-AREAS.append(wall.wall_router)
-AREAS.append(threads_router)
-AREAS.append(search.search_router)
-AREAS.append(handover.handover_router)
-AREAS.append(map_router)
+AREAS: list[Callable[[Console], APIRouter]] = [
+    pages.shell_router,
+    registry_router,
+    concerns_router,
+    queue_router,
+    record.record_router,
+    wall.wall_router,
+    threads_router,
+    search.search_router,
+    handover.handover_router,
+    map_router,
+]
 
 #: paths the gate admits without a principal (rate-limited as public); a page itself
 #: sends a browser without a session to the login page

@@ -267,7 +267,11 @@
   var bindings = [];
   var pending = "";
   H.keys = {
-    bind: function (seq, label, fn) { bindings.push({ seq: seq, label: label, fn: fn }); },
+    // opts.first: asked before the bindings already made for the same key
+    bind: function (seq, label, fn, opts) {
+      var b = { seq: seq, label: label, fn: fn };
+      if (opts && opts.first) bindings.unshift(b); else bindings.push(b);
+    },
     list: function () { return bindings.slice(); },
   };
   document.addEventListener("keydown", function (ev) {

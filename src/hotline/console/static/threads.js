@@ -132,11 +132,18 @@
     if (path.indexOf("/console/thread") === 0) { ev.detail.shouldSwap = true; ev.detail.isError = false; }
   });
 
-  H.keys.bind("r", "Reply to the selected message (or write in the composer)", function () {
+  // asked first: in a thread, r replies to its selected card; else the details' reply
+  H.keys.bind("r", "Reply to the selected message in the thread (or in the details)", function () {
     var form = composer();
-    if (!form) return;
-    var card = selected && document.querySelector('.thread-card[data-message-id="' + CSS.escape(selected) + '"]');
-    if (card) replyTo(card); else form.elements.text.focus();
+    var card = form && selected && document.querySelector('.thread-card[data-message-id="' + CSS.escape(selected) + '"]');
+    if (!card) return false;
+    replyTo(card);
+  }, { first: true });
+  // asked last: with nothing selected anywhere, r writes in the thread's composer
+  H.keys.bind("r", "Write in the thread's composer", function () {
+    var form = composer();
+    if (!form) return false;
+    form.elements.text.focus();
   });
   H.keys.bind("c", "Compose a new message on this channel", function () {
     var form = composer();
