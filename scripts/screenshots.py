@@ -222,6 +222,8 @@ def wall_shot(page: Any, st: Any, out: Path, name: str) -> None:
         return
     page.goto(st.api_url + "/wall")
     page.wait_for_selector("#main:not(:has-text('Loading…'))")
+    # the wall's map has drawn its data and gone idle (static/map.js marks its element)
+    page.wait_for_selector("#wall-map[data-ready]", timeout=90_000)
     settle(page)
     page.screenshot(path=str(out / name))
     print(f"wrote {out / name}")
