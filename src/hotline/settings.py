@@ -238,6 +238,14 @@ class Settings(BaseSettings):
         le=7 * 86_400,
         description="How long a browser session lasts at most after login.",
     )
+    session_reauth_s: float = Field(
+        default=300,
+        ge=0,
+        le=86_400,
+        description="Seconds after a login during which a browser session may approve, "
+        "suspend, or change peers and accounts; later the password is asked again "
+        "(0: never asked again).",
+    )
     session_idle_s: float = Field(
         default=30 * 60,
         gt=0,

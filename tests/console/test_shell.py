@@ -167,3 +167,41 @@ def any_store_floor(request: pytest.FixtureRequest, tmp_path_factory: Any) -> It
 def test_the_console_runs_on_either_store(any_store_floor: Any, login: Any) -> None:
     page = login(any_store_floor.bravo, "swo")
     assert "Senior Officer Cleo" in page.inner_text("#topbar")
+
+
+def test_a_sensitive_action_asks_for_the_password_again_then_goes(
+    tmp_path: Path, browser: Any
+) -> None:
+    """After session_reauth_s (1 s here) a suspension from the console's session is
+    refused with reauth_required; the console asks for the password and retries once."""
+    f = start_floor(tmp_path, session_reauth_s=1)
+    try:
+        page = login_page(browser, f.alpha, "swo")
+        page.wait_for_timeout(1500)  # the setting's second passes: the session is old
+        body = {"peer": "bravo", "channel": "working", "reason": "line check of the drill"}
+        # started, not awaited (the page asks for the password before it can answer)
+        call = (
+            "([p, b]) => { window.__done = null;"
+            " Hotline.api('POST', p, b).then(r => { window.__done = r; }); }"
+        )
+        page.evaluate(call, ["/api/v1/suspensions", body])
+        page.wait_for_selector("#lock:not([hidden]) #lock-cancel:not([hidden])")
+        assert "password again" in page.inner_text("#lock-title").lower()
+        page.fill("#lock-password", PASSWORD)
+        page.click("#lock-form button[type=submit]")
+        page.wait_for_selector("#lock", state="hidden")
+        result = page.wait_for_function("() => window.__done").json_value()
+        assert result["ok"], result
+        states = f.alpha.api("GET", "/api/v1/suspensions")
+        assert "line check of the drill" in str(states)
+        # Cancel: nothing done, and the console says so
+        page.wait_for_timeout(1500)
+        page.evaluate(call, ["/api/v1/suspensions/resume", {"peer": "bravo", "channel": "working"}])
+        page.wait_for_selector("#lock-cancel:not([hidden])")
+        page.click("#lock-cancel")
+        assert page.wait_for_function("() => window.__done").json_value()["status"] == 403
+        page.wait_for_selector(".toast-error:has-text('password was not given')")
+        assert "line check of the drill" in str(f.alpha.api("GET", "/api/v1/suspensions"))
+        page.context.close()
+    finally:
+        f.net.close()

@@ -385,3 +385,43 @@ def test_guessing_the_current_password_through_a_token_is_held_back_too(run_pair
             assert (await c.post("/api/v1/officers/ko/password", json=right)).status_code == 200
 
     with_desks(run_pair, scenario, login_failures_before_backoff=3)
+
+
+def test_a_sensitive_action_from_an_old_session_needs_the_password_again(
+    run_pair: Any,
+) -> None:
+    """Approving, suspending, peers and accounts: a browser session may change them only
+    within session_reauth_s of its login (403 reauth_required after, reads unaffected);
+    a new login (the console's password dialog) lets the same request through."""
+
+    def new_officer(n: int) -> dict[str, Any]:
+        return {"username": f"o{n}", "display_name": f"O {n}", "roles": ["auditor"],
+                "password": PASSWORD}  # fmt: skip
+
+    async def scenario(p: Pair, alpha: Desk, _b: Desk) -> None:
+        await alpha.officer("adm", Role.ADMINISTRATOR)
+        async with alpha.client() as c:
+            h = session_headers(await login(c, "adm"))
+            r = await c.post("/api/v1/officers", json=new_officer(1), headers=h)
+            assert r.status_code == 201, r.text
+            token = (await c.post("/api/v1/tokens", json={}, headers=h)).json()["token"]
+            p.clock.advance(6 * 60)  # past the 5 minutes, well within the idle limit
+            r = await c.post("/api/v1/officers", json=new_officer(2), headers=h)
+            assert (r.status_code, error_of(r)["code"]) == (403, "reauth_required")
+            assert "password" in error_of(r)["hint"]
+            assert (await c.get("/api/v1/officers", headers=h)).status_code == 200
+            # not sensitive: a message from the same session still goes
+            ok = await c.post("/api/v1/tokens", json={}, headers=h)
+            assert ok.status_code == 201
+            # an API token is not a browser session: no password to ask again
+            bearer = {"authorization": f"Bearer {token}"}
+            r = await c.post("/api/v1/officers", json=new_officer(3), headers=bearer)
+            assert r.status_code == 201, r.text
+            h = session_headers(await login(c, "adm"))  # the password again
+            r = await c.post("/api/v1/officers", json=new_officer(2), headers=h)
+            assert r.status_code == 201, r.text
+        async with alpha.client(STATION_AUTH) as c:
+            names = {o["username"] for o in (await c.get("/api/v1/officers")).json()}
+        assert {"o1", "o2", "o3"} <= names
+
+    with_desks(run_pair, scenario, session_reauth_s=300)

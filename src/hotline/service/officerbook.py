@@ -55,8 +55,8 @@ class Account:
     languages: tuple[str, ...] = ()
     disabled: bool = False
 
-    def principal(self, via: str) -> Principal:
-        return Principal(self.username, self.display_name, self.roles, via=via)
+    def principal(self, via: str, fresh: bool = True) -> Principal:
+        return Principal(self.username, self.display_name, self.roles, via=via, fresh=fresh)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +74,8 @@ class SessionEntry:
     csrf_hash: bytes
     expires_at_us: int
     last_seen_us: int
+    #: when the password was given (the login that opened the session)
+    created_at_us: int = 0
 
 
 @dataclass
@@ -82,6 +84,8 @@ class OfficerBook:
 
     now_us: Callable[[], int]
     idle_us: int
+    #: a session older than this may not take a SENSITIVE action (0: no such limit)
+    reauth_us: int = 0
     accounts: dict[str, Account] = field(default_factory=dict)
     tokens: dict[bytes, TokenEntry] = field(default_factory=dict)
     sessions: dict[bytes, SessionEntry] = field(default_factory=dict)
@@ -184,7 +188,8 @@ class OfficerBook:
                     hint="send the csrf_token the login returned in the X-CSRF-Token header",
                 )
         entry.last_seen_us = now
-        return account.principal("session")
+        fresh = not self.reauth_us or now - entry.created_at_us <= self.reauth_us
+        return account.principal("session", fresh=fresh)
 
 
 def session_id_of(cookie: bytes) -> bytes | None:

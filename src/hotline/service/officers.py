@@ -132,7 +132,11 @@ class Officers:
         self.ctx = ctx
         self.hasher = hasher or PasswordHasher()
         s = ctx.settings
-        self.book = OfficerBook(ctx.clock.now_us, idle_us=int(s.session_idle_s * 1e6))
+        self.book = OfficerBook(
+            ctx.clock.now_us,
+            idle_us=int(s.session_idle_s * 1e6),
+            reauth_us=int(s.session_reauth_s * 1e6),
+        )
         #: a hash to verify against when the username is unknown (same time either way)
         self._dummy: str | None = None
 
@@ -150,7 +154,12 @@ class Officers:
         }
         book.sessions = {
             x.session_hash: SessionEntry(
-                x.username, x.session_hash, x.csrf_hash, x.expires_at_us, x.created_at_us
+                x.username,
+                x.session_hash,
+                x.csrf_hash,
+                x.expires_at_us,
+                x.created_at_us,
+                x.created_at_us,
             )
             for x in db.sessions(conn)
             if x.expires_at_us > now
@@ -471,7 +480,9 @@ class Officers:
         def unit(tx: WriteTx) -> None:
             db.sessions_delete_expired(tx.conn, now)
             db.session_put(tx.conn, row)
-            entry = SessionEntry(account.username, row.session_hash, row.csrf_hash, expires, now)
+            entry = SessionEntry(
+                account.username, row.session_hash, row.csrf_hash, expires, now, now
+            )
             tx.after_commit(lambda: self.book.put_session(entry))
 
         await self.ctx.writer.submit(unit)

@@ -57,6 +57,12 @@ ALLOWED: dict[Role, frozenset[Action]] = {
     Role.AUDITOR: frozenset({Action.READ, Action.EXPORT}),
 }
 
+#: actions a browser session takes only soon after its password was given (the console
+#: asks for it again): approving another's message, suspending, peers, accounts
+SENSITIVE: frozenset[Action] = frozenset(
+    {Action.APPROVE, Action.SUSPEND, Action.PEERS, Action.OFFICERS}
+)
+
 #: roles in ladder order, lowest first (escalation climbs it)
 LADDER: tuple[Role, ...] = (Role.WATCH_OFFICER, Role.SENIOR_WATCH_OFFICER, Role.PRINCIPAL)
 
@@ -76,6 +82,10 @@ class Principal:
     #: how it was authenticated: "token" (an officer's API token), "session" (a browser
     #: session), "station" (the station's bootstrap token)
     via: str = "token"
+    #: False for a browser session whose password was given longer ago than the setting
+    #: ``session_reauth_s``: it may still read and act, but not take a sensitive action
+    #: (``SENSITIVE``) until the officer gives the password again
+    fresh: bool = True
 
     def may(self, action: Action) -> bool:
         return any(action in ALLOWED[role] for role in self.roles)

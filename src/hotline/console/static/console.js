@@ -41,6 +41,12 @@
     var data = null;
     try { data = await r.json(); } catch (e) { data = null; }
     if (r.status === 401 && path !== "/api/v1/session") { window.location.assign("/login"); return { ok: false, status: 401, data: data }; }
+    // a sensitive action from a session whose password is too old: ask for it, retry once
+    if (r.status === 403 && data && data.error && data.error.code === "reauth_required" && !opts.retried) {
+      if (await H.reauth()) return H.api(method, path, payload, Object.assign({}, opts, { retried: true }));
+      H.toast("Not done: the password was not given again.", "error");
+      return { ok: false, status: 403, data: data };
+    }
     if (!r.ok && !opts.quiet) {
       var err = data && data.error ? data.error : { message: "Refused (" + r.status + ")" };
       H.toast(err.message + (err.hint ? " " + err.hint : ""), "error");
@@ -346,12 +352,35 @@
     var lock = document.getElementById("lock");
     if (!lock || !idleLimit || !lock.hidden) return;
     if (Date.now() - lastInput >= idleLimit) {
-      lock.hidden = false;
-      body.classList.add("locked");
-      document.getElementById("lock-password").focus();
+      showLock("Locked after inactivity", "Enter your password to go on.", false);
     }
   }
   H.lock = function () { lastInput = 0; checkIdle(); };
+  // the password again, for a sensitive action: resolves true once given, false on Cancel
+  var waiters = [];
+  function showLock(title, why, cancellable) {
+    document.getElementById("lock-title").textContent = title;
+    document.getElementById("lock-why").textContent = why;
+    document.getElementById("lock-cancel").hidden = !cancellable;
+    document.getElementById("lock").hidden = false;
+    body.classList.add("locked");
+    document.getElementById("lock-password").focus();
+  }
+  H.reauth = function () {
+    return new Promise(function (resolve) {
+      waiters.push(resolve);
+      showLock("Your password again", "Approving, suspending and changing peers or accounts need your password again.", true);
+    });
+  };
+  function unlocked(ok) {
+    document.getElementById("lock").hidden = true;
+    body.classList.remove("locked");
+    var w = waiters; waiters = [];
+    w.forEach(function (resolve) { resolve(ok); });
+  }
+  document.addEventListener("click", function (ev) {
+    if (ev.target.id === "lock-cancel") { lockForm.reset(); unlocked(false); }
+  });
   var lockForm = document.getElementById("lock-form");
   if (lockForm) lockForm.addEventListener("submit", async function (ev) {
     ev.preventDefault();
@@ -361,9 +390,8 @@
     var err = document.getElementById("lock-error");
     if (res.ok) {
       lockForm.reset(); err.hidden = true;
-      document.getElementById("lock").hidden = true;
-      body.classList.remove("locked");
       lastInput = Date.now();
+      unlocked(true);
       htmx.trigger(body, "hl-resync");
     } else {
       err.textContent = res.data && res.data.error ? res.data.error.message : "Refused.";
