@@ -41,21 +41,9 @@ from typing import Any
 
 from benchkit import machine, pct
 from hotline import localnet
+from hotline.console import headless
 
-CHROMIUM = "/usr/bin/chromium"
-#: the same flags as tests/console/conftest.py: a closed network, no screen
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-    "--use-gl=swiftshader",
-    "--enable-unsafe-swiftshader",
-]
+CHROMIUM, CHROMIUM_ARGS = headless.CHROMIUM, list(headless.ARGS)
 USERNAME, PASSWORD = "bench", "bench password on loopback"
 SETTINGS: dict[str, Any] = {"api_rate_per_s": 100_000.0}
 #: site categories of the generated registry, with weights (nuclear plants are rare)

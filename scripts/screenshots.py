@@ -34,22 +34,10 @@ from typing import Any
 from hotline import localnet
 from hotline.cli.demo import TEXTS
 from hotline.cli.demowatch import Officer
+from hotline.console import headless
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-#: the same flags as tests/console/conftest.py: a closed network, no screen
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-    "--use-gl=swiftshader",
-    "--enable-unsafe-swiftshader",
-]
+CHROMIUM, CHROMIUM_ARGS = headless.CHROMIUM, list(headless.ARGS)
 VIEWPORT = {"width": 1600, "height": 1000}
 #: the console's officer on alpha (the password exists only while the script runs)
 USERNAME = "officer"

@@ -23,25 +23,14 @@ from typing import Any
 
 import pytest
 
+from hotline.console import headless
 from tests.integration.conftest import FAST_LINE, Net, _make_net, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("HOTLINE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = headless.CHROMIUM
 AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
 PASSWORD = "correct horse battery staple"
-#: flags for a closed network (no background connections) and a machine without a screen
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-    "--use-gl=swiftshader",
-    "--enable-unsafe-swiftshader",
-]
+CHROMIUM_ARGS = list(headless.ARGS)
 
 #: every console test module's officers: username -> (display name, roles)
 OFFICERS: dict[str, tuple[str, list[str]]] = {

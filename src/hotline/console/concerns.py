@@ -13,13 +13,12 @@ map's drafting and editing of concerns.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
 from hotline.console.context import Console
-from hotline.errors import NotFoundError
 from hotline.service import registryview
 
 #: a concern id as the models accept one (anything else is a 422 before reading)
@@ -29,15 +28,10 @@ IDENT = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
 def concerns_router(console: Console) -> APIRouter:
     router = APIRouter(prefix="/console", include_in_schema=False)
 
-    def projection() -> Any:
-        if console.deconfliction is None:
-            raise NotFoundError("this station keeps no registry")
-        return console.deconfliction.projection
-
     @router.get("/tab/concerns", response_class=HTMLResponse)
     async def tab(request: Request) -> Response:
         who = console.who(request)
-        rows = await console.read(registryview.concerns, projection(), console.station_id)
+        rows = await console.read(registryview.concerns, console.projection(), console.station_id)
         return console.render(
             "concerns/tab.html", who, concerns=rows, workflow_states=registryview.WORKFLOW
         )
@@ -47,7 +41,9 @@ def concerns_router(console: Console) -> APIRouter:
         request: Request, concern_id: Annotated[str, Path(pattern=IDENT)]
     ) -> Response:
         who = console.who(request)
-        row = await console.read(registryview.concern, projection(), console.station_id, concern_id)
+        row = await console.read(
+            registryview.concern, console.projection(), console.station_id, concern_id
+        )
         return console.render(
             "concerns/details.html", who, c=row, workflow_states=registryview.WORKFLOW
         )

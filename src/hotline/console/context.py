@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment
 
 from hotline.api.auth import principal
+from hotline.errors import NotFoundError
 from hotline.service.line import Line
 from hotline.service.officers import Officers
 from hotline.service.roles import Action, Principal
@@ -37,6 +38,12 @@ class Console:
     @property
     def station_id(self) -> str:
         return self.line.station_id
+
+    def projection(self) -> Any:
+        """The registry's projection (sites, activities, concerns); 404 without one."""
+        if self.deconfliction is None:
+            raise NotFoundError("this station keeps no registry")
+        return self.deconfliction.projection
 
     def who(self, request: Request) -> Principal:
         """The officer the gate authenticated (fragments are never public)."""

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
 from hotline.console.context import Console
-from hotline.errors import NotFoundError
 from hotline.service import registryview
 
 #: a site or activity id as the models accept one (anything else is a 422 before reading)
@@ -35,15 +34,10 @@ def _now(console: Console) -> dt.datetime:
 def registry_router(console: Console) -> APIRouter:
     router = APIRouter(prefix="/console", include_in_schema=False)
 
-    def projection() -> Any:
-        if console.deconfliction is None:
-            raise NotFoundError("this station keeps no registry")
-        return console.deconfliction.projection
-
     @router.get("/tab/registry", response_class=HTMLResponse)
     async def tab(request: Request) -> Response:
         who = console.who(request)
-        proj = projection()
+        proj = console.projection()
         tables = await asyncio.to_thread(registryview.registry_tables, proj, _now(console))
         return console.render("registry/tab.html", who, **tables, peers=console.line.peers.ids())
 
@@ -51,13 +45,13 @@ def registry_router(console: Console) -> APIRouter:
     async def tables(request: Request) -> Response:
         """The tables alone: the tab refreshes them live without touching the import."""
         who = console.who(request)
-        proj = projection()
+        proj = console.projection()
         values = await asyncio.to_thread(registryview.registry_tables, proj, _now(console))
         return console.render("registry/tables.html", who, **values)
 
     async def details(request: Request, kind: str, ident: str) -> Response:
         who = console.who(request)
-        proj = projection()
+        proj = console.projection()
         rec = await asyncio.to_thread(registryview.record, proj, kind, ident, _now(console))
         return console.render("registry/record.html", who, rec=rec)
 
