@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from hotline.errors import EnvelopeError, InputError, PermissionDeniedError
-from hotline.service import channels, search, sender
+from hotline.service import actions, channels, search, sender
 from hotline.service.roles import STATION, Principal, Role
 from hotline.wire.channels import ChannelSpec, StationRoles
 from hotline.wire.envelope import Precedence
@@ -99,6 +99,18 @@ def test_refusals_before_anything_is_appended(run_net):
         assert {h["channel"] for h in channels.visible(a, WATCH, found["items"])} == {"working"}
         assert {h["channel"] for h in channels.visible(a, SENIOR, found["items"])} == {
             "chiefs", "working"}  # fmt: skip
+        # the action queue (API and console) leaves out what the officer may not read: a
+        # message from bravo on "chiefs" asks alpha's seniors only for an acknowledgement
+        got = await sender.send(net["bravo"].line.ctx, peer="alpha", channel="chiefs",
+                                precedence=Precedence.ROUTINE, payload=text(3))  # fmt: skip
+        await net.flush()
+        ref = str(got.message_id)
+        with net["alpha"].read_engine.connect() as conn:
+            now = net.clock.now_us()
+            every = {i.ref for i in actions.required(conn, WATCH, now, "alpha")}
+            assert ref in every  # the source itself does not know the channel's terms
+            assert ref not in {i.ref for i in channels.required(conn, a, WATCH, now)}
+            assert ref in {i.ref for i in channels.required(conn, a, SENIOR, now)}
 
     run_net(scenario)
 

@@ -182,7 +182,7 @@ def test_a_held_message_is_approved_from_the_second_officers_queue(floor: Any, l
         f.requestSubmit();
         }"""
     )
-    wo.wait_for_selector(".toast-ok:has-text('Held for a second officer')")
+    wo.wait_for_selector(".toast-ok:has-text('a second officer must approve it')")
     [held] = [
         a
         for a in floor.alpha.api("GET", "/api/v1/approvals?state=pending")

@@ -172,6 +172,7 @@ def test_brevity_two_person_and_a_proposal_answered_from_the_list(floor: Any, lo
     # the two-person channel says so, and a send is held for approval
     open_thread(alpha, "twoman")
     assert "Needs a second officer" in alpha.inner_text("#composer")
+    alpha.evaluate("() => document.getElementById('toasts').replaceChildren()")  # earlier sends'
     send(alpha, "Request ministerial call at 1200Z")
     alpha.wait_for_selector(".toast:has-text('Held for approval')")
     assert alpha.locator(".toast:text-is('Sent.')").count() == 0

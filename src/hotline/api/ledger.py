@@ -6,11 +6,10 @@ Owns only the HTTP shapes; proofs come from the stored tree. Must not touch: wri
 """
 
 import asyncio
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response
 from pydantic import Field
 
 from hotline.api import shapes
@@ -98,9 +97,6 @@ def ledger_router(line: Line, auth: Any) -> APIRouter:
     return router
 
 
-TRANSCRIPT_CHUNK = 1 << 16  #: bytes per chunk of a streamed transcript
-
-
 class TranscriptCosignature(shapes.Shape):
     checkpoint: int = Field(description="Index into `checkpoints`.")
     cosigner: str = Field(description="The cosigner's verifier key (vkey).")
@@ -134,7 +130,7 @@ def transcript_router(line: Line, auth: Any) -> APIRouter:
             **errors(403),
         },
     )
-    async def export_transcript() -> StreamingResponse:
+    async def export_transcript() -> Response:
         """This station's whole record as a self-contained transcript, signed whole (the
         same file as `hotline export`): check it offline with `hotline verify`."""
         signer = NoteSigner(origin_of(line.station_id), line.identity.log_seed)
@@ -143,20 +139,15 @@ def transcript_router(line: Line, auth: Any) -> APIRouter:
             with line.reader.connect() as conn:
                 return transcripts.export(conn, line.card, signer)
 
+        # built whole, like the CLI's export (it is signed whole), then sent as one body
         body = (await asyncio.to_thread(build)).encode("utf-8")
-
-        def chunks() -> Iterator[bytes]:
-            for i in range(0, len(body), TRANSCRIPT_CHUNK):
-                yield body[i : i + TRANSCRIPT_CHUNK]
-
         name = f"{line.station_id}.transcript.json"
         safe = "".join(c if c.isascii() and (c.isalnum() or c in "-._") else "_" for c in name)
-        return StreamingResponse(
-            chunks(),
+        return Response(
+            body,
             media_type="application/json",
             headers={
                 "content-disposition": f'attachment; filename="{safe}"',
-                "content-length": str(len(body)),
                 "cache-control": "no-store",
             },
         )

@@ -22,7 +22,7 @@ from hotline.api import shapes
 from hotline.api.auth import allowed
 from hotline.api.openapi import errors
 from hotline.errors import NotFoundError
-from hotline.service import actions, queries, stages
+from hotline.service import actions, channels, queries, stages
 from hotline.service.line import Line
 from hotline.service.roles import Action, Principal
 from hotline.wire.envelope import Precedence
@@ -181,7 +181,7 @@ def stages_router(line: Line, auth: Any) -> APIRouter:
         """What this officer must do now, from every source, most urgent first
         (precedence, then time left)."""
         now = line.clock.now_us()
-        items: list[actions.ActionItem] = await read(actions.required, who, now, line.station_id)
+        items: list[actions.ActionItem] = await read(channels.required, line.ctx, who, now)
         return [
             ActionItemShape(
                 kind=i.kind, ref=i.ref, precedence=Precedence(i.precedence).name,

@@ -9,6 +9,7 @@ never on the event loop). Must not touch: SQL, writes.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ from jinja2 import Environment
 
 from hotline.api.auth import principal
 from hotline.errors import NotFoundError
+from hotline.service import registry
 from hotline.service.line import Line
 from hotline.service.officers import Officers
 from hotline.service.roles import Action, Principal
@@ -38,6 +40,10 @@ class Console:
     @property
     def station_id(self) -> str:
         return self.line.station_id
+
+    def now(self) -> dt.datetime:
+        """The line's clock now, as an aware UTC datetime (the registry's time)."""
+        return registry.utc(self.line.clock.now_us())
 
     def projection(self) -> Any:
         """The registry's projection (sites, activities, concerns); 404 without one."""
@@ -67,7 +73,6 @@ class Console:
             station=self.station_id,
             me=who,
             can=(lambda action: who is not None and who.may(Action(action))),
-            settings=self.line.settings,
             **values,
         )
         return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})

@@ -58,9 +58,6 @@ def _us(t: dt.datetime | None) -> int | None:
 def map_router(console: Console) -> APIRouter:
     router = APIRouter(prefix="/console", include_in_schema=False)
 
-    def now() -> dt.datetime:
-        return dt.datetime.fromtimestamp(console.line.clock.now_us() / 1e6, dt.UTC)
-
     async def source(fn: Callable[[Any], dict[str, Any]]) -> Response:
         dc = console.deconfliction
         if dc is None:
@@ -101,14 +98,14 @@ def map_router(console: Console) -> APIRouter:
 
     @router.get("/site/{site_id}", response_class=HTMLResponse)
     async def site(request: Request, site_id: str) -> Response:
-        view = await detail(mapview.site_view, site_id, now())
+        view = await detail(mapview.site_view, site_id, console.now())
         return console.render(
             "map/site.html", console.who(request), rec=view, us=_us, categories=dict(CATEGORIES)
         )
 
     @router.get("/activity/{activity_id}", response_class=HTMLResponse)
     async def activity(request: Request, activity_id: str) -> Response:
-        view = await detail(mapview.activity_view, activity_id, now())
+        view = await detail(mapview.activity_view, activity_id, console.now())
         return console.render("map/activity.html", console.who(request), rec=view, us=_us)
 
     @router.get("/conflict/{concern_id}", response_class=HTMLResponse)

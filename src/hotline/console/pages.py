@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.engine import Connection
 
 from hotline.api.openapi import EVENT_TYPES
 from hotline.console.context import Console
@@ -89,9 +90,16 @@ def shell_router(console: Console) -> APIRouter:
     async def topbar(request: Request) -> Response:
         who = console.who(request)
         now = console.line.clock.now_us()
-        alarms = await console.read(queries.alarms, now)
-        links = await console.read(queries.link_status, console.line.peers.ids())
-        on_watch = await console.read(rota.now_on_watch, now)
+        peers = console.line.peers.ids()
+
+        def bar(conn: Connection) -> tuple[Any, Any, Any]:  # one connection, one thread hop
+            return (
+                queries.alarms(conn, now),
+                queries.link_status(conn, peers),
+                rota.now_on_watch(conn, now),
+            )
+
+        alarms, links, on_watch = await console.read(bar)
         return console.render(
             "topbar.html",
             who,

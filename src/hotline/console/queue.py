@@ -46,7 +46,7 @@ def queue_router(console: Console) -> APIRouter:
     async def queue(request: Request) -> Response:
         who = console.who(request)
         now = console.line.clock.now_us()
-        cards, total = await console.read(actionqueue.cards, who, now, console.station_id)
+        cards, total = await console.read(actionqueue.cards, console.line.ctx, who, now)
         return console.render("queue/queue.html", who, cards=cards, total=total, now_us=now)
 
     @router.get("/message/{message_id}", response_class=HTMLResponse)

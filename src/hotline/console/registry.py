@@ -14,7 +14,6 @@ map, concerns (concerns.py).
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
@@ -27,10 +26,6 @@ from hotline.service import registryview
 IDENT = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
 
 
-def _now(console: Console) -> dt.datetime:
-    return dt.datetime.fromtimestamp(console.line.clock.now_us() / 1e6, dt.UTC)
-
-
 def registry_router(console: Console) -> APIRouter:
     router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -38,7 +33,7 @@ def registry_router(console: Console) -> APIRouter:
     async def tab(request: Request) -> Response:
         who = console.who(request)
         proj = console.projection()
-        tables = await asyncio.to_thread(registryview.registry_tables, proj, _now(console))
+        tables = await asyncio.to_thread(registryview.registry_tables, proj, console.now())
         return console.render("registry/tab.html", who, **tables, peers=console.line.peers.ids())
 
     @router.get("/registry/tables", response_class=HTMLResponse)
@@ -46,13 +41,13 @@ def registry_router(console: Console) -> APIRouter:
         """The tables alone: the tab refreshes them live without touching the import."""
         who = console.who(request)
         proj = console.projection()
-        values = await asyncio.to_thread(registryview.registry_tables, proj, _now(console))
+        values = await asyncio.to_thread(registryview.registry_tables, proj, console.now())
         return console.render("registry/tables.html", who, **values)
 
     async def details(request: Request, kind: str, ident: str) -> Response:
         who = console.who(request)
         proj = console.projection()
-        rec = await asyncio.to_thread(registryview.record, proj, kind, ident, _now(console))
+        rec = await asyncio.to_thread(registryview.record, proj, kind, ident, console.now())
         return console.render("registry/record.html", who, rec=rec)
 
     @router.get("/registry/site/{site_id}", response_class=HTMLResponse)

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from hotline.console.context import Console
-from hotline.service import channels, threadview
+from hotline.service import approvals, channels, threadview
 from hotline.service.roles import Principal
 from hotline.wire.channels import PRECEDENCES
 
@@ -41,7 +41,7 @@ def threads_router(console: Console) -> APIRouter:
             officer=who.username,
             now_us=console.line.clock.now_us(),
             levels=ctx.settings.channel_levels,
-            two_person_standing=ctx.settings.two_person_channels,
+            two_person={n for n in ctx.channels.names() if approvals.requires_approval(ctx, n)},
         )
         return result
 
@@ -113,9 +113,7 @@ def threads_router(console: Console) -> APIRouter:
         if isinstance(values, Response):
             return values
         spec = values["spec"]
-        two_person = spec is not None and (
-            spec.two_person or (spec.standing and channel in ctx.settings.two_person_channels)
-        )
+        two_person = approvals.requires_approval(ctx, channel) is not None
         return console.render(
             "threads/thread.html",
             values.pop("who"),

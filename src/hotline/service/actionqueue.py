@@ -18,7 +18,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from hotline.service import actions
+from hotline.service import actions, channels
+from hotline.service.context import LineContext
 from hotline.service.roles import Principal
 from hotline.store import approvals as approvals_db
 from hotline.store import reads
@@ -63,11 +64,12 @@ def _from(row: Any) -> str:
 
 
 def cards(
-    conn: Connection, principal: Principal, now_us: int, station_id: str
+    conn: Connection, ctx: LineContext, principal: Principal, now_us: int
 ) -> tuple[list[dict[str, Any]], int]:
     """The officer's cards, most urgent first (service/actions.py's order), and how many
-    items there are in all."""
-    items = actions.required(conn, principal, now_us, station_id)
+    items there are in all; items on channels the officer may not read are left out
+    (``channels.required``), as in the API."""
+    items = channels.required(conn, ctx, principal, now_us)
     escalated: dict[str, list[str]] = {}
     for e in watch_db.escalations(conn, open_only=True, limit=1000):
         escalated.setdefault(str(e.message_id), []).append(f"{e.role} (step {e.step})")

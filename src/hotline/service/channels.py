@@ -537,7 +537,36 @@ def visible(
     return [r for r in rows if r["channel"] in ok or book.get(r["channel"]) is None]
 
 
+def required(
+    conn: Connection, ctx: LineContext, principal: Principal, now_us: int
+) -> list[actions.ActionItem]:
+    """``actions.required`` for this station, without the items on channels the
+    principal's roles may not read here (a summary is the message's text): what the
+    action queue of the API and of the console show."""
+    ok = readable(ctx, principal)
+    book = ctx.channels
+    return [
+        i
+        for i in actions.required(conn, principal, now_us, ctx.station_id)
+        if not i.channel or i.channel in ok or book.get(i.channel) is None
+    ]
+
+
 # --- the action queue: proposals waiting for this station's answer ------------------------
+
+
+def awaiting(conn: Connection, station_id: str) -> list[tuple[Any, ChannelSpec]]:
+    """Proposals naming this station as a member that it has not answered: each stored
+    row with its terms."""
+    out = []
+    for row in store.awaiting_answer(conn, station_id):
+        try:
+            spec = ChannelSpec.model_validate_json(row.spec)
+        except ValidationError:  # checked before it was stored; never expected
+            continue
+        if station_id in spec.members:
+            out.append((row, spec))
+    return out
 
 
 def awaiting_items(
@@ -548,13 +577,7 @@ def awaiting_items(
     if not principal.may(Action.CHANNELS):
         return []
     out = []
-    for row in store.awaiting_answer(conn, station_id):
-        try:
-            spec = ChannelSpec.model_validate_json(row.spec)
-        except ValidationError:  # checked before it was stored; never expected
-            continue
-        if station_id not in spec.members:
-            continue
+    for row, spec in awaiting(conn, station_id):
         out.append(
             actions.ActionItem(
                 kind="channel",

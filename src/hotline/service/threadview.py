@@ -16,11 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
-from hotline.service import queries
-from hotline.store import channels as channels_db
+from hotline.service import channels, queries
 from hotline.store import threadview as db
 from hotline.wire.channels import LEVELS, ChannelSpec
 
@@ -57,15 +55,16 @@ def channel_groups(
     officer: str,
     now_us: int,
     levels: Iterable[str],
-    two_person_standing: Iterable[str] = (),
+    two_person: Iterable[str] = (),
 ) -> list[tuple[str, list[ChannelRow]]]:
     """The channels the officer may read, grouped by level (the known levels first, in
-    their order), each with its unread and overdue counts."""
+    their order), each with its unread and overdue counts; ``two_person`` names the
+    channels that need a second officer (service/approvals.py ``requires_approval``)."""
     unread = db.unread_by_channel(conn, station, officer)
     overdue = db.overdue_by_channel(conn, now_us)
     by_level: dict[str, list[ChannelRow]] = {}
     named = set()
-    tp = set(two_person_standing)
+    tp = set(two_person)
     for spec in specs:
         named.add(spec.name)
         if spec.name not in readable:
@@ -77,7 +76,7 @@ def channel_groups(
             members=tuple(spec.members),
             unread=unread.get(spec.name, 0),
             overdue=overdue.get(spec.name, 0),
-            two_person=spec.two_person or (spec.standing and spec.name in tp),
+            two_person=spec.name in tp,
             brevity_words=spec.brevity_words,
         )
         by_level.setdefault(spec.level, []).append(row)
@@ -96,26 +95,18 @@ def channel_groups(
 
 def awaiting(conn: Connection, station: str) -> list[dict[str, Any]]:
     """Channel proposals naming this station as a member that it has not answered."""
-    out = []
-    for row in channels_db.awaiting_answer(conn, station):
-        try:
-            spec = ChannelSpec.model_validate_json(row.spec)
-        except ValidationError:  # checked before it was stored; never expected
-            continue
-        if station not in spec.members:
-            continue
-        out.append(
-            {
-                "name": row.name,
-                "proposer": row.proposer,
-                "version": int(row.version),
-                "level": spec.level,
-                "members": list(spec.members),
-                "two_person": spec.two_person,
-                "brevity_words": spec.brevity_words,
-            }
-        )
-    return out
+    return [
+        {
+            "name": row.name,
+            "proposer": row.proposer,
+            "version": int(row.version),
+            "level": spec.level,
+            "members": list(spec.members),
+            "two_person": spec.two_person,
+            "brevity_words": spec.brevity_words,
+        }
+        for row, spec in channels.awaiting(conn, station)
+    ]
 
 
 def has_messages(conn: Connection, channel: str) -> bool:

@@ -90,7 +90,8 @@
     el.removeAttribute("aria-busy");
     if (res.ok) {
       var done = el.dataset.done || "Done.";
-      if (res.status === 202 && res.data && (res.data.approval || res.data.approval_id)) done = "Held for a second officer's approval.";
+      // 202 with an approval id: held under the two-person rule, nothing has left yet
+      if (res.status === 202 && res.data && res.data.approval_id) done = "Held for approval: a second officer must approve it before it leaves.";
       H.toast(done, "ok");
       if (el.tagName === "FORM") el.reset();
       if (el.dataset.then) el.dataset.then.split(" ").forEach(function (e) { htmx.trigger(body, e, res.data); });

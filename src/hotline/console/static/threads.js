@@ -1,7 +1,7 @@
 // The threads area of the console (see console.js for window.Hotline): the selected
 // card, Reply, the composer's live word count against the channel's brevity limit for
-// FLASH and IMMEDIATE (refused here before the station refuses it), the 202 "held for
-// approval" answer, and the keys r (reply / focus the composer) and c (compose).
+// FLASH and IMMEDIATE (refused here before the station refuses it), and the keys r
+// (reply / focus the composer) and c (compose).
 // A peer's words only ever go in as textContent.
 "use strict";
 (function () {
@@ -103,20 +103,12 @@
     if (c && !ev.target.closest("button")) select(c);
   }, true);
 
-  // after a send: clear the reply, say what happened to a held one
+  // after a send: clear the reply (console.js says whether it was sent or held)
   body.addEventListener("hl-api-done", function (ev) {
     var d = ev.detail || {};
     if (!d.el || d.el.id !== "composer") return;
     clearReply();
     count(d.el);
-    if (d.status === 202) {
-      // console.js said "Sent.": nothing was sent yet, so take that back
-      var box = document.getElementById("toasts");
-      if (box) Array.prototype.forEach.call(box.children, function (t) {
-        if (t.textContent === (d.el.dataset.done || "Done.")) t.remove();
-      });
-      H.toast("Held for approval: a second officer must approve it before it leaves.", "ok");
-    }
   });
   // the cards are swapped in live: keep the selection
   document.addEventListener("htmx:afterSwap", function (ev) {
