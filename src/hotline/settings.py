@@ -104,6 +104,14 @@ class Settings(BaseSettings):
         description="Timeout of one peer request (a link test waits less when the interval "
         "asks for it; a delivery at most this plus one interval in all).",
     )
+    paths: list[Literal["https", "nats"]] = Field(
+        default=["https"],
+        min_length=1,
+        max_length=4,
+        description="The paths this station sends on, most preferred first: https (the "
+        "peer's endpoint, mutual TLS) and nats (the relay at relay_url). Each path is "
+        "link-tested on its own; pending envelopes go on the next UP path when one fails.",
+    )
     retry_base_s: float = Field(default=0.5, gt=0, description="First delivery retry delay.")
     retry_max_s: float = Field(default=30.0, gt=0, description="Longest delivery retry delay.")
     ack_deadline_flash_s: float = Field(default=600.0, gt=0, description="FLASH ack deadline.")

@@ -45,6 +45,7 @@ from hotline.link.health import Timing
 from hotline.link.limits import PeerLimits, own_limits
 from hotline.link.linktest import HealthRecorder, LinkTester
 from hotline.link.outbox import Outbox
+from hotline.link.transport import Transport
 from hotline.service import approvals, peering
 from hotline.service.arbitration import Arbitration
 from hotline.service.dissemination_watch import DisseminationWatch
@@ -177,7 +178,7 @@ class Station:
         #: the context uvicorn serves with; it hands each handshake to ``_peer_ctx_now``
         self._peer_ctx: ssl.SSLContext | None = None
         self._peer_ctx_now: ssl.SSLContext | None = None
-        self._clients: dict[str, PeerClient] = {}
+        self._clients: dict[str, list[Transport]] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._link_tasks: dict[str, list[asyncio.Task[None]]] = {}
         self._resyncs: dict[str, asyncio.Task[None]] = {}
@@ -314,8 +315,9 @@ class Station:
                     srv.should_exit = True
                 for task in [*self._workers, *self._resyncs.values()]:
                     task.cancel()
-            for client in self._clients.values():
-                await client.aclose()
+            for transports in self._clients.values():
+                for transport in transports:
+                    await transport.aclose()
             for arbitration in self.arbitrations:
                 await arbitration.aclose()
         finally:
@@ -330,21 +332,17 @@ class Station:
             raise ConfigError("the station is not running")
         s = self.settings
         card = self.line.peers.get(peer)
-        if not card.card.endpoints:
-            log.info("peer %s has no endpoint on its card: receive-only", peer)
-            return
         timing = Timing(s.link_test_interval_s, s.link_down_after_failures, s.peer_timeout_s)
         try:
-            client = PeerClient(
-                self.identity,
-                card,
-                timeout_s=s.peer_timeout_s,
-                link_test_timeout_s=timing.test_timeout_s,
-            )
+            transports = self._transports(card, timing)
         except HotlineError as exc:
             log.error("no line to %s: %s", peer, exc)
             self._spawn(self._alarm(peer, exc.code, exc.message), f"alarm-{peer}")
             return
+        if not transports:
+            log.info("no path to %s (its card names no endpoint): receive-only", peer)
+            return
+        client = transports[0]
         limits = PeerLimits(own_limits(s))
         box = Outbox(self.line, client, self.recorder, limits=limits, on_refused=self._on_refused)
         tester = LinkTester(
@@ -357,7 +355,7 @@ class Station:
             limits=limits,
             on_reply=self._on_reply,
         )
-        self._clients[peer] = client
+        self._clients[peer] = transports
         self.outboxes[peer], self.testers[peer] = box, tester
         tasks = [
             self._tg.create_task(box.run(), name=f"outbox-{peer}"),
@@ -365,6 +363,23 @@ class Station:
         ]
         self._link_tasks[peer] = tasks
         self._workers.extend(tasks)
+
+    def _transports(self, card: SignedCard, timing: Timing) -> list[Transport]:
+        """One transport per path in ``settings.paths``, most preferred first (none: the
+        peer is receive-only)."""
+        s = self.settings
+        out: list[Transport] = []
+        for path in s.paths:
+            if path == "https" and card.card.endpoints:
+                out.append(
+                    PeerClient(
+                        self.identity,
+                        card,
+                        timeout_s=s.peer_timeout_s,
+                        link_test_timeout_s=timing.test_timeout_s,
+                    )
+                )
+        return out
 
     async def _stop_link(self, peer: str) -> None:
         """Stop one peer's outbox and link tests (its queue stays in the store)."""
@@ -377,9 +392,8 @@ class Station:
         self._workers = [t for t in self._workers if t not in tasks]
         self.outboxes.pop(peer, None)
         self.testers.pop(peer, None)
-        client = self._clients.pop(peer, None)
-        if client is not None:
-            await client.aclose()
+        for transport in self._clients.pop(peer, []):
+            await transport.aclose()
 
     def _peer_context(self) -> ssl.SSLContext:
         """A server context trusting the certificates of the peers in the book now; a

@@ -27,6 +27,8 @@ from hotline.link.closing import https_transport
 
 
 class PeerClient:
+    path = "https"
+
     def __init__(
         self,
         identity: StationIdentity,

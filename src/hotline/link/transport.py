@@ -21,6 +21,9 @@ from hotline.link import framing
 class Transport(Protocol):
     #: the station id of the peer at the other end
     peer: str
+    #: the name of the path it carries envelopes on ("https", "nats"): health, deliveries
+    #: and retry state are kept per (peer, path)
+    path: str
 
     async def deliver(self, envelopes: list[bytes]) -> list[framing.Result]:
         """Deliver a batch; one result per envelope, in order."""
