@@ -1,0 +1,83 @@
+"""What arrives from a peer on any path: a batch of envelopes, or a link test.
+
+Owns the one procedure every path shares (the HTTPS peer endpoint, the NATS relay, bundle
+files): every envelope is checked (decode, addressee, sender, signature, date, payload)
+before anything reaches the writer, checked ones are stored in one group commit, and each
+gets its result: our signed receipt, or the code it was refused with. A refused envelope
+changes nothing. A link test is checked, its declared void numbers recorded, and answered
+with our sealed reply (with our limits, what we hold from the tester, witnessing and
+proofs when asked). CPU work and database reads run in worker threads, writes in the
+writer; the event loop only schedules. Must not touch: how bytes arrived (HTTP, NATS, a
+file), framing of a path's requests, SQL (reads go through ``store.peerstate``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from hotline.errors import HotlineError
+from hotline.link import framing
+from hotline.link.limits import advertised
+from hotline.service.line import Inbound, Line
+from hotline.service.witnessing import Witnessing
+from hotline.store import peerstate
+
+log = logging.getLogger(__name__)
+
+
+def _held(line: Line, peer: str) -> tuple[int, int]:
+    """(highest contiguous, highest) sequence numbers we hold from ``peer`` (a thread)."""
+    with line.reader.connect() as conn:
+        return peerstate.held_from(conn, peer)
+
+
+async def take_batch(line: Line, raws: list[bytes]) -> list[framing.Result]:
+    """Check and store a batch of envelopes; one result per envelope, in order."""
+
+    def check_all() -> list[Inbound | HotlineError]:
+        out: list[Inbound | HotlineError] = []
+        for raw in raws:
+            try:
+                out.append(line.check_inbound(raw))
+            except HotlineError as exc:
+                log.warning("refused envelope: %s", exc)
+                out.append(exc)
+        return out
+
+    checked = await asyncio.to_thread(check_all)
+    good = [c for c in checked if isinstance(c, Inbound)]
+    stored = iter(await line.store_inbound(good))
+    results: list[framing.Result] = []
+    for c in checked:
+        if isinstance(c, HotlineError):
+            results.append(framing.Result(refused=c.code))
+            continue
+        r = next(stored)
+        if isinstance(r, HotlineError):
+            log.warning("refused envelope: %s", r)
+            results.append(framing.Result(refused=r.code))
+        elif isinstance(r, Exception):
+            log.error("storing an envelope failed: %r", r)
+            results.append(framing.Result(refused="store"))
+        else:
+            results.append(framing.Result(receipt=r))
+    return results
+
+
+async def answer_link_test(line: Line, witnessing: Witnessing, raw: bytes, t2_us: int) -> bytes:
+    """Our reply to a peer's link test received at ``t2_us``; raises ``HotlineError`` when
+    the test does not check (nothing is recorded then)."""
+    env, test = await asyncio.to_thread(line.check_link_test, raw)
+    sender = env.header.sender
+    if test.void:  # the tester's declared void numbers, before the gaps are read
+        await line.record_peer_void(env, test)
+    extra: dict[str, Any] = {"limits": advertised(line.settings)}
+    if test.witness is not None:
+        extra |= await witnessing.witness(sender, test.witness, env.raw)
+    if test.prove:
+        extra["proofs"] = await asyncio.to_thread(witnessing.proofs, test.prove)
+    extra["held_contiguous"], extra["held_highest"] = await asyncio.to_thread(_held, line, sender)
+    # the reply reads the gaps below the sender's last sequence number: a thread too
+    return await asyncio.to_thread(line.reply_link_test, env, test, t2_us, extra)
