@@ -112,6 +112,13 @@ class Settings(BaseSettings):
         "peer's endpoint, mutual TLS) and nats (the relay at relay_url). Each path is "
         "link-tested on its own; pending envelopes go on the next UP path when one fails.",
     )
+    flash_every_path: list[str] = Field(
+        default=["*"],
+        max_length=64,
+        description="Channels whose FLASH messages go on every path that is not DOWN at "
+        "once, not only on the preferred one (* for every channel; [] for none). The peer "
+        "keeps one copy.",
+    )
     retry_base_s: float = Field(default=0.5, gt=0, description="First delivery retry delay.")
     retry_max_s: float = Field(default=30.0, gt=0, description="Longest delivery retry delay.")
     ack_deadline_flash_s: float = Field(default=600.0, gt=0, description="FLASH ack deadline.")

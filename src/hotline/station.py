@@ -185,7 +185,8 @@ class Station:
         self._reissue_lock: dict[str, asyncio.Lock] = {}
         self._reply_seen: dict[str, float] = {}
         self.outboxes: dict[str, Outbox] = {}
-        self.testers: dict[str, LinkTester] = {}
+        #: each peer's link testers, one per path, most preferred first
+        self.path_testers: dict[str, list[LinkTester]] = {}
         self.line.on_queued.append(self._wake)
 
     def _alarm_event(self, content: dict[str, Any]) -> None:
@@ -220,15 +221,18 @@ class Station:
         self._spawn(self.resync.on_missing(peer, ranges), f"missing-{peer}")
 
     async def link_test_now(self, peer: str) -> dict[str, Any]:
-        tester = self.testers.get(peer)
-        if tester is None:
+        testers = self.path_testers.get(peer)
+        if not testers:
             raise NotFoundError(
                 f"no link to {peer} is running",
                 code="no_link",
                 hint="a peer whose card has no endpoint is receive-only: re-key it with a "
                 "card that names one ('hotline peer rekey')",
             )
-        result = await tester.test_once()
+        results = list(await asyncio.gather(*(t.test_once() for t in testers)))
+        result = next((r for r in results if r["ok"]), results[0])
+        if len(results) > 1:
+            result = {**result, "paths": results}
         if result["ok"]:
             await self.outboxes[peer].retry_refused()  # the operator asks: parked go again
         for arbitration in self.arbitrations:
@@ -342,25 +346,30 @@ class Station:
         if not transports:
             log.info("no path to %s (its card names no endpoint): receive-only", peer)
             return
-        client = transports[0]
         limits = PeerLimits(own_limits(s))
-        box = Outbox(self.line, client, self.recorder, limits=limits, on_refused=self._on_refused)
-        tester = LinkTester(
-            self.line,
-            client,
-            self.recorder,
-            s.link_test_interval_s,
-            on_missing=self._on_missing,
-            witnessing=self.witnessing,
-            limits=limits,
-            on_reply=self._on_reply,
+        self.recorder.register(peer, [t.path for t in transports])
+        box = Outbox(
+            self.line, transports, self.recorder, limits=limits, on_refused=self._on_refused
         )
-        self._clients[peer] = transports
-        self.outboxes[peer], self.testers[peer] = box, tester
-        tasks = [
-            self._tg.create_task(box.run(), name=f"outbox-{peer}"),
-            self._tg.create_task(tester.run(), name=f"linktest-{peer}"),
+        witness_lock = asyncio.Lock()
+        testers = [
+            LinkTester(
+                self.line,
+                transport,
+                self.recorder,
+                s.link_test_interval_s,
+                on_missing=self._on_missing,
+                witnessing=self.witnessing,
+                limits=limits,
+                on_reply=self._on_reply,
+                witness_lock=witness_lock,
+            )
+            for transport in transports
         ]
+        self._clients[peer] = transports
+        self.outboxes[peer], self.path_testers[peer] = box, testers
+        tasks = [self._tg.create_task(box.run(), name=f"outbox-{peer}")]
+        tasks += [self._tg.create_task(t.run(), name=f"linktest-{peer}-{t.path}") for t in testers]
         self._link_tasks[peer] = tasks
         self._workers.extend(tasks)
 
@@ -390,8 +399,10 @@ class Station:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._workers = [t for t in self._workers if t not in tasks]
-        self.outboxes.pop(peer, None)
-        self.testers.pop(peer, None)
+        box = self.outboxes.pop(peer, None)
+        if box is not None:
+            box.detach()
+        self.path_testers.pop(peer, None)
         for transport in self._clients.pop(peer, []):
             await transport.aclose()
 
@@ -524,9 +535,9 @@ class Station:
     async def _reissue(self, peer: str, entry_idx: int, refused_at: float) -> None:
         lock = self._reissue_lock.setdefault(peer, asyncio.Lock())
         async with lock:
-            tester = self.testers.get(peer)
-            if tester is not None and self._reply_seen.get(peer, -1.0) < refused_at:
-                await tester.test_once()
+            testers = self.path_testers.get(peer, [])
+            if testers and self._reply_seen.get(peer, -1.0) < refused_at:
+                await testers[0].test_once()
             running = self._resyncs.get(peer)
             if running is not None:
                 await asyncio.wait([running])

@@ -61,6 +61,7 @@ class Recording:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.peer: str = inner.peer
+        self.path: str = getattr(inner, "path", "https")
         self.batches: list[tuple[int, int]] = []
         self.link_tests = 0
 

@@ -99,6 +99,7 @@ class Hang:
     """A transport whose peer never answers anything."""
 
     peer = "bravo"
+    path = "https"
 
     def __init__(self) -> None:
         self.calls = 0

@@ -139,6 +139,7 @@ class Refusing:
 
     def __init__(self, inner: Any) -> None:
         self.inner, self.peer = inner, inner.peer
+        self.path: str = getattr(inner, "path", "https")
         self.codes: dict[bytes, str] = {}
         self.whole: str | None = None  # refuse every request whole with this code
 

@@ -720,6 +720,7 @@ class Forward:
     def __init__(self, dst: Station, alter: Callable[[Extra], Extra] | None = None) -> None:
         self.dst, self.alter = dst, alter
         self.peer = dst.line.station_id
+        self.path = "https"
 
     async def link_test(self, raw: bytes) -> bytes:
         return await answer(self.dst, raw, self.alter)

@@ -82,6 +82,10 @@ class Message(Shape):
     queued_at_us: int | None = None
     sent_at_us: int | None = None
     first_sent_us: int | None = None
+    path: str | None = Field(
+        default=None,
+        description="The path of the last attempt; once delivered, the path that carried it.",
+    )
     attempts: int | None = None
     last_error: str | None = None
     refused: str | None = Field(
@@ -116,8 +120,22 @@ class Channel(Shape):
 # --- the station, its peers, the line ------------------------------------------------------
 
 
+class PathStatus(Shape):
+    """One path of a line (https, nats): its own health from its own link tests."""
+
+    path: str
+    state: str
+    failures: int | None = None
+    rtt_ms: float | None = None
+    skew_ms: float | None = None
+    last_test_at_us: int | None = None
+    last_ok_at_us: int | None = None
+    last_error: str | None = None
+
+
 class LinkStatus(Shape):
-    """A line's health: UNTESTED, UP, DEGRADED or DOWN, with the last measurements."""
+    """A line's health: UNTESTED, UP, DEGRADED or DOWN, with the last measurements: the
+    best of its paths' (``paths``, most preferred first; DOWN only when every path is)."""
 
     peer: str
     state: str
@@ -127,6 +145,7 @@ class LinkStatus(Shape):
     last_test_at_us: int | None = None
     last_ok_at_us: int | None = None
     last_error: str | None = None
+    paths: list[PathStatus] = []
 
 
 class Counts(Shape):
@@ -169,6 +188,7 @@ class LinkTestResult(Shape):
     ok: bool
     state: str
     peer: str | None = None
+    path: str | None = Field(default=None, description="The path the test went on.")
     rtt_ms: float | None = None
     skew_ms: float | None = None
     error: str | None = Field(default=None, description="The failure's code when not ok.")
@@ -177,6 +197,11 @@ class LinkTestResult(Shape):
     witness_error: str | None = None
     receipts_proved: int | None = None
     receipts_failed: int | None = None
+    paths: list[LinkTestResult] = Field(
+        default=[],
+        description="One result per path when the line has several (the top "
+        "level is the first that answered, in order of preference).",
+    )
 
 
 class Alarm(Shape):

@@ -1,6 +1,7 @@
 """Link health: the state of one line from its link tests and deliveries. Pure.
 
-States: UNTESTED (no test yet), UP, DEGRADED (answers, but slow, skewed or after a
+Health is kept per (peer, path); the line's health is the best of its paths'
+(``combine``). States: UNTESTED (no test yet), UP, DEGRADED (answers, but slow, skewed or after a
 failure), DOWN (``down_after`` consecutive failures). Owns only the transition rules;
 the link stores the result and raises or clears alarms on entering or leaving DOWN.
 Envelopes the peer refused are counted (``refused``, ``last_refused``); a refusal is an
@@ -63,6 +64,20 @@ def after_failure(h: Health, error: str, now_us: int, t: Thresholds) -> Health:
     return dataclasses.replace(
         h, state=state, failures=failures, last_test_at_us=now_us, last_error=error
     )
+
+
+#: how good a state is, for choosing the line's state from its paths
+_RANK = {"UP": 3, "DEGRADED": 2, "UNTESTED": 1, "DOWN": 0}
+
+
+def combine(paths: dict[str, Health], line: Health) -> Health:
+    """The line's health from its paths' (``line``: the line's before, for its refusal
+    counts): the best path's state and measurements (on a tie, the first path named), so
+    that the line is DOWN only when every path is. With one path, that path's health."""
+    if not paths:
+        return line
+    best = max(paths.values(), key=lambda h: _RANK[h.state])
+    return dataclasses.replace(best, refused=line.refused, last_refused=line.last_refused)
 
 
 def after_refusals(h: Health, count: int, code: str) -> Health:

@@ -66,8 +66,15 @@ def refusal_advice(peer: str, code: str) -> str:
     )
 
 
+#: called on the loop with (peer, path, the path's health) after every change is stored
+PathListener = Callable[[str, str, health.Health], None]
+
+
 class HealthRecorder:
-    """Stores link health through the writer and raises/clears the DOWN alarm."""
+    """Stores link health per (peer, path) through the writer, and the line's health (the
+    best of its paths); raises and clears the DOWN alarms: ``link_down`` when every path
+    of a line is DOWN, ``path_down`` (ref: the path) for each DOWN path of a line that
+    has several."""
 
     def __init__(self, line: Line) -> None:
         self.line = line
@@ -78,47 +85,77 @@ class HealthRecorder:
             down_after=s.link_down_after_failures,
         )
         self._state: dict[str, health.Health] = {}
+        self._paths: dict[tuple[str, str], health.Health] = {}
+        #: the paths of each peer's line, most preferred first
+        self.order: dict[str, list[str]] = {}
+        self.listeners: list[PathListener] = []
 
-    async def success(self, peer: str, rtt_ms: float, skew_ms: float) -> health.Health:
+    def register(self, peer: str, paths: list[str]) -> None:
+        """The paths of ``peer``'s line, most preferred first."""
+        self.order[peer] = list(paths)
+
+    async def success(
+        self, peer: str, rtt_ms: float, skew_ms: float, path: str = "https"
+    ) -> health.Health:
         now = self.line.clock.now_us()
         return await self._store(
             peer,
+            path,
             lambda h: health.after_success(h, rtt_ms, skew_ms, now, self.thresholds),
             tested=True,
         )
 
-    async def failure(self, peer: str, error: str) -> health.Health:
+    async def failure(
+        self, peer: str, error: str, path: str = "https", *, tested: bool = True
+    ) -> health.Health:
+        """A failed link test (``tested``) or delivery on ``path``; the path's health."""
         now = self.line.clock.now_us()
         return await self._store(
-            peer, lambda h: health.after_failure(h, error, now, self.thresholds), tested=True
+            peer,
+            path,
+            lambda h: health.after_failure(h, error, now, self.thresholds),
+            tested=tested,
         )
 
-    async def _store(self, peer: str, step: Any, *, tested: bool = False) -> health.Health:
-        """Apply ``step`` to the stored health; a link test (``tested``) also goes into the
-        peer's history ring (store/linkhistory.py), in the same writer unit."""
+    async def _store(
+        self, peer: str, path: str, step: Any, *, tested: bool = False
+    ) -> health.Health:
+        """Apply ``step`` to the stored health of ``path``, then the line's health from its
+        paths'; a link test (``tested``) also goes into the peer's history ring
+        (store/linkhistory.py), in the same writer unit. Returns the path's health."""
         events = self.line.events
         keep = self.line.settings.link_history_size
+        order = self.order.get(peer, [path])
 
-        def unit(tx: WriteTx) -> health.Health:
+        def unit(tx: WriteTx) -> tuple[health.Health, health.Health]:
+            paths = operational.load_path_health(tx.conn, peer)
+            p_before = paths.get(path, health.Health())
+            p_after: health.Health = step(p_before)
+            operational.save_path_health(tx.conn, peer, path, p_after)
+            paths[path] = p_after
+            ranked = {name: paths[name] for name in order if name in paths}
             before = operational.load_health(tx.conn, peer)
-            after: health.Health = step(before)
+            after = health.combine(ranked or {path: p_after}, before)
             operational.save_health(tx.conn, peer, after)
             now = self.line.clock.now_us()
             if tested:
-                ok = after.failures == 0
+                ok = p_after.failures == 0
                 linkhistory.add(
                     tx.conn,
                     peer,
                     linkhistory.LinkTest(
-                        at_us=after.last_test_at_us or now,
-                        state=after.state,
+                        at_us=p_after.last_test_at_us or now,
+                        state=p_after.state,
                         ok=ok,
-                        rtt_ms=after.rtt_ms if ok else None,
-                        skew_ms=after.skew_ms if ok else None,
-                        error=None if ok else after.last_error,
+                        rtt_ms=p_after.rtt_ms if ok else None,
+                        skew_ms=p_after.skew_ms if ok else None,
+                        error=None if ok else p_after.last_error,
+                        path=path,
                     ),
                     keep,
                 )
+            if len(order) > 1:
+                self._path_alarm(tx, peer, path, p_before, p_after, now)
             if after.state == "DOWN" and before.state != "DOWN":
                 raise_alarm(
                     tx,
@@ -138,11 +175,44 @@ class HealthRecorder:
                            "failures": after.failures, "last_error": after.last_error,
                            "rtt_ms": after.rtt_ms}  # fmt: skip
                 tx.after_commit(lambda: events.publish("link.state", peer=peer, **content))
-            return after
+            if p_after.state != p_before.state:
+                moved = {"path": path, "old_state": p_before.state, "state": p_after.state,
+                         "at_us": now, "last_error": p_after.last_error}  # fmt: skip
+                tx.after_commit(lambda: events.publish("path.state", peer=peer, **moved))
+            return p_after, after
 
-        result = await self.line.writer.submit(unit)
+        p_result, result = await self.line.writer.submit(unit)
         self._state[peer] = result
-        return result
+        self._paths[(peer, path)] = p_result
+        for listener in self.listeners:
+            listener(peer, path, p_result)
+        return p_result
+
+    def _path_alarm(
+        self,
+        tx: WriteTx,
+        peer: str,
+        path: str,
+        before: health.Health,
+        after: health.Health,
+        now: int,
+    ) -> None:
+        """``path_down`` for one path of a line that has several (in the writer unit)."""
+        if after.state == "DOWN" and before.state != "DOWN":
+            raise_alarm(
+                tx,
+                self.line.events,
+                operational.raise_alarm,
+                kind="path_down",
+                severity="HIGH",
+                peer=peer,
+                ref=path,
+                detail=f"the {path} path to {peer} is DOWN ({after.last_error}); "
+                f"messages go on the other paths",
+                now_us=now,
+            )
+        elif after.state in ("UP", "DEGRADED") and after.failures == 0:
+            operational.clear_alarm(tx.conn, kind="path_down", peer=peer, now_us=now, ref=path)
 
     async def refused(
         self, peer: str, refusals: list[tuple[int, str]], *, parked: list[tuple[int, str]]
@@ -185,7 +255,12 @@ class HealthRecorder:
             operational.clear_alarm(conn, kind="peer_refused", peer=peer, now_us=now_us, ref=code)
 
     def state(self, peer: str) -> health.Health | None:
+        """The line's health as last stored by this process (None: not yet)."""
         return self._state.get(peer)
+
+    def path_state(self, peer: str, path: str) -> health.Health | None:
+        """One path's health as last stored by this process (None: not yet)."""
+        return self._paths.get((peer, path))
 
 
 class LinkTester:
@@ -200,10 +275,15 @@ class LinkTester:
         *,
         limits: PeerLimits | None = None,
         on_reply: OnReply | None = None,
+        witness_lock: asyncio.Lock | None = None,
     ) -> None:
         self.line = line
         self.transport = transport
         self.peer = transport.peer
+        self.path = transport.path
+        #: shared by the testers of one peer's paths: one witnessing exchange at a time
+        #: (a test on another path while one runs goes without a checkpoint offer)
+        self.witness_lock = witness_lock or asyncio.Lock()
         self.recorder = recorder
         self.interval_s = interval_s
         self.on_missing = on_missing
@@ -226,7 +306,7 @@ class LinkTester:
         """Test every ``interval_s``; after a failure, sooner (``Timing.wait_after``), so
         that a hung peer is DOWN within two intervals and a line that comes back is seen
         UP within seconds."""
-        await forever(f"link test to {self.peer}", self._round)
+        await forever(f"link test to {self.peer} ({self.path})", self._round)
 
     async def _round(self) -> None:
         result = await self.test_once()
@@ -246,10 +326,16 @@ class LinkTester:
             return result
 
     async def _test(self) -> dict[str, Any]:
+        if self.witnessing is None or self.witness_lock.locked():
+            return await self._test_on_path(witness=False)
+        async with self.witness_lock:
+            return await self._test_on_path(witness=True)
+
+    async def _test_on_path(self, *, witness: bool) -> dict[str, Any]:
         clock = self.line.clock
         offer = None
         try:
-            if self.witnessing is not None:
+            if witness and self.witnessing is not None:
                 offer = await self.witnessing.offer(self.peer)
             void = await asyncio.to_thread(
                 self.line.declared_void, self.peer, self._peer_contiguous
@@ -267,21 +353,23 @@ class LinkTester:
             t4 = clock.now_us()
             reply = await asyncio.to_thread(self.line.check_link_reply, self.peer, sent, raw)
         except HotlineError as exc:
-            log.warning("link test to %s failed: %s", self.peer, exc)
-            h = await self.recorder.failure(self.peer, exc.code)
+            log.warning("link test to %s (%s) failed: %s", self.peer, self.path, exc)
+            h = await self.recorder.failure(self.peer, exc.code, self.path)
             result: dict[str, Any] = {
                 "test": "link",
                 "peer": self.peer,
+                "path": self.path,
                 "ok": False,
                 "error": exc.code,
                 "state": h.state,
             }
         else:
             rtt, skew = health.measure(reply.t1_us, reply.t2_us, reply.t3_us, t4)
-            h = await self.recorder.success(self.peer, rtt, skew)
+            h = await self.recorder.success(self.peer, rtt, skew, self.path)
             result = {
                 "test": "link",
                 "peer": self.peer,
+                "path": self.path,
                 "ok": True,
                 "rtt_ms": round(rtt, 3),
                 "skew_ms": round(skew, 3),
@@ -313,5 +401,6 @@ class LinkTester:
                 return await self.transport.link_test(raw)
         except TimeoutError:
             raise PeerTimeoutError(
-                f"{self.peer}: no link test reply in {self.timing.test_bound_s:.1f} s"
+                f"{self.peer}: no link test reply on {self.path} in "
+                f"{self.timing.test_bound_s:.1f} s"
             ) from None

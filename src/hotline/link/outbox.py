@@ -19,6 +19,18 @@ limits go again, once). A number refused for good (not a size, not ``replay`` or
 queue and the peer's contiguous mark passes it. Codes
 that say "not now" rather than "not this" (``TRANSIENT``) are retried with backoff.
 
+Paths: the outbox holds one transport per path to the peer (``Transport.path``), most
+preferred first. A round goes on the first path that is not DOWN and not backing off;
+when that path fails (unreachable, timed out, or DOWN by its link tests while the
+request is in flight: the request is abandoned at once), the rest of the batch goes on
+the next path in the same round, so failover takes no longer than noticing the failure.
+A failed path backs off on its own (``_Path``); a path whose link test answers again is
+used again at once. DOWN paths are tried last, never skipped: a line with one path keeps
+retrying it. A FLASH on a channel named in ``flash_every_path`` also goes, at the same
+time, on every other path that is not DOWN; the peer keeps one copy (it holds each
+sequence number once and answers a copy with the receipt it stored). The path that
+carried each envelope is recorded with its delivery attempt.
+
 Invariants: the lanes' retry state (``_Lane.retry_at``) is read and written on the event
 loop only (the worker thread that reads the queue gets a snapshot); a refusal is never
 recorded as a successful attempt; every wait on the peer is bounded. The SQL is in
@@ -31,12 +43,12 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from hotline.errors import HotlineError, PeerTimeoutError, TransportError, TrustError
 from hotline.link import framing
-from hotline.link.health import Timing
+from hotline.link.health import Health, Timing
 from hotline.link.limits import PeerLimits, own_limits
 from hotline.link.linktest import HealthRecorder
 from hotline.link.transport import Transport
@@ -45,6 +57,7 @@ from hotline.service.line import Line
 from hotline.store import outbox as store
 from hotline.store.writer import WriteTx
 from hotline.supervise import forever
+from hotline.wire import envelope as wire
 from hotline.wire.envelope import Precedence
 
 log = logging.getLogger(__name__)
@@ -61,6 +74,18 @@ SIZE_CODES = frozenset({"too_large", "bad_batch"})
 
 #: called with (peer, the peer's code, entry index) when the peer refuses an envelope
 OnRefused = Callable[[str, str, int], None]
+
+
+class _Path:
+    """One path to the peer: its transport and its own backoff (event loop only)."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self.name = transport.path
+        self.failures = 0
+        self.retry_at = 0.0  # loop time before which no round uses it
+        #: set while its link tests say DOWN: an exchange in flight on it is abandoned
+        self.down = asyncio.Event()
 
 
 class _Lane:
@@ -81,24 +106,47 @@ class _Round:
         self.parked: list[tuple[int, str]] = []
         self.refusals: list[tuple[int, str]] = []  # every refusal, parked or not
         self.later: list[int] = []  # back off: transport failure or transient refusal
+        #: the part a transport failure left unsent (a subset of ``later``)
+        self.unsent: list[int] = []
         self.failure: HotlineError | None = None
+        #: (path, the failure) for each path that failed in this round
+        self.path_failures: list[tuple[str, HotlineError]] = []
+
+    def merge(self, other: _Round) -> None:
+        """Take ``other``'s outcome for the envelopes it tried (a later path's try)."""
+        tried = {a.entry_idx for a in other.attempts}
+        self.attempts = [a for a in self.attempts if a.entry_idx not in tried] + other.attempts
+        self.receipts += other.receipts
+        self.parked += other.parked
+        self.refusals += other.refusals
+        self.later = [i for i in self.later if i not in tried] + other.later
+        self.unsent = other.unsent
+        self.failure = other.failure
+        self.path_failures += other.path_failures
 
 
 class Outbox:
     def __init__(
         self,
         line: Line,
-        transport: Transport,
+        transport: Transport | Sequence[Transport],
         recorder: HealthRecorder,
         *,
         rng: random.Random | None = None,
         limits: PeerLimits | None = None,
         on_refused: OnRefused | None = None,
     ) -> None:
+        transports = list(transport) if isinstance(transport, Sequence) else [transport]
+        if not transports or len({t.path for t in transports}) != len(transports):
+            raise ValueError("an outbox needs one transport per path, at least one")
         self.line = line
-        self.transport = transport
-        self.peer = transport.peer
+        #: the most preferred path's transport
+        self.transport = transports[0]
+        self.peer = self.transport.peer
+        self.paths = [_Path(t) for t in transports]
         self.recorder = recorder
+        recorder.listeners.append(self._on_path_health)
+        self._copies: set[asyncio.Task[None]] = set()
         self.lanes = (_Lane("urgent", URGENT), _Lane("normal", NORMAL))
         self._rng = rng or random.SystemRandom()
         self.limits = limits or PeerLimits(own_limits(line.settings))
@@ -149,10 +197,32 @@ class Outbox:
         self.retry_now()
         return n
 
+    def _on_path_health(self, peer: str, path: str, h: Health) -> None:
+        """A path's health changed (its link test or a delivery): a DOWN path's exchange
+        in flight is abandoned; a path that answers again is used again at once."""
+        p = next((p for p in self.paths if p.name == path), None)
+        if peer != self.peer or p is None:
+            return
+        if h.state == "DOWN":
+            p.down.set()
+        elif h.failures == 0 and (p.down.is_set() or p.failures):
+            p.down.clear()
+            p.failures, p.retry_at = 0, 0.0
+            self.retry_now()
+
+    def detach(self) -> None:
+        """Stop hearing path health (the outbox is being replaced or stopped)."""
+        if self._on_path_health in self.recorder.listeners:
+            self.recorder.listeners.remove(self._on_path_health)
+
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as tg:
-            for lane in self.lanes:
-                tg.create_task(self._run_lane(lane), name=f"outbox-{self.peer}-{lane.name}")
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for lane in self.lanes:
+                    tg.create_task(self._run_lane(lane), name=f"outbox-{self.peer}-{lane.name}")
+        finally:
+            for task in list(self._copies):
+                task.cancel()
 
     async def _run_lane(self, lane: _Lane) -> None:
         await forever(f"delivery to {self.peer} ({lane.name})", lambda: self._lane_round(lane))
@@ -168,59 +238,158 @@ class Outbox:
         # the retry state is read here, on the loop: the worker thread gets a snapshot
         waiting = frozenset(i for i, t in lane.retry_at.items() if t > now)
         limits = self.limits.effective
-        batch = await asyncio.to_thread(self._pending, lane.precedences, waiting, limits)
+        ready = self._ready(now)
+        batch = []
+        if ready:
+            batch = await asyncio.to_thread(self._pending, lane.precedences, waiting, limits)
         if not batch:
             delay = 5.0
             if lane.retry_at:
                 delay = max(0.0, min(min(lane.retry_at.values()) - loop.time(), delay))
+            if not ready:
+                delay = max(0.0, min(min(p.retry_at for p in self.paths) - now, delay))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(lane.wake.wait(), delay)
             return
-        done = await self._deliver(batch)
+        if lane.name == "urgent":
+            self._copy_flash(batch, ready[0])
+        done = await self._deliver(batch, ready)
         await self._record_round(lane, done)
 
-    async def _deliver(self, batch: list[tuple[int, bytes]]) -> _Round:
-        """Deliver ``batch``; a request the peer refuses whole is split in halves until
-        the envelope at fault is alone. Stops at the first transport failure."""
+    def _ready(self, now: float) -> list[_Path]:
+        """The paths a round may use, in the order it tries them: not backing off, the
+        paths not DOWN first (each group in order of preference)."""
+        ready = [p for p in self.paths if p.retry_at <= now]
+        return sorted(ready, key=lambda p: p.down.is_set())
+
+    async def _deliver(self, batch: list[tuple[int, bytes]], paths: list[_Path]) -> _Round:
+        """Deliver ``batch`` on the first of ``paths``; what a transport failure leaves
+        unsent goes on the next path at once."""
+        done = _Round()
+        left = batch
+        for path in paths:
+            tried = await self._deliver_on(path, left)
+            done.merge(tried)
+            if tried.failure is None or not tried.unsent:
+                break
+            unsent = set(tried.unsent)
+            left = [(idx, raw) for idx, raw in left if idx in unsent]
+            if len(paths) > 1:
+                log.warning(
+                    "the %s path to %s failed (%s): %d envelope(s) go on the next path",
+                    path.name, self.peer, tried.failure.code, len(left),
+                )  # fmt: skip
+        return done
+
+    async def _exchange(self, path: _Path, raws: list[bytes]) -> list[framing.Result]:
+        """One request on ``path``, bounded; abandoned at once when the path goes DOWN
+        (unless it was DOWN already: then it is the last resort and has its full wait)."""
+        timeout = PeerTimeoutError(f"{self.peer}: delivery on {path.name} timed out")
+        if path.down.is_set():
+            try:
+                async with asyncio.timeout(self.timing.delivery_timeout_s):
+                    return await path.transport.deliver(raws)
+            except TimeoutError:
+                raise timeout from None
+        request = asyncio.ensure_future(path.transport.deliver(raws))
+        down = asyncio.ensure_future(path.down.wait())
+        try:
+            finished, _ = await asyncio.wait(
+                {request, down},
+                timeout=self.timing.delivery_timeout_s,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            down.cancel()
+            if not request.done():
+                request.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await request
+        if request in finished:
+            return request.result()
+        if down in finished:
+            raise PeerTimeoutError(f"{self.peer}: the {path.name} path went DOWN")
+        raise timeout
+
+    async def _deliver_on(self, path: _Path, batch: list[tuple[int, bytes]]) -> _Round:
+        """Deliver ``batch`` on ``path``; a request the peer refuses whole is split in
+        halves until the envelope at fault is alone. Stops at the first transport failure."""
         done = _Round()
         work = [batch]
         while work:
             part = work.pop(0)
             try:
-                async with asyncio.timeout(self.timing.delivery_timeout_s):
-                    results = await self.transport.deliver([raw for _, raw in part])
-            except TimeoutError:
-                self._failed(done, part, work, PeerTimeoutError(f"{self.peer}: delivery timed out"))
-                break
+                results = await self._exchange(path, [raw for _, raw in part])
             except TrustError as exc:  # the peer refused the whole request
                 if exc.code in TRANSIENT:
-                    self._failed(done, part, work, exc)
+                    self._failed(done, part, work, exc, path.name, unsent=False)
                     break
                 if len(part) > 1:
                     half = len(part) // 2
                     work[:0] = [part[:half], part[half:]]
                     continue
-                self._refused(done, part[0][0], exc.code)
+                self._refused(done, part[0][0], exc.code, path.name)
                 continue
             except HotlineError as exc:
-                self._failed(done, part, work, exc)
+                self._failed(done, part, work, exc, path.name, unsent=True)
+                self._path_failed(path)
+                done.path_failures.append((path.name, exc))
                 break
             for (idx, _), result in zip(part, results, strict=True):
                 if result.receipt is not None:
-                    done.attempts.append(store.Attempt(idx))
+                    done.attempts.append(store.Attempt(idx, path=path.name))
                     done.receipts.append((idx, result.receipt))
                 else:
-                    self._refused(done, idx, result.refused or "refused")
+                    self._refused(done, idx, result.refused or "refused", path.name)
         return done
 
-    def _refused(self, done: _Round, idx: int, code: str) -> None:
+    def _path_failed(self, path: _Path) -> None:
+        path.failures += 1
+        path.retry_at = asyncio.get_running_loop().time() + self._backoff(path.failures)
+
+    def _copy_flash(self, batch: list[tuple[int, bytes]], first: _Path) -> None:
+        """Send the batch's FLASH envelopes of the channels in ``flash_every_path`` on
+        every other path that is not DOWN and not backing off, now, beside the round."""
+        every = self.line.settings.flash_every_path
+        if not every or len(self.paths) < 2:
+            return
+        raws = []
+        for _, raw in batch:
+            try:
+                h = wire.decode(raw, max_bytes=len(raw)).header
+            except HotlineError:  # pragma: no cover - our own envelope
+                continue
+            if h.precedence is Precedence.FLASH and ("*" in every or h.channel in every):
+                raws.append(raw)
+        if not raws:
+            return
+        now = asyncio.get_running_loop().time()
+        for path in self._ready(now):
+            if path is not first and not path.down.is_set():
+                task = asyncio.create_task(self._copy(path, raws), name=f"flash-{path.name}")
+                self._copies.add(task)
+                task.add_done_callback(self._copies.discard)
+
+    async def _copy(self, path: _Path, raws: list[bytes]) -> None:
+        """One copy of FLASH envelopes on ``path``; its receipts are recorded like any
+        (the first to arrive counts, the rest change nothing)."""
+        try:
+            results = await self._exchange(path, raws)
+        except HotlineError as exc:
+            log.warning("FLASH copy on the %s path to %s failed: %s", path.name, self.peer, exc)
+            return
+        for result in results:
+            if result.receipt is not None:
+                await self._record(result.receipt)
+
+    def _refused(self, done: _Round, idx: int, code: str, path: str) -> None:
         log.warning("%s refused envelope #%d: %s", self.peer, idx, code)
         done.refusals.append((idx, code))
         if code in TRANSIENT:
-            done.attempts.append(store.Attempt(idx, error=code))
+            done.attempts.append(store.Attempt(idx, error=code, path=path))
             done.later.append(idx)
         else:
-            done.attempts.append(store.Attempt(idx, error=code, refused=code))
+            done.attempts.append(store.Attempt(idx, error=code, refused=code, path=path))
             done.parked.append((idx, code))
 
     def _failed(
@@ -229,14 +398,19 @@ class Outbox:
         part: list[tuple[int, bytes]],
         work: list[list[tuple[int, bytes]]],
         exc: HotlineError,
+        path: str,
+        *,
+        unsent: bool,
     ) -> None:
         done.failure = exc
         for chunk in [part, *work]:
             for idx, _ in chunk:
                 done.attempts.append(
-                    store.Attempt(idx, error=exc.code, sent=exc.code not in NOT_SENT)
+                    store.Attempt(idx, error=exc.code, sent=exc.code not in NOT_SENT, path=path)
                 )
                 done.later.append(idx)
+                if unsent:
+                    done.unsent.append(idx)
 
     async def _record_round(self, lane: _Lane, done: _Round) -> None:
         loop = asyncio.get_running_loop()
@@ -244,6 +418,8 @@ class Outbox:
         if done.failure is not None:
             lane.failures += 1
             wait = self._backoff(lane.failures)
+            if done.unsent:  # every path failed: wait for the first to be ready again
+                wait = max(0.0, min(p.retry_at for p in self.paths) - loop.time())
             log.warning(
                 "delivery to %s failed (%s); retry in %.1fs", self.peer, done.failure.code, wait
             )
@@ -260,8 +436,9 @@ class Outbox:
         jobs += [self._record(receipt) for _, receipt in done.receipts]
         if done.refusals:
             jobs.append(self.recorder.refused(self.peer, done.refusals, parked=done.parked))
-        if isinstance(done.failure, TransportError):
-            jobs.append(self.recorder.failure(self.peer, done.failure.code))
+        for path, failure in done.path_failures:
+            if isinstance(failure, TransportError):
+                jobs.append(self.recorder.failure(self.peer, failure.code, path))
         voiding = [(idx, code) for idx, code in done.parked if voids.voids_number(code)]
         if voiding:  # refused for good: the number is declared void (service/voids.py)
             jobs.append(self.line.void_parked(self.peer, voiding))

@@ -58,6 +58,7 @@ def _message(row: Any, now_us: int) -> dict[str, Any]:
         "queued_at_us": row.stored_at_us if row.direction == "out" else None,
         "sent_at_us": row.sent_at_us,
         "first_sent_us": row.first_sent_us,
+        "path": getattr(row, "path", None),
         "attempts": row.attempts or 0,
         "last_error": row.last_error,
         "refused": row.refused,
@@ -130,7 +131,13 @@ def link_status(conn: Connection, peers: list[str]) -> list[dict[str, Any]]:
     out = []
     for p in peers:
         h = operational.load_health(conn, p)
-        out.append({"peer": p, **{k: getattr(h, k) for k in h.__dataclass_fields__}})
+        paths = [
+            {"path": name, **{k: getattr(ph, k) for k in ph.__dataclass_fields__}}
+            for name, ph in operational.load_path_health(conn, p).items()
+        ]
+        out.append(
+            {"peer": p, **{k: getattr(h, k) for k in h.__dataclass_fields__}, "paths": paths}
+        )
     return out
 
 

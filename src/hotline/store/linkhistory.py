@@ -30,6 +30,8 @@ class LinkTest:
     rtt_ms: int | None
     skew_ms: int | None
     error: str | None
+    #: the path the test went on
+    path: str = "https"
 
 
 def add(conn: Connection, peer: str, test: LinkTest, keep: int) -> None:
@@ -40,6 +42,7 @@ def add(conn: Connection, peer: str, test: LinkTest, keep: int) -> None:
         _h.insert().values(
             peer=peer, at_us=test.at_us, state=test.state, ok=test.ok, rtt_ms=test.rtt_ms,
             skew_ms=test.skew_ms, error=None if test.error is None else test.error[:64],
+            path=test.path,
         )
     )  # fmt: skip
     oldest_kept = conn.execute(
@@ -59,7 +62,9 @@ def recent(conn: Connection, peer: str, limit: int) -> list[LinkTest]:
         sa.select(_h).where(_h.c.peer == peer).order_by(_h.c.id.desc()).limit(limit)
     ).all()
     return [
-        LinkTest(int(r.at_us), str(r.state), bool(r.ok), r.rtt_ms, r.skew_ms, r.error)
+        LinkTest(
+            int(r.at_us), str(r.state), bool(r.ok), r.rtt_ms, r.skew_ms, r.error, r.path or "https"
+        )
         for r in reversed(rows)
     ]
 
@@ -78,4 +83,6 @@ def last_good(conn: Connection, peer: str) -> LinkTest | None:
     ).first()
     if r is None:
         return None
-    return LinkTest(int(r.at_us), str(r.state), True, r.rtt_ms, r.skew_ms, r.error)
+    return LinkTest(
+        int(r.at_us), str(r.state), True, r.rtt_ms, r.skew_ms, r.error, r.path or "https"
+    )

@@ -1,6 +1,6 @@
 """Operational state that needs no proof: link health and alarms.
 
-Owns reads and writes of ``link_status`` and ``alarms``. Writes run as writer units
+Owns reads and writes of ``link_status``, ``path_status`` and ``alarms``. Writes run as writer units
 (``Connection`` handed in), so there is still one writer. Must not touch: ``entries``.
 """
 
@@ -32,6 +32,29 @@ def save_health(conn: Connection, peer: str, h: Health) -> None:
     done = conn.execute(t.update().where(t.c.peer == peer).values(**values)).rowcount
     if not done:
         conn.execute(t.insert().values(peer=peer, **values))
+
+
+#: the per-path fields (a path's health counts no refusals: those belong to the line)
+_PATH_FIELDS = tuple(
+    f.name for f in dataclasses.fields(Health) if f.name not in ("refused", "last_refused")
+)
+
+
+def load_path_health(conn: Connection, peer: str) -> dict[str, Health]:
+    """The health of each path to ``peer`` that has been used, by path name."""
+    t = schema.path_status
+    rows = conn.execute(sa.select(t).where(t.c.peer == peer).order_by(t.c.path)).all()
+    return {str(r.path): Health(**{name: r._mapping[name] for name in _PATH_FIELDS}) for r in rows}
+
+
+def save_path_health(conn: Connection, peer: str, path: str, h: Health) -> None:
+    t = schema.path_status
+    values = {name: getattr(h, name) for name in _PATH_FIELDS}
+    done = conn.execute(
+        t.update().where(t.c.peer == peer, t.c.path == path).values(**values)
+    ).rowcount
+    if not done:
+        conn.execute(t.insert().values(peer=peer, path=path, **values))
 
 
 def raise_alarm(

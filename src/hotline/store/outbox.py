@@ -32,6 +32,8 @@ class Attempt:
     sent: bool = True
     #: the peer refused it with this code, for good: park it
     refused: str | None = None
+    #: the path it went on (the one that carried it, when the peer answered a receipt)
+    path: str | None = None
 
 
 def candidates(
@@ -70,11 +72,11 @@ def note_attempts(conn: Connection, attempts: Sequence[Attempt], now_us: int) ->
     d = schema.deliveries
     indices = [a.entry_idx for a in attempts]
     held = set(conn.execute(sa.select(d.c.entry_idx).where(d.c.entry_idx.in_(indices))).scalars())
-    groups: dict[tuple[str | None, bool, str | None], list[int]] = {}
+    groups: dict[tuple[str | None, bool, str | None, str | None], list[int]] = {}
     for a in attempts:
         if a.entry_idx in held:
-            groups.setdefault((a.error, a.sent, a.refused), []).append(a.entry_idx)
-    for (error, was_sent, refused), idx in groups.items():
+            groups.setdefault((a.error, a.sent, a.refused, a.path), []).append(a.entry_idx)
+    for (error, was_sent, refused, path), idx in groups.items():
         conn.execute(
             d.update()
             .where(d.c.entry_idx.in_(idx))
@@ -85,6 +87,7 @@ def note_attempts(conn: Connection, attempts: Sequence[Attempt], now_us: int) ->
                 first_sent_us=sa.func.coalesce(d.c.first_sent_us, now_us if was_sent else None),
                 refused=refused,
                 refused_at_us=now_us if refused is not None else None,
+                path=path,
             )
         )
     new = [
@@ -95,6 +98,7 @@ def note_attempts(conn: Connection, attempts: Sequence[Attempt], now_us: int) ->
             "last_attempt_us": now_us,
             "last_error": a.error,
             "refused": a.refused,
+            "path": a.path,
             "refused_at_us": now_us if a.refused is not None else None,
         }
         for a in attempts

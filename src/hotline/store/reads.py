@@ -29,6 +29,7 @@ _WITH_DELIVERIES = (
         _d.c.attempts,
         _d.c.last_error,
         _d.c.refused,
+        _d.c.path,
         _v.c.sequence.label("void_sequence"),
     )
     .outerjoin(_d, _d.c.entry_idx == _m.c.entry_idx)

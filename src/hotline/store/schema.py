@@ -216,6 +216,8 @@ deliveries = Table(
     #: or the peer's advertised limits change (migration 0004)
     Column("refused", String(64), nullable=True),
     Column("refused_at_us", BigInteger, nullable=True),
+    #: the path of the last attempt; once delivered, the path that carried it (0016)
+    Column("path", String(16), nullable=True),
 )
 
 #: sequence numbers declared void (migration 0007): direction "out", numbers we declared
@@ -595,5 +597,23 @@ link_history = Table(
     Column("rtt_ms", Integer, nullable=True),
     Column("skew_ms", Integer, nullable=True),
     Column("error", String(64), nullable=True),
+    #: the path the test went on (0016; None: before paths, https)
+    Column("path", String(16), nullable=True),
     Index("ix_link_history_peer", "peer", "id"),
+)
+
+#: the health of each path to each peer (migration 0016); ``link_status`` holds the line's
+#: health, the best of its paths
+path_status = Table(
+    "path_status",
+    metadata,
+    Column("peer", String(32), primary_key=True),
+    Column("path", String(16), primary_key=True),
+    Column("state", String(10), nullable=False),
+    Column("rtt_ms", Integer, nullable=True),
+    Column("skew_ms", Integer, nullable=True),
+    Column("last_test_at_us", BigInteger, nullable=True),
+    Column("last_ok_at_us", BigInteger, nullable=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_error", Text, nullable=True),
 )
