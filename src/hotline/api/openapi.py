@@ -96,6 +96,8 @@ EVENT_TYPES: dict[str, str] = {
     "concerns), detail, raised_at_us}.",
     "link.state": "A line changed state. data: {peer, old_state, state (UP, DEGRADED, "
     "DOWN), at_us, failures, last_error, rtt_ms}.",
+    "path.state": "One path of a line (https, nats) changed state. data: {peer, path, "
+    "old_state, state, at_us, last_error}.",
     "line.resync": "After a restore, we resumed above the sequence numbers the peer holds. "
     "data: {peer, gap [first, last], resumed_at, at_us}.",
     "approval_requested": "A message on a two-person channel waits for a second officer. "

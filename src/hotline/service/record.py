@@ -87,6 +87,10 @@ def link_details(conn: Connection, peer: str, limit: int) -> dict[str, Any]:
     return {
         "peer": peer,
         "health": {k: getattr(h, k) for k in h.__dataclass_fields__},
+        "paths": [
+            {"path": name, **{k: getattr(ph, k) for k in ph.__dataclass_fields__}}
+            for name, ph in operational.load_path_health(conn, peer).items()
+        ],
         "history": history,
         "last_good": good,
         "cosigned_size": size,
