@@ -64,6 +64,8 @@ FETCH_BATCH = 64
 GAVE_UP_KEPT = 4096
 #: seconds between attempts to reach the relay
 RECONNECT_S = 1.0
+#: seconds closing the connection may take at stop
+CLOSE_S = 5.0
 
 
 def read_credentials(path: Path) -> tuple[str, str]:
@@ -156,7 +158,7 @@ class Relay:
         nc, self._nc = self._nc, None
         if nc is not None:
             with contextlib.suppress(Exception):
-                await nc.close()
+                await asyncio.wait_for(nc.close(), CLOSE_S)
 
     async def _connect(self) -> None:
         kw: dict[str, str] = {}
