@@ -18,6 +18,7 @@ import nats
 import pytest
 
 from tests.conftest import IN_CI
+from tests.integration.conftest import db, net  # noqa: F401 - real station processes
 
 NATS_URL = os.environ.get("HOTLINE_TEST_NATS", "nats://127.0.0.1:4222")
 NATS_SERVER = "/usr/sbin/nats-server"
