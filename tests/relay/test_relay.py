@@ -89,7 +89,16 @@ async def until(what: str, cond: Callable[[], bool]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def relay_pair(tmp_path: Path, prefix: str, **settings: Any) -> AsyncIterator[Pair]:
+async def relay_pair(
+    tmp_path: Path,
+    prefix: str,
+    *,
+    relay_url: str = NATS_URL,
+    credentials: dict[str, Path] | None = None,
+    **settings: Any,
+) -> AsyncIterator[Pair]:
+    """alpha and bravo, peers of each other, each running its Relay (``credentials``:
+    each station's credentials file)."""
     clock = FakeClock()
     stations = []
     for name in ("alpha", "bravo"):
@@ -98,8 +107,9 @@ async def relay_pair(tmp_path: Path, prefix: str, **settings: Any) -> AsyncItera
             data_dir=tmp_path / name,
             database_url=f"sqlite:///{tmp_path / (name + '.db')}",
             paths=["nats"],
-            relay_url=NATS_URL,
+            relay_url=relay_url,
             relay_prefix=prefix,
+            relay_credentials_file=(credentials or {}).get(name),
             **settings,
         )
         stations.append(Station(s, make_identity(name), clock))
