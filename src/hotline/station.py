@@ -311,7 +311,9 @@ class Station:
                     tg.create_task(approvals.run_expiry(self.line.ctx), name="approval-expiry")
                 )
                 if self.relay is not None:  # connects, and again whenever it is lost
-                    self._workers.append(tg.create_task(self.relay.run(), name="relay"))
+                    self._workers.append(
+                        tg.create_task(supervise.forever("relay", self.relay.run), name="relay")
+                    )
                 while not all(srv.started for srv in servers):  # noqa: ASYNC110 - uvicorn has no event
                     await asyncio.sleep(0.01)
                 self._write_run_file(api_sock, peer_sock)

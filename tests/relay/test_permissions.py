@@ -21,7 +21,7 @@ from hotline.link import relayframe
 from hotline.link.relay import inbox_prefix
 from hotline.localnet import free_port
 from tests.relay.conftest import NATS_SERVER, require_nats_server_binary
-from tests.relay.test_relay import relay_pair
+from tests.relay.test_relay import relay_pair, until
 
 PREFIX = "hotline"
 STATIONS = ("alpha", "bravo", "charlie")
@@ -48,39 +48,59 @@ def user_block(me: str, password: str) -> str:
     )
 
 
-@pytest.fixture
-def relay_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, Path]]]:
-    require_nats_server_binary()
-    port = free_port()
-    creds: dict[str, Path] = {}
-    users = []
-    for st in STATIONS:
-        password = os.urandom(12).hex()
-        path = tmp_path / f"{st}.relay"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(f"{st}:{password}\n")
-        creds[st] = path
-        users.append(user_block(st, password))
-    conf = tmp_path / "nats.conf"
-    conf.write_text(
-        f"listen: 127.0.0.1:{port}\n"
-        f'jetstream {{ store_dir: "{tmp_path / "js"}" }}\n'
-        "accounts { HOTLINE { jetstream: enabled\n users: [\n" + "\n".join(users) + "\n] } }\n"
-    )
-    proc = subprocess.Popen(
-        [NATS_SERVER, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
+class RelayServer:
+    """A nats-server of the test's own, with the documented rights; stop and start keep
+    its JetStream store (a restart of the relay)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.creds: dict[str, Path] = {}
+        users = []
+        for st in STATIONS:
+            password = os.urandom(12).hex()
+            path = tmp_path / f"{st}.relay"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(f"{st}:{password}\n")
+            self.creds[st] = path
+            users.append(user_block(st, password))
+        self.conf = tmp_path / "nats.conf"
+        self.conf.write_text(
+            f"listen: 127.0.0.1:{self.port}\n"
+            f'jetstream {{ store_dir: "{tmp_path / "js"}" }}\n'
+            "accounts { HOTLINE { jetstream: enabled\n users: [\n" + "\n".join(users) + "\n] } }\n"
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [NATS_SERVER, "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 20
-        while not _listening(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
+        while not _listening(self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail("the test's nats-server did not start")
             time.sleep(0.05)
-        yield f"nats://127.0.0.1:{port}", creds
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+
+@pytest.fixture
+def relay_server(tmp_path: Path) -> Iterator[RelayServer]:
+    require_nats_server_binary()
+    server = RelayServer(tmp_path)
+    server.start()
+    try:
+        yield server
     finally:
-        proc.terminate()
-        proc.wait(10)
+        server.stop()
 
 
 def _listening(port: int) -> bool:
@@ -137,9 +157,9 @@ async def _refused(url: str, creds: Path, action: str) -> bool:
 
 
 def test_a_line_runs_with_only_the_documented_rights(
-    tmp_path: Path, relay_server: tuple[str, dict[str, Path]]
+    tmp_path: Path, relay_server: RelayServer
 ) -> None:
-    url, creds = relay_server
+    url, creds = relay_server.url, relay_server.creds
 
     async def scenario() -> None:
         async with relay_pair(
@@ -155,5 +175,30 @@ def test_a_line_runs_with_only_the_documented_rights(
             assert p.state(m.message_id) == "delivered"
             for action in ("impersonate", "read-other-stream", "listen-other-inbox"):
                 assert await _refused(url, creds["alpha"], action), action
+
+    asyncio.run(scenario())
+
+
+def test_the_line_comes_back_after_the_relay_restarts(
+    tmp_path: Path, relay_server: RelayServer
+) -> None:
+    """The relay stops with a message queued and comes back (its store kept): the
+    stations reconnect on their own and the message is delivered once."""
+
+    async def scenario() -> None:
+        async with relay_pair(
+            tmp_path, PREFIX, relay_url=relay_server.url, credentials=relay_server.creds
+        ) as p:
+            first = await p.send("before the restart")
+            await p.drain()
+            assert p.state(first.message_id) == "delivered"
+            await asyncio.to_thread(relay_server.stop)
+            second = await p.send("across the restart")
+            await asyncio.to_thread(relay_server.start)
+            for r in p.relays.values():
+                await until("the relay connection back", lambda r=r: r.connected.is_set())
+            await p.drain()
+            assert p.state(second.message_id) == "delivered"
+            assert sorted(m["sequence"] for m in p.received()) == [1, 2]
 
     asyncio.run(scenario())

@@ -174,6 +174,9 @@ class Relay:
             # our own inboxes (answers to our requests, fetched frames): the relay's
             # permissions let no other station subscribe to them
             inbox_prefix=inbox_prefix(self.prefix, self.me),
+            error_cb=self._on_error,
+            disconnected_cb=self._on_disconnected,
+            reconnected_cb=self._on_reconnected,
             **kw,
         )
         self._nc = nc
@@ -202,6 +205,15 @@ class Relay:
         )
         log.info("relay %s: consuming stream %s", self.url, self.stream)
         self.connected.set()
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.warning("relay %s: %s", self.url, type(exc).__name__)
+
+    async def _on_disconnected(self) -> None:
+        log.warning("relay %s: disconnected", self.url)
+
+    async def _on_reconnected(self) -> None:
+        log.info("relay %s: reconnected", self.url)
 
     async def _consume(self) -> None:
         sem = asyncio.Semaphore(FETCH_BATCH)
