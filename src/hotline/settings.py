@@ -119,6 +119,29 @@ class Settings(BaseSettings):
         "once, not only on the preferred one (* for every channel; [] for none). The peer "
         "keeps one copy.",
     )
+    relay_url: str | None = Field(
+        default=None,
+        description="URL of the NATS relay (JetStream) for the nats path, e.g. "
+        "tls://relay.example:4222 (nats:// only on a trusted network).",
+    )
+    relay_credentials_file: Path | None = Field(
+        default=None,
+        description="File (mode 0600) holding this station's relay credentials as one line "
+        "USER:PASSWORD; none: connect without credentials.",
+    )
+    relay_prefix: str = Field(
+        default="hotline",
+        pattern=r"^[A-Za-z0-9_-]{1,32}$",
+        description="First subject token of every relay subject (and of stream names): "
+        "stations sharing a relay must use the same one.",
+    )
+    relay_ack_wait_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Seconds the relay waits for this station to finish a frame before it "
+        "delivers the frame again (after a crash); a second delivery changes nothing.",
+    )
     retry_base_s: float = Field(default=0.5, gt=0, description="First delivery retry delay.")
     retry_max_s: float = Field(default=30.0, gt=0, description="Longest delivery retry delay.")
     ack_deadline_flash_s: float = Field(default=600.0, gt=0, description="FLASH ack deadline.")

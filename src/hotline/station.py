@@ -45,6 +45,7 @@ from hotline.link.health import Timing
 from hotline.link.limits import PeerLimits, own_limits
 from hotline.link.linktest import HealthRecorder, LinkTester
 from hotline.link.outbox import Outbox
+from hotline.link.relay import Relay
 from hotline.link.transport import Transport
 from hotline.service import approvals, peering
 from hotline.service.arbitration import Arbitration
@@ -171,6 +172,10 @@ class Station:
             for w in settings.witnesses
         ]
         self.recorder = HealthRecorder(self.line)
+        #: the station's connection to the NATS relay, when "nats" is one of its paths
+        self.relay = (
+            Relay(self.line, self.witnessing, self.identity) if "nats" in settings.paths else None
+        )
         self.resync = Resync(self.line)
         #: takes each escalation step that is due, once (service/escalation.py)
         self.escalator = Escalator(self.line.ctx)
@@ -309,6 +314,10 @@ class Station:
                 self._workers.append(  # the two-person rule's deadlines
                     tg.create_task(approvals.run_expiry(self.line.ctx), name="approval-expiry")
                 )
+                if self.relay is not None:  # connects, and again whenever it is lost
+                    self._workers.append(
+                        tg.create_task(supervise.forever("relay", self.relay.run), name="relay")
+                    )
                 while not all(srv.started for srv in servers):  # noqa: ASYNC110 - uvicorn has no event
                     await asyncio.sleep(0.01)
                 self._write_run_file(api_sock, peer_sock)
@@ -324,6 +333,8 @@ class Station:
                     await transport.aclose()
             for arbitration in self.arbitrations:
                 await arbitration.aclose()
+            if self.relay is not None:
+                await self.relay.aclose()
         finally:
             self._tg = None
             self._peer_ctx = self._peer_ctx_now = None
@@ -384,6 +395,14 @@ class Station:
                     PeerClient(
                         self.identity,
                         card,
+                        timeout_s=s.peer_timeout_s,
+                        link_test_timeout_s=timing.test_timeout_s,
+                    )
+                )
+            elif path == "nats" and self.relay is not None:
+                out.append(
+                    self.relay.transport(
+                        card.card.station_id,
                         timeout_s=s.peer_timeout_s,
                         link_test_timeout_s=timing.test_timeout_s,
                     )
