@@ -20,25 +20,34 @@ def test_round_trip_clears_both_outboxes(run_pair: Any) -> None:
             await p.send(f"from alpha {i} привет")
         await p.send("from bravo", src=p.bravo, dst="alpha")
         out = await bundles_of(p.alpha).export("bravo", "ko")
-        assert out.sequences == (1, 2, 3) and out.receipts == 0
+        assert out.sequences == (1, 2, 3)
+        assert out.receipts == 0
 
         got = await bundles_of(p.bravo).import_(out.data, "li")
-        assert got.stored == (1, 2, 3) and got.duplicates == () and got.refused == {}
+        assert got.stored == (1, 2, 3)
+        assert got.duplicates == ()
+        assert got.refused == {}
         answer = got.answer
-        assert answer is not None and answer.answers == out.bundle_id
-        assert answer.sequences == (1,) and answer.receipts == 3
+        assert answer is not None
+        assert answer.answers == out.bundle_id
+        assert answer.sequences == (1,)
+        assert answer.receipts == 3
         assert p.outbound(p.alpha, "bravo")  # alpha does not know yet
 
         back = await bundles_of(p.alpha).import_(answer.data, "ko")
-        assert back.receipts_recorded == 3 and back.stored == (1,)
+        assert back.receipts_recorded == 3
+        assert back.stored == (1,)
         assert back.answered == out.bundle_id
         assert p.outbound(p.alpha, "bravo") == []
-        assert back.answer is not None and back.answer.receipts == 1
+        assert back.answer is not None
+        assert back.answer.receipts == 1
 
         last = await bundles_of(p.bravo).import_(back.answer.data, "li")
-        assert last.receipts_recorded == 1 and p.outbound(p.bravo, "alpha") == []
+        assert last.receipts_recorded == 1
+        assert p.outbound(p.bravo, "alpha") == []
         # an empty answer: it only tells alpha that bravo holds its receipt
-        assert last.answer is not None and last.answer.sequences == ()
+        assert last.answer is not None
+        assert last.answer.sequences == ()
         assert last.answer.receipts == 0
         end = await bundles_of(p.alpha).import_(last.answer.data, "ko")
         assert end.answer is None  # an empty bundle is not answered
@@ -47,9 +56,11 @@ def test_round_trip_clears_both_outboxes(run_pair: Any) -> None:
         assert nothing.value.code == "nothing_to_carry"
 
         [exp, *_] = ledger_actions(p.alpha, "bundle_export")
-        assert exp["bundle_id"] == out.bundle_id and exp["sequences"] == [1, 2, 3]
+        assert exp["bundle_id"] == out.bundle_id
+        assert exp["sequences"] == [1, 2, 3]
         [imp] = ledger_actions(p.bravo, "bundle_import")[:1]
-        assert imp["by"] == "li" and imp["sequences"] == [1, 2, 3]
+        assert imp["by"] == "li"
+        assert imp["sequences"] == [1, 2, 3]
 
     run_pair(scenario)
 
@@ -77,7 +88,8 @@ def test_after_https_no_doubles_and_the_stored_receipt(run_pair: Any) -> None:
         receipts = await p.deliver(p.alpha, p.bravo, p.outbound(p.alpha, "bravo"))
         rows = state(p.bravo)["inbound"]
         got = await bundles_of(p.bravo).import_(out.data, "li")
-        assert got.stored == () and got.duplicates == (1, 2)
+        assert got.stored == ()
+        assert got.duplicates == (1, 2)
         assert state(p.bravo)["inbound"] == rows
         assert got.answer is not None
         from hotline.wire import bundle as wire
@@ -90,6 +102,7 @@ def test_after_https_no_doubles_and_the_stored_receipt(run_pair: Any) -> None:
         )
         assert set(receipts) <= set(opened.receipts)  # the stored receipts, byte for byte
         back = await bundles_of(p.alpha).import_(got.answer.data, "ko")
-        assert back.receipts_recorded == 0 and back.receipts_known == 2
+        assert back.receipts_recorded == 0
+        assert back.receipts_known == 2
 
     run_pair(scenario)

@@ -126,6 +126,6 @@ def history(conn: Connection, peer: str | None, *, limit: int) -> list[BundleRow
             None if r.answered_at_us is None else int(r.answered_at_us),
             bytes(r.digest),
             int(r.entry_idx),
-        )  # fmt: skip
+        )
         for r in conn.execute(q).all()
     ]
