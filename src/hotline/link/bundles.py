@@ -73,6 +73,10 @@ class Bundles:
         self._line = line
         self._lock = asyncio.Lock()
 
+    @property
+    def line(self) -> Line:
+        return self._line
+
     async def export(self, peer: str, operator: str | None) -> Exported:
         """Everything pending for ``peer`` as one signed file; refused when there is
         nothing to carry."""
