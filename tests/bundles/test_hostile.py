@@ -56,6 +56,10 @@ CASES: dict[str, tuple[Callable[[bytes, dict[str, Any]], bytes], str]] = {
         lambda raw, k: made("charlie", "bravo", k["charlie"], [], [k["receipt"]]),
         "unknown_peer",
     ),
+    "more records than bundle_max_envelopes": (
+        lambda raw, k: made("alpha", "bravo", k["alpha"], [], [k["receipt"]] * 4),
+        "too_large",
+    ),
     "signed by alpha, carrying bravo's own receipt": (
         lambda raw, k: made("alpha", "bravo", k["alpha"], [], [k["receipt"]]),
         "bad_bundle",
@@ -94,7 +98,7 @@ def test_hostile_bundle_is_refused_and_changes_nothing(run_pair: Any, case: str)
         assert refused.value.code == code, refused.value
         assert state(p.bravo) == before
 
-    run_pair(scenario, bundle_max_bytes=MAX)
+    run_pair(scenario, bundle_max_bytes=MAX, bundle_max_envelopes=3)
 
 
 @sqlite_only

@@ -175,6 +175,8 @@ class Bundles:
             max_bytes=line.settings.bundle_max_bytes,
             recipient=me,
             key_of=lambda sid: line.peers.get(sid).card.signing_key,
+            max_records=line.settings.bundle_max_envelopes,
+            max_record_bytes=line.settings.max_envelope_bytes,
         )
         peer = b.header.sender
         with line.reader.connect() as conn:

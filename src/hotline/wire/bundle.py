@@ -127,8 +127,9 @@ def record_size(data: bytes) -> int:
     return _RECORD.size + len(data)
 
 
-def read_header(raw: bytes, *, max_bytes: int) -> BundleHeader:
-    """The header of a file, checked for size and shape only (not the signature)."""
+def read_header(raw: bytes, *, max_bytes: int, max_records: int = 10_000) -> BundleHeader:
+    """The header of a file, checked for size and shape only (not the signature):
+    at most ``max_records`` envelopes and at most as many receipts."""
     if len(raw) > max_bytes:
         raise EnvelopeError(f"bundle larger than {max_bytes} bytes", code="too_large")
     if len(raw) < MIN_BYTES:
@@ -143,20 +144,30 @@ def read_header(raw: bytes, *, max_bytes: int) -> BundleHeader:
     header = _check_header(raw[_PREFIX.size : _PREFIX.size + hlen])
     if _PREFIX.size + hlen + header.body_bytes + _SIG != len(raw):
         raise _bad("bundle length does not match its header (truncated or padded)")
+    if header.envelopes > max_records or header.receipts > max_records:
+        raise EnvelopeError(f"bundle carries more than {max_records} records", code="too_large")
     return header
 
 
 def open_bundle(
-    raw: bytes, *, max_bytes: int, recipient: str, key_of: Callable[[str], bytes]
+    raw: bytes,
+    *,
+    max_bytes: int,
+    recipient: str,
+    key_of: Callable[[str], bytes],
+    max_records: int = 10_000,
+    max_record_bytes: int | None = None,
 ) -> Bundle:
     """Check a file and parse its records; raises before parsing them when the size,
-    header, recipient, sender (``key_of`` raises for a stranger) or signature fails."""
-    header = read_header(raw, max_bytes=max_bytes)
+    header, recipient, sender (``key_of`` raises for a stranger) or signature fails.
+    Records are at most ``max_record_bytes`` each (default: ``max_bytes``)."""
+    header = read_header(raw, max_bytes=max_bytes, max_records=max_records)
     if header.recipient != recipient:
         raise MisaddressedError("the bundle is addressed to another station", code="misaddressed")
     key = key_of(header.sender)
     primitives.verify(key, raw[-_SIG:], DOMAIN, raw[:-_SIG])
-    envelopes, receipts = _records(raw[len(raw) - _SIG - header.body_bytes : -_SIG], max_bytes)
+    body = raw[len(raw) - _SIG - header.body_bytes : -_SIG]
+    envelopes, receipts = _records(body, max_record_bytes or max_bytes)
     if len(envelopes) != header.envelopes or len(receipts) != header.receipts:
         raise _bad("bundle record counts do not match its header")
     return Bundle(header, tuple(envelopes), tuple(receipts), digest(raw))
