@@ -17,6 +17,8 @@ from hotline.wire import bundle as wire
 SEED = bytes(range(32))
 KEY = primitives.signing_public_key(SEED)
 MAX = 1 << 20
+#: signing and verifying take milliseconds: no deadline on a busy 2-core machine
+GARBAGE = settings(max_examples=300, deadline=None, database=None)
 
 
 def key_of(sid: str) -> bytes:
@@ -39,6 +41,7 @@ def open_(raw: bytes) -> wire.Bundle:
 records = st.lists(st.binary(min_size=1, max_size=64), max_size=5)
 
 
+@GARBAGE
 @given(records, records)
 def test_a_good_file_opens_to_what_was_put_in(
     envelopes: list[bytes], receipts: list[bytes]
@@ -49,14 +52,14 @@ def test_a_good_file_opens_to_what_was_put_in(
     assert b.header.sender == "alpha"
 
 
-@settings(max_examples=300)
+@GARBAGE
 @given(st.binary(max_size=600))
 def test_random_bytes_are_refused(raw: bytes) -> None:
     with pytest.raises(HotlineError):
         open_(raw)
 
 
-@settings(max_examples=300)
+@GARBAGE
 @given(records, st.data())
 def test_any_change_to_a_good_file_is_refused(envelopes: list[bytes], data: st.DataObject) -> None:
     raw = good(envelopes, [b"r"])
@@ -68,7 +71,7 @@ def test_any_change_to_a_good_file_is_refused(envelopes: list[bytes], data: st.D
             open_(bad)
 
 
-@settings(max_examples=300)
+@GARBAGE
 @given(st.dictionaries(st.text(max_size=12), st.none() | st.integers() | st.text(max_size=40)),
        st.binary(max_size=64))  # fmt: skip
 def test_garbage_headers_are_refused(header: dict[str, object], body: bytes) -> None:
@@ -79,7 +82,7 @@ def test_garbage_headers_are_refused(header: dict[str, object], body: bytes) -> 
         open_(raw)
 
 
-@settings(max_examples=200)
+@GARBAGE
 @given(st.binary(max_size=200))
 def test_a_signed_garbage_body_is_refused_or_opens_exactly(body: bytes) -> None:
     """Records are parsed only after the signature, but even a signed body of garbage

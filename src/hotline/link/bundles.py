@@ -11,8 +11,11 @@ endpoint: a duplicate gets the stored receipt), the receipts through
 (receipts for what came in, and whatever is pending for it). Each export and import is an
 operator action on the ledger naming the bundle, its peer and the sequence numbers it
 carried. Imports run one at a time (a lock), so one file imported twice at once is still
-imported once. Must not touch: how the file travels (api, cli), SQL (store/), the other
-paths' delivery state (a bundle does not count as a delivery attempt).
+imported once. The bundle's id is recorded after its contents are stored: a crash in
+between lets the same file be imported again, which stores nothing twice (the store
+keeps one envelope per sender and sequence number, one receipt per envelope).
+Must not touch: how the file travels (api, cli), SQL (store/), the other paths'
+delivery state (a bundle does not count as a delivery attempt).
 """
 
 from __future__ import annotations
@@ -97,9 +100,8 @@ class Bundles:
         async with self._lock:
             b = await asyncio.to_thread(self._open, raw)
             peer = b.header.sender
-            stored_before = await self._read(
-                lambda c: store.held_sequences(c, peer, [s for s, _ in self._seqs(b)])
-            )
+            seqs = await asyncio.to_thread(self._seqs, b)
+            stored_before = await self._read(lambda c: store.held_sequences(c, peer, seqs))
             results = []
             step = line.settings.max_batch_envelopes
             for i in range(0, len(b.envelopes), step):
@@ -108,7 +110,7 @@ class Bundles:
             duplicates: list[int] = []
             owed: list[bytes] = []
             refused = Counter[str]()
-            for (seq, _raw), r in zip(self._seqs(b), results, strict=True):
+            for seq, r in zip(seqs, results, strict=True):
                 if r.receipt is None:
                     refused[r.refused or "refused"] += 1
                     continue
@@ -200,9 +202,10 @@ class Bundles:
                                     code="bad_bundle")  # fmt: skip
         return b
 
-    def _seqs(self, b: wire.Bundle) -> list[tuple[int, bytes]]:
+    def _seqs(self, b: wire.Bundle) -> list[int]:
+        """The sequence numbers of the bundle's envelopes, in order (a thread)."""
         limit = self._line.settings.max_envelope_bytes
-        return [(envelope_wire.decode(r, max_bytes=limit).header.sequence, r) for r in b.envelopes]
+        return [envelope_wire.decode(r, max_bytes=limit).header.sequence for r in b.envelopes]
 
     async def _read(self, fn: Any) -> Any:
         def run() -> Any:
