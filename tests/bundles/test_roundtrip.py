@@ -3,13 +3,14 @@ answering bundle clearing the sender's outbox (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
 from hotline.errors import InputError
 from tests.bundles.conftest import Pair, bundles_of, run_pair, state
-from tests.service.conftest import ledger_actions
+from tests.service.conftest import ledger_actions, make_identity
 
 __all__ = ["run_pair"]
 
@@ -104,5 +105,21 @@ def test_after_https_no_doubles_and_the_stored_receipt(run_pair: Any) -> None:
         back = await bundles_of(p.alpha).import_(got.answer.data, "ko")
         assert back.receipts_recorded == 0
         assert back.receipts_known == 2
+
+    run_pair(scenario)
+
+
+@pytest.mark.parametrize("run_pair", ["sqlite"], indirect=True)
+def test_a_receive_only_peer_is_served_by_bundles(run_pair: Any) -> None:
+    """A peer whose card names no endpoint has no network path at all: what we send it
+    waits in the outbox, and bundles carry it."""
+
+    async def scenario(p: Pair) -> None:
+        lone = dataclasses.replace(make_identity("delta"), endpoints=())
+        _card, unit = p.alpha.line.peer_add_unit(lone.card().to_text(), "ko")
+        await p.alpha.writer.submit(unit)
+        await p.send("to the island", dst="delta")
+        out = await bundles_of(p.alpha).export("delta", "ko")
+        assert out.sequences == (1,)
 
     run_pair(scenario)
