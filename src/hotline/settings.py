@@ -196,6 +196,18 @@ class Settings(BaseSettings):
     import_max_bytes: int = Field(
         default=64 * 1024 * 1024, ge=1024, description="Largest site import file, in bytes."
     )
+    bundle_max_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=8192,
+        description="Largest bundle file exported or imported (hand-carried path), in bytes; "
+        "checked before anything in the file is read.",
+    )
+    bundle_max_envelopes: int = Field(
+        default=5000,
+        ge=1,
+        le=10_000,
+        description="Most envelopes (and most receipts) one bundle file carries.",
+    )
     reconfirm_default_days: int = Field(
         default=90, ge=1, le=3650, description="Reconfirmation period of imported sites, in days."
     )

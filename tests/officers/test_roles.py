@@ -140,6 +140,10 @@ ROUTES: dict[tuple[str, str], Action] = {
     ("POST", "/api/v1/channels/{name}/accept"): Action.CHANNELS,
     ("POST", "/api/v1/channels/{name}/decline"): Action.CHANNELS,
     ("GET", "/api/v1/channels/groups/{group_id}"): Action.READ,
+    # the hand-carried path
+    ("POST", "/api/v1/bundles/export"): Action.PEERS,
+    ("POST", "/api/v1/bundles/import"): Action.PEERS,
+    ("GET", "/api/v1/bundles"): Action.READ,
 }
 #: routes every authenticated officer may use (its own session, tokens, TOTP, password)
 OWN = {

@@ -25,6 +25,7 @@ from hotline import __version__
 from hotline.api import openapi, shapes
 from hotline.api.approvals import ApprovalHeld, approvals_router
 from hotline.api.auth import allowed, principal
+from hotline.api.bundles import BUNDLE_IMPORT_PATH, bundles_router
 from hotline.api.channels import channels_router
 from hotline.api.errors import install_operator
 from hotline.api.idempotency import HEADER, KEY_PATTERN, IdempotentSends, request_hash
@@ -50,6 +51,7 @@ from hotline.console.app import PUBLIC_PREFIXES as console_public_prefixes
 from hotline.crypto import primitives
 from hotline.crypto.card import parse_card, safety_number
 from hotline.errors import InputError, NotFoundError, PermissionDeniedError
+from hotline.link.bundles import Bundles
 from hotline.service import approvals, channels, queries, sender
 from hotline.service.acting import acting, officer_ref
 from hotline.service.line import Line, Sent
@@ -132,6 +134,7 @@ def create_operator_app(
         body_limits={
             IMPORT_PATH: s.import_max_bytes,
             IMPORT_PREVIEW_PATH: s.import_max_bytes,
+            BUNDLE_IMPORT_PATH: s.bundle_max_bytes,
             NOTICES_PATH: min(s.max_request_bytes, s.notice_max_bytes + NOTICE_ENVELOPE_BYTES),
         },
         public_paths=frozenset({OPENAPI_PATH})
@@ -162,6 +165,7 @@ def create_operator_app(
     app.include_router(officers_router(officers, auth))
     app.include_router(suspension_router(line))
     app.include_router(channels_router(line, auth))
+    app.include_router(bundles_router(Bundles(line), auth))
     if deconfliction is not None:
         app.include_router(registry_router(deconfliction, auth))
     if peer_admin is not None:

@@ -10,6 +10,7 @@ import typer
 
 from hotline.cli import (
     approvalcmd,
+    bundlecmd,
     channelcmd,
     deconflictcmd,
     demo,
@@ -44,6 +45,7 @@ watchcmd.register(app)
 searchcmd.register(app)
 officercmd.register(app)
 channelcmd.register(app)
+bundlecmd.register(app)
 
 
 def main() -> None:

@@ -617,3 +617,26 @@ path_status = Table(
     Column("failures", Integer, nullable=False),
     Column("last_error", Text, nullable=True),
 )
+
+#: bundle files carried by hand (migration 0018): one row per bundle exported ("out") or
+#: imported ("in"), keyed by the peer and the bundle's id. Operational, written in the
+#: writer unit that appends the ``bundle_export``/``bundle_import`` action (which names
+#: the same facts on the ledger). An "out" row's ``receipts_through`` is the highest
+#: inbound entry whose receipt it carried; ``answered_at_us`` is set when the peer's
+#: answering bundle (``answers``) was imported: receipts up to there are no longer owed.
+bundles = Table(
+    "bundles",
+    metadata,
+    Column("peer", String(32), primary_key=True),
+    Column("direction", String(3), primary_key=True),
+    Column("bundle_id", String(32), primary_key=True),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("recorded_at_us", BigInteger, nullable=False),
+    Column("envelopes", Integer, nullable=False),
+    Column("receipts", Integer, nullable=False),
+    Column("receipts_through", BigInteger, nullable=False),
+    Column("answers", String(32), nullable=True),
+    Column("answered_at_us", BigInteger, nullable=True),
+    Column("digest", LargeBinary(32), nullable=False),
+    Column("entry_idx", BigInteger, nullable=False),
+)
