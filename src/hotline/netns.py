@@ -546,3 +546,102 @@ def path_down_alarms(st: NsStation, peer: str, path: str = "https") -> list[dict
         if a["kind"] in ("link_down", "path_down") and a.get("peer") == peer
         and (a["kind"] == "link_down" or path in str(a.get("ref") or a.get("detail")))
     ]  # fmt: skip
+
+
+def relay_pair(topo: Topology, settings: Mapping[str, Any]) -> tuple[NsStation, NsStation]:
+    """alpha and bravo sending on HTTPS first and on the relay in R second, the relay
+    started with one user per station."""
+    users = {sid: secrets.token_hex(16) for sid in ("alpha", "bravo")}
+    topo.start_relay(users)
+    extra = {sid: relay_settings(topo, sid, pw) for sid, pw in users.items()}
+    return topo.pair(settings, extra)
+
+
+def _wait(what: str, probe: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not probe():
+        if time.monotonic() > deadline:
+            raise ConfigError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def cut_mid_stream(
+    topo: Topology,
+    a: NsStation,
+    b: NsStation,
+    *,
+    messages: int = 200,
+    every_s: float = 0.01,
+    cut_after: int = 50,
+    timeout: float = 120,
+) -> dict[str, Any]:
+    """Stream ``messages`` from alpha to bravo; after ``cut_after`` of them black-hole the
+    HTTPS path; wait until everything arrived (or ``timeout``). Returns ``cut`` (wall
+    time of the cut), ``down`` (when alpha's HTTPS path was first seen DOWN, polled every
+    50 ms), ``failover_s_max`` (the longest wait, after ``down``, of a message still
+    undelivered then: its delivery time minus ``down`` or its queueing, the later),
+    ``lost``, ``duplicated`` and ``sent`` (ids). Both stations must be running with both
+    paths UP."""
+    sent: list[str] = []
+    cut: list[float] = []
+    down: list[float] = []
+
+    def stream() -> None:
+        for i in range(messages):
+            row = a.api("POST", "/api/v1/messages", json={"peer": "bravo", "text": f"m{i}"})
+            sent.append(str(row["message_id"]))
+            if i + 1 == cut_after:
+                cut.append(time.time())
+                topo.blackhole()
+            time.sleep(every_s)
+
+    sender = threading.Thread(target=stream, name="failover-stream", daemon=True)
+    sender.start()
+    _wait("the cut", lambda: bool(cut), timeout)
+
+    def https_down() -> bool:
+        if path_states(a, "bravo").get("https") != "DOWN":
+            return False
+        down.append(time.time())
+        return True
+
+    _wait("alpha's HTTPS path to go DOWN", https_down, timeout)
+    sender.join(timeout)
+
+    def arrived() -> list[str]:
+        rows = b.api("GET", "/api/v1/messages", params={"direction": "in", "limit": 1000})
+        return [str(m["message_id"]) for m in rows]
+
+    deadline = time.monotonic() + timeout
+    got = arrived()
+    while not set(sent) <= set(got) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        got = arrived()
+    rows = a.api("GET", "/api/v1/messages", params={"direction": "out", "limit": 1000})
+    t_down = down[0]
+    waits = [
+        m["delivered_at_us"] / 1e6 - max(t_down, m["queued_at_us"] / 1e6)
+        for m in rows
+        if m["message_id"] in set(sent) and m.get("delivered_at_us")
+        and m["delivered_at_us"] / 1e6 > t_down
+    ]  # fmt: skip
+    counts: dict[str, int] = {}
+    for i in got:
+        counts[i] = counts.get(i, 0) + 1
+    return {
+        "cut": cut[0],
+        "down": t_down,
+        "failover_s_max": round(max(waits, default=0.0), 3),
+        "lost": len(set(sent) - set(got)),
+        "duplicated": sum(n - 1 for n in counts.values()),
+        "sent": sent,
+    }
+
+
+def wait_paths_up(st: NsStation, peer: str, paths: list[str], timeout: float = 60) -> None:
+    """Until every one of ``paths`` to ``peer`` is UP (ConfigError after ``timeout``)."""
+    _wait(
+        f"{st.station_id}'s paths {paths} to {peer} to be UP",
+        lambda: all(path_states(st, peer).get(p) == "UP" for p in paths),
+        timeout,
+    )

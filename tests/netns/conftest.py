@@ -7,6 +7,7 @@ they fail.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,8 +16,9 @@ from typing import Any
 import pytest
 
 from hotline import netns
-from hotline.netns import NsStation, Topology
+from hotline.netns import NsStation, Topology, path_states
 from tests.conftest import IN_CI
+from tests.integration.conftest import wait_until
 
 #: every station of these tests: the API is not throttled, retries and link tests are
 #: quick (the DOWN bound the tests assert is two of these intervals)
@@ -51,11 +53,60 @@ def start_both(*stations: NsStation) -> None:
         list(pool.map(lambda st: st.start(), stations))
 
 
+# --- helpers the tests share ---------------------------------------------------------
+
+
+def send(st: NsStation, peer: str, text: str) -> str:
+    row: dict[str, Any] = st.api("POST", "/api/v1/messages", json={"peer": peer, "text": text})
+    return str(row["message_id"])
+
+
+def received(st: NsStation, peer: str) -> list[str]:
+    rows = st.api("GET", "/api/v1/messages", params={"direction": "in", "peer": peer,
+                                                      "limit": 1000})  # fmt: skip
+    return [str(m["message_id"]) for m in rows]
+
+
+def states(st: NsStation, ids: list[str]) -> dict[str, int]:
+    want = set(ids)
+    rows = st.api("GET", "/api/v1/messages", params={"direction": "out", "limit": 1000})
+    return dict(Counter(str(m["state"]) for m in rows if m["message_id"] in want))
+
+
+def assert_exactly_once(sender: NsStation, receiver: NsStation, ids: list[str]) -> None:
+    """Every id arrived, none twice, nothing else arrived; the sender shows each delivered."""
+    wait_until(
+        "every message to arrive",
+        lambda: received(receiver, sender.station_id),
+        lambda got: set(ids) <= set(got),
+        timeout=90,
+    )
+    got = Counter(received(receiver, sender.station_id))
+    assert {i: n for i, n in got.items() if n > 1} == {}, "doubled"
+    assert set(got) == set(ids)
+    wait_until(
+        "the sender to see every message delivered",
+        lambda: states(sender, ids),
+        lambda s: set(s) <= {"delivered", "acknowledged"} and sum(s.values()) == len(ids),
+        timeout=60,
+    )
+
+
+def up(st: NsStation, peer: str) -> None:
+    wait_until(
+        f"{st.station_id}'s line to {peer} to be UP",
+        lambda: path_states(st, peer).get("https"),
+        lambda s: s == "UP",
+        timeout=60,
+    )
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     rep = yield
     if rep.when == "call" and rep.failed:
-        t = item.funcargs.get("topo") if hasattr(item, "funcargs") else None
+        funcargs = getattr(item, "funcargs", {})
+        t = funcargs.get("topo") or funcargs.get("relay_topo")
         if isinstance(t, Topology):
             rep.sections.append(("faults", t.faults))
             for st in t.stations:

@@ -6,61 +6,22 @@ every message exactly once."""
 from __future__ import annotations
 
 import time
-from collections import Counter
-from typing import Any
 
 import pytest
 
-from hotline.netns import NsStation, Topology, path_down_alarms, path_states
+from hotline.netns import Topology, path_down_alarms, path_states
 from tests.integration.conftest import wait_until
-from tests.netns.conftest import BASE, INTERVAL_S, start_both
+from tests.netns.conftest import (
+    BASE,
+    INTERVAL_S,
+    assert_exactly_once,
+    received,
+    send,
+    start_both,
+    up,
+)
 
 pytestmark = pytest.mark.integration
-
-
-def send(st: NsStation, peer: str, text: str) -> str:
-    row: dict[str, Any] = st.api("POST", "/api/v1/messages", json={"peer": peer, "text": text})
-    return str(row["message_id"])
-
-
-def received(st: NsStation, peer: str) -> list[str]:
-    rows = st.api("GET", "/api/v1/messages", params={"direction": "in", "peer": peer,
-                                                      "limit": 1000})  # fmt: skip
-    return [str(m["message_id"]) for m in rows]
-
-
-def states(st: NsStation, ids: list[str]) -> dict[str, int]:
-    want = set(ids)
-    rows = st.api("GET", "/api/v1/messages", params={"direction": "out", "limit": 1000})
-    return dict(Counter(str(m["state"]) for m in rows if m["message_id"] in want))
-
-
-def assert_exactly_once(sender: NsStation, receiver: NsStation, ids: list[str]) -> None:
-    """Every id arrived, none twice, nothing else arrived; the sender shows each delivered."""
-    wait_until(
-        "every message to arrive",
-        lambda: received(receiver, sender.station_id),
-        lambda got: set(ids) <= set(got),
-        timeout=90,
-    )
-    got = Counter(received(receiver, sender.station_id))
-    assert {i: n for i, n in got.items() if n > 1} == {}, "doubled"
-    assert set(got) == set(ids)
-    wait_until(
-        "the sender to see every message delivered",
-        lambda: states(sender, ids),
-        lambda s: set(s) <= {"delivered", "acknowledged"} and sum(s.values()) == len(ids),
-        timeout=60,
-    )
-
-
-def up(st: NsStation, peer: str) -> None:
-    wait_until(
-        f"{st.station_id}'s line to {peer} to be UP",
-        lambda: path_states(st, peer).get("https"),
-        lambda s: s == "UP",
-        timeout=60,
-    )
 
 
 def test_black_hole_raises_down_within_two_intervals_and_heals_without_loss(
