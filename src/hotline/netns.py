@@ -3,15 +3,15 @@
 imports it.
 
 Owns one topology per run: three namespaces (station A, station B, relay R) whose names
-carry a random run id (two test workers never collide), joined by veth pairs made
-inside them (A<->B is the HTTPS path; A<->R and B<->R the relay path), a
-``nats-server -js`` in R when asked for, ``hotline run`` processes in A and B, the tc
-netem faults on both ends of A<->B (``drop``, ``delay``, ``reorder``, ``blackhole``,
-``heal``), and tearing all of it down. Where the kernel has no sch_netem (this
-development VM has none, nor tc actions nor nftables), A<->B is a pair of tun devices
-joined by ``Shuttle``, a userspace netem with the same knobs; ``Topology.faults`` says
-which one a run used. Addresses are 10.77.x.y/30 inside those namespaces
-only; the root namespace's interfaces, routes and qdiscs are never touched.
+carry a random run id (two test workers never collide), joined by veth pairs made inside
+them (A<->B is the HTTPS path; A<->R and B<->R the relay path), a ``nats-server`` with
+JetStream in R when asked for, ``hotline run`` processes in A and B, the tc netem faults
+on both ends of A<->B (``drop``, ``delay``, ``reorder``, ``blackhole``, ``heal``), and
+tearing all of it down. Where the kernel has no sch_netem (this development VM has none,
+nor tc actions nor nftables), A<->B is a pair of tun devices joined by ``Shuttle``, a
+userspace netem with the same knobs; ``Topology.faults`` says which one a run used.
+Addresses are 10.77.x.y/30 inside those namespaces only; the root namespace's
+interfaces, routes and qdiscs are never touched.
 
 How the test reaches a station's operator API (bound on its namespace's loopback): a
 worker thread of the test process enters the namespace (``setns(2)`` changes only the
@@ -34,12 +34,13 @@ import random
 import secrets
 import select
 import shutil
+import socket
 import struct
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -486,17 +487,9 @@ class Topology:
 
 
 def _port_open(host: str, port: int) -> bool:
-    import socket
-
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex((host, port)) == 0
-
-
-@contextlib.contextmanager
-def topology(root: Path) -> Iterator[Topology]:
-    with Topology(root) as topo:
-        yield topo
 
 
 # --- the one place that knows how the relay path and per-path state are named -------------
