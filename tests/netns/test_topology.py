@@ -13,6 +13,8 @@ from hotline.netns import AB, AR, BR, NATS_PORT, Topology
 from tests.conftest import IN_CI
 from tests.netns.conftest import require_netns
 
+pytestmark = pytest.mark.integration
+
 
 def namespaces() -> set[str]:
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
