@@ -520,24 +520,27 @@ def relay_settings(topo: Topology, station_id: str, password: str) -> dict[str, 
 
 
 def path_states(st: NsStation, peer: str) -> dict[str, str]:
-    """Each path's state (UP, DEGRADED, DOWN, UNTESTED) of the line to ``peer``."""
+    """Each path's state (UP, DEGRADED, DOWN, UNTESTED) of the line to ``peer``: the
+    link status's ``paths`` (``path``, ``state``) where the API has them, else the line's
+    state as its https path's."""
     for row in st.api("GET", "/api/v1/link"):
         if row["peer"] == peer:
-            if isinstance(row.get("paths"), list):
+            if isinstance(row.get("paths"), list) and row["paths"]:
                 return {str(p["path"]): str(p["state"]) for p in row["paths"]}
-            if isinstance(row.get("paths"), dict):
+            if isinstance(row.get("paths"), dict) and row["paths"]:
                 return {str(k): str(v["state"]) for k, v in row["paths"].items()}
             return {"https": str(row["state"])}
     raise ConfigError(f"{st.station_id} has no line to {peer}")
 
 
 def path_down_alarms(st: NsStation, peer: str, path: str = "https") -> list[dict[str, Any]]:
-    """Open DOWN alarms of one path to ``peer`` (before per-path alarms: the line's)."""
+    """Open DOWN alarms of one path to ``peer``: ``path_down`` (ref: the path) when the
+    line has other paths, ``link_down`` when every path of the line is DOWN."""
     rows: list[dict[str, Any]] = st.api("GET", "/api/v1/alarms")
     return [
         a for a in rows
-        if a["kind"] in ("link_down", "path_down") and a.get("peer") == peer
-        and (a["kind"] == "link_down" or path in str(a.get("ref") or a.get("detail")))
+        if a.get("peer") == peer
+        and (a["kind"] == "link_down" or (a["kind"] == "path_down" and a.get("ref") == path))
     ]  # fmt: skip
 
 
@@ -569,12 +572,13 @@ def cut_mid_stream(
     timeout: float = 120,
 ) -> dict[str, Any]:
     """Stream ``messages`` from alpha to bravo; after ``cut_after`` of them black-hole the
-    HTTPS path; wait until everything arrived (or ``timeout``). Returns ``cut`` (wall
-    time of the cut), ``down`` (when alpha's HTTPS path was first seen DOWN, polled every
+    HTTPS path; wait until everything arrived (or ``timeout``). Returns ``cut`` (wall time
+    of the cut), ``down`` (when alpha's HTTPS path was first seen DOWN, polled every
     50 ms), ``failover_s_max`` (the longest wait, after ``down``, of a message still
     undelivered then: its delivery time minus ``down`` or its queueing, the later),
-    ``lost``, ``duplicated`` and ``sent`` (ids). Both stations must be running with both
-    paths UP."""
+    ``lost``, ``duplicated``, ``sent`` (ids) and ``carried_by`` (messages per path that
+    carried them, from each message's ``path``; "None" where the API does not say). Both
+    stations must be running with both paths UP."""
     sent: list[str] = []
     cut: list[float] = []
     down: list[float] = []
@@ -618,6 +622,10 @@ def cut_mid_stream(
         if m["message_id"] in set(sent) and m.get("delivered_at_us")
         and m["delivered_at_us"] / 1e6 > t_down
     ]  # fmt: skip
+    carried: dict[str, int] = {}
+    for m in rows:
+        if m["message_id"] in set(sent):
+            carried[str(m.get("path"))] = carried.get(str(m.get("path")), 0) + 1
     counts: dict[str, int] = {}
     for i in got:
         counts[i] = counts.get(i, 0) + 1
@@ -628,6 +636,7 @@ def cut_mid_stream(
         "lost": len(set(sent) - set(got)),
         "duplicated": sum(n - 1 for n in counts.values()),
         "sent": sent,
+        "carried_by": carried,
     }
 
 

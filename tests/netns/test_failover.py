@@ -61,6 +61,7 @@ def test_cut_mid_stream_fails_over_within_a_second_losing_and_doubling_nothing(
     assert out["lost"] == 0
     assert out["duplicated"] == 0
     assert out["failover_s_max"] <= 1.0, out["failover_s_max"]
+    assert out["carried_by"].get("nats", 0) > 0, out["carried_by"]
 
     alarm = wait_until(
         "the HTTPS path's DOWN alarm",
