@@ -147,13 +147,21 @@ class LocalStation:
 
 
 def make_station(
-    root: Path, station_id: str, *, settings: Mapping[str, Any] | None = None
+    root: Path,
+    station_id: str,
+    *,
+    settings: Mapping[str, Any] | None = None,
+    endpoint_host: str = "127.0.0.1",
+    ports: tuple[int, int] | None = None,
 ) -> LocalStation:
+    """A new station in ``root/station_id``: its card names ``https://endpoint_host:peer
+    port``; ``ports`` (API, peer) are free loopback ports unless given (a station in its
+    own network namespace has every port to itself)."""
     data_dir = root / station_id
     data_dir.mkdir(parents=True, exist_ok=True)
-    api_port, peer_port = free_port(), free_port()
+    api_port, peer_port = ports or (free_port(), free_port())
     create_station(
-        data_dir, station_id, station_id.capitalize(), [f"https://127.0.0.1:{peer_port}"]
+        data_dir, station_id, station_id.capitalize(), [f"https://{endpoint_host}:{peer_port}"]
     )
     lines = [f"api_port = {api_port}", f"peer_port = {peer_port}"]
     for k, v in (settings or {}).items():
