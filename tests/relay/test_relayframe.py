@@ -115,3 +115,11 @@ def test_mutated_frames_never_verify(body: bytes, at: int, junk: bytes) -> None:
         return
     with pytest.raises(SignatureError):
         relayframe.verify(f, SIGNER.public_key)
+
+
+def test_the_relay_url_is_shown_without_its_password() -> None:
+    from hotline.link.relay import shown_url
+
+    assert shown_url("nats://alpha:s3cret@10.0.0.1:4222") == "nats://10.0.0.1:4222"
+    assert shown_url("tls://relay.example") == "tls://relay.example"
+    assert "s3cret" not in shown_url("nats://u:s3cret@[::1]:4222")

@@ -28,6 +28,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +96,16 @@ class _Wait:
     future: asyncio.Future[Frame]
 
 
+def shown_url(url: str) -> str:
+    """``url`` without the user and password a URL may carry (never logged)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
 class Relay:
     """One station's connection to the relay; ``run`` it in the station's task group."""
 
@@ -107,7 +118,9 @@ class Relay:
         self.line = line
         self.witnessing = witnessing
         self.me = identity.station_id
-        self.url = s.relay_url
+        self._url = s.relay_url
+        #: the relay's address as logs and errors show it: without user or password
+        self.url = shown_url(s.relay_url)
         self.prefix = relayframe.check_prefix(s.relay_prefix)
         self._signer = primitives.Signer(identity.signing_seed)
         self._credentials = (
@@ -165,7 +178,7 @@ class Relay:
         if self._credentials is not None:
             kw["user"], kw["password"] = self._credentials
         nc = await nats.connect(
-            servers=[self.url],
+            servers=[self._url],
             name=f"hotline-{self.me}",
             connect_timeout=5,
             allow_reconnect=True,
