@@ -20,6 +20,7 @@ import logging
 import signal
 import socket
 import ssl
+import threading
 from collections.abc import Callable, Iterator
 from typing import TextIO
 
@@ -127,6 +128,7 @@ async def wait_as_standby(
     peer_sock: socket.socket,
     stop: asyncio.Event,
     ready: Callable[[], None] | None = None,
+    won_hook: Callable[[], None] | None = None,
 ) -> bool:
     """Serve 503 on both ports until the lock is ours (True) or ``stop`` (False). The
     servers get duplicates of the sockets: closing them leaves the listening sockets open
@@ -158,6 +160,9 @@ async def wait_as_standby(
             try:
                 won = await asyncio.to_thread(election.lock.try_acquire)
                 if won:
+                    log.warning("%s won the election lock: taking over", election.name)
+                    if won_hook is not None:
+                        won_hook()  # keep the lock from now on, while the servers stop
                     break
                 await asyncio.to_thread(election.refresh_active)
             except HotlineError as exc:
@@ -169,17 +174,36 @@ async def wait_as_standby(
     return won
 
 
-async def keep_lock(election: Election, lost: asyncio.Event) -> None:
-    """The active's heartbeat: the lock's session must answer every ``takeover_poll_s``."""
-    while True:
-        await asyncio.sleep(election.settings.takeover_poll_s)
-        try:
-            await asyncio.to_thread(election.lock.heartbeat)
-        except FencedError as exc:
-            log.critical("%s lost the election lock (%s): stepping down", election.name, exc)
-            election.role = "stepped_down"
-            lost.set()
-            return
+class Heartbeat:
+    """The active's proof that it still holds the election lock: a thread of its own (a
+    busy event loop, or building the station, must not let the lease run out) asks the
+    lock's session every ``takeover_poll_s``; when it is gone, ``on_lost`` is called once
+    and the thread ends."""
+
+    def __init__(self, election: Election, on_lost: Callable[[], object]) -> None:
+        self._election = election
+        self._on_lost = on_lost
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hotline-election", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        election = self._election
+        while not self._stop.wait(election.settings.takeover_poll_s):
+            try:
+                election.lock.heartbeat()
+            except FencedError as exc:
+                log.critical("%s lost the election lock (%s): stepping down", election.name, exc)
+                election.role = "stepped_down"
+                self._on_lost()
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
 
 
 def run(settings: Settings, out: TextIO | None = None) -> None:
@@ -205,8 +229,12 @@ def run(settings: Settings, out: TextIO | None = None) -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
+            lost = asyncio.Event()
+            heartbeat = Heartbeat(election, lambda: loop.call_soon_threadsafe(lost.set))
             won = await asyncio.to_thread(election.lock.try_acquire)
-            if not won:
+            if won:
+                heartbeat.start()
+            else:
                 if not settings.standby:
                     await asyncio.to_thread(election.refresh_active)
                     active = election.active.process if election.active else "another process"
@@ -222,11 +250,21 @@ def run(settings: Settings, out: TextIO | None = None) -> None:
                     peer_sock,
                     stop,
                     lambda: say(f"station standby {election.name}: waiting to take over"),
+                    heartbeat.start,
                 )
                 if not won:
                     return
-            # the lock is ours: promote first, then load everything (nothing an old active
-            # commits can land after the load: its commits are fenced from here on)
+            # the lock is ours: keep it, promote, then load everything (nothing an old
+            # active commits can land after the load: its commits are fenced from here on)
+            try:
+                await serve_active(loop, stop, lost)
+            finally:
+                heartbeat.stop()
+            stepped_down = lost.is_set()
+
+        async def serve_active(
+            loop: asyncio.AbstractEventLoop, stop: asyncio.Event, lost: asyncio.Event
+        ) -> None:
             clock = SystemClock()
             await asyncio.to_thread(
                 election.promote,
@@ -235,7 +273,7 @@ def run(settings: Settings, out: TextIO | None = None) -> None:
                 clock.now_us(),
             )
             station = await asyncio.to_thread(st.Station, settings)
-            lost = asyncio.Event()
+            log.warning("%s loaded the station: serving", election.name)
             station.writer.fence = Fence(election.epoch or 0, settings.leader_lease_s)
 
             def fenced(_exc: FencedError) -> None:
@@ -253,6 +291,7 @@ def run(settings: Settings, out: TextIO | None = None) -> None:
                 both.set()
 
             def ready() -> None:
+                log.warning("%s is serving as the active (epoch %s)", election.name, election.epoch)
                 doc = st.read_run_file(settings.data_dir) or {}
                 say(
                     f"station {station.identity.station_id} up (active {election.name}, epoch "
@@ -261,14 +300,11 @@ def run(settings: Settings, out: TextIO | None = None) -> None:
 
             try:
                 async with asyncio.TaskGroup() as tg:
-                    beat = tg.create_task(keep_lock(election, lost), name="election-heartbeat")
                     watcher = tg.create_task(either(), name="election-stop")
                     await station.serve(api_sock, peer_sock, ready, both, health=election.health)
-                    beat.cancel()
                     watcher.cancel()
             finally:
                 station.close()
-            stepped_down = lost.is_set()
 
         try:
             asyncio.run(main())
