@@ -21,6 +21,7 @@ import signal
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import TextIO
 
@@ -70,10 +71,17 @@ class Election:
         self.role: str = "standby"
         self.epoch: int | None = None
         self.active: ActiveProcess | None = None
+        #: when the lock was last proved ours (time.monotonic)
+        self.beat_at = 0.0
         self._engine = database.create(settings.store_url)
 
     def health(self) -> Health:
-        return Health(role=self.role, epoch=self.epoch, process=self.name, active=self.active)
+        """This process's role; an active that has not proved its lock within the lease
+        (it was paused, and its heartbeat has not run since) does not claim it."""
+        role = self.role
+        if role == "active" and time.monotonic() - self.beat_at > self.settings.leader_lease_s:
+            role = "stepped_down"
+        return Health(role=role, epoch=self.epoch, process=self.name, active=self.active)
 
     def migrate(self) -> None:
         database.migrate(self._engine)  # under its own lock: a pair starting together
@@ -187,6 +195,7 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._run, name="hotline-election", daemon=True)
 
     def start(self) -> None:
+        self._election.beat_at = time.monotonic()  # the lock was just won
         self._thread.start()
 
     def _run(self) -> None:
@@ -194,6 +203,7 @@ class Heartbeat:
         while not self._stop.wait(election.settings.takeover_poll_s):
             try:
                 election.lock.heartbeat()
+                election.beat_at = time.monotonic()
             except FencedError as exc:
                 log.critical("%s lost the election lock (%s): stepping down", election.name, exc)
                 election.role = "stepped_down"
