@@ -16,6 +16,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
+from hotline.api.openapi import errors
+
 HEALTH_PATH = "/health"
 ACTIVE_HEADER = "X-Hotline-Active"
 
@@ -47,7 +49,10 @@ def health_router(health: Callable[[], Health]) -> APIRouter:
     @router.get(
         HEALTH_PATH,
         response_model=Health,
-        responses={503: {"model": Health, "description": "this process is not active"}},
+        responses={
+            **errors(),
+            503: {"model": Health, "description": "this process is not active (its role)"},
+        },
     )
     async def get_health() -> Response:
         """This process's role and epoch, without authentication: 200 when it is the
