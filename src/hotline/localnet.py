@@ -2,18 +2,24 @@
 
 Owns creating station directories with free ports, pairing them (each adds the other's
 card, offline), starting ``hotline run`` as child processes, waiting until their APIs
-answer, and stopping or killing them. Must not touch: a station's internals; it talks to
-a running station only through its operator API, like any operator.
+answer, and stopping or killing them; for active/standby, a second process of a station
+(``make_standby``: the keys and token copied, other ports, one PostgreSQL database) and
+a TCP ``Balancer`` that sends each connection to whichever process's ``/health`` says
+active, as a load balancer in front of a pair does. Must not touch: a station's
+internals; it talks to a running station only through its operator API, like any operator.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -99,6 +105,37 @@ class LocalStation:
         log.close()
         self.wait_ready(wait_s)
 
+    def start_standby(self, env: Mapping[str, str] | None = None, wait_s: float = 60) -> None:
+        """Start a process that waits as a standby: ready when ``/health`` says so."""
+        if self.proc is not None and self.proc.poll() is None:
+            raise ConfigError(f"{self.station_id} is already running")
+        log = open(self.data_dir / "station.log", "ab")  # noqa: SIM115 - owned by the child
+        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "hotline", "run", "--data-dir", str(self.data_dir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+        log.close()
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                tail = (self.data_dir / "station.log").read_text(errors="replace")[-2000:]
+                raise ConfigError(f"station {self.station_id} exited at start:\n{tail}")
+            if self.role() == "standby":
+                return
+            time.sleep(0.05)
+        raise ConfigError(f"standby {self.station_id} did not come up in {wait_s:.0f}s")
+
+    def role(self) -> str | None:
+        """The process's role from ``/health`` (None: it does not answer)."""
+        try:
+            with httpx.Client(base_url=self.api_url, timeout=2, trust_env=False) as c:
+                role: str = c.get("/health").json()["role"]
+                return role
+        except (httpx.HTTPError, ValueError, KeyError):
+            return None
+
     def wait_ready(self, wait_s: float) -> None:
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
@@ -169,6 +206,104 @@ def make_station(
     (data_dir / CONFIG_FILE_NAME).write_text("\n".join(lines) + "\n")
     api_token(data_dir)
     return LocalStation(station_id, data_dir, api_port, peer_port, dict(settings or {}))
+
+
+def make_standby(
+    active: LocalStation, name: str, *, settings: Mapping[str, Any] | None = None
+) -> LocalStation:
+    """A second process of ``active``'s station: its data files copied (keys, token,
+    settings) into a sibling directory, its own ports, the same database."""
+    data_dir = active.data_dir.parent / name
+    shutil.copytree(active.data_dir, data_dir, ignore=shutil.ignore_patterns("*.log", "run.json"))
+    api_port, peer_port = free_port(), free_port()
+    merged = {**active.extra_settings, **(settings or {})}
+    lines = [f"api_port = {api_port}", f"peer_port = {peer_port}"]
+    lines += [f"{k} = {_toml(v)}" for k, v in merged.items()]
+    (data_dir / CONFIG_FILE_NAME).write_text("\n".join(lines) + "\n")
+    return LocalStation(active.station_id, data_dir, api_port, peer_port, merged)
+
+
+def move_ports(st: LocalStation, api_port: int, peer_port: int) -> None:
+    """Listen on other ports (the card keeps naming the old peer port: a balancer's)."""
+    st.api_port, st.peer_port = api_port, peer_port
+    lines = [f"api_port = {api_port}", f"peer_port = {peer_port}"]
+    lines += [f"{k} = {_toml(v)}" for k, v in st.extra_settings.items()]
+    (st.data_dir / CONFIG_FILE_NAME).write_text("\n".join(lines) + "\n")
+
+
+class Balancer:
+    """A TCP load balancer on loopback for an active/standby pair: each connection goes
+    to the process whose ``/health`` answered 200 last (checked every ``check_s``); with
+    none, the connection is closed at once. Bytes are passed through untouched (TLS ends
+    at the station)."""
+
+    def __init__(self, port: int, backends: list[tuple[str, int]], check_s: float = 0.05) -> None:
+        """``backends``: (health URL base, port to forward to) of each process."""
+        self.port = port
+        self._backends = backends
+        self._check_s = check_s
+        self.active: int | None = None
+        self._stop = threading.Event()
+        self._sock = socket.create_server(("127.0.0.1", port), reuse_port=False)
+        self._sock.settimeout(0.2)
+        self._threads = [
+            threading.Thread(target=self._check, daemon=True, name="balancer-check"),
+            threading.Thread(target=self._accept, daemon=True, name="balancer-accept"),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def _check(self) -> None:
+        with httpx.Client(timeout=1, trust_env=False) as c:
+            while not self._stop.is_set():
+                chosen = None
+                for base, port in self._backends:
+                    with contextlib.suppress(httpx.HTTPError):
+                        if c.get(f"{base}/health").status_code == 200:
+                            chosen = port
+                            break
+                self.active = chosen
+                self._stop.wait(self._check_s)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            port = self.active
+            if port is None:
+                conn.close()
+                continue
+            try:
+                up = socket.create_connection(("127.0.0.1", port), timeout=2)
+            except OSError:
+                conn.close()
+                continue
+            up.settimeout(None)
+            for a, b in ((conn, up), (up, conn)):
+                threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._sock.close()
+        for t in self._threads:
+            t.join(5)
+
+
+def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+        src.close()  # each direction's thread closes the socket it reads
 
 
 def pair(a: LocalStation, b: LocalStation) -> str:

@@ -51,6 +51,33 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the store; default is SQLite file store.db in data_dir. "
         "PostgreSQL: postgresql+psycopg://user@host/db",
     )
+    standby: bool = Field(
+        default=False,
+        description="Active/standby on PostgreSQL: when another process of this station is "
+        "active, wait as its standby (503 naming the active, /health 503) and take over when "
+        "it is gone. False: refuse to start while another process is active. Not on SQLite.",
+    )
+    process_name: str | None = Field(
+        default=None,
+        max_length=200,
+        description="This process's name in the active/standby pair, recorded on promotion "
+        "and named by the standby's 503 answers and /health (default: the host name).",
+    )
+    takeover_poll_s: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="Active/standby: how often a standby tries the election lock and the "
+        "active checks it still holds it.",
+    )
+    leader_lease_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=300,
+        description="Active/standby: a process that stops answering (paused, hung) loses the "
+        "election lock, and its open writer transaction, after this long; more than "
+        "takeover_poll_s.",
+    )
     passphrase: SecretStr | None = Field(
         default=None, description="Passphrase that unseals the station's key files, if sealed."
     )

@@ -35,6 +35,7 @@ import uvicorn
 from hotline import supervise
 from hotline.api.operator import create_operator_app
 from hotline.api.peer import create_peer_app
+from hotline.api.standby import Health
 from hotline.clock import Clock, SystemClock
 from hotline.crypto import tls
 from hotline.crypto.card import SignedCard
@@ -252,8 +253,10 @@ class Station:
         peer_sock: socket.socket,
         ready: Callable[[], None] | None = None,
         stop: asyncio.Event | None = None,
+        health: Callable[[], Health] | None = None,
     ) -> None:
-        """Serve both APIs and run every line until ``stop`` is set."""
+        """Serve both APIs and run every line until ``stop`` is set (``health``: this
+        process's role for ``/health``, given by hotline/standby.py)."""
         stop = stop or asyncio.Event()
         s = self.settings
         token = api_token(s.data_dir)
@@ -270,6 +273,7 @@ class Station:
             deconfliction=self.deconfliction,
             peer_admin=self,
             officers=self.officers,
+            health=health,
         )
         peer_app = create_peer_app(self.line, self.witnessing)
         servers = [
@@ -597,7 +601,13 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def run(settings: Settings, out: TextIO | None = None) -> None:
-    """Run a station in the foreground until interrupted."""
+    """Run a station in the foreground until interrupted. On PostgreSQL (or with
+    ``standby``) the process first wins the election (hotline/standby.py)."""
+    if settings.standby or not database.is_sqlite(settings.store_url):
+        from hotline import standby
+
+        standby.run(settings, out)
+        return
     with station_lock(settings.data_dir):
         station = Station(settings)
         api_sock = bind(settings.api_host, settings.api_port)

@@ -76,6 +76,8 @@ def test_every_operation_has_typed_answers_and_the_error_responses(run_pair: Any
             wanted = COMMON | ({"413"} if "requestBody" in op else set())
             assert wanted <= set(responses), (where, sorted(responses))
             for code, answer in responses.items():
+                if (method, path, code) == ("get", "/health", "503"):
+                    continue  # a standby's role, for a load balancer: typed Health
                 if code.startswith(("4", "5")):
                     schema = answer["content"]["application/json"]["schema"]
                     assert schema == {"$ref": ERROR_REF}, (where, code)

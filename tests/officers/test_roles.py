@@ -157,6 +157,8 @@ OWN = {
     ("POST", "/api/v1/me/totp/confirm"),
     ("POST", "/api/v1/officers/{username}/password"),
 }
+#: routes without authentication: a process's role for a load balancer (no secrets)
+PUBLIC = {("GET", "/health")}
 FILL = {
     "station_id": "bravo",
     "message_id": "00000000-0000-0000-0000-000000000001",
@@ -186,7 +188,7 @@ def test_every_route_is_in_the_table_and_refuses_the_roles_it_does_not_allow(
 ) -> None:
     async def scenario(p: Pair, alpha: Desk, _bravo: Desk) -> None:
         full = desk(p.alpha, peer_admin=p.alpha, add_peer=None)
-        assert routes_of(full.app) == set(ROUTES) | OWN
+        assert routes_of(full.app) == set(ROUTES) | OWN | PUBLIC
         headers = {
             role: await full.token(f"only-{role.value}".replace("_", "-"), role) for role in Role
         }

@@ -43,6 +43,7 @@ from hotline.api.registry import (
 )
 from hotline.api.search import search_router
 from hotline.api.stages import MessageStages, MessageSummary, stages_router
+from hotline.api.standby import HEALTH_PATH, Health, health_router
 from hotline.api.suspension import suspension_router
 from hotline.api.watch import watch_router
 from hotline.console import install_console
@@ -90,6 +91,12 @@ class PeerAddRequest(BaseModel):
     safety_number: Annotated[str, Field(max_length=200)]
 
 
+def _single(line: Line) -> Callable[[], Health]:
+    """A station that is one process (SQLite, or tests): always serving."""
+    single = Health(role="single", epoch=None, process=line.station_id)
+    return lambda: single
+
+
 def create_operator_app(
     line: Line,
     token: str,
@@ -100,6 +107,7 @@ def create_operator_app(
     gate_clock: Callable[[], float] = time.monotonic,
     peer_admin: Any = None,
     officers: Officers | None = None,
+    health: Callable[[], Health] | None = None,
 ) -> FastAPI:
     s = line.settings
     if officers is None:  # tests: the station passes its own, loaded before the loop
@@ -137,7 +145,7 @@ def create_operator_app(
             BUNDLE_IMPORT_PATH: s.bundle_max_bytes,
             NOTICES_PATH: min(s.max_request_bytes, s.notice_max_bytes + NOTICE_ENVELOPE_BYTES),
         },
-        public_paths=frozenset({OPENAPI_PATH})
+        public_paths=frozenset({OPENAPI_PATH, HEALTH_PATH})
         | (console_public_paths if s.console_enabled else frozenset()),
         public_routes=frozenset({LOGIN_ROUTE}),
         public_prefixes=console_public_prefixes if s.console_enabled else (),
@@ -156,6 +164,7 @@ def create_operator_app(
         return principal(request)
 
     Auth = Depends(auth)
+    app.include_router(health_router(health or _single(line)))
     app.include_router(ledger_router(line, auth))
     app.include_router(transcript_router(line, auth))
     app.include_router(approvals_router(line))

@@ -1,8 +1,8 @@
 """Engine creation and migration for SQLite and PostgreSQL.
 
 Owns connection settings (SQLite WAL, synchronous FULL, busy timeout, BEGIN IMMEDIATE
-for the writer) and running the Alembic migrations to head. Must not touch: tables'
-content.
+for the writer) and running the Alembic migrations to head (under a lock on
+PostgreSQL). Must not touch: tables' content.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from hotline.errors import StoreError
+from hotline.store import leader
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -58,11 +59,15 @@ def create(url: str, *, synchronous: str = "FULL", writer: bool = False) -> Engi
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (idempotent)."""
+    """Bring the schema to the newest migration (idempotent). On PostgreSQL under an
+    advisory lock held for the migration's transaction: processes starting together (an
+    active and its standby) migrate one after the other, the later finding nothing to do."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     try:
         with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                leader.migration_lock(conn)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
     except sa.exc.OperationalError as exc:

@@ -640,3 +640,17 @@ bundles = Table(
     Column("digest", LargeBinary(32), nullable=False),
     Column("entry_idx", BigInteger, nullable=False),
 )
+
+#: the station's active process (active/standby on PostgreSQL): one row (id 1); ``epoch``
+#: grows by one at each promotion and every writer commit checks it (store/leader.py),
+#: migration 0017
+leader = Table(
+    "leader",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),
+    Column("epoch", BigInteger, nullable=False),
+    Column("process_name", String(200), nullable=False),
+    Column("api_url", String(300), nullable=False),
+    Column("peer_url", String(300), nullable=False),
+    Column("promoted_at_us", BigInteger, nullable=False),
+)

@@ -14,7 +14,10 @@ unknown (a PostgreSQL connection lost after COMMIT may have committed): the in-m
 state always equals the database. If even the reload fails, the writer is stale and
 reloads before its next batch (which fails with ``store`` until it can). Units decide a
 peer's refusal by returning it as a value, never by raising, so a refusal never rolls
-back a batch. Must not touch: business rules (units bring those).
+back a batch. With a ``fence`` (active/standby on PostgreSQL, store/leader.py) every
+transaction checks the process's epoch right before COMMIT; once a commit is fenced the
+writer refuses every later unit (``fenced``) and tells ``on_fenced``: the process must
+step down. Must not touch: business rules (units bring those).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from sqlalchemy.engine import Connection, Engine
 from hotline.errors import HotlineError, StoreError
 from hotline.ledger.entry import Entry
 from hotline.store import schema
+from hotline.store.leader import Fence, FencedError
 from hotline.store.tree import LedgerTree, Mark
 
 log = logging.getLogger(__name__)
@@ -110,6 +114,12 @@ class Writer:
         #: in-memory state kept beside projections can reload: with the batch's connection
         #: (after a unit's savepoint rolled back), or None (the batch itself failed)
         self.on_rollback: list[Callable[[Connection | None], None]] = []
+        #: the epoch check of an active process sharing its database with a standby
+        self.fence: Fence | None = None
+        #: set once a commit was fenced: nothing more is written by this process
+        self.fenced: FencedError | None = None
+        #: called (on the writer thread) once, when a commit is fenced
+        self.on_fenced: list[Callable[[FencedError], None]] = []
 
     def start(self) -> None:
         if self._thread is None:
@@ -136,16 +146,19 @@ class Writer:
         the writer thread starts). Never call while the writer thread runs."""
         if self._thread is not None:
             raise StoreError("run_sync while the writer thread runs", code="writer_busy")
+        if self.fenced is not None:
+            raise self.fenced
         self._ensure_fresh()
         mark = self.tree.mark()
         committing = False
         try:
             with self._engine.connect() as conn:
                 trans = conn.begin()
+                self._begin(conn)
                 tx = WriteTx(conn, self.tree)
                 result = unit(tx)
                 committing = True
-                _commit(conn, trans)
+                self._finish(conn, trans)
         except BaseException:
             if committing:
                 self._reload()
@@ -201,6 +214,8 @@ class Writer:
         roll everything back and run them again each in its own savepoint (savepoints cost
         a fifth of the writer's time when nothing fails, which is nearly always)."""
         try:
+            if self.fenced is not None:
+                raise self.fenced
             self._ensure_fresh()
         except StoreError as exc:
             for job in batch:
@@ -238,6 +253,7 @@ class Writer:
         try:
             with self._engine.connect() as conn:
                 trans = conn.begin()
+                self._begin(conn)
                 for job in batch:
                     tx = WriteTx(conn, self.tree)
                     try:
@@ -247,7 +263,7 @@ class Writer:
                         self._rolled_back(start, batch)
                         return exc
                     job.after = tx._after
-                _commit(conn, trans)
+                self._finish(conn, trans)
         except Exception as exc:
             self._failed_commit(batch, exc)
         return None
@@ -257,6 +273,7 @@ class Writer:
         try:
             with self._engine.connect() as conn:
                 trans = conn.begin()
+                self._begin(conn)
                 for job in batch:
                     mark = self.tree.mark()
                     tx = WriteTx(conn, self.tree)
@@ -271,9 +288,37 @@ class Writer:
                         for fn in self.on_rollback:
                             fn(conn)
                         job.error = exc
-                _commit(conn, trans)
+                self._finish(conn, trans)
         except Exception as exc:
             self._failed_commit(batch, exc)
+
+    def _begin(self, conn: Connection) -> None:
+        if self.fence is not None:
+            self.fence.begin(conn)
+
+    def _finish(self, conn: Connection, trans: Any) -> None:
+        """The fence's check (when there is one), then COMMIT. A fenced check rolls the
+        transaction back: nothing of it is written, and nothing after it will be."""
+        if self.fence is not None:
+            try:
+                self.fence.check(conn)
+            except FencedError as exc:
+                self._step_down(exc)
+                with contextlib.suppress(Exception):
+                    trans.rollback()
+                raise
+        _commit(conn, trans)
+
+    def _step_down(self, exc: FencedError) -> None:
+        if self.fenced is not None:
+            return
+        self.fenced = exc
+        log.critical("fenced: %s; this process writes nothing more and steps down", exc)
+        for fn in self.on_fenced:
+            try:
+                fn(exc)
+            except Exception:
+                log.exception("a step-down hook failed")
 
     def _rolled_back(self, start: Mark, batch: list[_Job]) -> None:
         """A unit raised and the transaction was rolled back: nothing was written."""
