@@ -173,6 +173,15 @@ class LocalStation:
             self.proc = None
         (self.data_dir / "run.json").unlink(missing_ok=True)
 
+    def api_status(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+        """The status and JSON body of one API call, whatever the status."""
+        with self.client() as c:
+            r = c.request(method, path, **kw)
+        try:
+            return r.status_code, r.json()
+        except ValueError:
+            return r.status_code, r.text
+
     def api(self, method: str, path: str, **kw: Any) -> Any:
         with self.client() as c:
             r = c.request(method, path, **kw)
@@ -190,15 +199,20 @@ def make_station(
     settings: Mapping[str, Any] | None = None,
     endpoint_host: str = "127.0.0.1",
     ports: tuple[int, int] | None = None,
+    endpoint_port: int | None = None,
 ) -> LocalStation:
     """A new station in ``root/station_id``: its card names ``https://endpoint_host:peer
-    port``; ``ports`` (API, peer) are free loopback ports unless given (a station in its
-    own network namespace has every port to itself)."""
+    port`` (or ``endpoint_port``: a ``Cable`` in front of the peer port); ``ports`` (API,
+    peer) are free loopback ports unless given (a station in its own network namespace has
+    every port to itself)."""
     data_dir = root / station_id
     data_dir.mkdir(parents=True, exist_ok=True)
     api_port, peer_port = ports or (free_port(), free_port())
     create_station(
-        data_dir, station_id, station_id.capitalize(), [f"https://{endpoint_host}:{peer_port}"]
+        data_dir,
+        station_id,
+        station_id.capitalize(),
+        [f"https://{endpoint_host}:{endpoint_port or peer_port}"],
     )
     lines = [f"api_port = {api_port}", f"peer_port = {peer_port}"]
     for k, v in (settings or {}).items():
@@ -322,3 +336,77 @@ def _toml(v: Any) -> str:
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_toml(x) for x in v) + "]"
     return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class Cable:
+    """A cable that can be cut: a TCP forwarder on loopback from ``port`` to ``target``
+    (bytes passed through untouched, TLS ends at the station). ``cut`` closes every
+    connection through it and refuses new ones at once, as a cut line does; ``heal`` lets
+    them through again. For the demo and tests: it stands in front of a station's peer
+    port (the card names the cable's port) or of a relay."""
+
+    def __init__(self, target: int, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.target = target
+        self._up = threading.Event()
+        self._up.set()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._conns: list[socket.socket] = []
+        self._sock = socket.create_server(("127.0.0.1", self.port))
+        self._sock.settimeout(0.2)
+        self._thread = threading.Thread(target=self._accept, daemon=True, name="cable")
+        self._thread.start()
+
+    @property
+    def is_cut(self) -> bool:
+        return not self._up.is_set()
+
+    def cut(self) -> None:
+        self._up.clear()
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for c in conns:
+            with contextlib.suppress(OSError):
+                c.shutdown(socket.SHUT_RDWR)
+            c.close()
+
+    def heal(self) -> None:
+        self._up.set()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.cut()
+        self._thread.join(2)
+        self._sock.close()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            if not self._up.is_set():
+                conn.close()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target), timeout=2)
+            except OSError:
+                conn.close()
+                continue
+            with self._lock:
+                self._conns += [conn, upstream]
+            for a, b in ((conn, upstream), (upstream, conn)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            src.settimeout(None)
+            while self._up.is_set():
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        for c in (src, dst):
+            with contextlib.suppress(OSError):
+                c.shutdown(socket.SHUT_RDWR)

@@ -307,3 +307,31 @@ def test_run_says_what_to_do_when_it_cannot_start(tmp_path: Path) -> None:
     assert "cannot_start" in err
     assert f"127.0.0.1:{s.api_port}" in err
     assert "api_port" in err
+
+
+def test_demo_paths_fails_over_to_the_relay_and_carries_a_bundle(tmp_path: Path) -> None:
+    """``hotline demo --paths``: real stations on HTTPS and the NATS relay, a cut cable,
+    the failover, the cable mended, and a bundle file carried by hand."""
+    from tests.relay.conftest import NATS_URL, require_nats
+
+    require_nats()
+    r = cli("demo", "--paths", "--once", "--relay", NATS_URL, "--dir", tmp_path / "p",
+            timeout=240)  # fmt: skip
+    assert r.returncode == 0, f"stdout:\n{r.stdout[-3000:]}\nstderr:\n{r.stderr[-3000:]}"
+    flat = " ".join(r.stdout.split())
+    carried = re.findall(r"│ [0-9a-f]{8} │ delivered │ (https|nats) ", r.stdout)
+    assert carried == ["https"] * 3 + ["nats"] * 5 + ["https"]
+    assert "while cut: line UP; paths https DOWN, nats UP" in flat
+    assert "stored [10, 11] at bravo; the answer recorded 2 receipts at alpha" in flat
+    assert "imported again: refused, 422 bundle_imported" in flat
+    assert (tmp_path / "p" / "alpha-to-bravo.bundle").is_file()
+
+
+def test_demo_paths_without_a_relay_says_what_to_do(tmp_path: Path) -> None:
+    from hotline.localnet import free_port
+
+    r = cli("demo", "--paths", "--once", "--relay", f"nats://127.0.0.1:{free_port()}",
+            "--dir", tmp_path / "p", timeout=60)  # fmt: skip
+    assert r.returncode == 1
+    assert "no NATS relay answers" in r.stderr
+    assert "--relay URL" in " ".join(r.stderr.split())

@@ -56,6 +56,17 @@ def demo(
         Path | None, typer.Option("--dir", help="Keep the stations in DIR/alpha and DIR/bravo.")
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds each step may take.")] = 60.0,
+    paths: Annotated[
+        bool,
+        typer.Option(
+            "--paths",
+            help="Show one line on two paths instead: HTTPS and a NATS relay, a cut cable "
+            "and the failover, and a bundle file carried by hand.",
+        ),
+    ] = False,
+    relay: Annotated[
+        str, typer.Option(help="With --paths: the NATS JetStream relay to use.")
+    ] = "nats://127.0.0.1:4222",
 ) -> None:
     """Start two stations, alpha and bravo, on loopback; pair them; exchange messages of
     every precedence, acknowledge them, and test the line each way.
@@ -64,9 +75,15 @@ def demo(
     (user officer, a random password printed once). Stays up until Ctrl-C, or with
     --once prints the summary and exits 0 (non-zero naming the first step that failed).
 
+    With --paths: alpha and bravo each send on HTTPS and on a NATS relay (a nats-server
+    with JetStream at --relay); the demo cuts the HTTPS cable (the line fails over to the
+    relay), mends it, then cuts alpha off on both paths and carries a bundle file by hand.
+
     Example: hotline demo --once --dir /tmp/hotline-demo
+    Example: hotline demo --paths --once
     """
     from hotline import localnet
+    from hotline.cli import demopaths
 
     with contextlib.ExitStack() as stack:
         root = directory or Path(
@@ -84,7 +101,11 @@ def demo(
         stations: list[localnet.LocalStation] = []
         stack.callback(_stop_all, stations)
         try:
-            summary = _run(root, stations, timeout)
+            if paths:
+                demopaths.fail_if_no_relay(relay)
+                summary = demopaths.run_paths(root, stations, timeout, relay)
+            else:
+                summary = _run(root, stations, timeout)
         except DemoFailure as exc:
             err_console.print(
                 plain((f"demo failed at step '{exc.step}':", "bold red"), " ", exc.detail)
@@ -92,7 +113,10 @@ def demo(
             for s in stations:
                 err_console.print(plain(f"  log of {s.station_id}: {s.data_dir / 'station.log'}"))
             raise typer.Exit(1) from None
-        _print_summary(summary)
+        if paths:
+            demopaths.print_paths(summary)
+        else:
+            _print_summary(summary)
         if once:
             if directory is not None:
                 console.print(plain(f"the stations are stopped; 'hotline run -d {directory}/NAME' "
@@ -100,6 +124,13 @@ def demo(
             else:
                 console.print(plain("the stations are stopped and removed (--once); without "
                                     "--once they stay up for the consoles"))  # fmt: skip
+            return
+        if paths:
+            console.print(plain(f"try: hotline send bravo 'hello' -d {stations[0].data_dir}"))
+            console.print("[dim]Ctrl-C stops both stations.[/]")
+            with contextlib.suppress(KeyboardInterrupt):
+                while all(s.proc is not None and s.proc.poll() is None for s in stations):
+                    time.sleep(0.5)
             return
         a, b, c = stations
         console.print()
