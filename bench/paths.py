@@ -19,9 +19,16 @@ fresh pair alpha/bravo on SQLite with fsync on:
 
 JSON keys: ``https_msgs_per_s``, ``nats_msgs_per_s``, ``https_latency_p50_ms``,
 ``https_latency_p99_ms``, ``nats_latency_p50_ms``, ``nats_latency_p99_ms``, and the full
-figures under ``paths``. ``failover_s_max``, ``lost``, ``duplicated`` and ``takeover_s``
-are null: the measurements that fill them (failover between paths, standby takeover)
-come with the multi-path outbox and the standby, not with this script.
+figures under ``paths``.
+
+Then the failover (``bench/_failover.py``): stations in network namespaces with HTTPS
+and the relay, the HTTPS link black-holed mid-stream; ``failover_s_max`` is the longest
+time from the HTTPS path going DOWN to the next message delivered on the relay, with
+``lost`` and ``duplicated`` counted over the stream (needs root and ip netns). And the
+takeover (``bench/_takeover.py``): an active/standby pair on PostgreSQL, the active
+killed (-9) mid-stream; ``takeover_s`` from the kill to the standby serving, with its own
+lost/duplicated counts (needs PostgreSQL at HOTLINE_TEST_PG). A part that cannot run here
+prints why and leaves its keys null; ``--no-failover`` and ``--no-takeover`` skip them.
 """
 
 from __future__ import annotations
@@ -135,6 +142,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--senders", type=int, default=16)
     ap.add_argument("--seconds", type=float)
     ap.add_argument("--paths", default="https,nats", help="comma-separated: https,nats")
+    ap.add_argument("--no-failover", action="store_true", help="skip the failover cut")
+    ap.add_argument("--no-takeover", action="store_true", help="skip the standby takeover")
     args = ap.parse_args(argv)
     n_latency = 100 if args.quick else 300
     n_backlog = 600 if args.quick else 2000
@@ -163,9 +172,55 @@ def main(argv: list[str] | None = None) -> None:
             out[f"{path}_end_to_end_msgs_per_s"] = round(tput["delivered_per_s"], 1)
             out[f"{path}_latency_p50_ms"] = round(lat["p50"], 3)
             out[f"{path}_latency_p99_ms"] = round(lat["p99"], 3)
-    # filled by the failover and standby measurements (not in this script yet)
     out |= {"failover_s_max": None, "lost": None, "duplicated": None, "takeover_s": None}
+    if not args.no_failover:
+        out |= failover(args.quick)
+    if not args.no_takeover:
+        out |= takeover(args.quick)
+    add_counts(out)
     print(json.dumps(out))
+
+
+def failover(quick: bool) -> dict[str, Any]:
+    from _failover import measure_failover
+    from hotline.errors import ConfigError
+
+    try:
+        r = measure_failover(messages=150 if quick else 300, cut_after=50 if quick else 100)
+    except ConfigError as exc:
+        print(f"failover: not measured here ({exc.message})", flush=True)
+        return {}
+    print(
+        f"failover: {r['failover_s_max']:.2f} s from HTTPS DOWN to the relay; lost "
+        f"{r['lost']}, duplicated {r['duplicated']} ({r.get('faults', '?')} faults)",
+        flush=True,
+    )
+    return {"failover_s_max": r["failover_s_max"], "lost": r["lost"],
+            "duplicated": r["duplicated"], "failover": r}  # fmt: skip
+
+
+def takeover(quick: bool) -> dict[str, Any]:
+    from _takeover import measure_takeover
+
+    try:
+        r = measure_takeover(messages=150 if quick else 300, kill_after=50 if quick else 100)
+    except Exception as exc:  # no PostgreSQL here: say so, leave the key null
+        print(f"takeover: not measured here ({type(exc).__name__}: {exc})", flush=True)
+        return {}
+    print(
+        f"takeover: {r['takeover_s']:.2f} s after kill -9 of the active; lost {r['lost']}, "
+        f"duplicated {r['duplicated']}",
+        flush=True,
+    )
+    out: dict[str, Any] = {"takeover_s": r["takeover_s"], "takeover": r}
+    return out
+
+
+def add_counts(out: dict[str, Any]) -> None:
+    """``lost`` and ``duplicated`` over every part that ran (failover and takeover)."""
+    for key in ("lost", "duplicated"):
+        parts = [out[p][key] for p in ("failover", "takeover") if p in out]
+        out[key] = sum(parts) if parts else None
 
 
 if __name__ == "__main__":

@@ -248,3 +248,34 @@ def test_the_tab_shows_forks_and_refusals_in_words_and_escapes_everything() -> N
     assert "<strong>OPEN</strong>" in html
     assert "cleared" in html
     assert 'id="export-transcript" href="/api/v1/transcript" download' in html
+
+
+def test_a_line_on_several_paths_shows_a_pill_per_path_and_a_paths_table() -> None:
+    env = environment()
+    paths = [
+        {"path": "https", "state": "DOWN", "rtt_ms": None, "last_ok_at_us": None,
+         "last_error": EVIL, "failures": 3},
+        {"path": "nats", "state": "UP", "rtt_ms": 12, "last_ok_at_us": 5, "last_error": None,
+         "failures": 0},
+    ]  # fmt: skip
+    line = {"peer": "bravo", "state": "UP", "rtt_ms": 12, "last_ok_at_us": 5,
+            "last_error": None, "paths": paths}  # fmt: skip
+
+    def tab(links: list[dict[str, Any]]) -> str:
+        return env.get_template("record/tab.html").render(
+            station="alpha", me=None, can=lambda action: False, settings=None,
+            record={"ledger_size": 1, "checkpoints": [], "peers": [], "red": []},
+            links=links,
+        )  # fmt: skip
+
+    html = tab([line])
+    assert 'data-path="https">https DOWN</span>' in html
+    assert 'data-path="nats">nats UP</span>' in html
+    # one path: the line's pill says it all
+    assert "data-path" not in tab([{**line, "paths": paths[1:]}])
+    d = {"peer": "bravo", "health": {**line, "failures": 0, "skew_ms": 1, "refused": 0,
+         "last_refused": None, "last_test_at_us": 5}, "paths": paths, "history": [],
+         "last_good": None, "cosigned_size": None, "alarms": []}  # fmt: skip
+    details = env.get_template("record/link.html").render(d=d, tests=0, failed=0, charts=[])
+    assert '<tr data-path="https"><td>https</td>' in details
+    assert EVIL not in details  # a peer's words are escaped
