@@ -144,8 +144,8 @@ def verify(
             # read the entries from shared memory and take chunks from a shared counter
             fork = workers
         else:
-            # fork now, while this process is small, and let the workers start while the
-            # JSON is parsed (a fork start method spawns them all on the first submit)
+            # no fork here: a pool started now, whose workers start while the JSON is
+            # parsed, and chunks of entry bytes sent to it
             executor = own = ProcessPoolExecutor(max_workers=workers)
             for _ in range(workers):
                 own.submit(int)
