@@ -320,6 +320,7 @@ def main() -> None:
     n = 1_000_000 if args.quick else 10_000_000
     n_tx = 20_000 if args.quick else 100_000
     cores = len(os.sched_getaffinity(0))
+    load_start = os.getloadavg()
 
     mem = tree.MemoryNodeStore()
     append_mem = bench_appends(n, mem)
@@ -378,7 +379,10 @@ def main() -> None:
         f"{'met' if cpu_ratio_parallel >= 0.8 else 'MISSED'})"
     )
     load = os.getloadavg()
-    print(f"load average (1, 5, 15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(
+        f"load average (1, 5, 15 min): at the start {load_start[0]:.2f} {load_start[1]:.2f} "
+        f"{load_start[2]:.2f}, at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
     print(
         json.dumps(
             {
@@ -401,6 +405,7 @@ def main() -> None:
                 "station_verify_cpu_ratio_parallel": round(cpu_ratio_parallel, 3),
                 "cores_used": cores,
                 "load_average_1m": round(load[0], 2),
+                "load_average_1m_start": round(load_start[0], 2),
             }
         )
     )

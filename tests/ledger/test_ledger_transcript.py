@@ -183,6 +183,29 @@ def test_a_chunk_hook_checks_every_entry_in_process_and_in_a_pool() -> None:
     assert (e.value.entry, e.value.code) == (4, "bad_signature")
 
 
+class _Ran:
+    """Chunk checks run before ``verify_transcript`` was called (as forked workers do)."""
+
+    def __init__(self, t: tr.Transcript) -> None:
+        self.got = chunk_hook(0, t.entries)
+        self.finished = False
+
+    def finish(self) -> tuple[int, str, str] | None:
+        self.finished = True
+        return self.got
+
+
+def test_chunk_checks_already_running_are_waited_for_and_name_their_failure() -> None:
+    serial = tr.verify_transcript(ALPHA, accept_unattested=True, verify_chunk=chunk_hook)
+    ran = _Ran(ALPHA)
+    assert tr.verify_transcript(ALPHA, accept_unattested=True, running=ran) == serial
+    assert ran.finished
+    bad = _with_entries(ALPHA, {4: _flip_data(ALPHA.entries[4]), 9: _flip_data(ALPHA.entries[9])})
+    with pytest.raises(tr.TranscriptError) as e:
+        tr.verify_transcript(bad, running=_Ran(bad))
+    assert (e.value.entry, e.value.code) == (4, "bad_signature")
+
+
 def _flip_data(raw: bytes) -> bytes:
     return raw[:-1] + bytes([raw[-1] ^ 1])
 

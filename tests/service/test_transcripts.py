@@ -15,9 +15,11 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
+import functools
 import json
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from hotline.crypto.card import parse_card
 from hotline.crypto.keys import StationIdentity
 from hotline.errors import HotlineError
 from hotline.ledger import checkpoint as cps
+from hotline.ledger import transcript as tlog
 from hotline.ledger.checkpoint import CheckpointFork
 from hotline.ledger.cosignature import CosignatureVerifier, Cosigner
 from hotline.ledger.entry import Entry, EntryKind
@@ -261,7 +264,7 @@ def test_parallel_verification_gives_the_same_report(rec: Record) -> None:
     assert info.value.entry == i
 
 
-def test_a_large_transcript_is_checked_by_a_pool_started_before_parsing(
+def test_a_large_transcript_is_checked_on_every_core(
     rec: Record, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     doc = rec.doc()
@@ -270,10 +273,96 @@ def test_a_large_transcript_is_checked_by_a_pool_started_before_parsing(
     raw[-1] ^= 1
     serial = transcripts.verify(rec.alpha)
     monkeypatch.setattr(transcripts, "PARALLEL_BYTES", 0)  # every transcript is "large"
+    monkeypatch.setattr(transcripts, "FORK_MIN_CHUNK", 1)  # chunks of a few entries
+    assert transcripts.can_fork()  # by forked workers taking chunks from a counter
     assert transcripts.verify(rec.alpha).report == serial.report
     with pytest.raises(TranscriptError) as info:
         transcripts.verify(dumps(with_entry(doc, i, bytes(raw))))
     assert (info.value.entry, info.value.code) == (i, "bad_signature")
+
+
+def _chunk_hook(t: Any) -> tlog.ChunkHook:
+    own = parse_card(t.card).card.signing_key
+    keys = {
+        p: (c.card.signing_key, at)
+        for p, (c, at) in transcripts._on_record(t.entries).peers.items()
+    }
+    return functools.partial(transcripts.check_chunk, t.station, own, keys)
+
+
+def _flipped(t: Any, kind: EntryKind, nth: int = 0) -> tuple[int, tuple[bytes, ...]]:
+    """The index of the ``nth`` entry of ``kind``, and the entries with its last byte
+    (in the envelope's signature) flipped."""
+    i = [k for k, raw in enumerate(t.entries) if raw[1] == kind][nth]
+    raw = bytearray(t.entries[i])
+    raw[-1] ^= 1
+    return i, (*t.entries[:i], bytes(raw), *t.entries[i + 1 :])
+
+
+def _finish(chunks: transcripts.ForkedChunks) -> tuple[int, str, str] | None:
+    try:
+        return chunks.finish()
+    finally:
+        chunks.close()
+
+
+def test_forked_workers_name_the_earliest_failure_of_all_chunks(rec: Record) -> None:
+    t = parse_transcript(rec.alpha)
+    hook = _chunk_hook(t)
+    assert _finish(transcripts.ForkedChunks(t.entries, hook, 2, 2)) is None
+    i, bad = _flipped(t, EntryKind.ENVELOPE_IN)
+    j, worse = _flipped(dataclasses.replace(t, entries=bad), EntryKind.RECEIPT_IN, 1)
+    got = _finish(transcripts.ForkedChunks(worse, hook, 2, 2))
+    assert got is not None
+    assert got[0] == min(i, j)
+    assert got == hook(0, worse)  # what one process checking them all says
+
+
+def test_a_chunk_whose_worker_died_is_checked_by_the_verifying_process(rec: Record) -> None:
+    """A worker that dies (here: each, in the first chunk it takes) never marks its chunk
+    checked, so the verifying process checks it itself: a bad entry in it is named, and
+    a good transcript still verifies."""
+    t = parse_transcript(rec.alpha)
+    hook, parent = _chunk_hook(t), os.getpid()
+
+    def dies_in_workers(start: int, raws: Sequence[bytes]) -> tuple[int, str, str] | None:
+        if os.getpid() != parent:
+            os._exit(3)
+        return hook(start, raws)
+
+    i, bad = _flipped(t, EntryKind.ENVELOPE_IN)
+    step = i + 1  # the bad entry is in the first chunk, which a worker takes and dies in
+    refused = hook(0, bad)  # what one process checking them all says
+    assert refused is not None
+    assert refused[0] == i
+    for entries, expected in ((t.entries, None), (bad, refused)):
+        chunks = transcripts.ForkedChunks(entries, dies_in_workers, step, 2)
+        for p in chunks.procs:  # each takes one chunk and dies with it
+            p.join(timeout=60)
+        assert [p.exitcode for p in chunks.procs] == [3, 3]
+        assert _finish(chunks) == expected
+
+
+class _DiesHoldingTheCounter(transcripts.ForkedChunks):
+    def _drain(self, watch: bool = False) -> bool:
+        if not watch:  # a worker: takes the counter's lock and dies with it
+            self.taken.get_lock().acquire()
+            os._exit(9)
+        return super()._drain(watch)
+
+
+def test_a_worker_dying_with_the_counter_held_stops_nothing(rec: Record) -> None:
+    """The verifying process stops waiting for the lock once a worker is dead, kills the
+    others and checks every chunk itself."""
+    t = parse_transcript(rec.alpha)
+    i, bad = _flipped(t, EntryKind.ENVELOPE_OUT)
+    chunks = _DiesHoldingTheCounter(bad, _chunk_hook(t), 2, 2)
+    chunks.procs[0].join(timeout=60)
+    got = _finish(chunks)
+    assert got is not None
+    assert got[0] == i
+    assert got == _chunk_hook(t)(0, bad)
+    assert {p.exitcode for p in chunks.procs} <= {9, -9}
 
 
 def _strict(t: Any, keys: dict[str, tuple[bytes, int]], i: int, raw: bytes) -> object:

@@ -18,7 +18,8 @@ checked as the walk passes them; then the consistency proofs; then the cosignatu
 last, entries after the largest signed checkpoint (``unattested``, unless the caller
 accepts them). Merkle recomputation is one O(n) pass in the calling process; entry
 hooks (per decoded entry, or per chunk of entry bytes) may run in parallel chunks on an
-``Executor``, submitted before this process decodes anything so that both overlap.
+``Executor``, submitted before this process decodes anything so that both overlap, or
+be started by the caller before it calls (:class:`ChunkChecks`).
 
 Invariant of a report: within one transcript each (kind, peer, sequence number) holds
 at most one envelope, so later lookups keyed by sequence number lose nothing.
@@ -33,6 +34,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from hotline.errors import HotlineError, TrustError
 from hotline.ledger.checkpoint import Checkpoint, CheckpointFork, open_checkpoint
@@ -299,6 +301,14 @@ def _earliest(*failures: Failure | None) -> Failure | None:
     return min(found, key=lambda f: f[0]) if found else None
 
 
+class ChunkChecks(Protocol):
+    """Checks of every entry's bytes, chunk by chunk, already under way elsewhere (for
+    example in processes forked for them: ``hotline.service.transcripts``)."""
+
+    def finish(self) -> tuple[int, str, str] | None:
+        """Wait for every chunk; the first failure of all entries, or None."""
+
+
 def verify_transcript(
     t: Transcript,
     verify_entry: EntryHook | None = None,
@@ -307,6 +317,7 @@ def verify_transcript(
     chunk_size: int = 2048,
     accept_unattested: bool = False,
     verify_chunk: ChunkHook | None = None,
+    running: ChunkChecks | None = None,
 ) -> TranscriptReport:
     """Verify everything in ``t``; return the report or raise for the first bad item.
 
@@ -321,6 +332,10 @@ def verify_transcript(
     are submitted before this process decodes anything, so that workers check
     signatures while it decodes and rebuilds the tree; then it cancels the chunks no
     worker has started and checks them itself, so no core waits for the last one).
+    With ``running`` instead (checks of every entry's bytes already started, e.g. by
+    workers forked once the caller had parsed the transcript), no hook runs here: this
+    process decodes and rebuilds the tree, then takes the first failure that
+    ``running.finish()`` names.
 
     Entries after the largest signed checkpoint are refused (``unattested``) unless
     ``accept_unattested``; the report then counts them in ``unattested``.
@@ -343,12 +358,15 @@ def verify_transcript(
         ]
     entries, decode_failure, structural = _decode_all(t)
     hook_failure = None
-    if verify_chunk is not None and not futures:
+    if verify_chunk is not None and not futures and running is None:
         got = verify_chunk(0, t.entries)
         hook_failure = None if got is None else _entry_failure(*got)
     elif verify_entry is not None and not futures:
         hook_failure = _run_hook(verify_entry, entries)
     root, hashes, bad_cp = _walk_tree(t, cps)
+    if running is not None:
+        got = running.finish()
+        hook_failure = None if got is None else _entry_failure(*got)
     if verify_chunk is not None and futures:
         # this process is done with its own work: it takes the chunks no worker has
         # started yet, last first, so that no core idles while another finishes

@@ -8,9 +8,10 @@ by the right station's card key, every entry's fields matching its envelope, eve
 cosigner's key matching the card the station recorded for that peer or a third-party
 witness key the station recorded (``witness_add`` action), and, with both sides'
 transcripts, each side's cards matching the other's own, then the receipts and the
-signed notes each side holds from the other (``hotline.ledger.transcript.cross_check``).
-Must not touch: the network; verification uses nothing but the files
-(docs/transcript.md).
+signed notes each side holds from the other (``hotline.ledger.transcript.cross_check``),
+and the processes that check a large transcript's signatures on every core
+(:class:`ForkedChunks`). Must not touch: the network; verification uses nothing but the
+files (docs/transcript.md).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import multiprocessing
 import os
 import struct
 from collections.abc import Callable, Sequence
@@ -42,13 +44,18 @@ from hotline.wire import envelope as wire
 from hotline.wire.envelope import Kind
 from hotline.wire.messages import ReceiptPayload, parse_payload
 
-#: transcript size (bytes) from which signatures are checked on every core, by a pool
-#: started before the JSON is parsed (an envelope entry is ~450 bytes: ~2,300 entries)
+#: transcript size (bytes) from which signatures are checked on every core, by workers
+#: forked once it is parsed (or, where this process cannot fork, by a pool started
+#: before the JSON is parsed); an envelope entry is ~450 bytes: ~2,300 entries
 PARALLEL_BYTES = 1 << 20
 #: entries are checked in about this many chunks per worker (the last chunk is what a
 #: core may wait for at the end), of at least MIN_CHUNK entries (each costs a submit)
 CHUNKS_PER_WORKER = 16
 MIN_CHUNK = 256
+#: the same for forked workers taking chunks from a shared counter (no submit per chunk:
+#: a chunk costs a lock and the hook's setup, so they can be smaller)
+FORK_CHUNKS_PER_WORKER = 64
+FORK_MIN_CHUNK = 64
 WITNESS_ADD = "witness_add"  #: the operator action that puts a witness's key on record
 
 
@@ -130,21 +137,114 @@ def verify(
     ``accept_unattested``, when the result says how many were accepted so."""
     workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     own = None
+    fork = 0
     if executor is None and len(data) >= PARALLEL_BYTES:
-        # fork now, while this process is small, and let the workers start while the
-        # JSON is parsed (a fork start method spawns them all on the first submit)
-        executor = own = ProcessPoolExecutor(max_workers=workers)
-        for _ in range(workers):
-            own.submit(int)
+        if can_fork():
+            # workers forked once the transcript is parsed and its keys are known: they
+            # read the entries from shared memory and take chunks from a shared counter
+            fork = workers
+        else:
+            # no fork here: a pool started now, whose workers start while the JSON is
+            # parsed, and chunks of entry bytes sent to it
+            executor = own = ProcessPoolExecutor(max_workers=workers)
+            for _ in range(workers):
+                own.submit(int)
     try:
-        return _verify(data, executor, workers, accept_unattested)
+        return _verify(data, executor, workers, accept_unattested, fork)
     finally:
         if own is not None:
             own.shutdown()
 
 
+def can_fork() -> bool:
+    """Whether :class:`ForkedChunks` may run here (the platform forks)."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+class ForkedChunks:
+    """``hook`` over ``entries`` in chunks of ``step``, in ``workers`` forked processes.
+
+    The workers are forked at construction and read ``entries`` from the memory they
+    share with this process (copy on write: nothing is pickled). Each takes the next
+    chunk from a shared counter until none is left, and marks a chunk done only when
+    the hook found nothing in it. :meth:`finish` makes this process take chunks from
+    the same counter, waits for the workers, then checks again, itself, every chunk not
+    marked done (a failure, or a chunk whose worker died before it said): the first
+    failure it finds is the earliest in the transcript, and no chunk counts as checked
+    on any word but the hook's. :meth:`close` kills workers still running (after an
+    exception, or when a worker died holding the counter's lock) and reaps them.
+    """
+
+    def __init__(
+        self, entries: Sequence[bytes], hook: tlog.ChunkHook, step: int, workers: int
+    ) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self.entries, self.hook, self.step = entries, hook, step
+        self.starts = range(0, len(entries), step)
+        self.taken = ctx.Value("q", 0)  #: chunks handed out so far
+        self.done = ctx.RawArray("b", len(self.starts))  #: 1: checked, nothing found
+        self.procs = [ctx.Process(target=self._work, daemon=True) for _ in range(workers)]
+        for p in self.procs:
+            p.start()
+
+    def _work(self) -> None:
+        """A worker: checks chunks, then leaves at once (``os._exit``: it flushes no
+        stream and runs no exit handler, so it touches no lock that a thread of the
+        parent other than the forking one may have held at the fork). A hook that raises
+        leaves its chunk unmarked; the verifying process checks it again and raises."""
+        code = 1
+        try:
+            self._drain()
+            code = 0
+        finally:
+            os._exit(code)
+
+    def _drain(self, watch: bool = False) -> bool:
+        """Check chunks until none is left; False if a worker died holding the counter
+        (only ``watch``-ed in this process: it cannot wait for that lock for ever)."""
+        lock = self.taken.get_lock()
+        while True:
+            while not lock.acquire(timeout=1.0):
+                if watch and any(p.exitcode not in (None, 0) for p in self.procs):
+                    return False
+            try:
+                c = self.taken.value
+                self.taken.value = c + 1
+            finally:
+                lock.release()
+            if c >= len(self.starts):
+                return True
+            s = self.starts[c]
+            if self.hook(s, self.entries[s : s + self.step]) is None:
+                self.done[c] = 1
+
+    def finish(self) -> tuple[int, str, str] | None:
+        """The first failure of the hook over all entries, or None (``tlog.ChunkChecks``)."""
+        if self._drain(watch=True):
+            for p in self.procs:
+                p.join()
+        else:
+            self.close()
+        for c, s in enumerate(self.starts):
+            if not self.done[c]:
+                got = self.hook(s, self.entries[s : s + self.step])
+                if got is not None:
+                    return got
+        return None
+
+    def close(self) -> None:
+        for p in self.procs:
+            if p.is_alive():
+                p.kill()
+            p.join()
+
+
 def _verify(
-    data: bytes | str, executor: Executor | None, workers: int, accept_unattested: bool
+    data: bytes | str,
+    executor: Executor | None,
+    workers: int,
+    accept_unattested: bool,
+    fork: int = 0,
 ) -> Verified:
     t = tlog.parse_transcript(data)
     try:
@@ -160,14 +260,25 @@ def _verify(
     keys = {p: (c.card.signing_key, at) for p, (c, at) in record.peers.items()}
     hook = functools.partial(check_chunk, t.station, card.card.signing_key, keys)
     # chunks small enough that no core waits long for the last one
-    chunk = max(MIN_CHUNK, len(t.entries) // (CHUNKS_PER_WORKER * workers))
-    report = tlog.verify_transcript(
-        t,
-        executor=executor,
-        chunk_size=chunk,
-        accept_unattested=accept_unattested,
-        verify_chunk=hook,
-    )
+    if fork:
+        chunk = max(FORK_MIN_CHUNK, len(t.entries) // (FORK_CHUNKS_PER_WORKER * fork))
+    else:
+        chunk = max(MIN_CHUNK, len(t.entries) // (CHUNKS_PER_WORKER * workers))
+    # forked now, once the keys are known: the workers check signatures while this
+    # process opens the checkpoints, decodes the entries and rebuilds the tree
+    running = ForkedChunks(t.entries, hook, chunk, fork) if fork else None
+    try:
+        report = tlog.verify_transcript(
+            t,
+            executor=executor,
+            chunk_size=chunk,
+            accept_unattested=accept_unattested,
+            verify_chunk=hook,
+            running=running,
+        )
+    finally:
+        if running is not None:
+            running.close()
     cosigners = {
         CosignatureVerifier(cosigner_of(p), c.card.cosign_key).vkey for p, c in peers.items()
     }
