@@ -182,8 +182,8 @@ class PeerAdded(Shape):
     fingerprint: str
 
 
-class LinkTestResult(Shape):
-    """What one link test measured (it is recorded in the ledger too)."""
+class PathTestResult(Shape):
+    """What one link test on one path measured (it is recorded in the ledger too)."""
 
     ok: bool
     state: str
@@ -197,7 +197,12 @@ class LinkTestResult(Shape):
     witness_error: str | None = None
     receipts_proved: int | None = None
     receipts_failed: int | None = None
-    paths: list[LinkTestResult] = Field(
+
+
+class LinkTestResult(PathTestResult):
+    """What a link test measured; on a line with several paths, one test per path."""
+
+    paths: list[PathTestResult] = Field(
         default=[],
         description="One result per path when the line has several (the top "
         "level is the first that answered, in order of preference).",

@@ -29,6 +29,8 @@ from hotline.ledger import merkle
 from hotline.ledger.checkpoint import parse_checkpoint
 from hotline.ledger.note import parse_note
 
+#: how long the newest checkpoint may wait for the peer's cosignature (a scheduled test's)
+COSIGN_WAIT_S = 30.0
 PRECEDENCES = ["FLASH", "IMMEDIATE", "PRIORITY", "ROUTINE"]
 TEXTS = {
     "FLASH": "Air activity reported 4 km from the nuclear plant perimeter. Confirm intentions.",
@@ -292,10 +294,16 @@ def _link_tests(step: str, a: Any, b: Any, sent: list[tuple[Any, Any, Any]]) -> 
 def _verify_in_peer_log(step: str, src: Any, dst: Any, message_ids: list[str]) -> int:
     """Check, from the operator APIs alone, that each message ``src`` sent is in
     ``dst``'s log at dst's newest checkpoint that ``src`` cosigned; returns how many."""
+    # a scheduled link test may have just signed a newer checkpoint whose cosignature is
+    # on its way back: wait for the state (bounded), never for a time
+    deadline = time.monotonic() + COSIGN_WAIT_S
     cp = dst.api("GET", "/api/v1/ledger/checkpoint")
-    if src.station_id not in cp["cosigned_by"]:
-        who = f"{dst.station_id}'s checkpoint"
-        raise DemoFailure(step, f"{who} lacks {src.station_id}'s cosignature")
+    while src.station_id not in cp["cosigned_by"]:
+        if time.monotonic() > deadline:
+            who = f"{dst.station_id}'s checkpoint"
+            raise DemoFailure(step, f"{who} lacks {src.station_id}'s cosignature")
+        time.sleep(0.1)
+        cp = dst.api("GET", "/api/v1/ledger/checkpoint")
     checkpoint = parse_checkpoint(parse_note(cp["note"]).text)
     for mid in message_ids:
         p = dst.api(
