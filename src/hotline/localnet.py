@@ -92,7 +92,7 @@ class LocalStation:
             trust_env=False,
         )
 
-    def start(self, env: Mapping[str, str] | None = None, wait_s: float = 60) -> None:
+    def _spawn(self, env: Mapping[str, str] | None) -> subprocess.Popen[bytes]:
         if self.proc is not None and self.proc.poll() is None:
             raise ConfigError(f"{self.station_id} is already running")
         log = open(self.data_dir / "station.log", "ab")  # noqa: SIM115 - owned by the child
@@ -103,23 +103,18 @@ class LocalStation:
             env={**os.environ, **(env or {})},
         )
         log.close()
+        return self.proc
+
+    def start(self, env: Mapping[str, str] | None = None, wait_s: float = 60) -> None:
+        self._spawn(env)
         self.wait_ready(wait_s)
 
     def start_standby(self, env: Mapping[str, str] | None = None, wait_s: float = 60) -> None:
         """Start a process that waits as a standby: ready when ``/health`` says so."""
-        if self.proc is not None and self.proc.poll() is None:
-            raise ConfigError(f"{self.station_id} is already running")
-        log = open(self.data_dir / "station.log", "ab")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "hotline", "run", "--data-dir", str(self.data_dir)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
-        )
-        log.close()
+        proc = self._spawn(env)
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+            if proc.poll() is not None:
                 tail = (self.data_dir / "station.log").read_text(errors="replace")[-2000:]
                 raise ConfigError(f"station {self.station_id} exited at start:\n{tail}")
             if self.role() == "standby":

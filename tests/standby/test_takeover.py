@@ -191,6 +191,14 @@ def test_a_paused_active_cannot_commit_after_the_takeover(pair: Pair, tmp_path: 
             lambda r: r == "active",
             timeout=30,
         )
+        # the balancers follow /health on their own schedule (a paused process's check
+        # times out first): wait until both send to alpha-2 before going through them
+        wait_until(
+            "the balancers to follow alpha-2",
+            lambda: [b.active for b in pair.balancers],
+            lambda ports: ports == [pair.two.peer_port, pair.two.api_port],
+            timeout=30,
+        )
         sent = send(pair.front, "bravo", "after the takeover")
     finally:
         os.kill(pid, signal.SIGCONT)

@@ -120,10 +120,7 @@ class Channel(Shape):
 # --- the station, its peers, the line ------------------------------------------------------
 
 
-class PathStatus(Shape):
-    """One path of a line (https, nats): its own health from its own link tests."""
-
-    path: str
+class _Health(Shape):
     state: str
     failures: int | None = None
     rtt_ms: float | None = None
@@ -133,18 +130,17 @@ class PathStatus(Shape):
     last_error: str | None = None
 
 
-class LinkStatus(Shape):
+class PathStatus(_Health):
+    """One path of a line (https, nats): its own health from its own link tests."""
+
+    path: str
+
+
+class LinkStatus(_Health):
     """A line's health: UNTESTED, UP, DEGRADED or DOWN, with the last measurements: the
     best of its paths' (``paths``, most preferred first; DOWN only when every path is)."""
 
     peer: str
-    state: str
-    failures: int | None = None
-    rtt_ms: float | None = None
-    skew_ms: float | None = None
-    last_test_at_us: int | None = None
-    last_ok_at_us: int | None = None
-    last_error: str | None = None
     paths: list[PathStatus] = []
 
 
