@@ -49,7 +49,6 @@ from typing import Any, TypeVar
 from hotline import localnet
 from hotline.errors import ConfigError
 from hotline.localnet import LocalStation
-from hotline.settings import Settings
 
 T = TypeVar("T")
 
@@ -492,22 +491,10 @@ def _port_open(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-# --- the one place that knows how the relay path and per-path state are named -------------
-# (the relay path is being written on another branch; adapt these at its merge)
+# --- the relay path's settings and the per-path state, named in one place -----------------
 
 #: the settings of a station that sends on HTTPS first and the relay second
 RELAY_PATHS = ["https", "nats"]
-
-
-def relay_supported() -> str | None:
-    """None when this build's stations accept the relay path's settings; else why not."""
-    if "relay_url" not in Settings.model_fields:
-        return "relay path not merged yet"
-    try:
-        Settings(paths=RELAY_PATHS, relay_url=f"nats://{AR[1]}:{NATS_PORT}")
-    except Exception as exc:  # a refused setting means: not supported here
-        return f"relay path not merged yet ({type(exc).__name__})"
-    return None
 
 
 def relay_settings(topo: Topology, station_id: str, password: str) -> dict[str, Any]:

@@ -7,8 +7,10 @@ import dataclasses
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from hotline.errors import InputError
+from hotline.store import schema
 from tests.bundles.conftest import Pair, bundles_of, run_pair, state
 from tests.service.conftest import ledger_actions, make_identity
 
@@ -40,6 +42,14 @@ def test_round_trip_clears_both_outboxes(run_pair: Any) -> None:
         assert back.stored == (1,)
         assert back.answered == out.bundle_id
         assert p.outbound(p.alpha, "bravo") == []
+        with p.alpha.read_engine.connect() as conn:  # the messages show what carried them
+            rows = conn.execute(
+                sa.select(schema.messages.c.message_id, schema.deliveries.c.path).join(
+                    schema.deliveries,
+                    schema.deliveries.c.entry_idx == schema.messages.c.entry_idx,
+                )
+            ).all()
+        assert [path for _, path in rows] == ["bundle"] * 3
         assert back.answer is not None
         assert back.answer.receipts == 1
 

@@ -319,8 +319,8 @@ def test_demo_paths_fails_over_to_the_relay_and_carries_a_bundle(tmp_path: Path)
             timeout=240)  # fmt: skip
     assert r.returncode == 0, f"stdout:\n{r.stdout[-3000:]}\nstderr:\n{r.stderr[-3000:]}"
     flat = " ".join(r.stdout.split())
-    carried = re.findall(r"│ [0-9a-f]{8} │ delivered │ (https|nats) ", r.stdout)
-    assert carried == ["https"] * 3 + ["nats"] * 5 + ["https"]
+    carried = re.findall(r"│ [0-9a-f]{8} │ delivered │ (https|nats|bundle) ", r.stdout)
+    assert carried == ["https"] * 3 + ["nats"] * 5 + ["https"] + ["bundle"] * 2
     assert "while cut: line UP; paths https DOWN, nats UP" in flat
     assert "stored [10, 11] at bravo; the answer recorded 2 receipts at alpha" in flat
     assert "imported again: refused, 422 bundle_imported" in flat

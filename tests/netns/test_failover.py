@@ -4,9 +4,8 @@ HTTPS path is black-holed mid-stream. Every message arrives exactly once, pendin
 on the relay within 1 s of the HTTPS path going DOWN, and the DOWN alarm comes within two
 link-test intervals of the cut.
 
-Skipped with "relay path not merged yet" until stations accept the relay's settings
-(hotline/netns.py: ``relay_supported``, ``relay_settings``, ``path_states`` are the one
-place that knows their names).
+hotline/netns.py (``relay_settings``, ``path_states``) is the one place that knows how
+the relay's settings and the per-path state are named.
 """
 
 from __future__ import annotations
@@ -30,14 +29,11 @@ from tests.netns.conftest import (
     start_both,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.needs_relay]
+pytestmark = [pytest.mark.integration]
 
 
 @pytest.fixture
 def relay_topo(tmp_path: Path) -> Iterator[Topology]:
-    reason = netns.relay_supported()
-    if reason is not None:
-        pytest.skip(reason)
     require_netns()
     reason = netns.nats_unavailable()
     if reason is not None:

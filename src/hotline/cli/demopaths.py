@@ -143,6 +143,7 @@ def run_paths(root: Path, stations: list[Any], timeout: float, relay: str) -> di
             _wait(step, timeout, lambda: _delivered(a, after))
         out["messages"] = [_message(a, m) for m in first + during + after]
         out["bundle"] = _bundle(progress, root, a, b, https, to_relay, timeout)
+        out["messages"] += [_message(a, m) for m in out["bundle"]["messages"]]
         out["alarms"] = a.api("GET", "/api/v1/alarms")
     return out
 

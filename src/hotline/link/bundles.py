@@ -120,7 +120,7 @@ class Bundles:
             receipts_refused = Counter[str]()
             for receipt in b.receipts:
                 try:
-                    if await line.record_receipt(peer, receipt):
+                    if await line.record_receipt(peer, receipt, carried_by="bundle"):
                         recorded += 1
                     else:
                         known += 1

@@ -389,7 +389,7 @@ class Relay:
             if r.receipt is None:
                 continue
             try:
-                n += await self.line.record_receipt(peer, r.receipt)
+                n += await self.line.record_receipt(peer, r.receipt, carried_by="nats")
             except HotlineError as exc:
                 log.warning("relay: a late receipt from %s refused: %s", peer, exc)
         log.info("relay: %d late receipts from %s recorded", n, peer)

@@ -210,8 +210,8 @@ class Line:
     def check_receipt(self, peer: str, raw: bytes) -> tuple[Envelope, ReceiptPayload]:
         return receipts.check_receipt(self.ctx, peer, raw)
 
-    async def record_receipt(self, peer: str, raw: bytes) -> bool:
-        return await receipts.record_receipt(self.ctx, peer, raw)
+    async def record_receipt(self, peer: str, raw: bytes, carried_by: str | None = None) -> bool:
+        return await receipts.record_receipt(self.ctx, peer, raw, carried_by)
 
     # --- link tests ---------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from hotline.errors import EnvelopeError, MisaddressedError
 from hotline.ledger.entry import Entry, EntryKind
 from hotline.service.context import LineContext
 from hotline.store import linedb
+from hotline.store import outbox as outbox_db
 from hotline.store.writer import WriteTx
 from hotline.wire import envelope as wire
 from hotline.wire.envelope import Envelope, Header, Kind
@@ -67,9 +68,13 @@ def check_receipt(ctx: LineContext, peer: str, raw: bytes) -> tuple[Envelope, Re
     return env, receipt
 
 
-async def record_receipt(ctx: LineContext, peer: str, raw: bytes) -> bool:
+async def record_receipt(
+    ctx: LineContext, peer: str, raw: bytes, carried_by: str | None = None
+) -> bool:
     """Record a peer's receipt once; True when it was new. The receipt is decoded and
-    verified in a worker thread (a batch brings up to 256), never on the event loop."""
+    verified in a worker thread (a batch brings up to 256), never on the event loop.
+    ``carried_by``: the path that carried the envelope, when the receipt came back outside
+    a delivery of the outbox (which records its own path): a bundle, late relay results."""
     env, receipt = await asyncio.to_thread(check_receipt, ctx, peer, raw)
     our_hash = bytes.fromhex(receipt.envelope_hash)
 
@@ -81,6 +86,8 @@ async def record_receipt(ctx: LineContext, peer: str, raw: bytes) -> bool:
             # returned, not raised: a peer's bad receipt never rolls the writer's batch back
             return EnvelopeError("receipt names the wrong sequence number", code="bad_receipt")
         now = ctx.clock.now_us()
+        if carried_by is not None:
+            outbox_db.note_carried(tx.conn, our_hash, carried_by, now)
         entry = Entry(EntryKind.RECEIPT_IN, peer, receipt.sequence, our_hash, now, env.raw)
         idx = tx.append(entry)
         ctx.projector.apply(tx.conn, idx, entry, receipt)

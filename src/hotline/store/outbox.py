@@ -108,6 +108,20 @@ def note_attempts(conn: Connection, attempts: Sequence[Attempt], now_us: int) ->
         conn.execute(d.insert(), new)
 
 
+def note_carried(conn: Connection, envelope_hash: bytes, path: str, now_us: int) -> None:
+    """Its receipt came back on ``path`` outside a delivery of ours (in a bundle, or late
+    on the relay): that path is what the message shows as carrying it. Call before the
+    receipt takes the envelope off the queue."""
+    o, d = schema.outbox, schema.deliveries
+    idx = conn.execute(sa.select(o.c.entry_idx).where(o.c.envelope_hash == envelope_hash)).scalar()
+    if idx is None:
+        return
+    if not conn.execute(d.update().where(d.c.entry_idx == idx).values(path=path)).rowcount:
+        conn.execute(
+            d.insert().values(entry_idx=idx, attempts=0, last_attempt_us=now_us, path=path)
+        )
+
+
 def parked(conn: Connection, peer: str) -> list[tuple[int, str]]:
     """Envelopes queued for ``peer`` that it refused: (entry index, the peer's code)."""
     o, d = schema.outbox, schema.deliveries
