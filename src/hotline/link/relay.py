@@ -244,6 +244,11 @@ class Relay:
                 task.add_done_callback(self._handling.discard)
                 task.add_done_callback(lambda _t: sem.release())
 
+    def max_frame_body(self) -> int:
+        """The most bytes a frame's body may hold on the connected relay (its
+        ``max_payload`` less our frame's own header); raises while not connected."""
+        return self._client().max_payload - relayframe.OVERHEAD
+
     def _client(self) -> NatsClient:
         nc = self._nc
         if nc is None or not self.connected.is_set() or not nc.is_connected:
@@ -424,8 +429,9 @@ class RelayTransport:
     async def deliver(self, envelopes: list[bytes]) -> list[framing.Result]:
         """One result per envelope, in order. A batch larger than the relay carries in one
         message goes in several frames, one after the other."""
-        max_payload = self.relay._client().max_payload - relayframe.OVERHEAD
-        limits = framing.Limits(len(envelopes) or 1, max_payload, max_payload - 8)
+        body = self.relay.max_frame_body()
+        # one envelope alone must fit a frame with the batch framing around it
+        limits = framing.Limits(len(envelopes) or 1, body, body - framing.request_bytes([0]))
         sizes = [len(e) for e in envelopes]
         out: list[framing.Result] = []
         i = 0
