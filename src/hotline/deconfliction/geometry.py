@@ -275,6 +275,14 @@ def aeqd_forward(lon0: float, lat0: float, lons: Array, lats: Array) -> tuple[Ar
     return dist * np.sin(rad), dist * np.cos(rad)
 
 
+def aeqd_forward_many(lon0: Array, lat0: Array, lons: Array, lats: Array) -> tuple[Array, Array]:
+    """:func:`aeqd_forward` with one centre per point (the same numbers, in one call)."""
+    az, _, dist = GEOD.inv(lon0, lat0, lons, lats)
+    rad = np.radians(np.asarray(az, dtype=np.float64))
+    d = np.asarray(dist, dtype=np.float64)
+    return d * np.sin(rad), d * np.cos(rad)
+
+
 def aeqd_inverse(lon0: float, lat0: float, x: Array, y: Array) -> tuple[Array, Array]:
     """Inverse of :func:`aeqd_forward`."""
     n = len(x)
