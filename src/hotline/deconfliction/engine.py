@@ -88,13 +88,13 @@ def _band(band: AltitudeBand | None) -> tuple[float, float, str]:
     return band.lower_m, band.upper_m, band.reference
 
 
-def site_volume(site_id: str, station: str, site: Site) -> Volume:
-    """The volume a site protects."""
+def site_volume(site_id: str, station: str, site: Site, shape: Shape | None = None) -> Volume:
+    """The volume a site protects (``shape``: its footprint, when already parsed)."""
     lo, hi, ref = _band(site.altitude)
     return Volume(
         site_id,
         station,
-        site.geometry.shape(),
+        site.geometry.shape() if shape is None else shape,
         site.reach_m,
         _epoch(site.valid_from, -math.inf),
         _epoch(site.valid_until, math.inf),
@@ -105,13 +105,15 @@ def site_volume(site_id: str, station: str, site: Site) -> Volume:
     )
 
 
-def activity_volume(activity_id: str, station: str, activity: Activity) -> Volume:
-    """The volume an activity occupies."""
+def activity_volume(
+    activity_id: str, station: str, activity: Activity, shape: Shape | None = None
+) -> Volume:
+    """The volume an activity occupies (``shape``: its footprint, when already parsed)."""
     lo, hi, ref = _band(activity.altitude)
     return Volume(
         activity_id,
         station,
-        activity.geometry.shape(),
+        activity.geometry.shape() if shape is None else shape,
         activity.reach_m,
         activity.window.start.timestamp(),
         activity.window.end.timestamp(),

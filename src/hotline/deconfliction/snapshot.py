@@ -1,0 +1,197 @@
+"""The registry's state as plain JSON values, and back, for a snapshot in the store.
+
+Owns the encoding of a :class:`~hotline.deconfliction.registry.Registry` (every site and
+activity with all its versions and the densified footprint of its live version, and the
+open conflicts) as a sequence of JSON-ready items, and :class:`RegistryLoader`, which
+builds an equal registry from them without parsing a single notice again: payloads are
+re-made with ``model_construct`` from what ``model_dump`` gave (they were checked when
+their notice was applied) and footprints from their stored coordinates, then every
+volume goes into the index in one bulk load. Acknowledgements are not encoded (the
+caller replays them from the store). Pure: no I/O, no clock. Whether a snapshot may be
+used at all (its digest, the ledger entry it is valid to) is the caller's decision;
+this module trusts its input only to be what :func:`encode` produced, and raises
+ValueError, KeyError, TypeError or IndexError on anything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from .engine import Conflict, Volume, activity_volume, site_volume
+from .geometry import Shape
+from .journal import Journal
+from .models import Activity, AltitudeBand, GeoJSONGeometry, Site, TimeWindow
+from .registry import Record, Registry, Version
+
+Item = list[Any]
+_KINDS = ("point", "line", "polygon")
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.isoformat()
+
+
+def _dt(v: object) -> datetime | None:
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        raise TypeError("a date-time is a string")
+    return datetime.fromisoformat(v)
+
+
+def _when(v: object) -> datetime:
+    t = _dt(v)
+    if t is None:
+        raise ValueError("a date-time is required here")
+    return t
+
+
+def encode_shape(s: Shape) -> list[Any]:
+    return [s.kind, s.anchor_lon, s.anchor_lat, s.extent_m, [p.tolist() for p in s.parts]]
+
+
+def decode_shape(v: list[Any]) -> Shape:
+    kind, lon, lat, extent, parts = v
+    if kind not in _KINDS:
+        raise ValueError(f"unknown shape kind {kind!r}")
+    arrays = tuple(np.array(p, dtype=np.float64).reshape(-1, 2) for p in parts)
+    return Shape(kind, float(lon), float(lat), arrays, float(extent))
+
+
+def _dump(payload: Site | Activity | None) -> dict[str, Any] | None:
+    return None if payload is None else payload.model_dump(mode="json", exclude_unset=True)
+
+
+def _band(v: dict[str, Any] | None) -> AltitudeBand | None:
+    return None if v is None else AltitudeBand.model_construct(**v)
+
+
+def _site(d: dict[str, Any]) -> Site:
+    v = dict(d)
+    v["geometry"] = GeoJSONGeometry.model_construct(**v["geometry"])
+    if "altitude" in v:
+        v["altitude"] = _band(v["altitude"])
+    for k in ("valid_from", "valid_until", "reconfirm_by"):
+        if k in v:
+            v[k] = _dt(v[k])
+    return Site.model_construct(**v)
+
+
+def _activity(d: dict[str, Any]) -> Activity:
+    v = dict(d)
+    v["geometry"] = GeoJSONGeometry.model_construct(**v["geometry"])
+    v["altitude"] = _band(v["altitude"])
+    w = v["window"]
+    v["window"] = TimeWindow.model_construct(start=_when(w["start"]), end=_when(w["end"]))
+    return Activity.model_construct(**v)
+
+
+def _record(kind: str, rec: Record, shape: Shape | None) -> Item:
+    versions = [
+        [
+            v.version,
+            v.notice_id,
+            v.action,
+            v.notified_by,
+            _iso(v.at),
+            _dump(v.payload),
+            _iso(v.reconfirm_by),
+        ]
+        for v in rec.versions
+    ]
+    return [kind, rec.id, rec.owner, versions, None if shape is None else encode_shape(shape)]
+
+
+def _conflict(c: Conflict) -> Item:
+    return [
+        "C",
+        c.site_id,
+        c.activity_id,
+        c.site_station,
+        c.activity_station,
+        c.distance_m,
+        c.reach_m,
+        _iso(c.window_start),
+        _iso(c.window_end),
+        c.rule,
+    ]
+
+
+def encode(reg: Registry) -> Iterator[Item]:
+    """The registry as items: one per site ("S"), activity ("A") and open conflict ("C")."""
+    for rec in reg.sites(include_ended=True):
+        v = reg.site_volume(rec.id)
+        yield _record("S", rec, None if v is None else v.shape)
+    for rec in reg.activities(include_ended=True):
+        v = reg.activity_volume(rec.id)
+        yield _record("A", rec, None if v is None else v.shape)
+    for c in reg.conflicts():
+        yield _conflict(c)
+
+
+class RegistryLoader:
+    """Builds a registry from :func:`encode`'s items (fed in any order, then ``finish``)."""
+
+    def __init__(self, *, max_delta: int = 2048, journal: Journal | None = None) -> None:
+        self._reg = Registry(max_delta=max_delta, journal=journal)
+        self._site_volumes: list[Volume] = []
+        self._activity_volumes: list[Volume] = []
+        self._conflicts: list[Conflict] = []
+        self._records: list[tuple[str, Record]] = []
+
+    def add(self, item: Item) -> None:
+        tag = item[0]
+        if tag in ("S", "A"):
+            self._add_record(item)
+        elif tag == "C":
+            _, sid, aid, ss, ast, dist, reach, ws, we, rule = item
+            self._conflicts.append(
+                Conflict(
+                    str(sid),
+                    str(aid),
+                    str(ss),
+                    str(ast),
+                    float(dist),
+                    float(reach),
+                    _dt(ws),
+                    _dt(we),
+                    str(rule),
+                )
+            )
+        else:
+            raise ValueError(f"unknown registry item {tag!r}")
+
+    def _add_record(self, item: Item) -> None:
+        tag, oid, owner, versions, shape = item
+        site = tag == "S"
+        kind = "site" if site else "activity"
+        rec = Record("site" if site else "activity", str(oid), str(owner))
+        for number, notice_id, action, by, at, payload, reconfirm in versions:
+            body: Site | Activity | None = None
+            if payload is not None:
+                body = _site(payload) if site else _activity(payload)
+            rec.versions.append(
+                Version(int(number), str(notice_id), str(action), str(by), _when(at), body,
+                        _dt(reconfirm))  # fmt: skip
+            )
+        if not rec.versions:
+            raise ValueError(f"{kind} {oid} has no version")
+        cur = rec.current
+        if (shape is None) != (cur is None):
+            raise ValueError(f"{kind} {oid}: footprint and live state disagree")
+        if isinstance(cur, Site):
+            self._site_volumes.append(site_volume(rec.id, rec.owner, cur, decode_shape(shape)))
+        elif isinstance(cur, Activity):
+            volume = activity_volume(rec.id, rec.owner, cur, decode_shape(shape))
+            self._activity_volumes.append(volume)
+        self._records.append((kind, rec))
+
+    def finish(self) -> Registry:
+        """The registry (the loader must not be used afterwards)."""
+        self._reg.restore(self._records, self._conflicts, self._site_volumes,
+                          self._activity_volumes)  # fmt: skip
+        return self._reg
