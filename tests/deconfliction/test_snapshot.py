@@ -65,9 +65,10 @@ def test_polygons_corridors_and_windows_survive_the_round_trip() -> None:
     reg = Registry()
     ring = [[34.5, 47.4], [34.7, 47.4], [34.7, 47.6], [34.5, 47.6], [34.5, 47.4]]
     hole = [[34.55, 47.45], [34.6, 47.45], [34.6, 47.5], [34.55, 47.45]]
+    band = {"lower_m": 0.0, "upper_m": 500.0, "reference": "AGL"}
+    until = T0 + timedelta(days=3)
     poly_site = site_payload("P1", notice_id="s1", radius=0.0, valid_from=T0,
-                             valid_until=T0 + timedelta(days=3), buffer_m=500.0,
-                             altitude={"lower_m": 0.0, "upper_m": 500.0, "reference": "AGL"})  # fmt: skip
+                             valid_until=until, buffer_m=500.0, altitude=band)  # fmt: skip
     poly_site["site"]["geometry"] = {"type": "Polygon", "coordinates": [ring, hole]}
     del poly_site["site"]["protection_radius_m"]
     reg.apply(SiteNotice.from_payload(poly_site), "ua", T0)
@@ -84,9 +85,9 @@ def test_polygons_corridors_and_windows_survive_the_round_trip() -> None:
     assert reg.conflicts()
     loaded = _load(reg)
     assert loaded.snapshot() == reg.snapshot()
-    assert loaded.site_volume("P1") is not None and reg.site_volume("P1") is not None
     a, b = loaded.site_volume("P1"), reg.site_volume("P1")
-    assert a is not None and b is not None
+    assert a is not None
+    assert b is not None
     assert [p.tolist() for p in a.shape.parts] == [p.tolist() for p in b.shape.parts]
     later = ActivityNotice.from_payload(activity_payload("A9", notice_id="a9"))
     assert loaded.apply(later, "ru", T0) == reg.apply(later, "ru", T0)
@@ -114,19 +115,33 @@ def test_restore_fills_an_empty_registry_only() -> None:
         [],
         ["X"],
         ["S", "Z", "ua", [], None],  # a record without a version
-        ["S", "Z", "ua", [[1, "n1", "add", "ua", "2025-06-01T00:00:00+00:00", None, None]],
-         ["point", ZNPP[0], ZNPP[1], 0.0, []]],  # footprint of a record that is not live
+        [
+            "S",
+            "Z",
+            "ua",
+            [[1, "n1", "add", "ua", "2025-06-01T00:00:00+00:00", None, None]],
+            ["point", ZNPP[0], ZNPP[1], 0.0, []],
+        ],  # footprint of a record that is not live
         ["S", "Z", "ua", [[1, "n1", "add", "ua", 5, None, None]], None],
-        ["A", "A", "ru", [[1, "n1", "add", "ru", "2025-06-01T00:00:00+00:00", None, None]],
-         ["blob", 0, 0, 0, []]],  # fmt: skip
+        [
+            "A",
+            "A",
+            "ru",
+            [[1, "n1", "add", "ru", "2025-06-01T00:00:00+00:00", None, None]],
+            ["blob", 0, 0, 0, []],
+        ],
         ["C", "S", "A"],
     ],
 )
 def test_bad_items_are_refused(item: list[Any]) -> None:
     loader = snapshot.RegistryLoader()
-    with pytest.raises(SNAPSHOT_ERRORS):
+
+    def load() -> None:
         loader.add(item)
         loader.finish()
+
+    with pytest.raises(SNAPSHOT_ERRORS):
+        load()
 
 
 _json = st.recursive(

@@ -174,10 +174,9 @@ class RegistryLoader:
             body: Site | Activity | None = None
             if payload is not None:
                 body = _site(payload) if site else _activity(payload)
-            rec.versions.append(
-                Version(int(number), str(notice_id), str(action), str(by), _when(at), body,
-                        _dt(reconfirm))  # fmt: skip
-            )
+            when, until = _when(at), _dt(reconfirm)
+            version = Version(int(number), str(notice_id), str(action), str(by), when, body, until)
+            rec.versions.append(version)
         if not rec.versions:
             raise ValueError(f"{kind} {oid} has no version")
         cur = rec.current
