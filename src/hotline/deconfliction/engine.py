@@ -17,6 +17,7 @@ distortion bound makes them decisive, otherwise :func:`geometry.nearest` decides
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -331,8 +332,8 @@ class VolumeIndex:
 
 
 class _Planes:
-    """Each query volume's footprint in the local frame centred on its own anchor, built
-    lazily in one projection for all the non-point queries."""
+    """Each query volume's footprint in the local frame centred on its own anchor (what
+    :func:`geometry.planar` gives), built lazily for all the queries in one projection."""
 
     def __init__(self, qs: Sequence[Volume]) -> None:
         self._qs = qs
@@ -340,12 +341,45 @@ class _Planes:
 
     def of(self, qa: IntArray) -> npt.NDArray[np.object_]:
         if self._geoms is None:
-            self._geoms = np.array([_plane(q.shape) for q in self._qs], dtype=object)
+            self._geoms = _planes([q.shape for q in self._qs])
         return self._geoms[qa]
 
 
-def _plane(shape: Shape) -> shapely.Geometry:
-    return geometry.planar(shape, shape.anchor_lon, shape.anchor_lat)
+def _planes(shapes: Sequence[Shape]) -> npt.NDArray[np.object_]:
+    coords = [s.coords() for s in shapes]
+    n_vert = np.array([len(c) for c in coords], dtype=np.int64)
+    allc = np.concatenate(coords)
+    lon0 = np.repeat(np.array([s.anchor_lon for s in shapes]), n_vert)
+    lat0 = np.repeat(np.array([s.anchor_lat for s in shapes]), n_vert)
+    x, y = geometry.aeqd_forward_many(lon0, lat0, allc[:, 0], allc[:, 1])
+    xy = np.column_stack([x, y])
+    kinds = np.array([_KIND_CODE[s.kind] for s in shapes], dtype=np.int64)
+    geoms = np.empty(len(shapes), dtype=object)
+    vertex_owner = np.repeat(np.arange(len(shapes)), n_vert)
+    pts = kinds == 0
+    if pts.any():
+        sel = pts[vertex_owner]
+        geoms[pts] = shapely.points(xy[sel])
+    part_sizes = [len(p) for s in shapes for p in s.parts]
+    part_owner = np.repeat(np.arange(len(shapes)), [len(s.parts) for s in shapes])
+    part_of_vertex = np.repeat(np.arange(len(part_sizes)), part_sizes)
+    xy_parts = xy[~pts[vertex_owner]]  # the vertices of lines and polygons, part by part
+    lines = kinds == 1
+    if lines.any():
+        sel = lines[part_owner][part_of_vertex]
+        _, idx = np.unique(part_of_vertex[sel], return_inverse=True)
+        geoms[lines] = shapely.linestrings(xy_parts[sel], indices=idx)
+    polys = kinds == 2
+    if polys.any():
+        sel = polys[part_owner][part_of_vertex]
+        _, ring_idx = np.unique(part_of_vertex[sel], return_inverse=True)
+        rings = shapely.linearrings(xy_parts[sel], indices=ring_idx)
+        _, poly_idx = np.unique(part_owner[polys[part_owner]], return_inverse=True)
+        geoms[polys] = shapely.polygons(rings, indices=poly_idx)
+    return geoms
+
+
+_KIND_CODE = {"point": 0, "line": 1, "polygon": 2}
 
 
 def _point_distances_many(
@@ -436,7 +470,9 @@ def _shape_distances_many(
     return out
 
 
+@functools.lru_cache(maxsize=65536)
 def _when(t: float) -> datetime | None:
+    """The time of an epoch second (None: open); cached, windows repeat across pairs."""
     return None if math.isinf(t) else datetime.fromtimestamp(t, UTC)
 
 
