@@ -106,7 +106,8 @@ def _record(kind: str, rec: Record, shape: Shape | None) -> Item:
     return [kind, rec.id, rec.owner, versions, None if shape is None else encode_shape(shape)]
 
 
-def _conflict(c: Conflict) -> Item:
+def encode_conflict(c: Conflict) -> Item:
+    """A conflict as an item (tag "C")."""
     return [
         "C",
         c.site_id,
@@ -130,7 +131,18 @@ def encode(reg: Registry) -> Iterator[Item]:
         v = reg.activity_volume(rec.id)
         yield _record("A", rec, None if v is None else v.shape)
     for c in reg.conflicts():
-        yield _conflict(c)
+        yield encode_conflict(c)
+
+
+def decode_conflict(item: Item) -> Conflict:
+    """The conflict of an item made by :func:`encode_conflict`."""
+    tag, sid, aid, ss, ast, dist, reach, ws, we, rule = item
+    if tag != "C":
+        raise ValueError("not a conflict item")
+    return Conflict(
+        str(sid), str(aid), str(ss), str(ast), float(dist), float(reach), _dt(ws), _dt(we),
+        str(rule),
+    )  # fmt: skip
 
 
 class RegistryLoader:
@@ -148,20 +160,7 @@ class RegistryLoader:
         if tag in ("S", "A"):
             self._add_record(item)
         elif tag == "C":
-            _, sid, aid, ss, ast, dist, reach, ws, we, rule = item
-            self._conflicts.append(
-                Conflict(
-                    str(sid),
-                    str(aid),
-                    str(ss),
-                    str(ast),
-                    float(dist),
-                    float(reach),
-                    _dt(ws),
-                    _dt(we),
-                    str(rule),
-                )
-            )
+            self._conflicts.append(decode_conflict(item))
         else:
             raise ValueError(f"unknown registry item {tag!r}")
 
