@@ -399,3 +399,23 @@ def test_bulk_recheck_of_nothing_and_of_an_empty_index() -> None:
     e = Engine()
     assert e.check_activities([]) == []
     assert e.check_activities([activity(pt(30.0, 50.0))]) == [[]]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(min_value=0, max_value=2**32))
+def test_bulk_prefilter_boxes_are_the_boxes_of_each_shape(seed: int) -> None:
+    """Near the poles, across the antimeridian, anywhere: the bulk boxes of a batch are
+    each shape's own boxes (a box missed would miss a conflict)."""
+    rng = random.Random(seed)
+    shapes, radii = [], []
+    for _ in range(rng.randint(1, 12)):
+        lat = rng.choice([rng.uniform(-89.9, 89.9), rng.uniform(80, 89.99), rng.uniform(-60, 60)])
+        lon = rng.choice([rng.uniform(-180, 180), rng.uniform(179, 180) * rng.choice([-1, 1])])
+        shapes.append(random_shape(rng, (lon, lat), rng.choice(["point", "line", "polygon"])))
+        radii.append(rng.choice([0.0, rng.uniform(0, 100_000)]))
+    boxes, owner = g.prefilter_boxes_many(shapes, np.array(radii))
+    for i, (s, r) in enumerate(zip(shapes, radii, strict=True)):
+        want = sorted(g.prefilter_boxes(s, r))
+        got = sorted(tuple(float(v) for v in b) for b in boxes[owner == i])
+        assert len(got) == len(want)
+        assert np.allclose(got, want, rtol=0, atol=1e-12)

@@ -267,14 +267,8 @@ class VolumeIndex:
 
     def _pairs(self, qs: Sequence[Volume]) -> tuple[IntArray, IntArray]:
         """(query number, live slot) of every box hit, each pair once, in that order."""
-        boxes: list[tuple[float, float, float, float]] = []
-        owner: list[int] = []
-        for i, q in enumerate(qs):
-            for b in geometry.prefilter_boxes(q.shape, q.reach_m):
-                boxes.append(b)
-                owner.append(i)
-        qb = np.array(boxes, dtype=np.float64).reshape(-1, 4)
-        q_owner = np.array(owner, dtype=np.int64)
+        reach = np.array([q.reach_m for q in qs], dtype=np.float64)
+        qb, q_owner = geometry.prefilter_boxes_many([q.shape for q in qs], reach)
         qgeoms = shapely.box(qb[:, 0], qb[:, 1], qb[:, 2], qb[:, 3])
         hits = self._tree.query(qgeoms, "intersects")
         qi = [q_owner[hits[0]]]
