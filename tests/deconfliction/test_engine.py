@@ -419,3 +419,18 @@ def test_bulk_prefilter_boxes_are_the_boxes_of_each_shape(seed: int) -> None:
         got = sorted(tuple(float(v) for v in b) for b in boxes[owner == i])
         assert len(got) == len(want)
         assert np.allclose(got, want, rtol=0, atol=1e-12)
+
+
+def test_bulk_recheck_leaves_the_garbage_collector_as_it_found_it() -> None:
+    import gc
+
+    e = Engine()
+    e.sites.bulk_load([Volume("S", "ua", pt(30.0, 50.0), 5000.0)])
+    was = gc.isenabled()
+    try:
+        for state in (True, False):
+            (gc.enable if state else gc.disable)()
+            assert len(e.check_activities([activity(pt(30.01, 50.0))])[0]) == 1
+            assert gc.isenabled() is state
+    finally:
+        (gc.enable if was else gc.disable)()

@@ -18,6 +18,7 @@ distortion bound makes them decisive, otherwise :func:`geometry.nearest` decides
 from __future__ import annotations
 
 import functools
+import gc
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -503,15 +504,22 @@ class Engine:
 
     def check_activities(self, activities: Sequence[Volume]) -> list[list[Conflict]]:
         """:meth:`check_activity` for many activities at once (a full re-check): one
-        STRtree query and array predicates for all of them; the same conflicts."""
-        found = self.sites.conflicts_with_many(activities)
-        return [
-            sorted(
-                (_conflict(site, a, d, r, s, e) for site, d, r, s, e in hits),
-                key=lambda c: c.key,
-            )
-            for a, hits in zip(activities, found, strict=True)
-        ]
+        STRtree query and array predicates for all of them; the same conflicts. The
+        cyclic garbage collector is paused meanwhile (and restored as it was)."""
+        was = gc.isenabled()
+        gc.disable()  # the objects made are acyclic: no walk of a million sites' heap
+        try:
+            found = self.sites.conflicts_with_many(activities)
+            return [
+                sorted(
+                    (_conflict(site, a, d, r, s, e) for site, d, r, s, e in hits),
+                    key=lambda c: c.key,
+                )
+                for a, hits in zip(activities, found, strict=True)
+            ]
+        finally:
+            if was:
+                gc.enable()
 
     def check_site(self, site: Volume) -> list[Conflict]:
         """Every live activity that ``site`` conflicts with."""
