@@ -72,6 +72,9 @@ GRACE_S = 3
 RUN_FILE = "run.json"
 TOKEN_FILE = "api-token"  # noqa: S105 - a file name, not a secret
 LOCK_FILE = "station.lock"
+#: a start that replayed at least this many typed messages stores a registry snapshot,
+#: so that the next start replays only the messages after it
+REGISTRY_SNAPSHOT_AFTER = 1000
 
 
 @contextlib.contextmanager
@@ -152,10 +155,12 @@ class Station:
             self.unusable = peering.load_book(conn, self.line.peers)
             #: removed peers still complete the TLS handshake, to be told ``unknown_peer``
             self._removed = peering.removed_cards(conn)
-            self.registry.reload(conn)
+            replayed = self.registry.reload(conn)
             #: officers' accounts, tokens and sessions, in memory for the API's gate
             self.officers = Officers(self.line.ctx)
             self.officers.load(conn)
+        if replayed >= REGISTRY_SNAPSHOT_AFTER:
+            self._save_registry_snapshot()
         self.registry.track(self.write_engine)
         self.writer.on_rollback.append(self._reload_registry)
         self.deconfliction = Deconfliction(self.line, self.registry)
@@ -199,6 +204,18 @@ class Station:
         """An alarm a projection opened inside the writer's unit: ``alarm.raised`` with its
         content once the unit is durable."""
         self.line.ctx.publish_after_commit("alarm.raised", **content)
+
+    def _save_registry_snapshot(self) -> None:
+        """Store the registry as of the newest entry, so that the next start replays only
+        what comes after (before the writer thread runs: one unit on this thread). A
+        failure costs only the next start's time."""
+        now = self.clock.now_us()
+        try:
+            idx = self.writer.run_sync(lambda tx: self.registry.save_snapshot(tx.conn, now))
+        except HotlineError as exc:
+            log.warning("registry snapshot not stored: %s", exc)
+            return
+        log.info("registry snapshot stored, valid to ledger entry %s", idx)
 
     def _reload_registry(self, conn: sa.Connection | None) -> None:
         if not self.registry.needs_reload():  # the rollback was undone in memory

@@ -77,9 +77,9 @@ def count_reloads(s: Station) -> list[int]:
     calls: list[int] = []
     real = s.registry._reload
 
-    def counting(conn: Any) -> None:
+    def counting(conn: Any, **kw: Any) -> int:
         calls.append(1)
-        real(conn)
+        return real(conn, **kw)
 
     s.registry._reload = counting  # type: ignore[method-assign]
     return calls

@@ -892,3 +892,127 @@ def test_import_too_large_is_refused(run_pair: Any) -> None:
         await p.alpha.deconfliction.import_file(raw)
 
     run_pair(scenario, import_max_bytes=1024)
+
+
+# --- the registry snapshot ---------------------------------------------------------------------
+
+
+def _full_view(s: Station) -> dict[str, Any]:
+    """Everything the projection holds, draft concern ids and its own maps included."""
+    with s.registry.lock:
+        r = s.registry
+        return {
+            "registry": r.registry.snapshot(),
+            "conflicts": {k: conflict_json(oc) for k, oc in r.open_conflicts.items()},
+            "order": list(r.open_conflicts),
+            "concerns": [concern_json(t) for t in r.concerns.all()],
+            "refused": list(r.refused),
+            "applied": dict(r._applied),
+            "messages": dict(r._notice_of_message),
+            "site_volumes": sorted(
+                (v.id, v.station, v.reach_m, v.start, v.end, v.shape.kind)
+                for v in r.registry.site_volumes()
+            ),
+        }
+
+
+def _reload(s: Station, *, use_snapshot: bool) -> int:
+    with s.read_engine.connect() as conn:
+        return s.registry.reload(conn, use_snapshot=use_snapshot)
+
+
+async def _store_snapshot(s: Station) -> int | None:
+    _reload(s, use_snapshot=False)
+    return await s.writer.submit(lambda tx: s.registry.save_snapshot(tx.conn, 1))
+
+
+def _typed(s: Station) -> int:
+    m = schema.messages
+    with s.read_engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).where(m.c.type != "text")).scalar_one())
+
+
+def test_a_registry_loaded_from_its_snapshot_equals_the_replayed_one(run_pair: Any) -> None:
+    """Snapshot taken mid-history; more notices, a conflict, an ended one and an
+    acknowledgement after it: snapshot + the messages after it == every message."""
+
+    async def scenario(p: Pair) -> None:
+        await _busy_history(p)
+        for s in (p.alpha, p.bravo):
+            assert await _store_snapshot(s) is not None
+        await p.alpha.deconfliction.send_data(activity_notice("late", point=away(3.0, 45.0)))
+        await p.alpha.deconfliction.send_data(activity_notice("near", action="cancel"))
+        await p.bravo.deconfliction.send_data(
+            site_notice("H2", category="hospital", radius_m=4_000.0, coords=away(201.0))
+        )
+        await p.flush()
+        [msg] = [r for r in messages_in(p.bravo) if r.type == "activity_notice"][-1:]
+        await p.bravo.line.acknowledge(msg.message_id, "Duty officer Bravo")
+        await p.flush()
+        for s in (p.alpha, p.bravo):
+            live = _full_view(s)
+            assert ("ZNPP", "late") in live["conflicts"]
+            total = _reload(s, use_snapshot=False)
+            replayed = _full_view(s)
+            assert replayed == live
+            after = _reload(s, use_snapshot=True)
+            assert 0 < after < total == _typed(s)  # the snapshot was used
+            assert _full_view(s) == replayed, s.line.station_id
+            # and it goes on alike: one more notice gives the same conflict on both
+        await p.alpha.deconfliction.send_data(activity_notice("later", point=away(4.0, 0.0)))
+        await p.flush()
+        for s in (p.alpha, p.bravo):
+            live = _full_view(s)
+            _reload(s, use_snapshot=False)
+            assert ("ZNPP", "later") in live["conflicts"]
+            assert _full_view(s) == live
+
+    run_pair(scenario)
+
+
+@pytest.mark.parametrize("damage", ["body", "leaf_hash", "digest", "fingerprint", "part_gone"])
+def test_a_snapshot_that_does_not_match_falls_back_to_replay(run_pair: Any, damage: str) -> None:
+    async def scenario(p: Pair) -> None:
+        await _busy_history(p)
+        s = p.bravo
+        await _store_snapshot(s)
+        await s.deconfliction.send_data(site_notice("H3", category="hospital", coords=away(5.0)))
+        await p.flush()
+        total = _reload(s, use_snapshot=False)
+        replayed = _full_view(s)
+        h, parts = schema.registry_snapshot, schema.registry_snapshot_parts
+
+        def spoil(tx: WriteTx) -> None:
+            if damage == "body":
+                tx.conn.execute(parts.update().values(body=b"\x78\x9c garbage"))
+            elif damage == "leaf_hash":
+                tx.conn.execute(h.update().values(leaf_hash=b"\x00" * 32))
+            elif damage == "digest":
+                tx.conn.execute(h.update().values(digest=b"\x01" * 32))
+            elif damage == "fingerprint":
+                tx.conn.execute(h.update().values(fingerprint="0" * 64))
+            else:
+                tx.conn.execute(parts.delete())
+
+        await s.writer.submit(spoil)
+        assert _reload(s, use_snapshot=True) == total  # every message replayed
+        assert _full_view(s) == replayed
+
+    run_pair(scenario)
+
+
+def test_a_snapshot_is_stored_only_for_the_state_of_a_reload(run_pair: Any) -> None:
+    """After anything was applied live the projection's state is not a reload's: no
+    snapshot is stored (it could not say which entry it is valid to)."""
+
+    async def scenario(p: Pair) -> None:
+        await with_znpp(p)
+        s = p.alpha
+        _reload(s, use_snapshot=False)
+        await p.bravo.deconfliction.send_data(site_notice("H4", category="hospital"))
+        await p.flush()
+        assert await s.writer.submit(lambda tx: s.registry.save_snapshot(tx.conn, 1)) is None
+        with s.read_engine.connect() as conn:
+            assert conn.execute(sa.select(schema.registry_snapshot)).first() is None
+
+    run_pair(scenario)

@@ -130,6 +130,15 @@ class ConcernBook:
         """Every concern, in the order raised."""
         return list(self._threads.values())
 
+    def restore(self, threads: list[ConcernThread]) -> None:
+        """Fill an empty book with saved threads (a registry snapshot); not journalled."""
+        if self._threads:
+            raise InputError("restore fills an empty concern book only")
+        for t in threads:
+            if not t.steps or t.concern_id in self._threads:
+                raise InputError(f"concern {t.concern_id}: bad saved thread")
+            self._threads[t.concern_id] = t
+
     def open(self) -> list[ConcernThread]:
         """Concerns not closed, oldest first."""
         return [t for t in self._threads.values() if t.state != "closed"]

@@ -17,8 +17,10 @@ distortion bound makes them decisive, otherwise :func:`geometry.nearest` decides
 
 from __future__ import annotations
 
+import functools
+import gc
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -88,13 +90,13 @@ def _band(band: AltitudeBand | None) -> tuple[float, float, str]:
     return band.lower_m, band.upper_m, band.reference
 
 
-def site_volume(site_id: str, station: str, site: Site) -> Volume:
-    """The volume a site protects."""
+def site_volume(site_id: str, station: str, site: Site, shape: Shape | None = None) -> Volume:
+    """The volume a site protects (``shape``: its footprint, when already parsed)."""
     lo, hi, ref = _band(site.altitude)
     return Volume(
         site_id,
         station,
-        site.geometry.shape(),
+        site.geometry.shape() if shape is None else shape,
         site.reach_m,
         _epoch(site.valid_from, -math.inf),
         _epoch(site.valid_until, math.inf),
@@ -105,13 +107,15 @@ def site_volume(site_id: str, station: str, site: Site) -> Volume:
     )
 
 
-def activity_volume(activity_id: str, station: str, activity: Activity) -> Volume:
-    """The volume an activity occupies."""
+def activity_volume(
+    activity_id: str, station: str, activity: Activity, shape: Shape | None = None
+) -> Volume:
+    """The volume an activity occupies (``shape``: its footprint, when already parsed)."""
     lo, hi, ref = _band(activity.altitude)
     return Volume(
         activity_id,
         station,
-        activity.geometry.shape(),
+        activity.geometry.shape() if shape is None else shape,
         activity.reach_m,
         activity.window.start.timestamp(),
         activity.window.end.timestamp(),
@@ -260,94 +264,210 @@ class VolumeIndex:
 
     def conflicts_with(self, q: Volume) -> list[tuple[Volume, float, float, float, float]]:
         """Every indexed volume that meets ``q``: (volume, distance_m, reach_m, start, end)."""
-        slots = self.candidates(geometry.prefilter_boxes(q.shape, q.reach_m))
+        return self.conflicts_with_many([q])[0]
+
+    def _pairs(self, qs: Sequence[Volume]) -> tuple[IntArray, IntArray]:
+        """(query number, live slot) of every box hit, each pair once, in that order."""
+        reach = np.array([q.reach_m for q in qs], dtype=np.float64)
+        qb, q_owner = geometry.prefilter_boxes_many([q.shape for q in qs], reach)
+        qgeoms = shapely.box(qb[:, 0], qb[:, 1], qb[:, 2], qb[:, 3])
+        hits = self._tree.query(qgeoms, "intersects")
+        qi = [q_owner[hits[0]]]
+        slot = [self._tree_slot[hits[1]]]
+        if self._delta_slot:
+            d = np.array(self._delta_boxes, dtype=np.float64)
+            dhits = shapely.STRtree(shapely.box(d[:, 0], d[:, 1], d[:, 2], d[:, 3])).query(
+                qgeoms, "intersects"
+            )
+            qi.append(q_owner[dhits[0]])
+            slot.append(np.array(self._delta_slot, dtype=np.int64)[dhits[1]])
+        qa, sa = np.concatenate(qi), np.concatenate(slot)
+        keys: IntArray = np.unique(qa * (len(self._slots) + 1) + sa)
+        qa, sa = keys // (len(self._slots) + 1), keys % (len(self._slots) + 1)
+        alive = self._cols[sa, 8] > 0
+        return qa[alive], sa[alive]
+
+    def conflicts_with_many(
+        self, qs: Sequence[Volume]
+    ) -> list[list[tuple[Volume, float, float, float, float]]]:
+        """:meth:`conflicts_with` for many volumes at once: one STRtree query for all of
+        their boxes, the filters and planar distances over arrays of (query, candidate)
+        pairs; only pairs the distortion bound leaves undecided are measured one by one.
+        Gives, for each of ``qs``, exactly what :meth:`conflicts_with` gives."""
+        out: list[list[tuple[Volume, float, float, float, float]]] = [[] for _ in qs]
+        if not qs or not self._slots:
+            return out
+        qa, slots = self._pairs(qs)
         if slots.size == 0:
-            return []
-        c = self._cols[slots]
-        ok = (c[:, 3] < q.end) & (q.start < c[:, 4])
-        q_ref = _REFS[q.alt_ref]
-        same_ref = (c[:, 7] == q_ref) & (q_ref != 0)
-        ok &= ~same_ref | ((c[:, 5] <= q.upper_m) & (q.lower_m <= c[:, 6]))
-        slots, c = slots[ok], c[ok]
-        reach = c[:, 2] + q.reach_m
+            return out
+        qc = np.array([self._row(q) for q in qs], dtype=np.float64)
+        c, p = self._cols[slots], qc[qa]
+        ok = (c[:, 3] < p[:, 4]) & (p[:, 3] < c[:, 4])
+        same_ref = (c[:, 7] == p[:, 7]) & (p[:, 7] != 0)
+        ok &= ~same_ref | ((c[:, 5] <= p[:, 6]) & (p[:, 5] <= c[:, 6]))
+        qa, slots, c, p = qa[ok], slots[ok], c[ok], p[ok]
+        reach = c[:, 2] + p[:, 2]
         dist = np.full(len(slots), np.inf)
         points = (c[:, 8].astype(np.int64) & 2) > 0
+        planes = _Planes(qs)
         if points.any():
-            dist[points] = _point_distances(q, c[points, 0], c[points, 1], reach[points])
+            dist[points] = _point_distances_many(
+                qs, planes, qa[points], c[points, 0], c[points, 1], reach[points]
+            )
         if (~points).any():
             shapes = [v.shape for v in (self._slots[int(j)] for j in slots[~points]) if v]
-            dist[~points] = _shape_distances(q, shapes, reach[~points])
-        out = []
+            dist[~points] = _shape_distances_many(qs, planes, qa[~points], shapes, reach[~points])
+        start, end = np.maximum(p[:, 3], c[:, 3]), np.minimum(p[:, 4], c[:, 4])
         for i in np.flatnonzero(dist <= reach):
             other = self._slots[int(slots[i])]
             if other is not None:
-                start, end = max(q.start, c[i, 3]), min(q.end, c[i, 4])
-                out.append((other, float(dist[i]), float(reach[i]), start, end))
+                hit = (other, float(dist[i]), float(reach[i]), float(start[i]), float(end[i]))
+                out[int(qa[i])].append(hit)
         return out
 
 
-def _point_distances(
-    q: Volume,
+class _Planes:
+    """Each query volume's footprint in the local frame centred on its own anchor (what
+    :func:`geometry.planar` gives), built lazily for all the queries in one projection."""
+
+    def __init__(self, qs: Sequence[Volume]) -> None:
+        self._qs = qs
+        self._geoms: npt.NDArray[np.object_] | None = None
+
+    def of(self, qa: IntArray) -> npt.NDArray[np.object_]:
+        if self._geoms is None:
+            self._geoms = _planes([q.shape for q in self._qs])
+        return self._geoms[qa]
+
+
+def _planes(shapes: Sequence[Shape]) -> npt.NDArray[np.object_]:
+    coords = [s.coords() for s in shapes]
+    n_vert = np.array([len(c) for c in coords], dtype=np.int64)
+    allc = np.concatenate(coords)
+    lon0 = np.repeat(np.array([s.anchor_lon for s in shapes]), n_vert)
+    lat0 = np.repeat(np.array([s.anchor_lat for s in shapes]), n_vert)
+    x, y = geometry.aeqd_forward_many(lon0, lat0, allc[:, 0], allc[:, 1])
+    xy = np.column_stack([x, y])
+    kinds = np.array([_KIND_CODE[s.kind] for s in shapes], dtype=np.int64)
+    geoms = np.empty(len(shapes), dtype=object)
+    vertex_owner = np.repeat(np.arange(len(shapes)), n_vert)
+    pts = kinds == 0
+    if pts.any():
+        sel = pts[vertex_owner]
+        geoms[pts] = shapely.points(xy[sel])
+    part_sizes = [len(p) for s in shapes for p in s.parts]
+    part_owner = np.repeat(np.arange(len(shapes)), [len(s.parts) for s in shapes])
+    part_of_vertex = np.repeat(np.arange(len(part_sizes)), part_sizes)
+    xy_parts = xy[~pts[vertex_owner]]  # the vertices of lines and polygons, part by part
+    lines = kinds == 1
+    if lines.any():
+        sel = lines[part_owner][part_of_vertex]
+        _, idx = np.unique(part_of_vertex[sel], return_inverse=True)
+        geoms[lines] = shapely.linestrings(xy_parts[sel], indices=idx)
+    polys = kinds == 2
+    if polys.any():
+        sel = polys[part_owner][part_of_vertex]
+        _, ring_idx = np.unique(part_of_vertex[sel], return_inverse=True)
+        rings = shapely.linearrings(xy_parts[sel], indices=ring_idx)
+        _, poly_idx = np.unique(part_owner[polys[part_owner]], return_inverse=True)
+        geoms[polys] = shapely.polygons(rings, indices=poly_idx)
+    return geoms
+
+
+_KIND_CODE = {"point": 0, "line": 1, "polygon": 2}
+
+
+def _point_distances_many(
+    qs: Sequence[Volume],
+    planes: _Planes,
+    qa: IntArray,
     lons: npt.NDArray[np.float64],
     lats: npt.NDArray[np.float64],
     reach: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.float64]:
-    """Distances from ``q`` to points where they decide a conflict (inf: surely apart).
+    """Distances from each pair's query to its point where they decide a conflict (inf:
+    surely apart).
 
-    Planar distances in a frame centred on ``q`` bound the geodesic one from above and,
-    divided by the stretch ``k``, from below; only pairs the bounds leave undecided are
-    measured exactly (frame re-centred on the point: exact radial distance)."""
-    lon0, lat0 = q.shape.anchor_lon, q.shape.anchor_lat
-    x, y = geometry.aeqd_forward(lon0, lat0, lons, lats)
-    if q.shape.is_point:
-        return np.hypot(x, y)  # radial distance in an AEQD frame is exact
-    d_p = shapely.distance(shapely.points(x, y), geometry.planar(q.shape, lon0, lat0))
-    k = geometry.distortion(np.maximum(np.hypot(x, y), q.shape.extent_m) * 1.01)
-    out = np.where(d_p <= reach, d_p, np.inf)
+    Planar distances in a frame centred on the query bound the geodesic one from above
+    and, divided by the stretch ``k``, from below; only pairs the bounds leave undecided
+    are measured exactly (frame re-centred on the point: exact radial distance)."""
+    lon0 = np.array([q.shape.anchor_lon for q in qs])[qa]
+    lat0 = np.array([q.shape.anchor_lat for q in qs])[qa]
+    x, y = geometry.aeqd_forward_many(lon0, lat0, lons, lats)
+    radial = np.hypot(x, y)
+    is_point = np.array([q.shape.is_point for q in qs], dtype=bool)[qa]
+    out = np.where(is_point, radial, np.inf)  # radial distance in an AEQD frame is exact
+    rest = np.flatnonzero(~is_point)
+    if rest.size == 0:
+        return out
+    extent = np.array([q.shape.extent_m for q in qs])[qa[rest]]
+    d_p = np.asarray(
+        shapely.distance(shapely.points(x[rest], y[rest]), planes.of(qa[rest])), dtype=np.float64
+    )
+    r = reach[rest]
+    k = geometry.distortion(np.maximum(radial[rest], extent) * 1.01)
+    got = np.where(d_p <= r, d_p, np.inf)
     # Measure exactly what the bounds leave undecided, and conflicts whose planar
     # distance could be more than REPORT_TOLERANCE_M off.
-    vague = (d_p > reach) & (d_p / k <= reach) | (d_p <= reach) & ((k - 1) * d_p > REPORT_TOL_M)
+    vague = (d_p > r) & (d_p / k <= r) | (d_p <= r) & ((k - 1) * d_p > REPORT_TOL_M)
     for i in np.flatnonzero(vague):
-        out[i] = geometry.separation(geometry.point_shape(lons[i], lats[i]), q.shape)
+        j = int(rest[i])
+        pt = geometry.point_shape(lons[j], lats[j])
+        got[i] = geometry.separation(pt, qs[int(qa[j])].shape)
+    out[rest] = got
     return out
 
 
-def _shape_distances(
-    q: Volume, shapes: list[Shape], reach: npt.NDArray[np.float64]
+def _shape_distances_many(
+    qs: Sequence[Volume],
+    planes: _Planes,
+    qa: IntArray,
+    shapes: list[Shape],
+    reach: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.float64]:
-    """As :func:`_point_distances` for lines and polygons: every shape projected into
-    the frame centred on ``q`` in one call, measured against ``q`` at once."""
-    lon0, lat0 = q.shape.anchor_lon, q.shape.anchor_lat
+    """As :func:`_point_distances_many` for lines and polygons: every pair's shape
+    projected into the frame centred on its query in one call, measured at once."""
     coords = np.concatenate([s.coords() for s in shapes])
-    x, y = geometry.aeqd_forward(lon0, lat0, coords[:, 0], coords[:, 1])
+    n_vert = np.array([len(s.coords()) for s in shapes], dtype=np.int64)
+    lon0 = np.repeat(np.array([q.shape.anchor_lon for q in qs])[qa], n_vert)
+    lat0 = np.repeat(np.array([q.shape.anchor_lat for q in qs])[qa], n_vert)
+    x, y = geometry.aeqd_forward_many(lon0, lat0, coords[:, 0], coords[:, 1])
     xy = np.column_stack([x, y])
-    radius = np.hypot(x, y)
-    geoms: list[shapely.Geometry] = []
-    rho = np.empty(len(shapes))
-    at = 0
-    for i, s in enumerate(shapes):
-        sizes = [len(p) for p in s.parts]
-        part = xy[at : at + sum(sizes)]
-        rho[i] = radius[at : at + sum(sizes)].max()
-        at += sum(sizes)
-        if s.kind == "line":
-            geoms.append(shapely.LineString(part))
-        else:
-            rings = np.split(part, np.cumsum(sizes)[:-1])
-            geoms.append(shapely.Polygon(rings[0], rings[1:]))
-    qp = geometry.planar(q.shape, lon0, lat0)
-    d_p = np.asarray(shapely.distance(np.array(geoms, dtype=object), qp), dtype=np.float64)
-    if q.shape.is_point:
-        return d_p  # distances from the frame's centre are exact
-    k = geometry.distortion(np.maximum(rho, q.shape.extent_m) * 1.01)
-    out = np.where(d_p <= reach, d_p, np.inf)
+    first = np.concatenate([[0], np.cumsum(n_vert)[:-1]])
+    rho = np.maximum.reduceat(np.hypot(x, y), first)
+    # one ring (or line) per part; polygons assemble their rings in order
+    part_sizes = [len(p) for s in shapes for p in s.parts]
+    part_owner = np.repeat(np.arange(len(shapes)), [len(s.parts) for s in shapes])
+    part_of_vertex = np.repeat(np.arange(len(part_sizes)), part_sizes)
+    is_line = np.array([s.kind == "line" for s in shapes], dtype=bool)
+    geoms = np.empty(len(shapes), dtype=object)
+    line_parts = is_line[part_owner]
+    if line_parts.any():
+        sel = line_parts[part_of_vertex]
+        _, line_idx = np.unique(part_of_vertex[sel], return_inverse=True)
+        geoms[is_line] = shapely.linestrings(xy[sel], indices=line_idx)
+    if (~line_parts).any():
+        sel = ~line_parts[part_of_vertex]
+        _, ring_idx = np.unique(part_of_vertex[sel], return_inverse=True)
+        rings = shapely.linearrings(xy[sel], indices=ring_idx)
+        owners = part_owner[~line_parts]
+        _, poly_idx = np.unique(owners, return_inverse=True)
+        geoms[~is_line] = shapely.polygons(rings, indices=poly_idx)
+    d_p = np.asarray(shapely.distance(geoms, planes.of(qa)), dtype=np.float64)
+    q_point = np.array([q.shape.is_point for q in qs], dtype=bool)[qa]
+    extent = np.array([q.shape.extent_m for q in qs])[qa]
+    k = geometry.distortion(np.maximum(rho, extent) * 1.01)
+    out = np.where(q_point, d_p, np.where(d_p <= reach, d_p, np.inf))
     vague = (d_p > reach) & (d_p / k <= reach) | (d_p <= reach) & ((k - 1) * d_p > REPORT_TOL_M)
+    vague &= ~q_point  # distances from the frame's centre are exact
     for j in np.flatnonzero(vague):
-        out[j] = geometry.separation(q.shape, shapes[int(j)])
+        out[j] = geometry.separation(qs[int(qa[j])].shape, shapes[int(j)])
     return out
 
 
+@functools.lru_cache(maxsize=65536)
 def _when(t: float) -> datetime | None:
+    """The time of an epoch second (None: open); cached, windows repeat across pairs."""
     return None if math.isinf(t) else datetime.fromtimestamp(t, UTC)
 
 
@@ -381,6 +501,25 @@ class Engine:
             (_conflict(site, activity, d, r, s, e) for site, d, r, s, e in found),
             key=lambda c: c.key,
         )
+
+    def check_activities(self, activities: Sequence[Volume]) -> list[list[Conflict]]:
+        """:meth:`check_activity` for many activities at once (a full re-check): one
+        STRtree query and array predicates for all of them; the same conflicts. The
+        cyclic garbage collector is paused meanwhile (and restored as it was)."""
+        was = gc.isenabled()
+        gc.disable()  # the objects made are acyclic: no walk of a million sites' heap
+        try:
+            found = self.sites.conflicts_with_many(activities)
+            return [
+                sorted(
+                    (_conflict(site, a, d, r, s, e) for site, d, r, s, e in hits),
+                    key=lambda c: c.key,
+                )
+                for a, hits in zip(activities, found, strict=True)
+            ]
+        finally:
+            if was:
+                gc.enable()
 
     def check_site(self, site: Volume) -> list[Conflict]:
         """Every live activity that ``site`` conflicts with."""

@@ -275,6 +275,14 @@ def aeqd_forward(lon0: float, lat0: float, lons: Array, lats: Array) -> tuple[Ar
     return dist * np.sin(rad), dist * np.cos(rad)
 
 
+def aeqd_forward_many(lon0: Array, lat0: Array, lons: Array, lats: Array) -> tuple[Array, Array]:
+    """:func:`aeqd_forward` with one centre per point (the same numbers, in one call)."""
+    az, _, dist = GEOD.inv(lon0, lat0, lons, lats)
+    rad = np.radians(np.asarray(az, dtype=np.float64))
+    d = np.asarray(dist, dtype=np.float64)
+    return d * np.sin(rad), d * np.cos(rad)
+
+
 def aeqd_inverse(lon0: float, lat0: float, x: Array, y: Array) -> tuple[Array, Array]:
     """Inverse of :func:`aeqd_forward`."""
     n = len(x)
@@ -420,6 +428,49 @@ def prefilter_boxes(shape: Shape, radius_m: float) -> list[tuple[float, float, f
     if lon_hi > 180.0:
         return [(lon_lo, lat_lo, 180.0, lat_hi), (-180.0, lat_lo, lon_hi - 360.0, lat_hi)]
     return [(lon_lo, lat_lo, lon_hi, lat_hi)]
+
+
+def prefilter_boxes_many(
+    shapes: Sequence[Shape], radius_m: Array
+) -> tuple[Array, npt.NDArray[np.int64]]:
+    """:func:`prefilter_boxes` for many shapes at once: an (m, 4) array of boxes and, for
+    each box, the index of its shape (the same boxes, in one pass over arrays)."""
+    coords = [s.coords() for s in shapes]
+    sizes = np.array([len(c) for c in coords], dtype=np.int64)
+    allc = np.concatenate(coords)
+    first = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    lon_min = np.minimum.reduceat(allc[:, 0], first)
+    lon_max = np.maximum.reduceat(allc[:, 0], first)
+    lat_min = np.minimum.reduceat(allc[:, 1], first)
+    lat_max = np.maximum.reduceat(allc[:, 1], first)
+    r = np.asarray(radius_m, dtype=np.float64) * 1.001 + 1.0
+    dlat = np.degrees(r / MERIDIONAL_MIN_M) + 1e-6
+    lat_lo = np.maximum(lat_min - dlat, -90.0)
+    lat_hi = np.minimum(lat_max + dlat, 90.0)
+    cosphi = np.cos(np.radians(np.maximum(np.abs(lat_lo), np.abs(lat_hi))))
+    polar = cosphi < 1e-6
+    with np.errstate(divide="ignore"):
+        dlon = np.degrees(r / (WGS84_A * np.where(polar, 1.0, cosphi))) + 1e-6
+    lon_lo, lon_hi = lon_min - dlon, lon_max + dlon
+    full = polar | (lon_hi - lon_lo >= 360.0)
+    west = ~full & (lon_lo < -180.0)
+    east = ~full & ~west & (lon_hi > 180.0)
+    idx = np.arange(len(shapes), dtype=np.int64)
+    boxes = np.column_stack(
+        [
+            np.where(full, -180.0, np.where(west, lon_lo + 360.0, lon_lo)),
+            lat_lo,
+            np.where(full | west, 180.0, np.where(east, 180.0, lon_hi)),
+            lat_hi,
+        ]
+    )
+    extra_w = np.column_stack(
+        [np.full(west.sum(), -180.0), lat_lo[west], lon_hi[west], lat_hi[west]]
+    )
+    extra_e = np.column_stack(
+        [np.full(east.sum(), -180.0), lat_lo[east], lon_hi[east] - 360.0, lat_hi[east]]
+    )
+    return np.vstack([boxes, extra_w, extra_e]), np.concatenate([idx, idx[west], idx[east]])
 
 
 def point_boxes(lons: Array, lats: Array, radius_m: Array) -> tuple[Array, npt.NDArray[np.int64]]:

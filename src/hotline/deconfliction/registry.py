@@ -304,6 +304,33 @@ class Registry:
         self._undo(undo)
         return changes
 
+    def restore(
+        self,
+        records: Iterable[tuple[str, Record]],
+        conflicts: Iterable[Conflict],
+        site_volumes: Iterable[Volume],
+        activity_volumes: Iterable[Volume],
+    ) -> None:
+        """Fill an empty registry with a state saved by ``deconfliction.snapshot`` (every
+        notice id of every version known, none acknowledged yet). Not journalled: a
+        registry is restored before anything else is applied to it."""
+        if self._sites or self._activities or self._notices:
+            raise InputError("restore fills an empty registry only")
+        for kind, rec in records:
+            table = self._sites if kind == "site" else self._activities
+            if rec.id in table:
+                raise InputError(f"{kind} {rec.id} is twice in the saved state")
+            table[rec.id] = rec
+            for v in rec.versions:
+                if v.notice_id in self._notices:
+                    raise InputError(f"notice {v.notice_id} is twice in the saved state")
+                self._notices[v.notice_id] = (rec.kind, rec.id)
+                self._acks[v.notice_id] = {}
+        for c in conflicts:
+            self._conflicts[c.key] = c
+        self._engine.sites.bulk_load(site_volumes)
+        self._engine.activities.bulk_load(activity_volumes)
+
     def acknowledge(self, notice_id: str, recipient: str, at: datetime) -> None:
         """Record that ``recipient`` acknowledged a notice (the first time counts)."""
         acks = self._acks.get(notice_id)
@@ -359,6 +386,14 @@ class Registry:
     def conflicts(self) -> list[Conflict]:
         """Open conflicts, by (site id, activity id)."""
         return [self._conflicts[k] for k in sorted(self._conflicts)]
+
+    def site_volume(self, site_id: str) -> Volume | None:
+        """The indexed volume of a live site (None: not live, or unknown)."""
+        return self._engine.sites.get(site_id)
+
+    def activity_volume(self, activity_id: str) -> Volume | None:
+        """The indexed volume of a live activity (None: not live, or unknown)."""
+        return self._engine.activities.get(activity_id)
 
     def site_volumes(self) -> list[Volume]:
         return self._engine.sites.volumes()

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +36,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from hotline.deconfliction import concerns as concern_rules
 from hotline.deconfliction import exchange
+from hotline.deconfliction import snapshot as saved
 from hotline.deconfliction.concerns import ConcernBook, ConcernThread
 from hotline.deconfliction.engine import Conflict
 from hotline.deconfliction.journal import Journal
@@ -59,6 +62,7 @@ from hotline.service.events import alarm_content
 from hotline.service.undo import TransactionUndo
 from hotline.settings import Settings
 from hotline.store import operational, reads
+from hotline.store import registry_snapshot as snapshot_store
 from hotline.store.projections import MessageEvent
 
 log = logging.getLogger(__name__)
@@ -68,6 +72,15 @@ NOTICE_TYPES = ("site_notice", "activity_notice", "concern")
 Notice = SiteNotice | ActivityNotice | Concern
 #: the typed messages the registry projects; every other type belongs to another feature
 NOTICE_TYPES = ("site_notice", "activity_notice", "concern")
+
+
+#: the meaning of a registry snapshot's items; a snapshot of another format is not used
+#: (raise it whenever the items, or what the projection derives from the ledger, change)
+SNAPSHOT_FORMAT = 1
+#: items per compressed part of a snapshot
+SNAPSHOT_PART_ITEMS = 20_000
+#: errors a snapshot that does not decode raises (it is then ignored: full replay)
+_SNAPSHOT_ERRORS = (ValueError, KeyError, TypeError, IndexError, zlib.error, HotlineError)
 
 
 def _notice_key(data: dict[str, Any]) -> str:
@@ -130,6 +143,8 @@ class RegistryProjection:
     lock: threading.RLock = field(init=False, default_factory=threading.RLock)
     #: notices this station is sending (see ``sending``), by ``_notice_key``
     _outgoing: dict[str, _Outgoing] = field(init=False, default_factory=dict)
+    #: the ledger head read by the last reload, until anything is applied live
+    _reloaded_at: int | None = field(init=False, default=None)
     #: undo functions of the changes not yet committed (see ``track``)
     journal: Journal = field(init=False, default_factory=Journal)
     undo: TransactionUndo = field(init=False)
@@ -238,6 +253,8 @@ class RegistryProjection:
                 raise
 
     def _on_message(self, conn: Connection | None, event: MessageEvent) -> None:
+        if conn is not None:
+            self._reloaded_at = None  # applied live: no longer the state of a reload
         if event.body.type not in PAYLOAD_TYPES:
             return  # another extension's typed message (a read, ...): not the registry's
         data = event.body.data
@@ -425,20 +442,31 @@ class RegistryProjection:
                 f"Draft concern {draft.concern_id} is ready to send.",
             )
 
-    def reload(self, conn: Connection) -> None:
+    def reload(self, conn: Connection, *, use_snapshot: bool = True) -> int:
         """Rebuild from the ``messages`` projection (ledger order): at start, and after a
-        rollback the journal could not undo (``needs_reload``)."""
+        rollback the journal could not undo (``needs_reload``). With ``use_snapshot``,
+        from the stored snapshot when it matches (see :meth:`save_snapshot`) and the
+        messages after it; otherwise from every message. Returns how many typed
+        messages were replayed."""
         with self.lock:
             self.journal.active = False
             try:
-                self._reload(conn)
+                return self._reload(conn, use_snapshot=use_snapshot)
             finally:
                 self.undo.reloaded()
 
-    def _reload(self, conn: Connection) -> None:
+    def _reload(self, conn: Connection, *, use_snapshot: bool) -> int:
         self._reset()
         self._quiet = False
-        for r in reads.typed_messages(conn):
+        # read before the messages: a snapshot is stored only while the ledger stays here
+        self._reloaded_at = snapshot_store.ledger_head(conn)
+        after = self._load_snapshot(conn) if use_snapshot else -1
+        rows = (
+            reads.typed_messages(conn)
+            if after < 0
+            else snapshot_store.typed_messages_after(conn, after)
+        )
+        for r in rows:
             from hotline.wire.messages import MessagePayload
 
             body = MessagePayload.model_validate_json(r.body)
@@ -459,6 +487,131 @@ class RegistryProjection:
         for r in reads.typed_acknowledged(conn):
             by = r.peer if r.direction == "out" else self.station_id
             self._acknowledge(r.message_id, by, int(r.acknowledged_at_us))
+        return len(rows)
+
+    # --- the snapshot -------------------------------------------------------------------
+
+    def snapshot_fingerprint(self) -> str:
+        """What, besides the ledger, decides the projection: a snapshot made under other
+        values (another station, other notice limits, another format) is not used."""
+        lim = self.limits
+        facts = [SNAPSHOT_FORMAT, self.station_id, lim.max_vertices, lim.max_rings, lim.max_bytes]
+        return hashlib.sha256(json.dumps(facts).encode()).hexdigest()
+
+    def save_snapshot(self, conn: Connection, now_us: int) -> int | None:
+        """Store the projection as of the newest ledger entry, in place of the previous
+        snapshot; returns that entry's index. Only right after a reload, while the ledger
+        has not moved since (in a writer unit, so nothing is appended meanwhile): the
+        state is then the replay of exactly the entries up to that index. None: nothing
+        stored (empty ledger, or entries came or were applied since the reload)."""
+        with self.lock:
+            idx = snapshot_store.ledger_head(conn)
+            if idx < 0 or idx != self._reloaded_at:
+                return None  # entries came after the reload: its state is not the head's
+            leaf = snapshot_store.leaf_hash(conn, idx)
+            if leaf is None:
+                return None
+            with _collector_paused():
+                bodies = [zlib.compress(json.dumps(p).encode(), 1) for p in self._parts()]
+        head = snapshot_store.SnapshotHead(
+            SNAPSHOT_FORMAT, self.snapshot_fingerprint(), idx, leaf, len(bodies),
+            _digest(bodies), now_us,
+        )  # fmt: skip
+        snapshot_store.write(conn, head, bodies)
+        return idx
+
+    def _items(self) -> Iterator[list[Any]]:
+        yield from saved.encode(self.registry)
+        for t in self.concerns.all():
+            steps = [[s.model_dump_json(exclude_unset=True), by, at.isoformat()]
+                     for s, by, at in t.steps]  # fmt: skip
+            yield ["T", t.concern_id, t.raised_by, t.state, steps]
+        for oc in self.open_conflicts.values():
+            draft = oc.draft.model_dump_json(exclude_unset=True)
+            conflict = saved.encode_conflict(oc.conflict)
+            yield ["O", conflict, oc.opened_at.isoformat(), draft, oc.notice_id]
+        for refused in self.refused:
+            yield ["R", refused]
+        yield from (["M", k, v] for k, v in self._notice_of_message.items())
+        yield from (["P", k, v] for k, v in self._applied.items())
+
+    def _parts(self) -> Iterator[list[list[Any]]]:
+        part: list[list[Any]] = []
+        for item in self._items():
+            part.append(item)
+            if len(part) >= SNAPSHOT_PART_ITEMS:
+                yield part
+                part = []
+        if part:
+            yield part
+
+    def _load_snapshot(self, conn: Connection) -> int:
+        """Install the stored snapshot; returns the ledger index it is valid to, or -1
+        (none, or one that does not match: the caller replays every message)."""
+        head = snapshot_store.head(conn)
+        if head is None:
+            return -1
+        why = ""
+        if head.format != SNAPSHOT_FORMAT or head.fingerprint != self.snapshot_fingerprint():
+            why = "made by another version or under other settings"
+        elif snapshot_store.leaf_hash(conn, head.valid_to_idx) != head.leaf_hash:
+            why = f"entry {head.valid_to_idx} of the ledger is not the one it was made at"
+        else:
+            bodies = [b for _, b in snapshot_store.parts(conn)]
+            if len(bodies) != head.parts or _digest(bodies) != head.digest:
+                why = "its parts do not match its digest"
+            else:
+                try:
+                    with _collector_paused():
+                        self._install(bodies)
+                    return head.valid_to_idx
+                except _SNAPSHOT_ERRORS as exc:
+                    why = f"it does not decode ({type(exc).__name__}: {exc})"
+                    self._reset()
+                    self._quiet = False
+        log.warning("registry snapshot not used (%s): replaying every message", why)
+        return -1
+
+    def _install(self, bodies: list[bytes]) -> None:
+        loader = saved.RegistryLoader(
+            max_delta=self.settings.deconfliction_max_delta, journal=self.journal
+        )
+        threads: list[ConcernThread] = []
+        for i in range(len(bodies)):
+            items = json.loads(zlib.decompress(bodies[i]))
+            bodies[i] = b""  # free each part once decoded
+            if not isinstance(items, list):
+                raise ValueError("a part is a list of items")
+            for item in items:
+                tag = item[0]
+                if tag in ("S", "A", "C"):
+                    loader.add(item)
+                elif tag == "T":
+                    _, cid, raised_by, state, steps = item
+                    thread = ConcernThread(str(cid), str(raised_by), state)
+                    for step, by, at in steps:
+                        parsed = Concern.model_validate_json(step)
+                        thread.steps.append((parsed, str(by), dt.datetime.fromisoformat(at)))
+                    threads.append(thread)
+                elif tag == "O":
+                    _, conflict, opened, draft, notice_id = item
+                    c = saved.decode_conflict(conflict)
+                    self.open_conflicts[c.key] = OpenConflict(
+                        c, dt.datetime.fromisoformat(opened),
+                        Concern.model_validate_json(draft), str(notice_id),
+                    )  # fmt: skip
+                elif tag == "R":
+                    if not isinstance(item[1], dict):
+                        raise ValueError("a refusal is an object")
+                    self.refused.append(item[1])
+                elif tag == "M":
+                    self._notice_of_message[str(item[1])] = str(item[2])
+                elif tag == "P":
+                    self._applied[str(item[1])] = str(item[2])
+                else:
+                    raise ValueError(f"unknown snapshot item {tag!r}")
+        self.concerns.restore(threads)
+        self.registry = loader.finish()
 
     # --- checks before sending ----------------------------------------------------------
 
@@ -535,6 +688,28 @@ class RegistryProjection:
             except HotlineError as exc:
                 raise ImportFileError(f"feature {i} ({n.site_id}): {exc.message}") from None
         return notices
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a snapshot's millions of objects are made (it
+    would walk the growing heap again and again: a start many times slower); the
+    objects made are acyclic and long-lived."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _digest(bodies: Iterable[bytes]) -> bytes:
+    h = hashlib.sha256()
+    for b in bodies:
+        h.update(len(b).to_bytes(8, "big"))
+        h.update(b)
+    return h.digest()
 
 
 def record_json(rec: Record, registry: Registry, now: dt.datetime) -> dict[str, Any]:

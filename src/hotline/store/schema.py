@@ -654,3 +654,27 @@ leader = Table(
     Column("peer_url", String(300), nullable=False),
     Column("promoted_at_us", BigInteger, nullable=False),
 )
+
+#: the deconfliction registry as of ledger entry ``valid_to_idx`` (migration 0019): one
+#: head row (id 1) and its ``parts`` (compressed bodies, in order). Written by the writer
+#: (store/registry_snapshot.py); a start loads it and replays only later entries. Not
+#: evidence: a snapshot that does not match (format, fingerprint, digest, leaf hash) is
+#: ignored and the registry is rebuilt from the ledger's messages.
+registry_snapshot = Table(
+    "registry_snapshot",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),
+    Column("format", Integer, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("valid_to_idx", BigInteger, nullable=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("parts", Integer, nullable=False),
+    Column("digest", LargeBinary(32), nullable=False),
+    Column("written_at_us", BigInteger, nullable=False),
+)
+registry_snapshot_parts = Table(
+    "registry_snapshot_parts",
+    metadata,
+    Column("part", Integer, primary_key=True, autoincrement=False),
+    Column("body", LargeBinary, nullable=False),
+)
