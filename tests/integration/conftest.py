@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,12 +22,11 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from hotline import localnet
 from hotline.errors import HotlineError
 from hotline.localnet import LocalStation
-from tests.conftest import PG_ADMIN_URL, require_pg
+from tests.conftest import new_pg_database, release_pg_database, require_pg
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,25 +78,22 @@ def wait_until(
 
 
 class PgDatabases:
-    """Fresh PostgreSQL databases on demand, all dropped on ``close``."""
+    """Empty PostgreSQL databases on demand (tests/conftest.py's pool), all given back on
+    ``close``."""
 
     def __init__(self) -> None:
         require_pg()
-        self._admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        self._names: list[str] = []
+        self._urls: list[str] = []
 
     def new(self) -> str:
-        name = f"hotline_it_{uuid.uuid4().hex[:12]}"
-        with self._admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        self._names.append(name)
-        return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        url = new_pg_database()
+        self._urls.append(url)
+        return url
 
     def close(self) -> None:
-        with self._admin.connect() as conn:
-            for name in self._names:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        self._admin.dispose()
+        for url in self._urls:
+            release_pg_database(url)
+        self._urls.clear()
 
 
 @dataclass
