@@ -13,7 +13,9 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -234,11 +236,50 @@ def alarms(st: LocalStation) -> list[dict[str, Any]]:
     return result
 
 
+_CLI_ENV = {"COLUMNS": "250", "NO_COLOR": "1", "TERM": "dumb"}
+_in_process = threading.Lock()
+
+
 def cli(
     *args: str | Path, timeout: float = 60, input_text: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``hotline`` command; wide columns so Rich does not wrap ids."""
-    env = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1", "TERM": "dumb"}
+    """Run a ``hotline`` command in this process (Typer's CliRunner: no interpreter to
+    start, no imports to repeat), wide columns so Rich does not wrap ids; the answer has
+    the shape of ``cli_process``'s. An exception the command let through is appended to
+    stderr as its traceback, as the installed command would print it. ``timeout`` is
+    for ``cli_process``: a command here is bounded by the test's timeout. One command at
+    a time (the runner swaps ``sys.stdout``): use ``cli_process`` for commands at once."""
+    from typer.testing import CliRunner
+
+    from hotline.cli import app, common
+
+    argv = [str(a) for a in args]
+    consoles = (common.console, common.err_console)
+    with _in_process:
+        # the consoles took their width when imported (xdist workers have COLUMNS=80)
+        widths = [c._width for c in consoles]
+        for c in consoles:
+            c.width = int(_CLI_ENV["COLUMNS"])
+        try:
+            r = CliRunner().invoke(
+                app, argv, input=input_text, env={**_CLI_ENV, "HOTLINE_DATA_DIR": None},
+                prog_name="hotline",
+            )  # fmt: skip
+        finally:
+            for c, width in zip(consoles, widths, strict=True):
+                c._width = width
+    stderr = r.stderr
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(r.exception))
+    return subprocess.CompletedProcess(["hotline", *argv], r.exit_code, r.stdout, stderr)
+
+
+def cli_process(
+    *args: str | Path, timeout: float = 60, input_text: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``hotline`` command (a process of its own, as a user runs it):
+    the smoke test of each command group, and commands run at the same time."""
+    env = {**os.environ, **_CLI_ENV}
     env.pop("HOTLINE_DATA_DIR", None)
     return subprocess.run(
         [str(HOTLINE), *map(str, args)],
