@@ -2,9 +2,14 @@
 trust each other, with a tamper-evident shared record and automatic deconfliction.
 
 The names below are the curated public API; ``tests/test_exports.py`` checks the list.
+Those that need cryptography or pydantic are imported when first used (``__getattr__``),
+so that ``import hotline`` (and ``hotline --help``) does not pay for them.
 """
 
-from hotline.crypto.card import SignedCard, StationCard, parse_card, safety_number
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
+
 from hotline.errors import (
     ConfigError,
     HotlineError,
@@ -12,8 +17,11 @@ from hotline.errors import (
     TransportError,
     TrustError,
 )
-from hotline.settings import Settings
-from hotline.wire.envelope import Envelope, Kind, Precedence, UnverifiedEnvelope, decode
+
+if _TYPE_CHECKING:
+    from hotline.crypto.card import SignedCard, StationCard, parse_card, safety_number
+    from hotline.settings import Settings
+    from hotline.wire.envelope import Envelope, Kind, Precedence, UnverifiedEnvelope, decode
 
 __version__ = "0.1.0"
 
@@ -35,3 +43,26 @@ __all__ = [
     "parse_card",
     "safety_number",
 ]
+
+#: the lazily imported public names and the module that defines each
+_LAZY = {
+    "SignedCard": "hotline.crypto.card",
+    "StationCard": "hotline.crypto.card",
+    "parse_card": "hotline.crypto.card",
+    "safety_number": "hotline.crypto.card",
+    "Settings": "hotline.settings",
+    "Envelope": "hotline.wire.envelope",
+    "Kind": "hotline.wire.envelope",
+    "Precedence": "hotline.wire.envelope",
+    "UnverifiedEnvelope": "hotline.wire.envelope",
+    "decode": "hotline.wire.envelope",
+}
+
+
+def __getattr__(name: str) -> _Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hotline' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value
+    return value

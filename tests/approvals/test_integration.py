@@ -26,6 +26,7 @@ from tests.integration.conftest import (
     FAST_LINE,
     Net,
     cli,
+    cli_process,
     db,
     link_of,
     messages,
@@ -84,7 +85,7 @@ def test_an_approved_message_arrives_at_the_peer(net: Net) -> None:
     assert messages(a) == []
 
     # alice's request, approved by a second officer (the station token)
-    approved = cli("approve", approval_id[:8], "-d", a.data_dir)
+    approved = cli_process("approve", approval_id[:8], "-d", a.data_dir)
     assert approved.returncode == 0, approved.stderr
     decided = a.api("GET", f"/api/v1/approvals/{approval_id}")
     assert decided["state"] == "approved"

@@ -9,7 +9,7 @@ import pytest
 
 from hotline import localnet
 from hotline.crypto.keys import update_endpoints
-from tests.integration.conftest import Net, cli, db, message, net, send
+from tests.integration.conftest import Net, cli, cli_process, db, message, net, send
 
 __all__ = ["db", "net"]
 
@@ -27,7 +27,7 @@ def test_two_stations_exchange_bundle_files_through_the_cli(net: Net, tmp_path: 
 
     carried = tmp_path / "usb" / "alpha-to-bravo.bundle"
     carried.parent.mkdir()
-    r = cli("bundle", "export", "--peer", "bravo", carried, "-d", a.data_dir)
+    r = cli_process("bundle", "export", "--peer", "bravo", carried, "-d", a.data_dir)
     assert r.returncode == 0, r.stderr
     assert "3 envelope(s)" in r.stdout
     assert carried.stat().st_mode & 0o777 == 0o600

@@ -11,7 +11,16 @@ import pytest
 
 from hotline import localnet
 from hotline.localnet import LocalStation
-from tests.integration.conftest import FAST_LINE, Net, cli, db, link_of, net, wait_until
+from tests.integration.conftest import (
+    FAST_LINE,
+    Net,
+    cli,
+    cli_process,
+    db,
+    link_of,
+    net,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +57,7 @@ def test_a_channel_with_a_facilitator_across_three_processes(net: Net) -> None:
     for st in (a, b, c):
         wait_until(f"agreement at {st.station_id}", lambda st=st: channel(st, "humanitarian"),
                    lambda ch: ch["state"] == "agreed")  # fmt: skip
-    listed = cli("channel", "list", "-d", a.data_dir)
+    listed = cli_process("channel", "list", "-d", a.data_dir)
     assert "humanitarian" in listed.stdout
     assert "agreed" in listed.stdout
     # one message, one envelope per other member, tied by a group id

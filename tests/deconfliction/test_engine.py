@@ -7,6 +7,7 @@ import math
 import random
 
 import numpy as np
+import pytest
 import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -316,6 +317,7 @@ def one_case(rng: random.Random) -> None:
             assert abs(got[s.id] - ref) < 0.01, (region, s.id, got[s.id], ref)
 
 
+@pytest.mark.slow  # 1,200 cases against the brute-force reference: tens of seconds
 def test_engine_agrees_with_brute_force_reference_seeded() -> None:
     rng = random.Random(20250601)
     for _ in range(1200):  # about 4,000 site-activity pairs

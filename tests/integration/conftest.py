@@ -13,8 +13,9 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
-import uuid
+import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,12 +24,11 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from hotline import localnet
 from hotline.errors import HotlineError
 from hotline.localnet import LocalStation
-from tests.conftest import PG_ADMIN_URL, require_pg
+from tests.conftest import new_pg_database, release_pg_database, require_pg
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,25 +80,22 @@ def wait_until(
 
 
 class PgDatabases:
-    """Fresh PostgreSQL databases on demand, all dropped on ``close``."""
+    """Empty PostgreSQL databases on demand (tests/conftest.py's pool), all given back on
+    ``close``."""
 
     def __init__(self) -> None:
         require_pg()
-        self._admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        self._names: list[str] = []
+        self._urls: list[str] = []
 
     def new(self) -> str:
-        name = f"hotline_it_{uuid.uuid4().hex[:12]}"
-        with self._admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        self._names.append(name)
-        return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        url = new_pg_database()
+        self._urls.append(url)
+        return url
 
     def close(self) -> None:
-        with self._admin.connect() as conn:
-            for name in self._names:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        self._admin.dispose()
+        for url in self._urls:
+            release_pg_database(url)
+        self._urls.clear()
 
 
 @dataclass
@@ -239,11 +236,50 @@ def alarms(st: LocalStation) -> list[dict[str, Any]]:
     return result
 
 
+_CLI_ENV = {"COLUMNS": "250", "NO_COLOR": "1", "TERM": "dumb"}
+_in_process = threading.Lock()
+
+
 def cli(
     *args: str | Path, timeout: float = 60, input_text: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``hotline`` command; wide columns so Rich does not wrap ids."""
-    env = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1", "TERM": "dumb"}
+    """Run a ``hotline`` command in this process (Typer's CliRunner: no interpreter to
+    start, no imports to repeat), wide columns so Rich does not wrap ids; the answer has
+    the shape of ``cli_process``'s. An exception the command let through is appended to
+    stderr as its traceback, as the installed command would print it. ``timeout`` is
+    for ``cli_process``: a command here is bounded by the test's timeout. One command at
+    a time (the runner swaps ``sys.stdout``): use ``cli_process`` for commands at once."""
+    from typer.testing import CliRunner
+
+    from hotline.cli import app, common
+
+    argv = [str(a) for a in args]
+    consoles = (common.console, common.err_console)
+    with _in_process:
+        # the consoles took their width when imported (xdist workers have COLUMNS=80)
+        widths = [c._width for c in consoles]
+        for c in consoles:
+            c.width = int(_CLI_ENV["COLUMNS"])
+        try:
+            r = CliRunner().invoke(
+                app, argv, input=input_text, env={**_CLI_ENV, "HOTLINE_DATA_DIR": None},
+                prog_name="hotline",
+            )  # fmt: skip
+        finally:
+            for c, width in zip(consoles, widths, strict=True):
+                c._width = width
+    stderr = r.stderr
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(r.exception))
+    return subprocess.CompletedProcess(["hotline", *argv], r.exit_code, r.stdout, stderr)
+
+
+def cli_process(
+    *args: str | Path, timeout: float = 60, input_text: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``hotline`` command (a process of its own, as a user runs it):
+    the smoke test of each command group, and commands run at the same time."""
+    env = {**os.environ, **_CLI_ENV}
     env.pop("HOTLINE_DATA_DIR", None)
     return subprocess.run(
         [str(HOTLINE), *map(str, args)],

@@ -17,7 +17,8 @@ import pytest
 
 from hotline.localnet import LocalStation, free_port
 from hotline.station import TOKEN_FILE, read_run_file
-from tests.integration.conftest import HOTLINE, cli, terminate, wait_until
+from tests.integration.conftest import HOTLINE, terminate, wait_until
+from tests.integration.conftest import cli_process as cli  # the installed command, end to end
 
 pytestmark = pytest.mark.integration
 

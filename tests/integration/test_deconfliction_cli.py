@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from hotline.localnet import LocalStation
-from tests.integration.conftest import Net, cli, wait_until
+from tests.integration.conftest import Net, cli, cli_process, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -148,7 +148,7 @@ def test_cli_refusals_without_a_station(tmp_path: Path) -> None:
     """What the CLI refuses before it reaches a station: a red line, no traceback."""
     r = refused("activity", "notify", "--from", when(1), "--to", when(2), "-d", tmp_path)
     assert "--point" in r.stderr
-    r = cli("activity", "notify", "--point", "x,y", "--from", when(1), "--to", when(2),
+    r = cli_process("activity", "notify", "--point", "x,y", "--from", when(1), "--to", when(2),
             "-d", tmp_path)  # fmt: skip
     assert r.returncode != 0
     assert "LAT,LON" in r.stderr

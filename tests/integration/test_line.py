@@ -15,7 +15,7 @@ from tests.integration.conftest import (
     HOTLINE,
     Net,
     alarms,
-    cli,
+    cli_process,
     counts,
     link_of,
     message,
@@ -193,4 +193,4 @@ def test_ack_deadline_raises_alarm_on_both_sides_until_acknowledged(net: Net) ->
 def _alarms_cli(*stations: LocalStation) -> list[subprocess.CompletedProcess[str]]:
     """``hotline alarms -d DIR`` of each station, run at the same time."""
     with ThreadPoolExecutor(len(stations)) as pool:
-        return list(pool.map(lambda st: cli("alarms", "-d", st.data_dir), stations))
+        return list(pool.map(lambda st: cli_process("alarms", "-d", st.data_dir), stations))

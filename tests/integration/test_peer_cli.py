@@ -13,6 +13,7 @@ from tests.integration.conftest import (
     FAST_LINE,
     Net,
     cli,
+    cli_process,
     link_of,
     message,
     messages,
@@ -42,7 +43,7 @@ def test_remove_rekey_and_add_again(net: Net, tmp_path: Path) -> None:
     # a re-key needs the safety number confirmed
     card = tmp_path / "alpha.card"
     assert cli("card", "-d", a.data_dir, "--out", card).returncode == 0
-    refused = cli("peer", "rekey", card, "-d", b.data_dir, input_text="n\n")
+    refused = cli_process("peer", "rekey", card, "-d", b.data_dir, input_text="n\n")
     assert refused.returncode != 0
     assert "not_confirmed" in refused.stdout + refused.stderr
     rekeyed = cli("peer", "rekey", card, "--yes", "-d", b.data_dir)

@@ -25,7 +25,7 @@ from hotline.localnet import LocalStation
 from hotline.service.witnessing import cosigner_of, origin_of
 from hotline.settings import Settings
 from hotline.store import schema
-from tests.integration.conftest import Net, cli, message, send, wait_until
+from tests.integration.conftest import Net, cli, cli_process, message, send, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +66,7 @@ def store_counts(data_dir: Path) -> dict[str, int]:
 @pytest.mark.slow
 def test_demo_transcripts_verify_and_a_changed_entry_is_named(tmp_path: Path) -> None:
     root = tmp_path / "demo"
-    done = cli("demo", "--once", "--dir", root, timeout=300)
+    done = cli_process("demo", "--once", "--dir", root, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     # the demo's link tests prove at least its four messages each way (steps it adds after
     # its link tests may add receipts that are not proved yet)
@@ -84,7 +84,7 @@ def test_demo_transcripts_verify_and_a_changed_entry_is_named(tmp_path: Path) ->
     again = cli("export", "--transcript", paths["alpha"], "-d", root / "alpha")
     assert again.returncode != 0
 
-    ok = cli("verify", paths["alpha"], paths["bravo"])
+    ok = cli_process("verify", paths["alpha"], paths["bravo"])
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "✓ cross-check" in ok.stdout
     assert "everything alpha sent, bravo logged as received" in ok.stdout

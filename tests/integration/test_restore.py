@@ -25,6 +25,7 @@ from tests.integration.conftest import (
     Net,
     alarms,
     cli,
+    cli_process,
     message,
     messages,
     send,
@@ -39,7 +40,7 @@ def _libpq(url: str) -> str:
 
 def backup(st: LocalStation, db: str, to: Path) -> None:
     if db == "sqlite":
-        done = cli("backup", to, "-d", st.data_dir)
+        done = cli_process("backup", to, "-d", st.data_dir)
         assert done.returncode == 0, done.stdout + done.stderr
     else:
         url = st.extra_settings["database_url"]

@@ -12,7 +12,16 @@ import httpx
 import pytest
 
 from hotline.localnet import LocalStation
-from tests.integration.conftest import FAST_LINE, Net, cli, link_of, messages, send, wait_until
+from tests.integration.conftest import (
+    FAST_LINE,
+    Net,
+    cli,
+    cli_process,
+    link_of,
+    messages,
+    send,
+    wait_until,
+)
 from tests.service.test_registry_service import activity_notice, away, iso, site_notice
 
 pytestmark = pytest.mark.integration
@@ -52,7 +61,7 @@ def test_suspension_and_dissemination_between_running_stations(net: Net) -> None
     # both sides enforce it; FLASH goes and is delivered
     assert refused_code(b, {"peer": "alpha", "text": "routine"}) == "suspended"
     assert refused_code(a, {"peer": "bravo", "text": "routine"}) == "suspended"
-    r = cli("resume", "--peer", "alpha", "-d", b.data_dir)
+    r = cli_process("resume", "--peer", "alpha", "-d", b.data_dir)
     assert r.returncode == 1
     assert "not_yours" in r.stderr
     flash = send(b, "alpha", "FLASH still goes", precedence="FLASH")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import PgDatabases, cli, db, wait_until
+from tests.integration.conftest import PgDatabases, cli, cli_process, db, wait_until
 from tests.integration.test_cli import CliStation, _api, _failed, _ok, _together
 
 pytestmark = pytest.mark.integration
@@ -61,7 +61,7 @@ def test_init_login_add_an_officer_send_and_the_peer_sees_who(
                       "watch_officer", "--password-file", duty_pw, "-d", a.dir,
                       "--token-file", root_token))  # fmt: skip
         assert "added ivanova (Maj. Ivanova) watch_officer enabled" in out
-        listed = _ok(cli("officer", "list", "-d", a.dir, "--token-file", root_token))
+        listed = _ok(cli_process("officer", "list", "-d", a.dir, "--token-file", root_token))
         assert "ivanova" in listed
         assert "root" in listed
 

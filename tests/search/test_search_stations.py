@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Net, cli, db, net, send, wait_until
+from tests.integration.conftest import Net, cli, cli_process, db, net, send, wait_until
 
 pytestmark = pytest.mark.integration
 __all__ = ["db", "net"]
@@ -49,7 +49,7 @@ def test_messages_sent_between_stations_are_found_and_logged(net: Net, tmp_path:
     assert page["items"] == []  # OR is a word here, not an operator
 
     html = tmp_path / "log.html"
-    out = cli("log", "--from", "2020-01-01", "--to", "2099-12-31", "--format", "html",
+    out = cli_process("log", "--from", "2020-01-01", "--to", "2099-12-31", "--format", "html",
               "-o", html, "-d", b.data_dir)  # fmt: skip
     assert out.returncode == 0, out.stderr
     page_text = html.read_text()

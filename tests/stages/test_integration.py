@@ -10,6 +10,7 @@ from tests.integration.conftest import (  # noqa: F401 (fixtures db, net)
     FAST_LINE,
     Net,
     cli,
+    cli_process,
     db,
     message,
     net,
@@ -41,7 +42,7 @@ def test_read_arrives_back_at_the_sender(net: Net) -> None:  # noqa: F811
     [read] = [s for s in seen["recipients"][0]["stages"] if s["stage"] == "read"]
     assert (read["by"], read["ref"]) == ("station", "bravo")
     assert read["claimed_at_us"] is not None
-    replied = cli("reply", mid[:8], "Route noted", "-d", b.data_dir)
+    replied = cli_process("reply", mid[:8], "Route noted", "-d", b.data_dir)
     assert replied.returncode == 0, replied.stderr
     wait_until("the answer at alpha", lambda: _stage(message(a, mid)), lambda s: s == "answered")
     inbox = cli("inbox", "-d", a.data_dir)

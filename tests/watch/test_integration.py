@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from hotline.localnet import LocalStation
-from tests.integration.conftest import FAST_LINE, Net, alarms, cli, send, wait_until
+from tests.integration.conftest import FAST_LINE, Net, alarms, cli, cli_process, send, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -56,6 +56,6 @@ def test_an_escalation_reaches_the_peer(net: Net) -> None:
     out = cli("rota", "set", "olena", "watch_officer", "--from", "2026-01-01T00:00Z",
               "--to", "2026-01-02T00:00Z", "--id", "day1", "-d", b.data_dir)  # fmt: skip
     assert out.returncode == 0, out.stderr
-    out = cli("rota", "show", "--at", "2026-01-01T12:00Z", "-d", b.data_dir)
+    out = cli_process("rota", "show", "--at", "2026-01-01T12:00Z", "-d", b.data_dir)
     assert "olena" in out.stdout
     assert "day1" in out.stdout

@@ -9,6 +9,11 @@ bidirectional overrides) shown as escapes, so a site named ``[/]`` cannot crash 
 command and ``[bold red]ALARM`` or ``\x1b[2J`` cannot fake or hide output. Commands
 print Rich ``Text`` built here, or markup they wrote themselves with no value in it.
 Must not touch: business rules.
+
+Start-up: ``hotline --help`` imports every command module, so this module and they import
+no heavy library (httpx, pydantic, cryptography, SQLAlchemy, the service layer, Rich's
+progress bars) at module level; a command imports what it needs when it runs
+(tests/cli/test_startup.py checks).
 """
 
 from __future__ import annotations
@@ -20,16 +25,18 @@ import sys
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
-import httpx
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 
 from hotline.errors import ConfigError, HotlineError
-from hotline.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
+
+    from hotline.settings import Settings
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -79,6 +86,10 @@ def plain(*parts: object) -> Text:
 
 
 def settings_for(data_dir: Path, **overrides: Any) -> Settings:
+    from pydantic import ValidationError
+
+    from hotline.settings import Settings
+
     try:
         return Settings(data_dir=data_dir, **overrides)
     except ValidationError as exc:
@@ -186,6 +197,8 @@ class Api:
                 )
             headers["authorization"] = f"Bearer {station_token.read_text().strip()}"
         self.base = run["api"]
+        import httpx
+
         self._http = httpx.Client(
             base_url=self.base,
             headers=headers,
@@ -200,6 +213,8 @@ class Api:
 
     def response(self, method: str, path: str, **kw: Any) -> httpx.Response:
         """The answer of a request (raising the API's error as a ``HotlineError``)."""
+        import httpx
+
         try:
             r = self._http.request(method, path, **kw)
         except httpx.TransportError as exc:

@@ -15,19 +15,17 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hotline.cli import demowatch
 from hotline.cli.common import console, err_console, plain, us_to_text
 from hotline.errors import HotlineError
-from hotline.ledger import merkle
-from hotline.ledger.checkpoint import parse_checkpoint
-from hotline.ledger.note import parse_note
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 #: how long the newest checkpoint may wait for the peer's cosignature (a scheduled test's)
 COSIGN_WAIT_S = 30.0
@@ -190,7 +188,10 @@ def _wait(step: str, timeout: float, check: Callable[[], bool]) -> None:
 
 
 def _run(root: Path, stations: list[Any], timeout: float) -> dict[str, Any]:
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     from hotline import localnet
+    from hotline.cli import demowatch
 
     out: dict[str, Any] = {"root": str(root)}
     with Progress(
@@ -294,6 +295,10 @@ def _link_tests(step: str, a: Any, b: Any, sent: list[tuple[Any, Any, Any]]) -> 
 def _verify_in_peer_log(step: str, src: Any, dst: Any, message_ids: list[str]) -> int:
     """Check, from the operator APIs alone, that each message ``src`` sent is in
     ``dst``'s log at dst's newest checkpoint that ``src`` cosigned; returns how many."""
+    from hotline.ledger import merkle
+    from hotline.ledger.checkpoint import parse_checkpoint
+    from hotline.ledger.note import parse_note
+
     # a scheduled link test may have just signed a newer checkpoint whose cosignature is
     # on its way back: wait for the state (bounded), never for a time
     deadline = time.monotonic() + COSIGN_WAIT_S
@@ -411,6 +416,8 @@ def _deconfliction(progress: Progress, a: Any, b: Any, timeout: float) -> dict[s
 def _people(progress: Progress, a: Any, b: Any, c: Any, timeout: float) -> dict[str, Any]:
     """The second act (cli/demowatch.py): officers, channels at two levels with a
     facilitator, the two-person rule, an escalation, a dissemination record."""
+    from hotline.cli import demowatch
+
     out: dict[str, Any] = {}
 
     def wait(step: str, check: Callable[[], bool]) -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from hotline.cli.common import (
     DEFAULT_DATA_DIR,
@@ -44,6 +43,8 @@ def export(
     attested. Works while the station runs.
     Example: hotline export --transcript alpha.transcript.json -d alpha
     """
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
     from hotline.cli.common import fail
     from hotline.crypto.keys import load_station
     from hotline.ledger.note import NoteSigner

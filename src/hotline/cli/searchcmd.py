@@ -16,7 +16,6 @@ from typing import Annotated, Any
 import typer
 
 from hotline.cli.common import DEFAULT_DATA_DIR, Api, DataDir, console, handles_errors, plain
-from hotline.service import printlog
 
 STATES = "unacknowledged, acknowledged, answered, unanswered, overdue"
 
@@ -27,6 +26,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _when(us: int | None) -> str:
+    from hotline.service import printlog
+
     return printlog.when(us)[:16]
 
 
@@ -109,6 +110,8 @@ def log(
     if channel:
         params["channel"] = channel
     data = Api(data_dir).call("GET", "/api/v1/log", params=params)
+    from hotline.service import printlog
+
     body = printlog.render(data, fmt)
     if output is not None:
         output.write_text(body, encoding="utf-8")
