@@ -155,12 +155,12 @@ def create_operator_app(
     )
     bearer = HTTPBearer(auto_error=False)
 
-    def auth(
+    async def auth(
         request: Request,
         cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Principal:
         """The principal the gate authenticated; here again so that no route is ever open,
-        and so that the spec names the bearer scheme."""
+        and so that the spec names the bearer scheme (a coroutine: no worker thread)."""
         return principal(request)
 
     Auth = Depends(auth)
