@@ -18,7 +18,7 @@ the compiled forms. Must not touch: transactions (never BEGIN, COMMIT or ROLLBAC
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +77,8 @@ class Prepared:
         """Run it; returns the DBAPI cursor (its rows are plain tuples)."""
         params = params or {}
         if conn.dispatch.before_cursor_execute or conn.dispatch.after_cursor_execute:
-            return _Rows(conn.execute(self.statement, dict(params)).all())
+            result = conn.execute(self.statement, dict(params))
+            return _Rows(result.all() if result.returns_rows else [])
         c = self._compile(conn.dialect)
         if c.literals or c.processors:
             values = dict(params)
@@ -87,7 +88,10 @@ class Prepared:
                 values[name] = proc(values[name])
         else:
             values = params  # type: ignore[assignment]
-        args: Any = tuple(values[n] for n, _, _ in c.binds) if c.positional else values
+        names = (n for n, _, _ in c.binds)  # a missing parameter: KeyError, both styles
+        args: Any = (
+            tuple(values[n] for n in names) if c.positional else {n: values[n] for n in names}
+        )
         cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         cur.execute(c.sql, args)
         return cur
@@ -130,7 +134,10 @@ class Prepared:
                 values.setdefault(name, literal)
             for name, proc in c.processors:
                 values[name] = proc(values[name])
-            many.append(tuple(values[n] for n, _, _ in c.binds) if c.positional else values)
+            names = (n for n, _, _ in c.binds)
+            many.append(
+                tuple(values[n] for n in names) if c.positional else {n: values[n] for n in names}
+            )
         cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         cur.executemany(c.sql, many)
         cur.close()
@@ -141,6 +148,9 @@ class _Rows:
 
     def __init__(self, rows: Sequence[Any]) -> None:
         self._rows = [tuple(r) for r in rows]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
 
     def fetchone(self) -> Any:
         return self._rows.pop(0) if self._rows else None
