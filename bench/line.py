@@ -23,6 +23,7 @@ The stations run with default settings (sqlite_synchronous FULL) except the oper
 API's per-token rate limit (``api_rate_per_s``, default 200/s), raised so that it does
 not cap the load; ``--default-rate-limit`` keeps the default. ``--profile DIR`` runs
 ``py-spy record`` (raw collapsed stacks) on both stations during the throughput phase.
+``--database-url`` runs both stations on PostgreSQL instead (a fresh database each).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -444,10 +446,41 @@ def summarise_profile(path: Path) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def stations(root: Path, rate_limit: bool) -> Iterator[tuple[Any, Any]]:
+def databases(admin_url: str | None) -> Iterator[dict[str, str]]:
+    """With ``admin_url`` (PostgreSQL): a fresh database for each station, dropped at the
+    end; without: nothing (each station keeps its SQLite file)."""
+    if admin_url is None:
+        yield {}
+        return
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    tag = uuid.uuid4().hex[:10]
+    names = {s: f"hotline_line_{s}_{tag}" for s in ("alpha", "bravo")}
+    with admin.connect() as conn:
+        for name in names.values():
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield {s: admin_url.rsplit("/", 1)[0] + f"/{n}" for s, n in names.items()}
+    finally:
+        with admin.connect() as conn:
+            for name in names.values():
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextlib.contextmanager
+def stations(
+    root: Path, rate_limit: bool, urls: dict[str, str] | None = None
+) -> Iterator[tuple[Any, Any]]:
     extra = {} if rate_limit else {"api_rate_per_s": 1_000_000.0}
-    bravo = localnet.make_station(root, "bravo", settings=extra)
-    alpha = localnet.make_station(root, "alpha", settings=extra)
+    urls = urls or {}
+
+    def settings(name: str) -> dict[str, Any]:
+        return {**extra, "database_url": urls[name]} if name in urls else extra
+
+    bravo = localnet.make_station(root, "bravo", settings=settings("bravo"))
+    alpha = localnet.make_station(root, "alpha", settings=settings("alpha"))
     localnet.pair(alpha, bravo)
     try:
         yield alpha, bravo
@@ -494,6 +527,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--default-rate-limit", action="store_true", help="keep api_rate_per_s at its default"
     )
+    ap.add_argument(
+        "--database-url",
+        help="PostgreSQL URL of a server where the bench may create databases (one per "
+        "station, dropped at the end), e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test; "
+        "default: SQLite files",
+    )
     args = ap.parse_args(argv)
     n_latency = args.messages or (300 if args.quick else 1000)
     args.seconds = args.seconds or (5.0 if args.quick else 20.0)
@@ -511,7 +550,10 @@ def main(argv: list[str] | None = None) -> None:
             root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hotline-bench-")))
         fsync_ms = fsync_p50_ms(root)
         print(f"disk: 4 KiB write + fsync p50 {fsync_ms:.2f} ms")
-        alpha, bravo = stack.enter_context(stations(root, args.default_rate_limit))
+        urls = stack.enter_context(databases(args.database_url))
+        if urls:
+            print("store: PostgreSQL, one database per station")
+        alpha, bravo = stack.enter_context(stations(root, args.default_rate_limit, urls))
         b_wall, b_ready = start(bravo)
         b_watch = LinkWatch(bravo, b_wall)
         a_wall, a_ready = start(alpha)
@@ -584,6 +626,7 @@ def main(argv: list[str] | None = None) -> None:
             "bravo_peer_down_at_start": rnd(b_watch.first_ok_s),
         },
         "rate_limit": "default" if args.default_rate_limit else "raised",
+        "store": "postgresql" if args.database_url else "sqlite",
     }
     print(json.dumps(summary))
 

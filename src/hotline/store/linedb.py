@@ -11,60 +11,81 @@ means is decided by the service module that asked), the ledger's append.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import NoResultFound
 
 from hotline.store import schema
+from hotline.store.prepared import Prepared
 
 _p, _i, _o, _m, _e = schema.peers, schema.inbound, schema.outbox, schema.messages, schema.entries
 
-_HELD = sa.select(_i.c.envelope_hash, _i.c.receipt).where(
-    _i.c.peer == sa.bindparam("b_peer"), _i.c.sequence == sa.bindparam("b_seq")
+_HELD = Prepared(
+    sa.select(_i.c.envelope_hash, _i.c.receipt).where(
+        _i.c.peer == sa.bindparam("b_peer"), _i.c.sequence == sa.bindparam("b_seq")
+    )
 )
-_OUTBOX_BY_HASH = sa.select(_o.c.sequence).where(
-    _o.c.envelope_hash == sa.bindparam("b_hash"), _o.c.peer == sa.bindparam("b_peer")
+_OUTBOX_BY_HASH = Prepared(
+    sa.select(_o.c.sequence).where(
+        _o.c.envelope_hash == sa.bindparam("b_hash"), _o.c.peer == sa.bindparam("b_peer")
+    )
 )
-_NEXT_SEQ = sa.select(_p.c.next_out_seq).where(_p.c.station_id == sa.bindparam("b_peer"))
-_IN_CONTIGUOUS = sa.select(_p.c.in_contiguous).where(_p.c.station_id == sa.bindparam("b_peer"))
+_NEXT_SEQ = Prepared(sa.select(_p.c.next_out_seq).where(_p.c.station_id == sa.bindparam("b_peer")))
+_IN_CONTIGUOUS = Prepared(
+    sa.select(_p.c.in_contiguous).where(_p.c.station_id == sa.bindparam("b_peer"))
+)
 _RECEIVED = sa.select(_m.c.peer, _m.c.channel, _m.c.precedence, _m.c.acknowledged_at_us).where(
     _m.c.message_id == sa.bindparam("b_mid"), _m.c.direction == "in"
 )
 
-_INBOUND_MID = (
+_INBOUND_MID = Prepared(
     sa.select(_i.c.sequence)
     .where(_i.c.peer == sa.bindparam("b_peer"), _i.c.message_id == sa.bindparam("b_mid"))
     .limit(1)
 )
-_MESSAGE_ID = sa.select(_m.c.direction).where(_m.c.message_id == sa.bindparam("b_mid")).limit(1)
-_SENT_AT = sa.select(_m.c.sent_at_us).where(
-    _m.c.message_id == sa.bindparam("b_mid"),
-    _m.c.direction == "out",
-    _m.c.peer == sa.bindparam("b_peer"),
+_MESSAGE_ID = Prepared(
+    sa.select(_m.c.direction).where(_m.c.message_id == sa.bindparam("b_mid")).limit(1)
+)
+_SENT_AT = Prepared(
+    sa.select(_m.c.sent_at_us).where(
+        _m.c.message_id == sa.bindparam("b_mid"),
+        _m.c.direction == "out",
+        _m.c.peer == sa.bindparam("b_peer"),
+    )
 )
 
 
-def held(conn: Connection, peer: str, seq: int) -> Any:
+class Held(NamedTuple):
+    envelope_hash: bytes
+    receipt: bytes
+
+
+def held(conn: Connection, peer: str, seq: int) -> Held | None:
     """The stored inbound envelope's (envelope_hash, receipt) at ``seq``, or None."""
-    return conn.execute(_HELD, {"b_peer": peer, "b_seq": seq}).first()
+    row = _HELD.first(conn, {"b_peer": peer, "b_seq": seq})
+    return None if row is None else Held(bytes(row[0]), bytes(row[1]))
 
 
 def outbox_sequence(conn: Connection, envelope_hash: bytes, peer: str) -> int | None:
     """The sequence number of our queued envelope to ``peer`` with this hash, or None."""
-    seq = conn.execute(_OUTBOX_BY_HASH, {"b_hash": envelope_hash, "b_peer": peer}).scalar()
+    seq = _OUTBOX_BY_HASH.scalar(conn, {"b_hash": envelope_hash, "b_peer": peer})
     return None if seq is None else int(seq)
 
 
 def next_out_seq(conn: Connection, peer: str) -> int | None:
     """The next sequence number we use towards ``peer`` (None: not a peer)."""
-    seq = conn.execute(_NEXT_SEQ, {"b_peer": peer}).scalar()
+    seq = _NEXT_SEQ.scalar(conn, {"b_peer": peer})
     return None if seq is None else int(seq)
 
 
 def in_contiguous(conn: Connection, peer: str) -> int:
     """Every sequence number from ``peer`` up to this one has been received."""
-    return int(conn.execute(_IN_CONTIGUOUS, {"b_peer": peer}).scalar_one())
+    seq = _IN_CONTIGUOUS.scalar(conn, {"b_peer": peer})
+    if seq is None:
+        raise NoResultFound(f"station {peer!r} is not a peer")
+    return int(seq)
 
 
 def held_between(conn: Connection, peer: str, above: int, upto: int, limit: int) -> list[int]:
@@ -85,14 +106,14 @@ def message_id_used(conn: Connection, peer: str, message_id: str, *, as_message:
     """Whether an envelope from ``peer`` already carried ``message_id`` (and, for a
     message, whether any message row, ours or another peer's, has that id)."""
     params = {"b_peer": peer, "b_mid": message_id}
-    if conn.execute(_INBOUND_MID, params).first() is not None:
+    if _INBOUND_MID.first(conn, params) is not None:
         return True
-    return as_message and conn.execute(_MESSAGE_ID, params).first() is not None
+    return as_message and _MESSAGE_ID.first(conn, {"b_mid": message_id}) is not None
 
 
 def sent_at(conn: Connection, peer: str, message_id: str) -> int | None:
     """When we sent ``message_id`` to ``peer`` (our own time), or None."""
-    at = conn.execute(_SENT_AT, {"b_peer": peer, "b_mid": message_id}).scalar()
+    at = _SENT_AT.scalar(conn, {"b_peer": peer, "b_mid": message_id})
     return None if at is None else int(at)
 
 

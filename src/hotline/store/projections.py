@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from hotline.ledger.entry import Entry, EntryKind
 from hotline.store import schema, voids
+from hotline.store.prepared import Prepared
 from hotline.wire.envelope import Envelope, Kind
 from hotline.wire.messages import AckPayload, MessagePayload, ReceiptPayload
 
@@ -33,38 +34,66 @@ MAX_OUT_OF_ORDER = 10_000
 #: channel (``LineContext.deadline_us``: a channel's terms may set their own deadlines)
 DeadlineRule = Callable[[int, int, str], int]
 
+#: the columns of a ``messages`` row as the projection inserts it
+MESSAGE_KEYS = (
+    "message_id", "direction", "peer", "channel", "precedence", "sequence", "kind", "type",
+    "body", "operator", "sent_at_us", "stored_at_us", "delivered_at_us", "ack_required",
+    "ack_deadline_us", "acknowledged_at_us", "acknowledged_by", "ack_note", "entry_idx",
+)  # fmt: skip
+
 
 class _S:
-    """Hot-path statements, built once with bind parameters (SQLAlchemy then reuses their
-    compiled form: building them per call cost more than the database work itself)."""
+    """Hot-path statements, built once with bind parameters and run on the driver's
+    cursor (store/prepared.py: SQLAlchemy's execution path cost more than the database
+    work itself)."""
 
     _p, _i, _o, _m = schema.peers, schema.inbound, schema.outbox, schema.messages
-    outbox_insert = _o.insert()
-    inbound_insert = _i.insert()
-    receipt_insert = schema.receipts.insert()
-    message_insert = _m.insert()
-    peer_next_seq = _p.update().where(_p.c.station_id == sa.bindparam("b_peer"))
-    outbox_delete = _o.delete().where(_o.c.envelope_hash == sa.bindparam("b_hash"))
-    acked_by_peer = _m.update().where(
-        _m.c.message_id == sa.bindparam("b_mid"),
-        _m.c.direction == "out",
-        _m.c.peer == sa.bindparam("b_peer"),
-        _m.c.acknowledged_at_us.is_(None),
+    outbox_insert = Prepared(
+        _o.insert(), ("entry_idx", "peer", "sequence", "precedence", "envelope_hash")
     )
-    delivered = _m.update().where(
-        _m.c.peer == sa.bindparam("b_peer"),
-        _m.c.direction == "out",
-        _m.c.sequence == sa.bindparam("b_seq"),
-        _m.c.delivered_at_us.is_(None),
+    inbound_insert = Prepared(
+        _i.insert(),
+        ("peer", "sequence", "envelope_hash", "entry_idx", "receipt", "message_id"),
     )
-    in_contiguous = sa.select(_p.c.in_contiguous).where(_p.c.station_id == sa.bindparam("b_peer"))
-    above = (
+    receipt_insert = Prepared(
+        schema.receipts.insert(),
+        ("peer", "sequence", "envelope_hash", "leaf_index", "tree_size", "stored_at_us"),
+    )
+    message_insert = Prepared(_m.insert(), MESSAGE_KEYS)
+    peer_next_seq = Prepared(
+        _p.update().where(_p.c.station_id == sa.bindparam("b_peer")), ("next_out_seq",)
+    )
+    outbox_delete = Prepared(_o.delete().where(_o.c.envelope_hash == sa.bindparam("b_hash")))
+    acked_by_peer = Prepared(
+        _m.update().where(
+            _m.c.message_id == sa.bindparam("b_mid"),
+            _m.c.direction == "out",
+            _m.c.peer == sa.bindparam("b_peer"),
+            _m.c.acknowledged_at_us.is_(None),
+        ),
+        ("acknowledged_at_us", "ack_claimed_at_us", "acknowledged_by", "ack_note"),
+    )
+    delivered = Prepared(
+        _m.update().where(
+            _m.c.peer == sa.bindparam("b_peer"),
+            _m.c.direction == "out",
+            _m.c.sequence == sa.bindparam("b_seq"),
+            _m.c.delivered_at_us.is_(None),
+        ),
+        ("delivered_at_us",),
+    )
+    in_contiguous = Prepared(
+        sa.select(_p.c.in_contiguous).where(_p.c.station_id == sa.bindparam("b_peer"))
+    )
+    above = Prepared(
         sa.select(_i.c.sequence)
         .where(_i.c.peer == sa.bindparam("b_peer"), _i.c.sequence > sa.bindparam("b_c"))
         .order_by(_i.c.sequence)
         .limit(MAX_OUT_OF_ORDER)
     )
-    set_contiguous = _p.update().where(_p.c.station_id == sa.bindparam("b_peer"))
+    set_contiguous = Prepared(
+        _p.update().where(_p.c.station_id == sa.bindparam("b_peer")), ("in_contiguous",)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,8 +239,8 @@ class Projector:
         self, conn: Connection, idx: int, entry: Entry, env: Envelope, payload: Any
     ) -> None:
         h = env.header
-        conn.execute(
-            _S.outbox_insert,
+        _S.outbox_insert.run(
+            conn,
             {
                 "entry_idx": idx,
                 "peer": h.recipient,
@@ -220,7 +249,7 @@ class Projector:
                 "envelope_hash": entry.envelope_hash,
             },
         )
-        conn.execute(_S.peer_next_seq, {"b_peer": h.recipient, "next_out_seq": h.sequence + 1})
+        _S.peer_next_seq.run(conn, {"b_peer": h.recipient, "next_out_seq": h.sequence + 1})
         if h.kind is Kind.MESSAGE:
             action = self._pending_send.pop(str(h.message_id), None)
             if action is None:
@@ -248,8 +277,8 @@ class Projector:
             at = entry.recorded_at_us  # ours; the peer's claim is kept as ack_claimed_at_us
             for ext in self.extensions:
                 ext.on_ack(conn, str(ack.message_id), h.sender, ack.officer, at)
-            conn.execute(  # the first acknowledgement counts; later ones stay on the ledger
-                _S.acked_by_peer,
+            _S.acked_by_peer.run(  # the first acknowledgement counts; later ones stay on the ledger
+                conn,
                 {
                     "b_mid": str(ack.message_id),
                     "b_peer": h.sender,
@@ -261,8 +290,8 @@ class Projector:
             )
         missing = advance_inbound(conn, h.sender, h.sequence, self._max_ahead)
         receipt = self._make_receipt(env, idx, idx + 1, entry.recorded_at_us, missing)
-        conn.execute(
-            _S.inbound_insert,
+        _S.inbound_insert.run(
+            conn,
             {
                 "peer": h.sender,
                 "sequence": h.sequence,
@@ -275,9 +304,9 @@ class Projector:
         return Applied(receipt=receipt)
 
     def _receipt_in(self, conn: Connection, entry: Entry, receipt: ReceiptPayload) -> None:
-        conn.execute(_S.outbox_delete, {"b_hash": entry.envelope_hash})
-        conn.execute(
-            _S.receipt_insert,
+        _S.outbox_delete.run(conn, {"b_hash": entry.envelope_hash})
+        _S.receipt_insert.run(
+            conn,
             {
                 "peer": entry.peer,
                 "sequence": receipt.sequence,
@@ -287,8 +316,8 @@ class Projector:
                 "stored_at_us": receipt.stored_at_us,
             },
         )
-        conn.execute(
-            _S.delivered,
+        _S.delivered.run(
+            conn,
             {
                 "b_peer": entry.peer,
                 "b_seq": receipt.sequence,
@@ -307,8 +336,8 @@ class Projector:
         operator: str | None,
     ) -> None:
         h = env.header
-        conn.execute(
-            _S.message_insert,
+        _S.message_insert.run(
+            conn,
             dict(
                 message_id=str(h.message_id),
                 direction=direction,
@@ -405,14 +434,14 @@ def advance_inbound(
     """Record that ``seq`` arrived from ``peer``; return the inclusive ranges still
     missing below it (at most 64, none beyond ``max_ahead`` past the contiguous mark).
     Moves the peer's contiguous mark past every sequence now held or declared void."""
-    contiguous = int(conn.execute(_S.in_contiguous, {"b_peer": peer}).scalar_one())
-    above = {int(s) for s in conn.execute(_S.above, {"b_peer": peer, "b_c": contiguous}).scalars()}
+    contiguous = int(_S.in_contiguous.scalar(conn, {"b_peer": peer}))
+    above = {int(s) for s in _S.above.scalars(conn, {"b_peer": peer, "b_c": contiguous})}
     above |= voids.void_in_above(conn, peer, contiguous, MAX_OUT_OF_ORDER)
     above.add(seq)
     while contiguous + 1 in above:
         contiguous += 1
         above.discard(contiguous)
-    conn.execute(_S.set_contiguous, {"b_peer": peer, "in_contiguous": contiguous})
+    _S.set_contiguous.run(conn, {"b_peer": peer, "in_contiguous": contiguous})
     return gaps_above(contiguous, sorted(above), max_ahead)
 
 

@@ -19,6 +19,7 @@ from hotline.errors import StoreError
 from hotline.ledger import merkle
 from hotline.ledger import tree as rules
 from hotline.store import schema
+from hotline.store.prepared import Prepared
 
 frontier_keys = rules.frontier_keys
 
@@ -29,7 +30,7 @@ class Mark:
     frontier: tuple[bytes, ...]
 
 
-_INSERT_NODE = schema.ledger_nodes.insert()
+_INSERT_NODE = Prepared(schema.ledger_nodes.insert(), ("level", "idx", "hash"))
 
 
 class LedgerTree:
@@ -58,10 +59,7 @@ class LedgerTree:
         idx = self.size
         leaf_hash = merkle.leaf_hash(leaf)
         nodes, self._frontier = rules.append_leaves(idx, self._frontier, [leaf_hash])
-        conn.execute(
-            _INSERT_NODE,
-            [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in nodes],
-        )
+        _INSERT_NODE.run_many(conn, [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in nodes])
         self.size = idx + 1
         return idx, leaf_hash
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hotline.store import schema
+from hotline.store.prepared import Prepared
 
 _v, _i, _o, _p = schema.voids, schema.inbound, schema.outbox, schema.peers
 
@@ -62,12 +63,28 @@ def declared_out(conn: Connection, peer: str, above: int, upto: int) -> list[int
     ]
 
 
+_VOID_IN = Prepared(
+    sa.select(_v.c.sequence).where(
+        _v.c.peer == sa.bindparam("b_peer"),
+        _v.c.direction == "in",
+        _v.c.sequence == sa.bindparam("b_seq"),
+    )
+)
+_VOID_IN_ABOVE = Prepared(
+    sa.select(_v.c.sequence)
+    .where(
+        _v.c.peer == sa.bindparam("b_peer"),
+        _v.c.direction == "in",
+        _v.c.sequence > sa.bindparam("b_above"),
+    )
+    .order_by(_v.c.sequence)
+    .limit(sa.bindparam("b_limit", type_=sa.Integer))
+)
+
+
 def is_void_in(conn: Connection, peer: str, sequence: int) -> bool:
     """Whether ``peer`` declared ``sequence`` void towards us."""
-    q = sa.select(_v.c.sequence).where(
-        _v.c.peer == peer, _v.c.direction == "in", _v.c.sequence == sequence
-    )
-    return conn.execute(q).first() is not None
+    return _VOID_IN.first(conn, {"b_peer": peer, "b_seq": sequence}) is not None
 
 
 def taken_in(conn: Connection, peer: str, above: int, upto: int) -> set[int]:
@@ -83,13 +100,8 @@ def taken_in(conn: Connection, peer: str, above: int, upto: int) -> set[int]:
 
 def void_in_above(conn: Connection, peer: str, above: int, limit: int) -> set[int]:
     """Numbers above ``above`` that ``peer`` declared void (at most ``limit``)."""
-    q = (
-        sa.select(_v.c.sequence)
-        .where(_v.c.peer == peer, _v.c.direction == "in", _v.c.sequence > above)
-        .order_by(_v.c.sequence)
-        .limit(limit)
-    )
-    return {int(s) for s in conn.execute(q).scalars()}
+    params = {"b_peer": peer, "b_above": above, "b_limit": limit}
+    return {int(s) for s in _VOID_IN_ABOVE.scalars(conn, params)}
 
 
 def declare_in(conn: Connection, peer: str, ranges: list[tuple[int, int]], action_idx: int) -> None:

@@ -37,13 +37,17 @@ from hotline.errors import HotlineError, StoreError
 from hotline.ledger.entry import Entry
 from hotline.store import schema
 from hotline.store.leader import Fence, FencedError
+from hotline.store.prepared import Prepared
 from hotline.store.tree import LedgerTree, Mark
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-_INSERT_ENTRY = schema.entries.insert()
+_INSERT_ENTRY = Prepared(
+    schema.entries.insert(),
+    ("idx", "kind", "peer", "peer_seq", "envelope_hash", "recorded_at_us", "leaf", "leaf_hash"),
+)
 
 
 class WriteTx:
@@ -63,8 +67,8 @@ class WriteTx:
         """Append one entry; returns its leaf index."""
         leaf = entry.encode()
         idx, leaf_hash = self._tree.append(self.conn, leaf)
-        self.conn.execute(
-            _INSERT_ENTRY,
+        _INSERT_ENTRY.run(
+            self.conn,
             {
                 "idx": idx,
                 "kind": int(entry.kind),
