@@ -18,7 +18,6 @@ from tests.service import peerforge
 from tests.service.conftest import Pair
 
 
-
 async def _one_writer_batch(p: Pair, items: list[Any]) -> list[bytes | Exception]:
     """Store ``items`` at bravo in ONE writer batch: the writer is held busy by a unit
     until every ingest unit is queued behind it."""

@@ -217,7 +217,8 @@ def open_receipt(
     root envelope must be a RECEIPT from ``sender`` to ``recipient`` signed by
     ``signing_key`` (verified once per distinct root when ``roots`` is given), then the
     item's inclusion proof under its root (hashes only). Addressing is checked before
-    any signature (``signing_key`` may be a callable, asked only then). The caller checks dates, claimed times and what the item names."""
+    any signature (``signing_key`` may be a callable, asked only then). The caller
+    checks dates, claimed times and what the item names."""
     if not is_batch(raw):
         u = envelope.decode(raw, max_bytes=max_envelope_bytes)
         _addressed(u.header, sender, recipient)
