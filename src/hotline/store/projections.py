@@ -70,6 +70,38 @@ class _S:
     )
 
 
+#: our receipts kept across a rebuild of the projections (a temporary table of the
+#: rebuild's transaction): a rebuilt inbound row keeps its receipt, byte for byte
+_stash = sa.Table(
+    "receipt_stash",
+    sa.MetaData(),
+    sa.Column("entry_idx", sa.BigInteger, primary_key=True),
+    sa.Column("receipt", sa.LargeBinary, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
+def stash_receipts(conn: Connection) -> None:
+    """Before a rebuild wipes ``inbound``: keep every receipt by its entry index."""
+    _stash.create(conn)
+    i = schema.inbound
+    conn.execute(
+        _stash.insert().from_select(["entry_idx", "receipt"], sa.select(i.c.entry_idx, i.c.receipt))
+    )
+
+
+def stashed_receipts(conn: Connection, first: int, last: int) -> dict[int, bytes]:
+    """The kept receipts of the entries ``first..last`` (inclusive)."""
+    q = sa.select(_stash.c.entry_idx, _stash.c.receipt).where(
+        _stash.c.entry_idx >= first, _stash.c.entry_idx <= last
+    )
+    return {int(r.entry_idx): bytes(r.receipt) for r in conn.execute(q)}
+
+
+def drop_stash(conn: Connection) -> None:
+    _stash.drop(conn)
+
+
 def set_receipts(conn: Connection, rows: list[tuple[str, int, bytes]]) -> None:
     """Write the signed receipts of inbound rows: (peer, sequence, receipt bytes)."""
     if rows:
