@@ -36,12 +36,14 @@ from hotline.ledger.note import Ed25519Verifier, NoteSigner, open_note
 from hotline.ledger.tree import MemoryTree
 from hotline.service import transcripts
 from hotline.station import Station
+from hotline.wire import batchreceipt
 from hotline.wire import envelope as wire
 from hotline.wire.envelope import Header, Kind
 from hotline.wire.messages import ReceiptPayload, parse_payload
 from tests.docs_verifier import examples
 from tests.docs_verifier import verifier as indep
 from tests.service.conftest import Pair, make_identity, paired_stations, run_pair
+from tests.service.test_batch_receipts import _one_writer_batch
 from tests.service.test_witnessing import exchange
 
 __all__ = ["run_pair"]  # the fixture, imported so that pytest finds it here
@@ -406,6 +408,45 @@ def test_transcripts_of_a_real_exchange_verify(run_pair: Any) -> None:
     async def scenario(p: Pair) -> None:
         await _traffic(p)
         _check_clean(Exported(_export(p.alpha), _export(p.bravo), p.alpha.identity))
+
+    run_pair(scenario)
+
+
+def test_transcripts_with_batch_receipts_verify_and_a_bad_proof_is_refused(
+    run_pair: Any,
+) -> None:
+    """bravo stores alpha's messages in one writer batch: one signed root; alpha's
+    RECEIPT_IN entries keep each batch receipt whole, and both verifiers prove each."""
+
+    async def scenario(p: Pair) -> None:
+        for i in range(3):
+            await p.send(f"alpha says {i}")
+        items = [p.bravo.line.check_inbound(r) for r in p.outbound(p.alpha, "bravo")]
+        got = await _one_writer_batch(p, items)
+        assert all(isinstance(r, bytes) and batchreceipt.is_batch(r) for r in got)
+        assert await p.alpha.line.record_receipts("bravo", got) == [True] * 3  # type: ignore[arg-type]
+        await _traffic(p)
+        text = _export(p.alpha)
+        report = indep.verify_transcript(text)
+        theirs = transcripts.summary(transcripts.verify(text))
+        assert (report.entries, report.root, report.envelopes) == (
+            theirs["entries"], theirs["root"], theirs["envelopes_verified"],
+        )  # fmt: skip
+        assert report.unattested == 0
+        doc = json.loads(text)
+        raws = [base64.b64decode(x) for x in doc["entries"]]
+        [i, *_] = [k for k, r in enumerate(raws) if Entry.decode(r).kind is EntryKind.RECEIPT_IN
+                   and batchreceipt.is_batch(Entry.decode(r).data)]  # fmt: skip
+        e = Entry.decode(raws[i])
+        bad = bytearray(e.data)
+        bad[-1] ^= 1  # the last hash of the inclusion proof
+        forged = Entry(e.kind, e.peer, e.peer_seq, e.envelope_hash, e.recorded_at_us, bytes(bad))
+        doc["entries"][i] = base64.b64encode(forged.encode()).decode()
+        with pytest.raises(indep.VerifyError) as mine:
+            indep.verify_transcript(json.dumps(doc))
+        assert mine.value.code in ("bad_receipt", "root_mismatch")
+        with pytest.raises(HotlineError):
+            transcripts.verify(json.dumps(doc))
 
     run_pair(scenario)
 

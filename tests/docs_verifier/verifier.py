@@ -297,6 +297,75 @@ def root_of(leaves: list[bytes]) -> bytes:
     return node_hash(root_of(leaves[:k]), root_of(leaves[k:]))
 
 
+def root_from_inclusion(leaf: bytes, index: int, size: int, proof: list[bytes]) -> bytes | None:
+    """RFC 9162 2.1.3.2: the root a proof implies, or None when its shape is wrong."""
+    if index >= size:
+        return None
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            return None
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            r = node_hash(r, p)
+        fn, sn = fn >> 1, sn >> 1
+    return r if sn == 0 else None
+
+
+# --- receipts, single or batch (docs/verifier.md "Batch receipts") ---------------------------
+
+RECEIPT_LEAF_PREFIX = b"hotline-receipt-item/v1\x00"
+
+
+def open_receipt(data: bytes, key: bytes, where: str) -> tuple[Envelope, dict[str, Any]]:
+    """A RECEIPT_IN entry's data, verified: (the signed envelope, the receipt JSON)."""
+    if data[:4] != b"HTRB":
+        env = decode_envelope(data, where)
+        env.verify(key, where)
+        return env, json_object(env.payload, where)
+
+    def fail(message: str) -> VerifyError:
+        return VerifyError(where, "bad_receipt", message)
+
+    if len(data) < 7 or data[4] != 1:
+        raise fail("truncated, or not version 1")
+    (n_root,) = struct.unpack_from(">H", data, 5)
+    off = 7 + n_root
+    if n_root > 2048 or len(data) < off + 2:
+        raise fail("root envelope too large, or truncated")
+    env = decode_envelope(data[7:off], where)
+    (n_item,) = struct.unpack_from(">H", data, off)
+    off += 2
+    if n_item > 8192 or len(data) < off + n_item + 5:
+        raise fail("item too large, or truncated")
+    item = data[off : off + n_item]
+    index, n_proof = struct.unpack_from(">IB", data, off + n_item)
+    off += n_item + 5
+    if n_proof > 64 or len(data) != off + 32 * n_proof:
+        raise fail("proof too long, or the length does not match")
+    proof = [data[off + 32 * i : off + 32 * (i + 1)] for i in range(n_proof)]
+    env.verify(key, where)
+    root = json_object(env.payload, where)
+    count = root.get("count")
+    if (
+        env.kind != RECEIPT
+        or set(root) != {"format", "root", "count"}
+        or root["format"] != "hotline-receipts/v1"
+        or not isinstance(count, int)
+        or isinstance(count, bool)
+        or not isinstance(root["root"], str)
+        or not re.fullmatch(r"[0-9a-f]{64}", root["root"])
+    ):
+        raise fail("the root envelope is not a receipts root")
+    got = root_from_inclusion(leaf_hash(RECEIPT_LEAF_PREFIX + item), index, count, proof)
+    if got is None or got.hex() != root["root"]:
+        raise fail("the item is not included under the signed root")
+    return env, json_object(item, where)
+
+
 def verify_consistency(m: int, n: int, proof: list[bytes], old: bytes, new: bytes,
                        where: str) -> None:  # fmt: skip
     """RFC 9162 section 2.1.4.2."""
@@ -526,10 +595,8 @@ def _check_entry(i: int, e: Entry, station: str, card: Card, peers: dict[str, Ca
     peer = peers.get(e.peer)
     if peer is None:
         raise VerifyError(where, "unknown_peer", f"{e.peer!r} has no card on record")
-    env = decode_envelope(e.data, where)
     if e.kind == RECEIPT_IN:
-        env.verify(peer.signing_key, where)
-        receipt = json_object(env.payload, where)
+        env, receipt = open_receipt(e.data, peer.signing_key, where)
         if (
             env.kind != RECEIPT
             or (env.sender, env.recipient) != (e.peer, station)
@@ -541,6 +608,7 @@ def _check_entry(i: int, e: Entry, station: str, card: Card, peers: dict[str, Ca
         if j is None or entries[j].envelope_hash != e.envelope_hash:
             raise VerifyError(where, "receipt_unsent", "no envelope sent before it matches")
         return 1
+    env = decode_envelope(e.data, where)
     if sha256(e.data) != e.envelope_hash:
         raise VerifyError(where, "mismatch", "envelope hash does not match its bytes")
     out = e.kind == ENVELOPE_OUT

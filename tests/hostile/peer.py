@@ -27,6 +27,7 @@ from hotline.ledger import checkpoint as cps
 from hotline.ledger import witness as wit
 from hotline.ledger.note import NoteSigner
 from hotline.service.witnessing import origin_of
+from hotline.wire import batchreceipt
 from hotline.wire import envelope as wire
 from hotline.wire.envelope import Kind, Precedence
 from hotline.wire.messages import LinkTestReplyPayload, ReceiptPayload, parse_payload
@@ -204,15 +205,54 @@ class HostilePeer:
         }
         return self.envelope(now_us, **fields)
 
+    def batch_receipt_for(
+        self,
+        now_us: int,
+        envelope: bytes,
+        *,
+        others: int = 2,
+        index: int = 0,
+        signing_seed: bytes | None = None,
+        root_claims: dict[str, Any] | None = None,
+        **claims: Any,
+    ) -> tuple[bytes, bytes, list[bytes]]:
+        """A batch receipt (docs/wire.md) for the target's ``envelope`` at ``index`` among
+        ``others`` receipts of made-up envelopes: truthful, except for ``claims`` in the
+        item and ``root_claims`` in the signed root. Returns (the batch receipt, its root
+        envelope, every item)."""
+        h = wire.decode(envelope, max_bytes=len(envelope)).header
+        items: list[bytes] = []
+        for k in range(others + 1):
+            doc: dict[str, Any] = {
+                "envelope_hash": primitives.sha256(envelope if k == index else b"%d" % k).hex(),
+                "sender": h.sender,
+                "sequence": h.sequence if k == index else 1000 + k,
+                "message_id": str(h.message_id),
+                "stored_at_us": now_us,
+                "leaf_index": 3 + k,
+                "tree_size": 4 + k,
+                **(claims if k == index else {}),
+            }
+            items.append(json.dumps(doc).encode())
+        root, proofs = batchreceipt.tree(items)
+        root_doc = {"format": batchreceipt.FORMAT, "root": root.hex(), "count": len(items),
+                    **(root_claims or {})}  # fmt: skip
+        root_env = self.envelope(
+            now_us, kind=int(Kind.RECEIPT), suite=SUITE_NONE, sequence=0, channel=h.channel,
+            message_id=h.message_id, plaintext=json.dumps(root_doc).encode(),
+            signing_seed=signing_seed,
+        )  # fmt: skip
+        return batchreceipt.encode(root_env, items[index], index, proofs[index]), root_env, items
+
     # --- what the target signs back ---------------------------------------------------
 
     def receipt(self, raw: bytes) -> ReceiptPayload:
-        """Check a receipt as a peer must: from the target, to us, signed by its key."""
-        u = wire.decode(raw, max_bytes=1 << 20)
-        assert u.header.kind is Kind.RECEIPT
-        assert (u.header.sender, u.header.recipient) == (self.target_id, self.station_id)
-        env = u.verify(self.target.card.signing_key)
-        payload: ReceiptPayload = parse_payload(Kind.RECEIPT, env.payload)
+        """Check a receipt as a peer must (either form: docs/wire.md): from the target, to
+        us, signed by its key."""
+        _h, payload = batchreceipt.open_receipt(
+            raw, self.target.card.signing_key, sender=self.target_id,
+            recipient=self.station_id, max_envelope_bytes=1 << 20,
+        )  # fmt: skip
         return payload
 
     # --- link tests and checkpoints ---------------------------------------------------

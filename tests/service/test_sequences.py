@@ -15,9 +15,9 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from hotline.errors import HotlineError, ReplayError, SequenceWindowError
-from hotline.wire import envelope as wire
+from hotline.wire import batchreceipt
 from hotline.wire.envelope import Kind
-from hotline.wire.messages import AckPayload, LinkTestPayload, parse_payload
+from hotline.wire.messages import AckPayload, LinkTestPayload
 from tests.service import peerforge
 from tests.service.conftest import Pair, snapshot
 
@@ -34,8 +34,7 @@ async def store(p: Pair, raw: bytes) -> bytes | Exception:
 
 
 def missing(receipt: bytes) -> list[tuple[int, int]]:
-    payload = parse_payload(Kind.RECEIPT, wire.decode(receipt, max_bytes=1 << 20).payload)
-    return list(payload.missing)
+    return list(batchreceipt.item_of(receipt).missing)
 
 
 def test_a_sequence_number_beyond_the_window_is_refused(run_pair: Any) -> None:

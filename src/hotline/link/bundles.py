@@ -33,6 +33,7 @@ from hotline.service.line import Line
 from hotline.store import bundles as store
 from hotline.store import outbox
 from hotline.store.writer import WriteTx
+from hotline.wire import batchreceipt
 from hotline.wire import bundle as wire
 from hotline.wire import envelope as envelope_wire
 from hotline.wire.envelope import Kind, Precedence
@@ -118,15 +119,15 @@ class Bundles:
                 (duplicates if seq in stored_before else stored).append(seq)
             recorded = known = 0
             receipts_refused = Counter[str]()
-            for receipt in b.receipts:
-                try:
-                    if await line.record_receipt(peer, receipt, carried_by="bundle"):
-                        recorded += 1
-                    else:
-                        known += 1
-                except HotlineError as exc:
-                    log.warning("refused a receipt in bundle %s: %s", b.header.bundle_id, exc)
-                    receipts_refused[exc.code] += 1
+            for outcome in await line.record_receipts(peer, list(b.receipts), carried_by="bundle"):
+                if isinstance(outcome, HotlineError):
+                    log.warning("refused a receipt in bundle %s: %s", b.header.bundle_id,
+                                outcome)  # fmt: skip
+                    receipts_refused[outcome.code] += 1
+                elif outcome:
+                    recorded += 1
+                else:
+                    known += 1
             now = line.clock.now_us()
             h = b.header
             action = {
@@ -195,8 +196,8 @@ class Bundles:
             if h.sender != peer or h.recipient != me or h.kind is Kind.RECEIPT:
                 raise EnvelopeError("an envelope in the bundle is not from its sender to us",
                                     code="bad_bundle")  # fmt: skip
-        for raw_r in b.receipts:
-            h = envelope_wire.decode(raw_r, max_bytes=limit).header
+        for raw_r in b.receipts:  # either form: the signed (root) envelope's header
+            h = batchreceipt.signed_header(raw_r, max_envelope_bytes=limit)
             if h.sender != peer or h.recipient != me or h.kind is not Kind.RECEIPT:
                 raise EnvelopeError("a receipt in the bundle is not from its sender to us",
                                     code="bad_bundle")  # fmt: skip

@@ -46,6 +46,7 @@ import random
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from hotline.crypto import primitives
 from hotline.errors import HotlineError, PeerTimeoutError, TransportError, TrustError
 from hotline.link import framing
 from hotline.link.health import Health, Timing
@@ -102,7 +103,8 @@ class _Round:
 
     def __init__(self) -> None:
         self.attempts: list[store.Attempt] = []
-        self.receipts: list[tuple[int, bytes]] = []
+        #: (entry idx, the peer's receipt, the hash of the envelope it must name)
+        self.receipts: list[tuple[int, bytes, bytes]] = []
         self.parked: list[tuple[int, str]] = []
         self.refusals: list[tuple[int, str]] = []  # every refusal, parked or not
         self.later: list[int] = []  # back off: transport failure or transient refusal
@@ -335,10 +337,10 @@ class Outbox:
                 self._path_failed(path)
                 done.path_failures.append((path.name, exc))
                 break
-            for (idx, _), result in zip(part, results, strict=True):
+            for (idx, raw), result in zip(part, results, strict=True):
                 if result.receipt is not None:
                     done.attempts.append(store.Attempt(idx, path=path.name))
-                    done.receipts.append((idx, result.receipt))
+                    done.receipts.append((idx, result.receipt, primitives.sha256(raw)))
                 else:
                     self._refused(done, idx, result.refused or "refused", path.name)
         return done
@@ -378,9 +380,10 @@ class Outbox:
         except HotlineError as exc:
             log.warning("FLASH copy on the %s path to %s failed: %s", path.name, self.peer, exc)
             return
-        for result in results:
-            if result.receipt is not None:
-                await self._record(result.receipt)
+        got = [(r.receipt, primitives.sha256(raw)) for raw, r in zip(raws, results, strict=True)
+               if r.receipt is not None]  # fmt: skip
+        if got:
+            await self._record([r for r, _ in got], [h for _, h in got])
 
     def _refused(self, done: _Round, idx: int, code: str, path: str) -> None:
         log.warning("%s refused envelope #%d: %s", self.peer, idx, code)
@@ -433,7 +436,10 @@ class Outbox:
         # the attempts, the receipts and the refusals go to the writer together: one group
         # commit, not several
         jobs: list[Coroutine[Any, Any, Any]] = [self._note(done.attempts)]
-        jobs += [self._record(receipt) for _, receipt in done.receipts]
+        # every receipt of the round checked together: each distinct root's signature once
+        jobs.append(
+            self._record([r for _, r, _ in done.receipts], [h for _, _, h in done.receipts])
+        )
         if done.refusals:
             jobs.append(self.recorder.refused(self.peer, done.refusals, parked=done.parked))
         for path, failure in done.path_failures:
@@ -442,8 +448,8 @@ class Outbox:
         voiding = [(idx, code) for idx, code in done.parked if voids.voids_number(code)]
         if voiding:  # refused for good: the number is declared void (service/voids.py)
             jobs.append(self.line.void_parked(self.peer, voiding))
-        _noted, *outcomes = await asyncio.gather(*jobs)
-        for (idx, _), ok in zip(done.receipts, outcomes[: len(done.receipts)], strict=True):
+        _noted, outcomes, *_rest = await asyncio.gather(*jobs)
+        for (idx, _, _), ok in zip(done.receipts, outcomes, strict=True):
             if ok is None:  # the receipt did not check: not delivered, try again later
                 lane.retry_at[idx] = loop.time() + s.retry_max_s
             else:
@@ -464,14 +470,20 @@ class Outbox:
 
         await self.line.writer.submit(unit)
 
-    async def _record(self, receipt: bytes) -> bool | None:
-        """Record the peer's receipt: True when new, False when already held, None when it
-        does not check (then the envelope stays queued)."""
-        try:
-            return await self.line.record_receipt(self.peer, receipt)
-        except HotlineError as exc:
-            log.error("receipt from %s refused: %s", self.peer, exc)
-            return None
+    async def _record(self, receipts: list[bytes], hashes: list[bytes]) -> list[bool | None]:
+        """Record the peer's receipts, each naming the envelope of ``hashes``: True when
+        new, False when already held, None when it does not check (then the envelope
+        stays queued)."""
+        if not receipts:
+            return []
+        out: list[bool | None] = []
+        for r in await self.line.record_receipts(self.peer, receipts, expected=hashes):
+            if isinstance(r, HotlineError):
+                log.error("receipt from %s refused: %s", self.peer, r)
+                out.append(None)
+            else:
+                out.append(r)
+        return out
 
     def _pending(
         self, precedences: list[int], waiting: frozenset[int], limits: framing.Limits

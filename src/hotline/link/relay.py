@@ -390,13 +390,12 @@ class Relay:
             log.warning("relay: late results from %s do not decode: %s", peer, exc)
             return
         n = 0
-        for r in results:
-            if r.receipt is None:
-                continue
-            try:
-                n += await self.line.record_receipt(peer, r.receipt, carried_by="nats")
-            except HotlineError as exc:
-                log.warning("relay: a late receipt from %s refused: %s", peer, exc)
+        got = [r.receipt for r in results if r.receipt is not None]
+        for outcome in await self.line.record_receipts(peer, got, carried_by="nats"):
+            if isinstance(outcome, HotlineError):
+                log.warning("relay: a late receipt from %s refused: %s", peer, outcome)
+            else:
+                n += outcome
         log.info("relay: %d late receipts from %s recorded", n, peer)
 
 

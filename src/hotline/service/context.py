@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from hotline.clock import Clock
 from hotline.crypto import primitives
@@ -55,6 +55,9 @@ class LineContext:
     on_queued: list[Callable[[str, Precedence], None]] = field(default_factory=list)
     #: builds a fresh projector (the live one, and one per rebuild); set by ``Line``
     new_projector: Callable[[], Projector] | None = None
+    #: the writer's before-commit hook that signs a batch's receipts once; set by ``Line``
+    #: (one object, so the writer calls it once per batch: service/receipts.py)
+    sign_receipts: Callable[[Connection, list[Any]], None] | None = None
     projector: Projector = field(init=False)
     signer: primitives.Signer = field(init=False)
     opener: primitives.Opener = field(init=False)

@@ -1,5 +1,6 @@
 """The inbox: a peer's sequenced envelopes (messages, acknowledgements) checked, then
-stored exactly once, each answered with a signed receipt.
+stored exactly once, each answered with a signed receipt (one signature per writer
+batch: service/receipts.py).
 
 Owns the order of checks at the boundary (decode, addressee, known sender, signature,
 date, channel, open, payload, claimed times) before any unit reaches the writer, and the ingest
@@ -36,6 +37,7 @@ from hotline.errors import (
     SequenceWindowError,
 )
 from hotline.ledger.entry import Entry, EntryKind
+from hotline.service import receipts
 from hotline.service.context import LineContext
 from hotline.service.events import message_content
 from hotline.service.sender import check_data
@@ -103,7 +105,8 @@ def check_inbound(ctx: LineContext, raw: bytes) -> Inbound:
 
 
 async def store_inbound(ctx: LineContext, items: list[Inbound]) -> list[bytes | Exception]:
-    """Store checked envelopes exactly once; return each one's receipt (or error)."""
+    """Store checked envelopes exactly once; return each one's receipt (or error). The
+    receipts of one writer batch share one signature (service/receipts.py)."""
     results = await asyncio.gather(
         *(ctx.writer.submit(ingest_unit(ctx, item)) for item in items), return_exceptions=True
     )
@@ -111,7 +114,7 @@ async def store_inbound(ctx: LineContext, items: list[Inbound]) -> list[bytes | 
     for r in results:
         if isinstance(r, BaseException) and not isinstance(r, Exception):
             raise r
-        out.append(r)
+        out.append(r.receipt() if isinstance(r, receipts.Pending) else r)
     return out
 
 
@@ -166,15 +169,28 @@ def received_content(h: Any, payload: Any, now_us: int) -> tuple[str, str, dict[
     }  # fmt: skip
 
 
-def ingest_unit(ctx: LineContext, item: Inbound) -> Callable[[WriteTx], bytes | HotlineError]:
+def ingest_unit(
+    ctx: LineContext, item: Inbound
+) -> Callable[[WriteTx], receipts.Pending | bytes | HotlineError]:
+    """The unit storing one checked envelope: its result is its receipt, made right
+    before the batch commits (a ``Pending``), the stored receipt of a duplicate, or the
+    refusal."""
     env = item.envelope
     h = env.header
+    hook = ctx.sign_receipts
+    if hook is None:  # pragma: no cover - Line always sets it
+        raise RuntimeError("the line context has no receipt signer")
 
-    def unit(tx: WriteTx) -> bytes | HotlineError:
+    def unit(tx: WriteTx) -> receipts.Pending | bytes | HotlineError:
         held = linedb.held(tx.conn, h.sender, h.sequence)
         if held is not None:
             if primitives.equal(bytes(held.envelope_hash), env.hash):
-                return bytes(held.receipt)
+                if held.receipt:
+                    return bytes(held.receipt)
+                # stored earlier in this same batch: its receipt is made before commit
+                dup = receipts.Pending(h, None)
+                tx.before_commit(hook, dup)
+                return dup
             return ReplayError(
                 f"sequence {h.sequence} from {h.sender} was already used by another envelope"
             )
@@ -187,8 +203,10 @@ def ingest_unit(ctx: LineContext, item: Inbound) -> Callable[[WriteTx], bytes | 
         applied = ctx.projector.apply(tx.conn, idx, entry, (env, item.payload))
         kind, ref, content = received_content(h, item.payload, now)
         tx.after_commit(lambda: ctx.events.publish(kind, peer=h.sender, message_id=ref, **content))
-        if applied.receipt is None:  # pragma: no cover - projector always makes one
-            raise EnvelopeError("no receipt made")
-        return applied.receipt
+        if applied.item is None:  # pragma: no cover - projector always makes one
+            raise EnvelopeError("no receipt item made")
+        pending = receipts.Pending(h, applied.item)
+        tx.before_commit(hook, pending)
+        return pending
 
     return unit

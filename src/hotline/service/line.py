@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from hotline.clock import Clock
 from hotline.crypto.card import SignedCard, parse_card, safety_number
 from hotline.crypto.keys import StationIdentity
-from hotline.errors import InputError
+from hotline.errors import HotlineError, InputError
 from hotline.service import extensions as extensions_mod
 from hotline.service import inbox, linkproto, receipts, replay, sender, voids
 from hotline.service.appending import append_action
@@ -37,7 +37,6 @@ from hotline.wire.messages import (
     LinkTestPayload,
     LinkTestReplyPayload,
     MessagePayload,
-    ReceiptPayload,
 )
 
 __all__ = ["Inbound", "Line", "Sent"]
@@ -66,17 +65,15 @@ class Line:
         ctx.new_projector = self._new_projector
         ctx.projector = self._new_projector()
 
+        def sign_receipts(conn: Connection, pending: list[Any]) -> None:
+            receipts.sign_batch(ctx, conn, pending)
+
+        ctx.sign_receipts = sign_receipts
+
     def _new_projector(self) -> Projector:
         ctx = self.ctx
-
-        def make_receipt(
-            env: Envelope, leaf: int, size: int, at: int, missing: list[tuple[int, int]]
-        ) -> bytes:
-            return receipts.make_receipt(ctx, env, leaf, size, at, missing)
-
         return Projector(
             ctx.deadline_us,
-            make_receipt,
             ctx.station_id,
             ctx.extensions,
             max_ahead=ctx.settings.max_sequence_ahead,
@@ -207,11 +204,21 @@ class Line:
 
     # --- receipts -----------------------------------------------------------------------
 
-    def check_receipt(self, peer: str, raw: bytes) -> tuple[Envelope, ReceiptPayload]:
+    def check_receipt(self, peer: str, raw: bytes) -> receipts.Checked:
         return receipts.check_receipt(self.ctx, peer, raw)
 
     async def record_receipt(self, peer: str, raw: bytes, carried_by: str | None = None) -> bool:
         return await receipts.record_receipt(self.ctx, peer, raw, carried_by)
+
+    async def record_receipts(
+        self,
+        peer: str,
+        raws: list[bytes],
+        carried_by: str | None = None,
+        expected: list[bytes] | None = None,
+    ) -> list[bool | HotlineError]:
+        """Record many receipts of ``peer``'s (service/receipts.py): each one's outcome."""
+        return await receipts.record_receipts(self.ctx, peer, raws, carried_by, expected)
 
     # --- link tests ---------------------------------------------------------------------
 

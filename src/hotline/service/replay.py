@@ -16,13 +16,15 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from hotline.crypto.card import parse_card
+from hotline.errors import HotlineError
 from hotline.ledger.entry import Entry, EntryKind
+from hotline.service import receipts
 from hotline.service.context import LineContext
 from hotline.service.peers import PeerBook
-from hotline.store import linedb, schema
+from hotline.store import linedb, projections, schema
+from hotline.wire import batchreceipt
 from hotline.wire import envelope as wire
-from hotline.wire.envelope import Kind
-from hotline.wire.messages import parse_payload
+from hotline.wire.messages import ReceiptPayload, parse_payload
 
 
 def rebuild_projections(ctx: LineContext, conn: Connection, chunk: int = 1000) -> int:
@@ -30,6 +32,7 @@ def rebuild_projections(ctx: LineContext, conn: Connection, chunk: int = 1000) -
 
     Runs inside the caller's transaction (a writer unit, or ``Writer.run_sync``).
     """
+    projections.stash_receipts(conn)  # our receipts survive the rebuild, byte for byte
     linedb.wipe(conn, schema.PROJECTIONS)
     for ext in ctx.extensions:
         ext.reset()
@@ -42,13 +45,36 @@ def rebuild_projections(ctx: LineContext, conn: Connection, chunk: int = 1000) -
     while True:
         rows = linedb.leaves_after(conn, last, chunk)
         if not rows:
+            projections.drop_stash(conn)
             for ext in ctx.extensions:
                 ext.rebuild_finished(conn)
             return done
+        kept = projections.stashed_receipts(conn, rows[0][0], rows[-1][0])
+        pending: list[receipts.Pending] = []
+        again: list[tuple[str, int, bytes]] = []
         for idx, leaf in rows:
             entry = Entry.decode(leaf)
-            projector.apply(conn, idx, entry, parse_entry(ctx, entry, book))
+            parsed = parse_entry(ctx, entry, book)
+            applied = projector.apply(conn, idx, entry, parsed)
+            if applied.item is not None:
+                h = parsed[0].header
+                old = kept.get(idx)
+                if old is not None and _same_item(old, applied.item):
+                    again.append((h.sender, h.sequence, old))
+                else:
+                    pending.append(receipts.Pending(h, applied.item))
             done, last = done + 1, idx
+        projections.set_receipts(conn, again)
+        # a receipt not kept (a store restored from its ledger alone) is signed again: the
+        # same item (it derives from the ledger), one signature per peer per chunk
+        receipts.sign_batch(ctx, conn, list(pending))
+
+
+def _same_item(raw: bytes, item: ReceiptPayload) -> bool:
+    try:
+        return bool(batchreceipt.item_of(raw) == item)
+    except HotlineError:
+        return False
 
 
 def parse_entry(ctx: LineContext, entry: Entry, book: PeerBook) -> Any:
@@ -64,10 +90,14 @@ def parse_entry(ctx: LineContext, entry: Entry, book: PeerBook) -> Any:
         return action
     if entry.kind is EntryKind.LINK_TEST or entry.kind is EntryKind.WITNESS:
         return json.loads(entry.data)
+    if entry.kind is EntryKind.RECEIPT_IN:  # either form (wire/batchreceipt.py)
+        _h, item = batchreceipt.open_receipt(
+            entry.data, book.get(entry.peer).card.signing_key, sender=entry.peer,
+            recipient=ctx.station_id, max_envelope_bytes=len(entry.data),
+        )  # fmt: skip
+        return item
     u = wire.decode(entry.data, max_bytes=len(entry.data))
     if entry.kind is EntryKind.ENVELOPE_OUT:  # its plaintext is in the "send" action
         return u.verify(ctx.signer.public_key), None
     env = u.verify(book.get(entry.peer).card.signing_key)
-    if entry.kind is EntryKind.RECEIPT_IN:
-        return parse_payload(Kind.RECEIPT, env.payload)
     return env, parse_payload(env.header.kind, env.open(ctx.opener))

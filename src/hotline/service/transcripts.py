@@ -31,7 +31,13 @@ from sqlalchemy.engine import Connection
 
 from hotline.crypto import primitives
 from hotline.crypto.card import SignedCard, parse_card
-from hotline.errors import ConfigError, EnvelopeError, HotlineError, SignatureError
+from hotline.errors import (
+    ConfigError,
+    EnvelopeError,
+    HotlineError,
+    MisaddressedError,
+    SignatureError,
+)
 from hotline.ledger import checkpoint as cps
 from hotline.ledger import transcript as tlog
 from hotline.ledger.cosignature import CosignatureVerifier
@@ -40,6 +46,7 @@ from hotline.ledger.merkle import frontier_append, frontier_root, leaf_hash
 from hotline.ledger.note import Ed25519Verifier, NoteSigner
 from hotline.service.witnessing import cosigner_of, origin_of
 from hotline.store import transcripts as stored
+from hotline.wire import batchreceipt
 from hotline.wire import envelope as wire
 from hotline.wire.envelope import Kind
 from hotline.wire.messages import ReceiptPayload, parse_payload
@@ -334,9 +341,11 @@ def check_entry(
     peer_keys: dict[str, tuple[bytes, int]],
     _i: int,
     entry: Entry,
+    roots: batchreceipt.RootCache | None = None,
 ) -> None:
     """One entry's own checks (module level: runs in worker processes). ``peer_keys``
-    holds each peer's signing key and the index of the entry that recorded its card."""
+    holds each peer's signing key and the index of the entry that recorded its card;
+    ``roots``: batch receipt roots verified already (each signature checked once)."""
     if entry.kind in (EntryKind.OPERATOR_ACTION, EntryKind.LINK_TEST, EntryKind.WITNESS):
         if not isinstance(json.loads(entry.data), dict):
             raise ValueError("entry data is not a JSON object")
@@ -347,7 +356,7 @@ def check_entry(
         )
     key, card_at = peer_keys[entry.peer]
     try:
-        _check_envelope_entry(station, own_key, key, entry)
+        _check_envelope_entry(station, own_key, key, entry, roots)
     except SignatureError as exc:
         if entry.kind is EntryKind.ENVELOPE_OUT:
             raise
@@ -386,6 +395,7 @@ def check_chunk(
         if p.isascii() and peer_verify is not None:  # else: every entry by the strict path
             by_peer[p.encode()] = (p.encode(), peer_verify)
     mine = _raw_verifier(own_key)  # None: the strict path says why
+    roots: batchreceipt.RootCache = {}  # batch receipts' roots, each verified once
     ctx, sig_len, sha256 = wire.SIGN_CONTEXT, wire.SIGNATURE_LEN, hashlib.sha256
     unpack, fixed, sequenced = _ENTRY_FIXED.unpack_from, _ENTRY_FIXED.size, _SEQUENCED
     for i, raw in enumerate(raws, start):
@@ -417,7 +427,7 @@ def check_chunk(
         except Exception:  # noqa: S110 - re-checked below, which names the failure
             pass
         try:
-            check_entry(station, own_key, peer_keys, i, Entry.decode(raw))
+            check_entry(station, own_key, peer_keys, i, Entry.decode(raw), roots)
         except HotlineError as exc:
             return i, exc.code, exc.message
         except ValueError as exc:
@@ -467,16 +477,28 @@ def _read_envelope(raw: bytes) -> tuple[int, bytes, bytes, int, bytes]:
     return kind, sender, recipient, sequence, raw[off : off + payload_len]
 
 
-def _check_envelope_entry(station: str, own_key: bytes, peer_key: bytes, entry: Entry) -> None:
-    kind, sender, recipient, sequence, payload = _read_envelope(entry.data)
+def _check_envelope_entry(
+    station: str,
+    own_key: bytes,
+    peer_key: bytes,
+    entry: Entry,
+    roots: batchreceipt.RootCache | None = None,
+) -> None:
+    if entry.kind is not EntryKind.RECEIPT_IN:
+        kind, sender, recipient, sequence, _payload = _read_envelope(entry.data)
     peer, me = entry.peer.encode(), station.encode()
-    if entry.kind is EntryKind.RECEIPT_IN:
-        _verify_envelope(peer_key, entry.data)
-        if kind != Kind.RECEIPT or (sender, recipient) != (peer, me):
+    if entry.kind is EntryKind.RECEIPT_IN:  # either form (wire/batchreceipt.py)
+        try:
+            _h, receipt = batchreceipt.open_receipt(
+                entry.data, peer_key, sender=entry.peer, recipient=station,
+                max_envelope_bytes=len(entry.data), roots=roots,
+            )  # fmt: skip
+        except (MisaddressedError, EnvelopeError) as exc:
+            if not isinstance(exc, MisaddressedError) and exc.code != "bad_kind":
+                raise
             raise tlog.TranscriptError(
                 "entry", "receipt envelope does not match its entry", code="bad_entry"
-            )
-        receipt: ReceiptPayload = parse_payload(Kind.RECEIPT, payload)
+            ) from None
         if (
             bytes.fromhex(receipt.envelope_hash) != entry.envelope_hash
             or receipt.sequence != entry.peer_seq
@@ -528,8 +550,7 @@ def _side(v: Verified, peer: str) -> tlog.Side:
         if e.peer != peer:
             continue
         if e.kind is EntryKind.RECEIPT_IN:
-            u = wire.decode(e.data, max_bytes=len(e.data))
-            r: ReceiptPayload = parse_payload(Kind.RECEIPT, u.payload)
+            r = batchreceipt.item_of(e.data)
             h = bytes.fromhex(r.envelope_hash)
             claim = (r.sequence, h, r.leaf_index, r.tree_size, r.stored_at_us)
             receipts.append(tlog.ReceiptClaim(i, e.data, *claim))

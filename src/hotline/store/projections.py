@@ -94,17 +94,56 @@ class _S:
     set_contiguous = Prepared(
         _p.update().where(_p.c.station_id == sa.bindparam("b_peer")), ("in_contiguous",)
     )
+    set_receipt = _i.update().where(
+        _i.c.peer == sa.bindparam("b_peer"), _i.c.sequence == sa.bindparam("b_seq")
+    )
+
+
+#: our receipts kept across a rebuild of the projections (a temporary table of the
+#: rebuild's transaction): a rebuilt inbound row keeps its receipt, byte for byte
+_stash = sa.Table(
+    "receipt_stash",
+    sa.MetaData(),
+    sa.Column("entry_idx", sa.BigInteger, primary_key=True),
+    sa.Column("receipt", sa.LargeBinary, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
+def stash_receipts(conn: Connection) -> None:
+    """Before a rebuild wipes ``inbound``: keep every receipt by its entry index."""
+    _stash.create(conn)
+    i = schema.inbound
+    conn.execute(
+        _stash.insert().from_select(["entry_idx", "receipt"], sa.select(i.c.entry_idx, i.c.receipt))
+    )
+
+
+def stashed_receipts(conn: Connection, first: int, last: int) -> dict[int, bytes]:
+    """The kept receipts of the entries ``first..last`` (inclusive)."""
+    q = sa.select(_stash.c.entry_idx, _stash.c.receipt).where(
+        _stash.c.entry_idx >= first, _stash.c.entry_idx <= last
+    )
+    return {int(r.entry_idx): bytes(r.receipt) for r in conn.execute(q)}
+
+
+def drop_stash(conn: Connection) -> None:
+    _stash.drop(conn)
+
+
+def set_receipts(conn: Connection, rows: list[tuple[str, int, bytes]]) -> None:
+    """Write the signed receipts of inbound rows: (peer, sequence, receipt bytes)."""
+    if rows:
+        conn.execute(_S.set_receipt, [{"b_peer": p, "b_seq": s, "receipt": r} for p, s, r in rows])
 
 
 @dataclass(frozen=True, slots=True)
 class Applied:
-    """What the live path needs back from applying an inbound envelope."""
+    """What the live path needs back from applying an inbound envelope: the receipt
+    item to sign (the inbound row holds an empty receipt until ``set_receipts``: one
+    signature covers a whole batch, made right before commit: service/receipts.py)."""
 
-    receipt: bytes | None = None
-
-
-#: builds the signed receipt for an inbound envelope stored at (leaf index, tree size)
-ReceiptMaker = Callable[[Envelope, int, int, int, list[tuple[int, int]]], bytes]
+    item: ReceiptPayload | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,13 +195,11 @@ class Projector:
     def __init__(
         self,
         deadline: DeadlineRule,
-        make_receipt: ReceiptMaker,
         station_id: str = "",
         extensions: Sequence[ProjectionExtension] = (),
         max_ahead: int = 4096,
     ) -> None:
         self._deadline = deadline
-        self._make_receipt = make_receipt
         self._max_ahead = max_ahead
         self._station_id = station_id
         self.extensions = tuple(extensions)
@@ -289,7 +326,16 @@ class Projector:
                 },
             )
         missing = advance_inbound(conn, h.sender, h.sequence, self._max_ahead)
-        receipt = self._make_receipt(env, idx, idx + 1, entry.recorded_at_us, missing)
+        item = ReceiptPayload(
+            envelope_hash=env.hash.hex(),
+            sender=h.sender,
+            sequence=h.sequence,
+            message_id=h.message_id,
+            stored_at_us=entry.recorded_at_us,
+            leaf_index=idx,
+            tree_size=idx + 1,
+            missing=missing,
+        )
         _S.inbound_insert.run(
             conn,
             {
@@ -297,11 +343,11 @@ class Projector:
                 "sequence": h.sequence,
                 "envelope_hash": entry.envelope_hash,
                 "entry_idx": idx,
-                "receipt": receipt,
+                "receipt": b"",  # set before commit, with the batch's signature
                 "message_id": str(h.message_id),
             },
         )
-        return Applied(receipt=receipt)
+        return Applied(item=item)
 
     def _receipt_in(self, conn: Connection, entry: Entry, receipt: ReceiptPayload) -> None:
         _S.outbox_delete.run(conn, {"b_hash": entry.envelope_hash})

@@ -17,7 +17,10 @@ peer's refusal by returning it as a value, never by raising, so a refusal never 
 back a batch. With a ``fence`` (active/standby on PostgreSQL, store/leader.py) every
 transaction checks the process's epoch right before COMMIT; once a commit is fenced the
 writer refuses every later unit (``fenced``) and tells ``on_fenced``: the process must
-step down. Must not touch: business rules (units bring those).
+step down. A unit may hand an item to a before-commit hook (``WriteTx.before_commit``):
+each hook runs once per batch, with the items of the units that went through, right
+before COMMIT (one signature over a whole batch of receipts: service/receipts.py).
+Must not touch: business rules (units bring those).
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class WriteTx:
         self.conn = conn
         self._tree = tree
         self._after: list[Callable[[], None]] = []
+        self._before: list[tuple[BatchHook, Any]] = []
 
     @property
     def size(self) -> int:
@@ -85,6 +89,26 @@ class WriteTx:
     def after_commit(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` on the event loop once the batch holding this unit is durable."""
         self._after.append(fn)
+
+    def before_commit(self, hook: BatchHook, item: Any) -> None:
+        """Hand ``item`` to ``hook`` right before the batch commits: the hook runs once per
+        batch (on the writer thread, in the batch's transaction) with the items of every
+        unit that went through, in order; a unit rolled back contributes none. Its error
+        fails the whole batch like a failed COMMIT."""
+        self._before.append((hook, item))
+
+
+#: a before-commit hook: (the batch's connection, the items its units handed it)
+BatchHook = Callable[[Connection, list[Any]], None]
+
+
+def _run_before(conn: Connection, pending: list[tuple[BatchHook, Any]]) -> None:
+    """Each hook once, with its items in unit order."""
+    by_hook: dict[BatchHook, list[Any]] = {}
+    for hook, item in pending:
+        by_hook.setdefault(hook, []).append(item)
+    for hook, items in by_hook.items():
+        hook(conn, items)
 
 
 @dataclass
@@ -161,6 +185,7 @@ class Writer:
                 self._begin(conn)
                 tx = WriteTx(conn, self.tree)
                 result = unit(tx)
+                _run_before(conn, tx._before)
                 committing = True
                 self._finish(conn, trans)
         except BaseException:
@@ -258,6 +283,7 @@ class Writer:
             with self._engine.connect() as conn:
                 trans = conn.begin()
                 self._begin(conn)
+                before: list[tuple[BatchHook, Any]] = []
                 for job in batch:
                     tx = WriteTx(conn, self.tree)
                     try:
@@ -267,6 +293,8 @@ class Writer:
                         self._rolled_back(start, batch)
                         return exc
                     job.after = tx._after
+                    before += tx._before
+                _run_before(conn, before)
                 self._finish(conn, trans)
         except Exception as exc:
             self._failed_commit(batch, exc)
@@ -278,6 +306,7 @@ class Writer:
             with self._engine.connect() as conn:
                 trans = conn.begin()
                 self._begin(conn)
+                before: list[tuple[BatchHook, Any]] = []
                 for job in batch:
                     mark = self.tree.mark()
                     tx = WriteTx(conn, self.tree)
@@ -286,12 +315,14 @@ class Writer:
                         job.result = self._apply_unit(job, tx)
                         savepoint.commit()
                         job.after = tx._after
+                        before += tx._before
                     except BaseException as exc:  # the unit's error goes to its caller only
                         savepoint.rollback()
                         self.tree.restore(mark)
                         for fn in self.on_rollback:
                             fn(conn)
                         job.error = exc
+                _run_before(conn, before)
                 self._finish(conn, trans)
         except Exception as exc:
             self._failed_commit(batch, exc)
