@@ -350,3 +350,48 @@ def test_the_retry_state_changes_while_batches_are_read(run_link: Any) -> None:
         assert link.queued() == 0
 
     run_link(scenario, max_batch_envelopes=1)
+
+
+def test_the_lane_loop_delivers_the_next_batch_while_the_last_one_is_recorded(
+    run_link: Any,
+) -> None:
+    """The lane's own loop (``run``) is pipelined: the second batch goes to bravo before
+    the first batch's receipts are recorded at alpha (recording the first is held until
+    the second delivery has started: without the pipeline this waits forever), and every
+    envelope is delivered and recorded exactly once."""
+
+    async def scenario(link: Link) -> None:
+        sent = [await link.send(f"m{i}") for i in range(12)]
+        box = link.outbox
+        second_delivery, all_recorded = asyncio.Event(), asyncio.Event()
+        real_deliver, real_record = link.transport.deliver, box._record_round
+
+        async def deliver(envelopes: list[bytes]) -> list[framing.Result]:
+            if link.transport.batches:  # this is the second batch (or later)
+                second_delivery.set()
+            return await real_deliver(envelopes)
+
+        async def record_round(lane: Any, done: Any) -> None:
+            await second_delivery.wait()
+            await real_record(lane, done)
+            if box.delivered == len(sent):
+                all_recorded.set()
+
+        link.transport.deliver = deliver  # type: ignore[method-assign]
+        box._record_round = record_round  # type: ignore[method-assign]
+        loop = asyncio.create_task(box.run())
+        try:
+            async with asyncio.timeout(60):
+                await all_recorded.wait()
+        finally:
+            loop.cancel()
+            await asyncio.gather(loop, return_exceptions=True)
+        assert link.queued() == 0
+        assert [n for n, _ in link.transport.batches] == [4, 4, 4]  # nothing went twice
+        assert {link.message(s.message_id)["state"] for s in sent} == {"delivered"}
+        assert box.delivered == 12
+        with link.bravo.read_engine.connect() as conn:
+            n = conn.execute(sa.select(sa.func.count()).select_from(schema.inbound)).scalar()
+        assert n == 12
+
+    run_link(scenario, alpha={"max_batch_envelopes": 4}, bravo={"max_batch_envelopes": 4})

@@ -96,6 +96,10 @@ class _Lane:
         self.wake = asyncio.Event()
         self.failures = 0
         self.retry_at: dict[int, float] = {}  # entry idx -> loop time of next attempt
+        #: the entries of the round whose results are being recorded while the next round
+        #: is delivered (``Outbox._run_lane``): never taken again until that record is done
+        self.recording: frozenset[int] = frozenset()
+        self.recorder: asyncio.Task[None] | None = None
 
 
 class _Round:
@@ -227,10 +231,33 @@ class Outbox:
                 task.cancel()
 
     async def _run_lane(self, lane: _Lane) -> None:
-        await forever(f"delivery to {self.peer} ({lane.name})", lambda: self._lane_round(lane))
+        """The lane's loop, pipelined: a round's results (receipts, attempts, refusals)
+        are recorded while the next round is delivered, at most one record in flight. The
+        entries being recorded are left out of the next round, so nothing goes twice."""
+        try:
+            await forever(
+                f"delivery to {self.peer} ({lane.name})",
+                lambda: self._lane_round(lane, pipelined=True),
+            )
+        finally:
+            if lane.recorder is not None:
+                lane.recorder.cancel()
 
-    async def _lane_round(self, lane: _Lane) -> None:
-        """One batch delivered (or one wait for work): a round of a lane's loop."""
+    async def _recorded(self, lane: _Lane) -> None:
+        """Wait for the record in flight (if any); its error is raised here, once."""
+        task, lane.recorder = lane.recorder, None
+        try:
+            if task is not None:
+                await task
+        finally:
+            lane.recording = frozenset()
+
+    async def _lane_round(self, lane: _Lane, *, pipelined: bool = False) -> None:
+        """One batch delivered (or one wait for work): a round of a lane's loop. Not
+        ``pipelined`` (as tests drive it), the round's results are recorded before it
+        returns; pipelined, they are recorded while the next round runs."""
+        if lane.recorder is not None and lane.recorder.done():
+            await self._recorded(lane)
         loop = asyncio.get_running_loop()
         lane.wake.clear()
         if self.limits.version != self._limits_seen:
@@ -238,12 +265,15 @@ class Outbox:
             await self.retry_refused(SIZE_CODES)
         now = loop.time()
         # the retry state is read here, on the loop: the worker thread gets a snapshot
-        waiting = frozenset(i for i, t in lane.retry_at.items() if t > now)
+        waiting = frozenset(i for i, t in lane.retry_at.items() if t > now) | lane.recording
         limits = self.limits.effective
         ready = self._ready(now)
         batch = []
         if ready:
             batch = await asyncio.to_thread(self._pending, lane.precedences, waiting, limits)
+        if not batch and lane.recorder is not None:  # what is left may be being recorded
+            await self._recorded(lane)
+            return
         if not batch:
             delay = 5.0
             if lane.retry_at:
@@ -256,7 +286,14 @@ class Outbox:
         if lane.name == "urgent":
             self._copy_flash(batch, ready[0])
         done = await self._deliver(batch, ready)
-        await self._record_round(lane, done)
+        if not pipelined:
+            await self._record_round(lane, done)
+            return
+        await self._recorded(lane)  # the previous round's: at most one record in flight
+        lane.recording = frozenset(idx for idx, _ in batch)
+        lane.recorder = asyncio.create_task(
+            self._record_round(lane, done), name=f"outbox-{self.peer}-{lane.name}-record"
+        )
 
     def _ready(self, now: float) -> list[_Path]:
         """The paths a round may use, in the order it tries them: not backing off, the
