@@ -10,6 +10,8 @@ import contextlib
 import os
 import platform
 import sqlite3
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +57,24 @@ def identity(station_id: str) -> StationIdentity:
         endpoints=("https://127.0.0.1:8471",),
         created_at="2026-01-01T00:00:00Z",
     )
+
+
+@contextlib.contextmanager
+def pg_databases(admin_url: str, tag: str, names: tuple[str, ...]) -> Iterator[dict[str, str]]:
+    """A fresh PostgreSQL database for each of ``names`` (``hotline_TAG_NAME_xxx``) on the
+    server of ``admin_url``, their URLs by name; each dropped at the end."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    suffix = uuid.uuid4().hex[:10]
+    dbs = {n: f"hotline_{tag}_{n}_{suffix}" for n in names}
+    with admin.connect() as conn:
+        for db in dbs.values():
+            conn.execute(sa.text(f'CREATE DATABASE "{db}"'))
+    try:
+        yield {n: admin_url.rsplit("/", 1)[0] + f"/{db}" for n, db in dbs.items()}
+    finally:
+        with admin.connect() as conn:
+            for db in dbs.values():
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+        admin.dispose()

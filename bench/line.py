@@ -40,14 +40,13 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from benchkit import machine, pct
+from benchkit import machine, pct, pg_databases
 from hotline import localnet
 from hotline.station import TOKEN_FILE
 
@@ -452,21 +451,8 @@ def databases(admin_url: str | None) -> Iterator[dict[str, str]]:
     if admin_url is None:
         yield {}
         return
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    tag = uuid.uuid4().hex[:10]
-    names = {s: f"hotline_line_{s}_{tag}" for s in ("alpha", "bravo")}
-    with admin.connect() as conn:
-        for name in names.values():
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield {s: admin_url.rsplit("/", 1)[0] + f"/{n}" for s, n in names.items()}
-    finally:
-        with admin.connect() as conn:
-            for name in names.values():
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with pg_databases(admin_url, "line", ("alpha", "bravo")) as urls:
+        yield urls
 
 
 @contextlib.contextmanager

@@ -22,15 +22,12 @@ import contextlib
 import json
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from benchkit import machine
+from benchkit import identity, machine, pg_databases
 from hotline.clock import SystemClock
-from hotline.crypto import primitives, tls
-from hotline.crypto.keys import StationIdentity
 from hotline.settings import Settings
 from hotline.station import Station
 from hotline.wire.envelope import Precedence
@@ -39,41 +36,13 @@ from hotline.wire.messages import MessagePayload
 TEXT = "Air activity reported 4 km from the nuclear plant perimeter. Confirm intentions."
 
 
-def identity(name: str) -> StationIdentity:
-    key_pem, cert_pem = tls.make_self_signed(name)
-    return StationIdentity(
-        station_id=name,
-        display_name=name.capitalize(),
-        signing_seed=primitives.new_signing_key(),
-        encryption_private=primitives.new_encryption_key(),
-        log_seed=primitives.new_signing_key(),
-        cosign_seed=primitives.new_signing_key(),
-        tls_key_pem=key_pem,
-        tls_cert_pem=cert_pem,
-        endpoints=("https://127.0.0.1:8471",),
-    )
-
-
 @contextlib.contextmanager
 def databases(root: Path, admin_url: str | None) -> Iterator[dict[str, str]]:
     if admin_url is None:
         yield {s: f"sqlite:///{root / (s + '.db')}" for s in ("alpha", "bravo")}
         return
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    tag = uuid.uuid4().hex[:10]
-    names = {s: f"hotline_units_{s}_{tag}" for s in ("alpha", "bravo")}
-    with admin.connect() as conn:
-        for name in names.values():
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield {s: admin_url.rsplit("/", 1)[0] + f"/{n}" for s, n in names.items()}
-    finally:
-        with admin.connect() as conn:
-            for name in names.values():
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with pg_databases(admin_url, "units", ("alpha", "bravo")) as urls:
+        yield urls
 
 
 def outbound(station: Station, peer: str) -> list[bytes]:
@@ -147,9 +116,11 @@ async def scenario(a: Station, b: Station, n: int) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--messages", type=int, default=2000)
+    ap.add_argument("--messages", type=int, default=None, help="default 2,000 (300 quick)")
+    ap.add_argument("--quick", action="store_true", help="a short run: 300 messages")
     ap.add_argument("--database-url", help="PostgreSQL server URL (default: SQLite files)")
     args = ap.parse_args()
+    messages = args.messages or (300 if args.quick else 2000)
     m = machine()
     print(f"machine: {m['nproc']} cores, load average {m['loadavg_1m_at_start']:.2f} at start")
     with tempfile.TemporaryDirectory(prefix="hotline-units-") as tmp:
@@ -164,11 +135,11 @@ def main() -> None:
             for me, other in ((a, b), (b, a)):
                 _card, unit = me.line.peer_add_unit(other.line.card.to_text(), "bench")
                 me.writer.run_sync(unit)
-            out = asyncio.run(scenario(a, b, args.messages))
+            out = asyncio.run(scenario(a, b, messages))
     summary = {
         "bench": "units",
         "store": "postgresql" if args.database_url else "sqlite",
-        "messages": args.messages,
+        "messages": messages,
         "loadavg_1m_at_start": m["loadavg_1m_at_start"],
         "cpu_us_per_msg": {k: round(v) for k, v in out.items()},
     }
