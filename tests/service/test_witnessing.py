@@ -30,7 +30,7 @@ from hotline.ledger.note import Ed25519Verifier, NoteSigner, open_note
 from hotline.link.linktest import HealthRecorder, LinkTester
 from hotline.service.witnessing import Offer, cosigner_of, latest_cosigned, origin_of
 from hotline.station import Station
-from hotline.store import schema
+from hotline.store import schema, witnessdb
 from hotline.wire.messages import InclusionProof, LinkTestReplyPayload
 from tests.service.conftest import Pair, snapshot
 
@@ -205,6 +205,41 @@ def test_next_round_proves_consistency_from_the_cosigned_size(run_pair: Any) -> 
         third, _, result = await exchange(p.alpha, p.bravo)
         assert third.checkpoint.size == new.size + 1
         assert result["cosigned"] is True
+
+    run_pair(scenario)
+
+
+def test_the_newest_checkpoint_one_peer_cosigned_is_found_past_newer_ones(
+    run_pair: Any,
+) -> None:
+    """``latest_cosigned(conn, by)`` (``GET /api/v1/ledger/checkpoint?cosigned_by=``):
+    after a third station cosigned a newer checkpoint, the newest overall is that one,
+    and bravo's newest is still the one bravo cosigned; a station that never cosigned
+    finds none."""
+
+    async def scenario(p: Pair) -> None:
+        await traffic(p, 1)
+        first, _, _ = await exchange(p.alpha, p.bravo)
+        size = first.checkpoint.size
+        newer = size + 3
+
+        def third_station_cosigns(tx: Any) -> None:  # as a link test to icrc would
+            # (the note and line are bravo's copied: only the sizes matter here)
+            note = witnessdb.checkpoint_note(tx.conn, size)
+            [(_, line)] = witnessdb.cosignature_lines(tx.conn, size)
+            witnessdb.add_checkpoint(tx.conn, newer, bytes(32), note or "", 1)
+            witnessdb.add_cosignature(tx.conn, "icrc", newer, line, 1)
+
+        await p.alpha.writer.submit(third_station_cosigns)
+        with p.alpha.read_engine.connect() as conn:
+            newest = latest_cosigned(conn)
+            by_bravo = latest_cosigned(conn, "bravo")
+            by_nobody = latest_cosigned(conn, "charlie")
+        assert newest is not None
+        assert by_bravo is not None
+        assert (newest["size"], newest["cosigned_by"]) == (newer, ["icrc"])
+        assert (by_bravo["size"], by_bravo["cosigned_by"]) == (size, ["bravo"])
+        assert by_nobody is None
 
     run_pair(scenario)
 

@@ -33,15 +33,25 @@ def ledger_router(line: Line, auth: Any) -> APIRouter:
     )
 
     @router.get("/checkpoint", response_model=shapes.CosignedCheckpoint, responses=errors(404))
-    def get_checkpoint() -> dict[str, Any]:
-        """The newest checkpoint of this station's ledger that a peer has cosigned: the
-        signed note with every cosignature line, verifiable with the station cards."""
+    def get_checkpoint(
+        cosigned_by: Annotated[
+            str | None,
+            Query(
+                max_length=64,
+                description="Only a checkpoint this peer cosigned (its newest such).",
+            ),
+        ] = None,
+    ) -> dict[str, Any]:
+        """The newest checkpoint of this station's ledger that a peer has cosigned (with
+        ``cosigned_by``: that peer): the signed note with every cosignature line,
+        verifiable with the station cards."""
         with line.reader.connect() as conn:
-            found = latest_cosigned(conn)
+            found = latest_cosigned(conn, cosigned_by)
             size = tree.ledger_size(conn)
         if found is None:
+            by = f" by {cosigned_by}" if cosigned_by else ""
             raise NotFoundError(
-                "no checkpoint has been cosigned yet",
+                f"no checkpoint has been cosigned{by} yet",
                 hint="run a link test: each one carries a checkpoint",
             )
         return {"origin": origin_of(line.station_id), "ledger_size": size, **found}

@@ -368,9 +368,16 @@ class Witnessing:
         )
 
 
-def latest_cosigned(conn: Connection) -> dict[str, Any] | None:
-    """Our newest checkpoint with every peer cosignature it has, as one signed note."""
-    newest = witnessdb.newest_cosigned_checkpoint(conn)
+def latest_cosigned(conn: Connection, by: str | None = None) -> dict[str, Any] | None:
+    """Our newest checkpoint with every peer cosignature it has, as one signed note;
+    with ``by``, the newest that ``by`` cosigned (another peer's test may have signed a
+    newer one since)."""
+    if by is None:
+        newest = witnessdb.newest_cosigned_checkpoint(conn)
+    else:
+        size = witnessdb.cosigned_size(conn, by)
+        note = None if size is None else witnessdb.checkpoint_note(conn, size)
+        newest = None if size is None or note is None else (size, note)
     if newest is None:
         return None
     size, note = newest
