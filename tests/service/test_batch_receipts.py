@@ -75,6 +75,20 @@ def test_a_batch_shares_one_signed_root_and_each_receipt_checks_alone(run_pair: 
         # a resent copy, later, gets the stored batch receipt back
         [again] = await p.bravo.line.store_inbound([check(raws[4])])
         assert again == receipts[-1]
+        # alpha's rebuild verifies the five receipts' shared root once, not five times
+        opened: list[bytes] = []
+        real_parse = batchreceipt.parse_root
+
+        def parse_root(plaintext: bytes) -> Any:  # called once per root verified
+            opened.append(plaintext)
+            return real_parse(plaintext)
+
+        batchreceipt.parse_root = parse_root  # type: ignore[assignment]
+        try:
+            await p.alpha.writer.submit(lambda tx: p.alpha.line.rebuild_projections(tx.conn))
+        finally:
+            batchreceipt.parse_root = real_parse  # type: ignore[assignment]
+        assert len(opened) == 1
 
     run_pair(scenario)
 

@@ -52,9 +52,10 @@ def rebuild_projections(ctx: LineContext, conn: Connection, chunk: int = 1000) -
         kept = projections.stashed_receipts(conn, rows[0][0], rows[-1][0])
         pending: list[receipts.Pending] = []
         again: list[tuple[str, int, bytes]] = []
+        roots: batchreceipt.RootCache = {}  # a batch's receipts share one signed root
         for idx, leaf in rows:
             entry = Entry.decode(leaf)
-            parsed = parse_entry(ctx, entry, book)
+            parsed = parse_entry(ctx, entry, book, roots)
             applied = projector.apply(conn, idx, entry, parsed)
             if applied.item is not None:
                 h = parsed[0].header
@@ -77,9 +78,12 @@ def _same_item(raw: bytes, item: ReceiptPayload) -> bool:
         return False
 
 
-def parse_entry(ctx: LineContext, entry: Entry, book: PeerBook) -> Any:
+def parse_entry(
+    ctx: LineContext, entry: Entry, book: PeerBook, roots: batchreceipt.RootCache | None = None
+) -> Any:
     """A stored entry as the projector takes it, verified again (``book`` learns peers
-    from ``peer_add`` actions as the replay meets them)."""
+    from ``peer_add`` actions as the replay meets them; ``roots``: receipt roots already
+    verified in this replay, each verified once)."""
     if entry.kind is EntryKind.OPERATOR_ACTION:
         action: dict[str, Any] = json.loads(entry.data)
         if action.get("action") in ("peer_add", "peer_rekey"):
@@ -93,7 +97,7 @@ def parse_entry(ctx: LineContext, entry: Entry, book: PeerBook) -> Any:
     if entry.kind is EntryKind.RECEIPT_IN:  # either form (wire/batchreceipt.py)
         _h, item = batchreceipt.open_receipt(
             entry.data, book.get(entry.peer).card.signing_key, sender=entry.peer,
-            recipient=ctx.station_id, max_envelope_bytes=len(entry.data),
+            recipient=ctx.station_id, max_envelope_bytes=len(entry.data), roots=roots,
         )  # fmt: skip
         return item
     u = wire.decode(entry.data, max_bytes=len(entry.data))
