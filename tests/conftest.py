@@ -24,6 +24,12 @@ PG_ADMIN_URL = os.environ.get(
 )
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# each xdist worker picks station ports in its own slice of the range (localnet.free_port)
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _worker.startswith("gw"):
+    _workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")
+    os.environ.setdefault("HOTLINE_PORT_SLICE", f"{_worker[2:]}/{_workers}")
+
 _pg_reason: str | None = None
 _pg_checked = False
 

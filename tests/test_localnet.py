@@ -20,7 +20,7 @@ def test_a_port_is_free_and_below_the_ephemeral_range(
     monkeypatch.setattr(localnet, "EPHEMERAL_RANGE", ranges)
     ports = {localnet.free_port() for _ in range(50)}
     assert all(localnet.LOW_PORT <= p < 32768 for p in ports)
-    assert len(ports) > 40  # random: processes picking at once rarely agree
+    assert len(ports) == 50  # in turn: none handed out twice
     for p in list(ports)[:5]:
         with socket.socket() as s:
             s.bind(("127.0.0.1", p))
@@ -37,6 +37,34 @@ def test_a_taken_port_is_not_picked(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         monkeypatch.setattr(localnet, "EPHEMERAL_RANGE", ranges)
         held.listen()
         assert all(localnet.free_port() != taken for _ in range(30))
+
+
+def test_a_slice_keeps_a_process_to_its_share_of_the_range(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two xdist workers (slices 0/2 and 1/2) can never pick the same port: the suite
+    once lost a test to a port one worker picked while the other's station, set up with
+    it, had not started yet."""
+    ranges = tmp_path / "range"
+    ranges.write_text("32768\t60999\n")
+    monkeypatch.setattr(localnet, "EPHEMERAL_RANGE", ranges)
+    half = (32768 - localnet.LOW_PORT) // 2
+    monkeypatch.setenv(localnet.PORT_SLICE_ENV, "0/2")
+    first = [localnet.free_port() for _ in range(30)]
+    monkeypatch.setenv(localnet.PORT_SLICE_ENV, "1/2")
+    second = [localnet.free_port() for _ in range(30)]
+    assert all(localnet.LOW_PORT <= p < localnet.LOW_PORT + half for p in first)
+    assert all(localnet.LOW_PORT + half <= p < localnet.LOW_PORT + 2 * half for p in second)
+    assert len(set(first)) == len(set(second)) == 30
+
+
+@pytest.mark.parametrize("raw", ["", "garbage", "3/2", "-1/2", "1/0", "a/b"])
+def test_a_malformed_slice_is_the_whole_range(
+    raw: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(localnet.PORT_SLICE_ENV, raw)
+    assert localnet._slice(10_000, 32768) == (10_000, 32768)
+    assert localnet.LOW_PORT <= localnet.free_port() < 32768
 
 
 @pytest.mark.parametrize("content", [None, "garbage"])

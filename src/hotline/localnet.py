@@ -39,25 +39,56 @@ LOW_PORT = 10_000
 EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
 
+#: ``HOTLINE_PORT_SLICE="i/n"``: this process picks ports only in the i-th of n equal
+#: slices of the range (the test suite gives each xdist worker its own, so two workers
+#: never pick the same port between one's choosing it and its station binding it)
+PORT_SLICE_ENV = "HOTLINE_PORT_SLICE"
+
+_cursor_lock = threading.Lock()
+_cursor: int | None = None
+
+
 def free_port() -> int:
     """A free TCP port on loopback for a station to listen on, outside the kernel's
     ephemeral range: a port the kernel hands out (bind to 0) may be taken by any outgoing
     connection (of another station, on a busy machine) before the station binds it; one
-    below that range is only ever taken by a listener that asks for it. Random, so that
-    processes picking at once rarely pick the same; checked free by binding it."""
-    low = _ephemeral_low()
-    if low - LOW_PORT >= 1000:
-        for _ in range(100):
-            port = LOW_PORT + secrets.randbelow(low - LOW_PORT)
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
+    below that range is only ever taken by a listener that asks for it. Within this
+    process's slice (``HOTLINE_PORT_SLICE``) ports are handed out in turn from a random
+    start, so a port chosen for a station that has not started yet is not handed out
+    again until the slice wraps round; checked free by binding it."""
+    low, high = _slice(LOW_PORT, _ephemeral_low())
+    if high - low >= 100:
+        global _cursor
+        with _cursor_lock:
+            for _ in range(min(high - low, 1000)):
+                if _cursor is None or not low <= _cursor < high:
+                    _cursor = low + secrets.randbelow(high - low)
+                port = _cursor
+                _cursor = low + (_cursor + 1 - low) % (high - low)
+                with socket.socket() as s:
+                    try:
+                        s.bind(("127.0.0.1", port))
+                    except OSError:
+                        continue
+                    return port
     with socket.socket() as s:  # no room below the range: the kernel's choice
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _slice(low: int, high: int) -> tuple[int, int]:
+    """The part of [low, high) that ``HOTLINE_PORT_SLICE`` gives this process (all of it
+    when unset or malformed)."""
+    raw = os.environ.get(PORT_SLICE_ENV, "")
+    index_s, _, count_s = raw.partition("/")
+    try:
+        index, count = int(index_s), int(count_s)
+    except ValueError:
+        return low, high
+    if not 0 <= index < count or high <= low:
+        return low, high
+    size = (high - low) // count
+    return low + index * size, low + (index + 1) * size
 
 
 def _ephemeral_low() -> int:
