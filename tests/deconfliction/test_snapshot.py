@@ -4,6 +4,7 @@ registry equals the replayed one, and goes on to give the same conflicts."""
 from __future__ import annotations
 
 import json
+import random
 from datetime import timedelta
 from typing import Any
 
@@ -160,6 +161,238 @@ def test_garbage_items_raise_only_the_documented_errors(items: list[Any]) -> Non
     try:
         for item in items:
             loader.add(item)
+        loader.finish()
+    except SNAPSHOT_ERRORS:
+        pass
+
+
+# --- chunks: what a station stores (records decoded on first read, the index as arrays) ---
+
+
+def _stored(reg: Registry) -> list[tuple[list[Any], bytes]]:
+    """The registry's chunks as a station stores them: headers through JSON."""
+    return [(json.loads(json.dumps(h)), blob) for h, blob in snapshot.encode_chunks(reg, per=3)]
+
+
+def _load_chunks(chunks: list[tuple[list[Any], bytes]]) -> Registry:
+    loader = snapshot.RegistryLoader(max_delta=2)
+    for header, blob in chunks:
+        for item in header:
+            if item[0] in (snapshot.RECORDS, snapshot.INDEX):
+                loader.add_chunk(item, blob)
+            else:
+                loader.add(item)
+    return loader.finish()
+
+
+def _records(reg: Registry) -> list[Any]:
+    return reg.sites(include_ended=True) + reg.activities(include_ended=True)
+
+
+def _mixed_log(seed: int) -> list[NoticeEntry | AckEntry]:
+    """A random log of points, polygons, corridors and areas (shapes whose boxes the
+    index keeps), with modifies, withdrawals, reconfirmations and cancellations."""
+    rng = random.Random(seed)
+    log: list[NoticeEntry | AckEntry] = []
+    live_sites: set[str] = set()
+    live_acts: set[str] = set()
+    for i in range(30):
+        t = T0 + timedelta(minutes=i)
+        lon, lat = ZNPP[0] + rng.uniform(-0.4, 0.4), ZNPP[1] + rng.uniform(-0.3, 0.3)
+        d = rng.uniform(0.01, 0.05)
+        ring = [[lon, lat], [lon + d, lat], [lon + d, lat + d], [lon, lat + d], [lon, lat]]
+        choice = rng.random()
+        n: SiteNotice | ActivityNotice
+        if choice < 0.4:
+            sid = f"S{rng.randint(0, 5)}"
+            action = "modify" if sid in live_sites else "add"
+            p = site_payload(sid, notice_id=f"n{i}", action=action, coords=(lon, lat),
+                             radius=rng.uniform(500, 8000))  # fmt: skip
+            if rng.random() < 0.5:
+                p["site"]["geometry"] = {"type": "Polygon", "coordinates": [ring]}
+                del p["site"]["protection_radius_m"]
+                p["site"]["buffer_m"] = rng.uniform(0, 3000)
+            n = SiteNotice.from_payload(p)
+            live_sites.add(sid)
+        elif choice < 0.5 and live_sites:
+            sid = rng.choice(sorted(live_sites))
+            action = rng.choice(["withdraw", "reconfirm"])
+            extra = {}
+            if action == "reconfirm":
+                extra = {"reconfirm_by": (t + timedelta(days=9)).isoformat()}
+            n = SiteNotice.from_payload(
+                {"notice_id": f"n{i}", "site_id": sid, "action": action, **extra}
+            )
+            if action == "withdraw":
+                live_sites.discard(sid)
+        elif choice < 0.9:
+            aid = f"A{rng.randint(0, 5)}"
+            action = "modify" if aid in live_acts else "add"
+            kind = rng.randint(0, 2)
+            geo: dict[str, Any] = {"type": "Point", "coordinates": [lon, lat]}
+            extra2: dict[str, Any] = {"radius": rng.uniform(100, 5000)}
+            if kind == 1:
+                geo = {"type": "LineString", "coordinates": [[lon, lat], [lon + d, lat + d]]}
+                extra2 = {"radius": None, "half_width_m": rng.uniform(100, 2000)}
+            elif kind == 2:
+                geo, extra2 = {"type": "Polygon", "coordinates": [ring]}, {"radius": None}
+            n = ActivityNotice.from_payload(activity_payload(
+                aid, notice_id=f"n{i}", action=action, geometry=geo, **extra2))  # fmt: skip
+            live_acts.add(aid)
+        elif live_acts:
+            aid = rng.choice(sorted(live_acts))
+            n = ActivityNotice.from_payload(
+                {"notice_id": f"n{i}", "activity_id": aid, "action": "cancel"}
+            )
+            live_acts.discard(aid)
+        else:
+            continue
+        log.append(NoticeEntry(n, "ua" if isinstance(n, SiteNotice) else "ru", t))
+        if rng.random() < 0.2:
+            log.append(AckEntry(f"n{i}", "icrc", t))
+    return log
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(min_value=0, max_value=10**6), st.floats(min_value=0.0, max_value=1.0))
+def test_a_registry_loaded_from_chunks_equals_the_replayed_one_and_goes_on_alike(
+    seed: int, at: float
+) -> None:
+    log = _mixed_log(seed)
+    cut = int(len(log) * at)
+    replayed = Registry()
+    _feed(replayed, log[:cut])
+    loaded = _load_chunks(_stored(replayed))
+    assert not any(r.decoded for r in _records(loaded))  # nothing decoded by the load
+    for e in log[:cut]:
+        if isinstance(e, AckEntry):
+            loaded.acknowledge(e.notice_id, e.recipient, e.at)
+    # the index decides from its columns alone until a footprint is needed
+    assert _feed(loaded, log[cut:]) == _feed(replayed, log[cut:])
+    assert loaded.snapshot() == replayed.snapshot()
+    assert loaded.conflicts() == replayed.conflicts()
+    for kind in ("site", "activity"):
+        a, b = loaded.saved_index(kind), replayed.saved_index(kind)  # type: ignore[arg-type]
+        assert sorted(a.ids) == sorted(b.ids)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(min_value=0, max_value=10**6))
+def test_an_undecoded_registry_is_saved_as_the_bytes_it_came_from(seed: int) -> None:
+    reg = Registry()
+    _feed(reg, [e for e in _mixed_log(seed) if isinstance(e, NoticeEntry)])
+    first = _stored(reg)
+    loaded = _load_chunks(first)
+    assert _stored(loaded) == first  # not one record decoded to save it again
+    for r in _records(loaded)[::2]:
+        assert r.versions  # decode every other one: it is encoded anew, to the same
+    again = _stored(loaded)
+    assert _load_chunks(again).snapshot() == reg.snapshot()
+
+
+def test_the_loaded_index_builds_a_footprint_only_when_a_check_needs_it() -> None:
+    reg = Registry()
+    far = site_payload("FAR", notice_id="s1", coords=(20.0, 50.0), radius=1000.0)
+    near = site_payload("NEAR", notice_id="s2", radius=1000.0)
+    near["site"]["geometry"] = {"type": "Polygon", "coordinates": [[
+        [34.58, 47.51], [34.59, 47.51], [34.59, 47.52], [34.58, 47.51]]]}  # fmt: skip
+    del near["site"]["protection_radius_m"]
+    reg.apply(SiteNotice.from_payload(far), "ua", T0)
+    reg.apply(SiteNotice.from_payload(near), "ua", T0)
+    loaded = _load_chunks(_stored(reg))
+    index = loaded._engine.sites
+    assert all(isinstance(v, str) for v in index._slots)  # ids only, no volume built
+    point = {"type": "Point", "coordinates": [34.585, 47.5115]}  # inside NEAR
+    act = ActivityNotice.from_payload(
+        activity_payload("A1", notice_id="a1", geometry=point, radius=500.0)
+    )
+    changes = loaded.apply(act, "ru", T0)
+    assert [c.conflict.site_id for c in changes] == ["NEAR"]
+    assert changes == reg.apply(act, "ru", T0)
+    built = {v.id for v in index._slots if not isinstance(v, str) and v is not None}
+    assert built == {"NEAR"}  # the far point was ruled out by its columns
+    assert not loaded.site("FAR").decoded
+
+
+def _chunks_of(reg: Registry) -> list[tuple[list[Any], bytes]]:
+    return [(json.loads(json.dumps(h)), b) for h, b in snapshot.encode_chunks(reg, per=100)]
+
+
+def _one_site_registry() -> Registry:
+    reg = Registry()
+    reg.apply(SiteNotice.from_payload(site_payload(notice_id="s1")), "ua", T0)
+    reg.apply(ActivityNotice.from_payload(activity_payload("A1", notice_id="a1")), "ru", T0)
+    return reg
+
+
+def _damaged(what: str) -> list[tuple[list[Any], bytes]]:
+    chunks = _chunks_of(_one_site_registry())
+    (rs, blob), (_ra, _), (ix, ixblob) = chunks[0], chunks[1], chunks[2]
+    if what == "short blob":
+        chunks[0] = (rs, blob[:-1])
+    elif what == "lengths":
+        rs[0][8] = [rs[0][8][0] + 1]
+    elif what == "columns":
+        rs[0][3] = []
+    elif what == "kind":
+        rs[0][1] = "ship"
+    elif what == "live flag":
+        rs[0][4] = [1]
+    elif what == "no version":
+        rs[0][6], rs[0][7] = [], [0]
+    elif what == "index size":
+        chunks[2] = (ix, ixblob + b"\0")
+    elif what == "index id":
+        ix[0][2] = ["Elsewhere"]
+    elif what == "no index":
+        del chunks[2]
+    elif what == "index twice":
+        chunks.append(chunks[2])
+    elif what == "dead in index":
+        cols = bytearray(ixblob)
+        cols[64:72] = b"\0" * 8  # the first volume's alive flag (column 8) zeroed
+        chunks[2] = (ix, bytes(cols))
+    elif what == "chunk tag":
+        rs[0][0] = "RX"
+    return chunks
+
+
+@pytest.mark.parametrize(
+    "what",
+    ["short blob", "lengths", "columns", "kind", "live flag", "no version", "index size",
+     "index id", "no index", "index twice", "dead in index", "chunk tag"],
+)  # fmt: skip
+def test_damaged_chunks_are_refused_at_load(what: str) -> None:
+    chunks = _damaged(what)
+    with pytest.raises(SNAPSHOT_ERRORS):
+        _load_chunks(chunks)
+
+
+def test_a_record_whose_bytes_hold_another_is_refused_when_read() -> None:
+    """The bytes of a record are checked against the header when decoded (the store's
+    digest vouches for them; this catches a snapshot written wrong)."""
+    reg = _one_site_registry()
+    reg.apply(SiteNotice.from_payload(site_payload("Y", notice_id="s2")), "ua", T0)
+    chunks = _chunks_of(reg)
+    header, blob = chunks[0]
+    lengths = header[0][8]
+    a, b = blob[: lengths[0]], blob[lengths[0] :]
+    header[0][8] = [lengths[1], lengths[0]]
+    loaded = _load_chunks([(header, b + a), *chunks[1:]])
+    with pytest.raises(ValueError, match="holds another record"):
+        _ = loaded.site("Y").versions
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(_json, min_size=1, max_size=9).map(lambda v: [snapshot.RECORDS, *v])
+    | st.lists(_json, min_size=1, max_size=4).map(lambda v: [snapshot.INDEX, *v]),
+    st.binary(max_size=200),
+)
+def test_garbage_chunks_raise_only_the_documented_errors(item: list[Any], blob: bytes) -> None:
+    loader = snapshot.RegistryLoader()
+    try:
+        loader.add_chunk(item, blob)
         loader.finish()
     except SNAPSHOT_ERRORS:
         pass

@@ -3,9 +3,11 @@
 Owns :class:`Volume` (a buffered footprint with a time window and an altitude band),
 :class:`VolumeIndex` (a shapely STRtree over lon/lat prefilter boxes, plus a small
 delta of volumes added since the last build and a set of dead slots, rebuilt when the
-delta grows) and :class:`Engine` (one index of sites, one of live activities; checks a
-new or changed volume against all of the other kind at once). Pure and synchronous:
-no database, clock or event loop. Not thread-safe: one writer calls it.
+delta grows; a slot loaded from a saved index holds only its id and its columns until a
+check needs its footprint, which ``resolve`` then builds) and :class:`Engine` (one
+index of sites, one of live activities; checks a new or changed volume against all of
+the other kind at once). Pure and synchronous: no database, clock or event loop. Not
+thread-safe: one writer calls it.
 
 Decision rule (docs/deconfliction.md): a site S and an activity A conflict when their
 time windows overlap (half-open), their altitude bands overlap (closed; a missing band
@@ -20,7 +22,7 @@ from __future__ import annotations
 import functools
 import gc
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -126,17 +128,46 @@ def activity_volume(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SavedIndex:
+    """A :class:`VolumeIndex`'s live volumes as arrays (what a snapshot stores): their
+    ids, their columns (``VolumeIndex`` rows, one per id) and the prefilter boxes of
+    those that are not points (``boxes`` (m, 4), ``box_of`` (m,): the id's position)."""
+
+    ids: list[str]
+    cols: npt.NDArray[np.float64]
+    boxes: npt.NDArray[np.float64]
+    box_of: IntArray
+
+    def check(self) -> None:
+        """Raise ValueError unless the arrays fit together (shapes, ranges, flags)."""
+        n = len(self.ids)
+        if self.cols.shape != (n, 9) or self.boxes.ndim != 2 or self.boxes.shape[1] != 4:
+            raise ValueError("a saved index's arrays do not match its ids")
+        if self.box_of.shape != (len(self.boxes),):
+            raise ValueError("a saved index's boxes do not match their owners")
+        if n and not (self.cols[:, 8] > 0).all():
+            raise ValueError("a saved index holds a dead volume")
+        if len(self.box_of) and (self.box_of.min() < 0 or self.box_of.max() >= n):
+            raise ValueError("a saved index's box belongs to no volume")
+        if len(set(self.ids)) != n:
+            raise ValueError("a saved index holds an id twice")
+
+
 class VolumeIndex:
     """STRtree over prefilter boxes of the volumes, a delta beside it, dead slots.
 
     Slots are append-only; a changed volume takes a new slot and the old one dies.
     ``compact()`` rebuilds the tree; it runs by itself when the delta exceeds
-    ``max_delta`` entries or a twentieth of the tree.
+    ``max_delta`` entries or a twentieth of the tree. A slot filled by :meth:`load`
+    holds the volume's id (a str) until :meth:`_volume` resolves it.
     """
 
     def __init__(self, volumes: Iterable[Volume] = (), *, max_delta: int = 2048) -> None:
         self.max_delta = max_delta
-        self._slots: list[Volume | None] = []
+        self._slots: list[Volume | str | None] = []
+        self._resolve: Callable[[str], Volume] | None = None
+        self._saved_boxes: dict[str, npt.NDArray[np.float64]] = {}  # of unresolved slots
         self._by_id: dict[str, int] = {}
         self._cols = np.zeros((0, 9))
         self._tree = shapely.STRtree([])
@@ -169,10 +200,76 @@ class VolumeIndex:
 
     def get(self, volume_id: str) -> Volume | None:
         slot = self._by_id.get(volume_id)
-        return None if slot is None else self._slots[slot]
+        return None if slot is None else self._volume(slot)
 
     def volumes(self) -> list[Volume]:
-        return [v for v in self._slots if v is not None]
+        return [v for v in (self._volume(i) for i in range(len(self._slots))) if v is not None]
+
+    def _volume(self, slot: int) -> Volume | None:
+        """The volume in ``slot`` (None: dead), resolving a loaded one on first use."""
+        v = self._slots[slot]
+        if isinstance(v, str):
+            if self._resolve is None:  # pragma: no cover - load() always sets it
+                raise RuntimeError("an unresolved slot without a resolver")
+            v = self._resolve(v)
+            self._slots[slot] = v
+            self._saved_boxes.pop(v.id, None)
+        return v
+
+    def load(self, saved: SavedIndex, resolve: Callable[[str], Volume]) -> None:
+        """Fill an empty index from ``saved`` without building a single volume: each
+        is built by ``resolve(id)`` when a check first needs its footprint (the
+        columns decide every filter before that)."""
+        if self._slots:
+            raise ValueError("load fills an empty index only")
+        saved.check()
+        self._resolve = resolve
+        n = len(saved.ids)
+        self._slots = list(saved.ids)
+        self._by_id = dict(zip(saved.ids, range(n), strict=True))
+        self._cols = np.asarray(saved.cols, dtype=np.float64).reshape(n, 9)
+        order = np.argsort(saved.box_of, kind="stable")
+        owners, boxes = saved.box_of[order], saved.boxes[order]
+        starts = np.searchsorted(owners, np.arange(n + 1))
+        for i in np.flatnonzero(starts[1:] > starts[:-1]):
+            self._saved_boxes[saved.ids[int(i)]] = boxes[starts[i] : starts[i + 1]]
+        points = (self._cols[:, 8].astype(np.int64) & 2) > 0
+        if len(self._saved_boxes) != int((~points).sum()):
+            raise ValueError("a saved index's shapes lack their boxes")
+        self.compact()
+
+    def save(self) -> SavedIndex:
+        """The live volumes as arrays, for :meth:`load` (unresolved slots stay so)."""
+        live = [i for i, v in enumerate(self._slots) if v is not None]
+        ids = [self._id(i) for i in live]
+        cols = self._cols[np.array(live, dtype=np.int64)].copy() if live else np.zeros((0, 9))
+        boxes: list[npt.NDArray[np.float64]] = []
+        owner: list[npt.NDArray[np.int64]] = []
+        for pos in np.flatnonzero((cols[:, 8].astype(np.int64) & 2) == 0):
+            b = self._boxes_of(live[int(pos)])
+            boxes.append(b)
+            owner.append(np.full(len(b), pos, dtype=np.int64))
+        return SavedIndex(
+            ids,
+            cols,
+            np.vstack(boxes) if boxes else np.zeros((0, 4)),
+            np.concatenate(owner) if owner else np.zeros(0, dtype=np.int64),
+        )
+
+    def _id(self, slot: int) -> str:
+        v = self._slots[slot]
+        if v is None:  # pragma: no cover - callers pass live slots
+            raise KeyError(slot)
+        return v if isinstance(v, str) else v.id
+
+    def _boxes_of(self, slot: int) -> npt.NDArray[np.float64]:
+        """The prefilter boxes of the (not point) volume in a live slot."""
+        v = self._slots[slot]
+        if isinstance(v, str):
+            return self._saved_boxes[v]
+        if v is None:  # pragma: no cover - callers pass live slots
+            raise KeyError(slot)
+        return np.array(geometry.prefilter_boxes(v.shape, v.reach_m), dtype=np.float64)
 
     def bulk_load(self, volumes: Iterable[Volume]) -> None:
         """Add many volumes and rebuild the tree once (fast path for start-up)."""
@@ -214,6 +311,7 @@ class VolumeIndex:
     def _kill(self, volume_id: str) -> None:
         slot = self._by_id.pop(volume_id, None)
         if slot is not None:
+            self._saved_boxes.pop(volume_id, None)
             self._slots[slot] = None
             self._cols[slot, 8] = 0.0
             self._dead += 1
@@ -225,25 +323,25 @@ class VolumeIndex:
         live = cols[alive]
         self._cols = np.zeros((len(live) + 2 * self.max_delta, 9))  # room for the delta
         self._cols[: len(live)] = live
-        kept = [v for v in self._slots if v is not None]
-        self._by_id = {v.id: i for i, v in enumerate(kept)}
-        self._slots = list(kept)
+        if self._dead or len(self._by_id) != len(self._slots):
+            kept: list[Volume | str | None] = [v for v in self._slots if v is not None]
+            ids = [v if isinstance(v, str) else v.id for v in kept if v is not None]
+            self._slots = kept
+            self._by_id = dict(zip(ids, range(len(ids)), strict=True))
         self._dead = 0
         cols = self._cols[: len(self._slots)]
         points = (cols[:, 8].astype(np.int64) & 2) > 0
         arr, owner = geometry.point_boxes(cols[points, 0], cols[points, 1], cols[points, 2])
         owner = np.flatnonzero(points)[owner]
-        more: list[tuple[float, float, float, float]] = []
-        more_owner: list[int] = []
+        more: list[npt.NDArray[np.float64]] = [arr]
+        more_owner: list[npt.NDArray[np.int64]] = [owner]
         for i in np.flatnonzero(~points):
-            v = self._slots[int(i)]
-            if v is not None:
-                for box in geometry.prefilter_boxes(v.shape, v.reach_m):
-                    more.append(box)
-                    more_owner.append(int(i))
-        if more:
-            arr = np.vstack([arr, np.array(more)])
-            owner = np.concatenate([owner, np.array(more_owner, dtype=np.int64)])
+            b = self._boxes_of(int(i))
+            more.append(b)
+            more_owner.append(np.full(len(b), i, dtype=np.int64))
+        if len(more) > 1:
+            arr = np.vstack(more)
+            owner = np.concatenate(more_owner)
         self._tree = shapely.STRtree(shapely.box(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3]))
         self._tree_slot = owner.astype(np.int64)
         self._delta_boxes, self._delta_slot = [], []
@@ -315,11 +413,11 @@ class VolumeIndex:
                 qs, planes, qa[points], c[points, 0], c[points, 1], reach[points]
             )
         if (~points).any():
-            shapes = [v.shape for v in (self._slots[int(j)] for j in slots[~points]) if v]
+            shapes = [v.shape for v in (self._volume(int(j)) for j in slots[~points]) if v]
             dist[~points] = _shape_distances_many(qs, planes, qa[~points], shapes, reach[~points])
         start, end = np.maximum(p[:, 3], c[:, 3]), np.minimum(p[:, 4], c[:, 4])
         for i in np.flatnonzero(dist <= reach):
-            other = self._slots[int(slots[i])]
+            other = self._volume(int(slots[i]))
             if other is not None:
                 hit = (other, float(dist[i]), float(reach[i]), float(start[i]), float(end[i]))
                 out[int(qa[i])].append(hit)

@@ -18,14 +18,23 @@ the change took (:meth:`Journal.undo_to`) instead of rebuilding it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from hotline.errors import InputError, NotFoundError, PermissionDeniedError
 
-from .engine import Conflict, Engine, Volume, VolumeIndex, activity_volume, site_volume
+from .engine import (
+    Conflict,
+    Engine,
+    SavedIndex,
+    Volume,
+    VolumeIndex,
+    activity_volume,
+    site_volume,
+)
 from .journal import Journal
 from .models import Activity, ActivityNotice, Site, SiteNotice
 
@@ -46,17 +55,111 @@ class Version:
     reconfirm_by: datetime | None = None
 
 
-@dataclass(slots=True)
-class Record:
-    """A site or activity with its history. ``versions[-1]`` is the current state."""
+class RecordSource(Protocol):
+    """Where a record loaded from a snapshot keeps its history until it is first read
+    (``deconfliction.snapshot``): record number ``at`` of a saved part."""
 
-    kind: Literal["site", "activity"]
-    id: str
-    owner: str
-    versions: list[Version] = field(default_factory=list)
+    def versions(self, at: int) -> list[Version]: ...
+
+    def notice_ids(self, at: int) -> list[str]: ...
+
+    def volume(self, at: int) -> Volume: ...
+
+    def raw(self, at: int) -> bytes: ...
+
+
+#: one record's history is decoded once, even when a reader thread (the map) and the
+#: writer ask for it at once
+_DECODE = threading.Lock()
+
+
+class Record:
+    """A site or activity with its history. ``versions[-1]`` is the current state.
+
+    A record loaded from a snapshot (:meth:`saved`) knows its id, owner, whether it is
+    live and its reconfirmation date; its versions are decoded when first read."""
+
+    __slots__ = ("_at", "_live", "_reconfirm", "_source", "_versions", "id", "kind", "owner")
+
+    def __init__(
+        self,
+        kind: Literal["site", "activity"],
+        id: str,
+        owner: str,
+        versions: list[Version] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.id = id
+        self.owner = owner
+        self._versions: list[Version] | None = [] if versions is None else versions
+        self._source: RecordSource | None = None
+        self._at = -1
+        self._live = False
+        self._reconfirm: str | None = None
+
+    @classmethod
+    def saved(
+        cls,
+        kind: Literal["site", "activity"],
+        id: str,
+        owner: str,
+        source: RecordSource,
+        at: int,
+        *,
+        live: bool,
+        reconfirm_by: str | None,
+    ) -> Record:
+        rec = cls(kind, id, owner)
+        rec._versions, rec._source, rec._at = None, source, at
+        rec._live, rec._reconfirm = live, reconfirm_by
+        return rec
+
+    @property
+    def versions(self) -> list[Version]:
+        got = self._versions
+        if got is None:
+            with _DECODE:
+                if self._versions is None and self._source is not None:
+                    self._versions = self._source.versions(self._at)
+                got = self._versions
+            if got is None:  # pragma: no cover - a saved record always has a source
+                raise RuntimeError(f"{self.kind} {self.id} has no history")
+        return got
+
+    def decode(self) -> None:
+        """Decode a saved record's history now (a caller that will read many records
+        under a lock the writer needs decodes them before taking it)."""
+        _ = self.versions
+
+    @property
+    def decoded(self) -> bool:
+        """Whether the versions are in memory (a saved record's are decoded on first use)."""
+        return self._versions is not None
+
+    def notice_ids(self) -> list[str]:
+        """The notice id of every version, in order (without decoding a saved record)."""
+        if self._versions is None and self._source is not None:
+            return self._source.notice_ids(self._at)
+        return [v.notice_id for v in self.versions]
+
+    def saved_item(self) -> bytes | None:
+        """The snapshot item this record was loaded from, while it is unchanged and not
+        decoded (None otherwise: encode it anew)."""
+        if self._versions is None and self._source is not None:
+            return self._source.raw(self._at)
+        return None
+
+    def saved_volume(self) -> Volume:
+        """The volume of the state this record was loaded in (for the index's slots
+        that still hold only an id)."""
+        if self._source is None:
+            raise KeyError(f"{self.kind} {self.id} was not loaded from a snapshot")
+        return self._source.volume(self._at)
 
     @property
     def live(self) -> bool:
+        if self._versions is None:
+            return self._live
         return self.versions[-1].payload is not None
 
     @property
@@ -65,7 +168,31 @@ class Record:
 
     @property
     def reconfirm_by(self) -> datetime | None:
+        if self._versions is None:
+            return None if self._reconfirm is None else datetime.fromisoformat(self._reconfirm)
         return self.versions[-1].reconfirm_by
+
+    def reconfirm_text(self) -> str | None:
+        """:attr:`reconfirm_by` in ISO 8601 (as saved), without decoding a saved record."""
+        if self._versions is None:
+            return self._reconfirm
+        t = self.versions[-1].reconfirm_by
+        return None if t is None else t.isoformat()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Record):
+            return NotImplemented
+        return (self.kind, self.id, self.owner, self.versions) == (
+            other.kind,
+            other.id,
+            other.owner,
+            other.versions,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass was
+
+    def __repr__(self) -> str:
+        return f"Record({self.kind!r}, {self.id!r}, {self.owner!r}, {self.versions!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +265,6 @@ class Registry:
         else:
             changes = self._apply_activity(notice, notified_by, at)
             self._notices[notice.notice_id] = ("activity", notice.activity_id)
-        self._acks[notice.notice_id] = {}
         self._undo(lambda: self._forget_notice(notice.notice_id))
         return changes
 
@@ -310,32 +436,70 @@ class Registry:
         conflicts: Iterable[Conflict],
         site_volumes: Iterable[Volume],
         activity_volumes: Iterable[Volume],
+        *,
+        site_index: SavedIndex | None = None,
+        activity_index: SavedIndex | None = None,
+        saved_notices: dict[str, tuple[str, str]] | None = None,
     ) -> None:
         """Fill an empty registry with a state saved by ``deconfliction.snapshot`` (every
         notice id of every version known, none acknowledged yet). Not journalled: a
-        registry is restored before anything else is applied to it."""
+        registry is restored before anything else is applied to it. A saved index
+        (``site_index``, ``activity_index``) stands for that kind's volumes: each is
+        built from its record (:meth:`Record.saved_volume`) when a check needs it;
+        ``saved_notices`` (notice id -> (kind, id)) are the notices of the records not
+        decoded (``Record.saved``)."""
         if self._sites or self._activities or self._notices:
             raise InputError("restore fills an empty registry only")
+        notices = self._notices
+        undecoded = 0
         for kind, rec in records:
             table = self._sites if kind == "site" else self._activities
             if rec.id in table:
                 raise InputError(f"{kind} {rec.id} is twice in the saved state")
             table[rec.id] = rec
+            if not rec.decoded:
+                undecoded += len(rec.notice_ids()) if saved_notices is None else 0
+                continue
+            key = (rec.kind, rec.id)
             for v in rec.versions:
-                if v.notice_id in self._notices:
+                if v.notice_id in notices:
                     raise InputError(f"notice {v.notice_id} is twice in the saved state")
-                self._notices[v.notice_id] = (rec.kind, rec.id)
-                self._acks[v.notice_id] = {}
+                notices[v.notice_id] = key
+        if undecoded:
+            raise InputError("records not decoded without their notices")
+        if saved_notices:
+            held = len(notices)
+            notices.update(saved_notices)
+            if len(notices) != held + len(saved_notices):
+                raise InputError("a notice is twice in the saved state")
         for c in conflicts:
             self._conflicts[c.key] = c
-        self._engine.sites.bulk_load(site_volumes)
-        self._engine.activities.bulk_load(activity_volumes)
+        for index, volumes, saved, table in (
+            (self._engine.sites, site_volumes, site_index, self._sites),
+            (self._engine.activities, activity_volumes, activity_index, self._activities),
+        ):
+            if saved is None:
+                index.bulk_load(volumes)
+                continue
+            live = sum(1 for r in table.values() if r.live)
+            if any(True for _ in volumes) or len(saved.ids) != live:
+                raise InputError("the saved index does not match the live records")
+            if not all(i in table and table[i].live for i in saved.ids):
+                raise InputError("the saved index holds a volume of no live record")
+            index.load(saved, self._saved_volume(table))
+
+    @staticmethod
+    def _saved_volume(table: dict[str, Record]) -> Callable[[str], Volume]:
+        def resolve(volume_id: str) -> Volume:
+            return table[volume_id].saved_volume()
+
+        return resolve
 
     def acknowledge(self, notice_id: str, recipient: str, at: datetime) -> None:
         """Record that ``recipient`` acknowledged a notice (the first time counts)."""
-        acks = self._acks.get(notice_id)
-        if acks is None:
+        if notice_id not in self._notices:
             raise NotFoundError(f"no notice {notice_id} in the registry")
+        acks = self._acks.setdefault(notice_id, {})
         if recipient not in acks:
             acks[recipient] = at
             self._undo(lambda: self._unacknowledge(acks, recipient))
@@ -366,9 +530,9 @@ class Registry:
 
     def acknowledgements(self, notice_id: str) -> dict[str, datetime]:
         """Recipient station -> time of its acknowledgement of the notice."""
-        if notice_id not in self._acks:
+        if notice_id not in self._notices:
             raise NotFoundError(f"no notice {notice_id} in the registry")
-        return dict(self._acks[notice_id])
+        return dict(self._acks.get(notice_id, {}))
 
     def unacknowledged(self, notice_id: str, recipients: Iterable[str]) -> list[str]:
         """The recipients that have not acknowledged the notice yet."""
@@ -398,6 +562,10 @@ class Registry:
     def site_volumes(self) -> list[Volume]:
         return self._engine.sites.volumes()
 
+    def saved_index(self, kind: Literal["site", "activity"]) -> SavedIndex:
+        """The index of live sites or activities as arrays, for a snapshot."""
+        return (self._engine.sites if kind == "site" else self._engine.activities).save()
+
     def snapshot(self) -> dict[str, Any]:
         """Everything the projection holds, as plain comparable values."""
 
@@ -421,6 +589,6 @@ class Registry:
         return {
             "sites": {k: rec(v) for k, v in sorted(self._sites.items())},
             "activities": {k: rec(v) for k, v in sorted(self._activities.items())},
-            "acks": {k: dict(sorted(v.items())) for k, v in sorted(self._acks.items())},
+            "acks": {k: dict(sorted(self._acks.get(k, {}).items())) for k in sorted(self._notices)},
             "conflicts": self.conflicts(),
         }

@@ -2,27 +2,38 @@
 
 Owns the encoding of a :class:`~hotline.deconfliction.registry.Registry` (every site and
 activity with all its versions and the densified footprint of its live version, and the
-open conflicts) as a sequence of JSON-ready items, and :class:`RegistryLoader`, which
-builds an equal registry from them without parsing a single notice again: payloads are
-re-made as ``model_construct`` would (faster) from what ``model_dump`` gave (they were checked when
-their notice was applied) and footprints from their stored coordinates, then every
-volume goes into the index in one bulk load. Acknowledgements are not encoded (the
-caller replays them from the store). Pure: no I/O, no clock. Whether a snapshot may be
-used at all (its digest, the ledger entry it is valid to) is the caller's decision;
-this module trusts its input only to be what :func:`encode` produced, and raises
-ValueError, KeyError, TypeError or IndexError on anything else.
+open conflicts) and :class:`RegistryLoader`, which builds an equal registry from it
+without parsing a single notice again: payloads are re-made as ``model_construct`` would
+(faster) from what ``model_dump`` gave (they were checked when their notice was applied)
+and footprints from their stored coordinates. Acknowledgements are not encoded (the
+caller replays them from the store).
+
+Two encodings. :func:`encode` gives one JSON item per record and conflict, decoded at
+once. :func:`encode_chunks` (what a station stores) gives chunks of a JSON header and a
+byte blob: per chunk of records, their ids, owners, live flags, reconfirmation dates and
+notice ids as columns, and each record's item as bytes in the blob, decoded only when
+the record is first read (:class:`SavedRecords`); per index, the volumes' columns and
+the prefilter boxes of the shapes as arrays (:class:`~.engine.SavedIndex`), so that the
+index is rebuilt without building one volume. A record still undecoded is written back
+as the bytes it came from. Pure: no I/O, no clock. Whether a snapshot may be used at
+all (its digest, the ledger entry it is valid to) is the caller's decision; this module
+trusts its input only to be what it produced, and raises ValueError, KeyError,
+TypeError or IndexError on anything else (a record's own bytes are checked when they
+are decoded, under the caller's digest).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel
 
-from .engine import Conflict, Volume, activity_volume, site_volume
+from .engine import Conflict, SavedIndex, Volume, activity_volume, site_volume
 from .geometry import Shape
 from .journal import Journal
 from .models import Activity, AltitudeBand, GeoJSONGeometry, Site, TimeWindow
@@ -31,6 +42,11 @@ from .registry import Record, Registry, Version
 Item = list[Any]
 M = TypeVar("M", bound=BaseModel)
 _KINDS = ("point", "line", "polygon")
+#: a chunk: its JSON header items and its blob
+Chunk = tuple[list[Item], bytes]
+RECORDS = "RS"
+INDEX = "IX"
+_TAGS: dict[str, Literal["site", "activity"]] = {"S": "site", "A": "activity"}
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -197,6 +213,9 @@ class RegistryLoader:
         self._activity_volumes: list[Volume] = []
         self._conflicts: list[Conflict] = []
         self._records: list[tuple[str, Record]] = []
+        self._lazy: set[str] = set()
+        self._notices: dict[str, tuple[str, str]] = {}
+        self._saved: dict[str, SavedIndex] = {}
 
     def add(self, item: Item) -> None:
         tag = item[0]
@@ -208,31 +227,230 @@ class RegistryLoader:
             raise ValueError(f"unknown registry item {tag!r}")
 
     def _add_record(self, item: Item) -> None:
-        tag, oid, owner, versions, shape = item
-        site = tag == "S"
-        kind = "site" if site else "activity"
-        rec = Record("site" if site else "activity", str(oid), str(owner))
-        for number, notice_id, action, by, at, payload, reconfirm in versions:
-            body: Site | Activity | None = None
-            if payload is not None:
-                body = _site(payload) if site else _activity(payload)
-            when, until = _when(at), _dt(reconfirm)
-            version = Version(int(number), str(notice_id), str(action), str(by), when, body, until)
-            rec.versions.append(version)
-        if not rec.versions:
-            raise ValueError(f"{kind} {oid} has no version")
-        cur = rec.current
-        if (shape is None) != (cur is None):
-            raise ValueError(f"{kind} {oid}: footprint and live state disagree")
-        if isinstance(cur, Site):
-            self._site_volumes.append(site_volume(rec.id, rec.owner, cur, decode_shape(shape)))
-        elif isinstance(cur, Activity):
-            volume = activity_volume(rec.id, rec.owner, cur, decode_shape(shape))
-            self._activity_volumes.append(volume)
+        kind, oid, owner, versions, volume = _decode_record(item)
+        rec = Record(kind, oid, owner, versions)
+        if volume is not None:
+            (self._site_volumes if kind == "site" else self._activity_volumes).append(volume)
         self._records.append((kind, rec))
+
+    def add_chunk(self, header: Item, blob: bytes) -> None:
+        """A chunk item of :func:`encode_chunks` (``RS`` records, ``IX`` an index) with
+        its chunk's blob."""
+        tag = header[0]
+        if tag == RECORDS:
+            self._add_records(header, blob)
+        elif tag == INDEX:
+            self._add_index(header, blob)
+        else:
+            raise ValueError(f"unknown registry chunk {tag!r}")
+
+    def _add_records(self, header: Item, blob: bytes) -> None:
+        _, kind_v, ids, owners, live, reconfirm, notices, counts, lengths = header
+        kind = _kind(kind_v)
+        n = len(ids)
+        if not len(owners) == len(live) == len(reconfirm) == len(counts) == len(lengths) == n:
+            raise ValueError("a records chunk's columns differ in length")
+        check_strings(ids, owners, notices)
+        if not all(r is None or type(r) is str for r in reconfirm):
+            raise TypeError("a reconfirmation date is a string or null")
+        off = _offsets(lengths, len(blob))
+        noff = _offsets(counts, len(notices))
+        per = np.diff(noff)
+        if int(per.min(initial=1)) < 1:
+            raise ValueError("a record has no version")
+        if not all(type(x) is bool for x in live):
+            raise TypeError("a live flag is a boolean")
+        source = SavedRecords(kind, blob, off, ids, notices, noff, live)
+        self._lazy.add(kind)
+        saved = Record.saved
+        self._records.extend(
+            (kind, saved(kind, oid, by, source, i, live=up, reconfirm_by=until))
+            for i, (oid, by, up, until) in enumerate(zip(ids, owners, live, reconfirm, strict=True))
+        )
+        keys = [(kind, oid) for oid in ids]
+        if int(per.max(initial=1)) > 1:
+            keys = [k for k, c in zip(keys, per.tolist(), strict=True) for _ in range(c)]
+        held = len(self._notices)
+        self._notices.update(zip(notices, keys, strict=True))
+        if len(self._notices) != held + len(notices):
+            raise ValueError("a notice is twice in the saved state")
+
+    def _add_index(self, header: Item, blob: bytes) -> None:
+        _, kind_v, ids, boxes = header
+        kind = _kind(kind_v)
+        check_strings(ids)
+        n, m = len(ids), int(boxes)
+        if m < 0 or len(blob) != 72 * n + 40 * m:
+            raise ValueError("an index chunk's blob does not match its sizes")
+        if kind in self._saved:
+            raise ValueError(f"the {kind} index is twice in the saved state")
+        self._saved[kind] = SavedIndex(
+            list(ids),
+            np.frombuffer(blob, dtype="<f8", count=9 * n).reshape(n, 9),
+            np.frombuffer(blob, dtype="<f8", count=4 * m, offset=72 * n).reshape(m, 4),
+            np.frombuffer(blob, dtype="<i8", count=m, offset=72 * n + 32 * m).astype(np.int64),
+        )
 
     def finish(self) -> Registry:
         """The registry (the loader must not be used afterwards)."""
+        for kind in self._lazy - self._saved.keys():
+            if any(k == kind and r.live for k, r in self._records):
+                raise ValueError(f"live {kind} records without their index")
         self._reg.restore(self._records, self._conflicts, self._site_volumes,
-                          self._activity_volumes)  # fmt: skip
+                          self._activity_volumes, site_index=self._saved.get("site"),
+                          activity_index=self._saved.get("activity"),
+                          saved_notices=self._notices)  # fmt: skip
         return self._reg
+
+
+def _kind(v: object) -> Literal["site", "activity"]:
+    if v == "site":
+        return "site"
+    if v == "activity":
+        return "activity"
+    raise ValueError(f"unknown record kind {v!r}")
+
+
+def check_strings(*columns: Sequence[object]) -> None:
+    for col in columns:
+        if not isinstance(col, list) or not all(type(x) is str for x in col):
+            raise TypeError("a column of strings expected")
+
+
+def _offsets(lengths: Sequence[object], total: int) -> npt.NDArray[np.int64]:
+    """Start offsets (n + 1) of consecutive pieces of the given lengths, which must add
+    up to ``total``."""
+    arr = np.asarray(lengths)
+    if arr.ndim != 1 or (len(arr) and arr.dtype.kind != "i"):
+        raise TypeError("a length is an integer")
+    arr = arr.astype(np.int64)
+    if (arr < 0).any() or int(arr.sum()) != total:
+        raise ValueError("lengths do not add up to what they describe")
+    return np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(arr)])
+
+
+def _decode_record(
+    item: Item,
+) -> tuple[Literal["site", "activity"], str, str, list[Version], Volume | None]:
+    """A record item's kind, id, owner, versions and the volume of its live state."""
+    tag, oid, owner, versions, shape = item
+    kind = _TAGS[tag]
+    oid, owner = str(oid), str(owner)
+    out: list[Version] = []
+    for number, notice_id, action, by, at, payload, reconfirm in versions:
+        body: Site | Activity | None = None
+        if payload is not None:
+            body = _site(payload) if kind == "site" else _activity(payload)
+        when, until = _when(at), _dt(reconfirm)
+        out.append(Version(int(number), str(notice_id), str(action), str(by), when, body, until))
+    if not out:
+        raise ValueError(f"{kind} {oid} has no version")
+    cur = out[-1].payload
+    if (shape is None) != (cur is None):
+        raise ValueError(f"{kind} {oid}: footprint and live state disagree")
+    volume: Volume | None = None
+    if isinstance(cur, Site):
+        volume = site_volume(oid, owner, cur, decode_shape(shape))
+    elif isinstance(cur, Activity):
+        volume = activity_volume(oid, owner, cur, decode_shape(shape))
+    return kind, oid, owner, out, volume
+
+
+class SavedRecords:
+    """One chunk of saved records: each record's item as bytes, decoded on first use
+    (the :class:`~.registry.RecordSource` of the records made from it)."""
+
+    __slots__ = ("_blob", "_ids", "_kind", "_live", "_noff", "_notices", "_off")
+
+    def __init__(
+        self,
+        kind: Literal["site", "activity"],
+        blob: bytes,
+        offsets: npt.NDArray[np.int64],
+        ids: list[str],
+        notices: list[str],
+        notice_offsets: npt.NDArray[np.int64],
+        live: list[bool],
+    ) -> None:
+        self._kind, self._blob, self._off, self._ids = kind, blob, offsets, ids
+        self._notices, self._noff, self._live = notices, notice_offsets, live
+
+    def raw(self, at: int) -> bytes:
+        return self._blob[int(self._off[at]) : int(self._off[at + 1])]
+
+    def notice_ids(self, at: int) -> list[str]:
+        return self._notices[int(self._noff[at]) : int(self._noff[at + 1])]
+
+    def _decoded(self, at: int) -> tuple[list[Version], Volume | None]:
+        kind, oid, _owner, versions, volume = _decode_record(json.loads(self.raw(at)))
+        if kind != self._kind or oid != self._ids[at]:
+            raise ValueError(f"saved {self._kind} {self._ids[at]} holds another record")
+        if [v.notice_id for v in versions] != self.notice_ids(at):
+            raise ValueError(f"saved {kind} {oid}: its notices differ from the header's")
+        if (volume is not None) != self._live[at]:
+            raise ValueError(f"saved {kind} {oid}: live or not, unlike the header says")
+        return versions, volume
+
+    def versions(self, at: int) -> list[Version]:
+        return self._decoded(at)[0]
+
+    def volume(self, at: int) -> Volume:
+        volume = self._decoded(at)[1]
+        if volume is None:
+            raise ValueError(f"saved {self._kind} {self._ids[at]} is not live")
+        return volume
+
+
+def encode_chunks(reg: Registry, per: int = 20_000) -> Iterator[Chunk]:
+    """The registry as chunks (``RS`` records, ``IX`` indexes, ``C`` conflicts), at most
+    ``per`` records or conflicts a chunk; a record loaded from a snapshot and not
+    decoded since is written as the bytes it came from."""
+    for tag, kind in _TAGS.items():
+        recs = reg.sites(include_ended=True) if kind == "site" else reg.activities(
+            include_ended=True
+        )
+        for start in range(0, len(recs), per):
+            yield _records_chunk(reg, tag, kind, recs[start : start + per])
+    for kind in _TAGS.values():
+        saved = reg.saved_index(kind)
+        blob = b"".join(
+            (
+                np.ascontiguousarray(saved.cols, dtype="<f8").tobytes(),
+                np.ascontiguousarray(saved.boxes, dtype="<f8").tobytes(),
+                np.ascontiguousarray(saved.box_of, dtype="<i8").tobytes(),
+            )
+        )
+        yield [[INDEX, kind, saved.ids, len(saved.boxes)]], blob
+    conflicts = reg.conflicts()
+    for start in range(0, len(conflicts), per):
+        yield [encode_conflict(c) for c in conflicts[start : start + per]], b""
+
+
+def _records_chunk(
+    reg: Registry, tag: str, kind: Literal["site", "activity"], recs: list[Record]
+) -> Chunk:
+    raws: list[bytes] = []
+    notices: list[str] = []
+    counts: list[int] = []
+    for rec in recs:
+        raw = rec.saved_item()
+        if raw is None:
+            v = reg.site_volume(rec.id) if kind == "site" else reg.activity_volume(rec.id)
+            item = _record(tag, rec, None if v is None else v.shape)
+            raw = json.dumps(item, separators=(",", ":")).encode()
+        raws.append(raw)
+        ids = rec.notice_ids()
+        notices.extend(ids)
+        counts.append(len(ids))
+    header = [
+        RECORDS,
+        kind,
+        [r.id for r in recs],
+        [r.owner for r in recs],
+        [r.live for r in recs],
+        [r.reconfirm_text() for r in recs],
+        notices,
+        counts,
+        [len(b) for b in raws],
+    ]
+    return [header], b"".join(raws)

@@ -76,9 +76,12 @@ NOTICE_TYPES = ("site_notice", "activity_notice", "concern")
 
 #: the meaning of a registry snapshot's items; a snapshot of another format is not used
 #: (raise it whenever the items, or what the projection derives from the ledger, change)
-SNAPSHOT_FORMAT = 1
-#: items per compressed part of a snapshot
+SNAPSHOT_FORMAT = 2
+#: items (records, for a chunk of records) per compressed part of a snapshot
 SNAPSHOT_PART_ITEMS = 20_000
+#: a part's body: zlib of (this many bytes giving the length of its JSON header, the
+#: header: a list of items, then the blob its ``RS`` or ``IX`` item describes)
+_HEADER_LEN = 8
 #: errors a snapshot that does not decode raises (it is then ignored: full replay)
 _SNAPSHOT_ERRORS = (ValueError, KeyError, TypeError, IndexError, zlib.error, HotlineError)
 
@@ -512,7 +515,7 @@ class RegistryProjection:
             if leaf is None:
                 return None
             with _collector_paused():
-                bodies = [zlib.compress(json.dumps(p).encode(), 1) for p in self._parts()]
+                bodies = [_part_body(items, blob) for items, blob in self._parts()]
         head = snapshot_store.SnapshotHead(
             SNAPSHOT_FORMAT, self.snapshot_fingerprint(), idx, leaf, len(bodies),
             _digest(bodies), now_us,
@@ -521,7 +524,7 @@ class RegistryProjection:
         return idx
 
     def _items(self) -> Iterator[list[Any]]:
-        yield from saved.encode(self.registry)
+        """The items besides the registry's own chunks."""
         for t in self.concerns.all():
             steps = [[s.model_dump_json(exclude_unset=True), by, at.isoformat()]
                      for s, by, at in t.steps]  # fmt: skip
@@ -532,18 +535,22 @@ class RegistryProjection:
             yield ["O", conflict, oc.opened_at.isoformat(), draft, oc.notice_id]
         for refused in self.refused:
             yield ["R", refused]
-        yield from (["M", k, v] for k, v in self._notice_of_message.items())
-        yield from (["P", k, v] for k, v in self._applied.items())
+        for tag, table in (("M", self._notice_of_message), ("P", self._applied)):
+            keys = list(table)
+            for at in range(0, len(keys), SNAPSHOT_PART_ITEMS):
+                chunk = keys[at : at + SNAPSHOT_PART_ITEMS]
+                yield [tag + "C", chunk, [table[k] for k in chunk]]
 
-    def _parts(self) -> Iterator[list[list[Any]]]:
+    def _parts(self) -> Iterator[saved.Chunk]:
+        yield from saved.encode_chunks(self.registry, SNAPSHOT_PART_ITEMS)
         part: list[list[Any]] = []
         for item in self._items():
             part.append(item)
             if len(part) >= SNAPSHOT_PART_ITEMS:
-                yield part
+                yield part, b""
                 part = []
         if part:
-            yield part
+            yield part, b""
 
     def _load_snapshot(self, conn: Connection) -> int:
         """Install the stored snapshot; returns the ledger index it is valid to, or -1
@@ -578,13 +585,13 @@ class RegistryProjection:
         )
         threads: list[ConcernThread] = []
         for i in range(len(bodies)):
-            items = json.loads(zlib.decompress(bodies[i]))
+            items, blob = _part_items(bodies[i])
             bodies[i] = b""  # free each part once decoded
-            if not isinstance(items, list):
-                raise ValueError("a part is a list of items")
             for item in items:
                 tag = item[0]
-                if tag in ("S", "A", "C"):
+                if tag in (saved.RECORDS, saved.INDEX):
+                    loader.add_chunk(item, blob)
+                elif tag == "C":
                     loader.add(item)
                 elif tag == "T":
                     _, cid, raised_by, state, steps = item
@@ -604,10 +611,13 @@ class RegistryProjection:
                     if not isinstance(item[1], dict):
                         raise ValueError("a refusal is an object")
                     self.refused.append(item[1])
-                elif tag == "M":
-                    self._notice_of_message[str(item[1])] = str(item[2])
-                elif tag == "P":
-                    self._applied[str(item[1])] = str(item[2])
+                elif tag in ("MC", "PC"):
+                    _, keys, values = item
+                    if len(keys) != len(values):
+                        raise ValueError("a column item's columns differ in length")
+                    saved.check_strings(keys, values)
+                    table = self._notice_of_message if tag == "MC" else self._applied
+                    table.update(zip(keys, values, strict=True))
                 else:
                     raise ValueError(f"unknown snapshot item {tag!r}")
         self.concerns.restore(threads)
@@ -688,6 +698,23 @@ class RegistryProjection:
             except HotlineError as exc:
                 raise ImportFileError(f"feature {i} ({n.site_id}): {exc.message}") from None
         return notices
+
+
+def _part_body(items: list[list[Any]], blob: bytes) -> bytes:
+    header = json.dumps(items, separators=(",", ":")).encode()
+    return zlib.compress(len(header).to_bytes(_HEADER_LEN, "big") + header + blob, 1)
+
+
+def _part_items(body: bytes) -> tuple[list[list[Any]], bytes]:
+    """A part's header items and its blob (ValueError, zlib.error: not a part)."""
+    raw = zlib.decompress(body)
+    n = int.from_bytes(raw[:_HEADER_LEN], "big")
+    if len(raw) < _HEADER_LEN or n > len(raw) - _HEADER_LEN:
+        raise ValueError("a part's header is longer than the part")
+    items = json.loads(raw[_HEADER_LEN : _HEADER_LEN + n])
+    if not isinstance(items, list) or not all(isinstance(i, list) and i for i in items):
+        raise ValueError("a part's header is a list of items")
+    return items, raw[_HEADER_LEN + n :]
 
 
 @contextlib.contextmanager
