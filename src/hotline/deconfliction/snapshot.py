@@ -406,8 +406,8 @@ def encode_chunks(reg: Registry, per: int = 20_000) -> Iterator[Chunk]:
     ``per`` records or conflicts a chunk; a record loaded from a snapshot and not
     decoded since is written as the bytes it came from."""
     for tag, kind in _TAGS.items():
-        recs = reg.sites(include_ended=True) if kind == "site" else reg.activities(
-            include_ended=True
+        recs = (
+            reg.sites(include_ended=True) if kind == "site" else reg.activities(include_ended=True)
         )
         for start in range(0, len(recs), per):
             yield _records_chunk(reg, tag, kind, recs[start : start + per])
