@@ -958,7 +958,10 @@ def test_a_registry_loaded_from_its_snapshot_equals_the_replayed_one(run_pair: A
             after = _reload(s, use_snapshot=True)
             assert 0 < after < total == _typed(s)  # the snapshot was used
             assert _full_view(s) == replayed, s.line.station_id
-            # and it goes on alike: one more notice gives the same conflict on both
+            _reload(s, use_snapshot=True)  # the saved records stay undecoded until read
+            records = s.registry.registry.sites(include_ended=True)
+            assert any(not r.decoded for r in records)
+        # and it goes on alike: one more notice gives the same conflict on both
         await p.alpha.deconfliction.send_data(activity_notice("later", point=away(4.0, 0.0)))
         await p.flush()
         for s in (p.alpha, p.bravo):
