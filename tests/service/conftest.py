@@ -26,7 +26,7 @@ from hotline.station import Station
 from hotline.store import schema
 from hotline.wire.envelope import Precedence
 from hotline.wire.messages import MessagePayload
-from tests.conftest import fresh_pg_database
+from tests.conftest import fresh_pg_database, migrated_sqlite
 from tests.crypto.helpers import new_identity
 
 
@@ -103,7 +103,7 @@ def run_pair(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callabl
     stack = contextlib.ExitStack()
     for name in ("alpha", "bravo"):
         if kind == "sqlite":
-            urls[name] = f"sqlite:///{tmp_path / (name + '.db')}"
+            urls[name] = migrated_sqlite(tmp_path / (name + ".db"))
         else:
             urls[name] = stack.enter_context(fresh_pg_database())
 
@@ -134,7 +134,7 @@ def new_id() -> str:
 def station_with_bravo(root: Path) -> Station:
     """One SQLite station, alpha, with peer bravo and its writer running: for tests of
     claims and garbage that are not about the store kind. The caller closes it."""
-    s = Settings(data_dir=root, database_url=f"sqlite:///{root / 'alpha.db'}")
+    s = Settings(data_dir=root, database_url=migrated_sqlite(root / "alpha.db"))
     station = Station(s, make_identity("alpha"), FakeClock())
     _card, unit = station.line.peer_add_unit(make_identity("bravo").card().to_text(), "t")
     station.writer.run_sync(unit)

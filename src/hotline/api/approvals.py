@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hotline.api.auth import allowed
 from hotline.api.openapi import errors
+from hotline.api.routers import api_router
 from hotline.api.shapes import PrecedenceName
 from hotline.errors import NotFoundError
 from hotline.service import approvals
@@ -95,7 +96,7 @@ class RefuseRequest(BaseModel):
 
 
 def approvals_router(line: Line) -> APIRouter:
-    router = APIRouter(prefix="/api/v1/approvals", tags=["approvals"])
+    router = api_router(prefix="/api/v1/approvals", tags=["approvals"])
     ctx = line.ctx
 
     def read(fn: Any, *args: Any, **kw: Any) -> Any:

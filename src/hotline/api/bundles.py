@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hotline.api.auth import allowed
 from hotline.api.openapi import errors
 from hotline.api.peer import read_limited
+from hotline.api.routers import api_router
 from hotline.crypto.card import STATION_ID_PATTERN
 from hotline.link.bundles import Bundles, Exported
 from hotline.service.roles import Action, Principal
@@ -98,7 +99,7 @@ def _record(r: store.BundleRow) -> BundleRecord:
 
 
 def bundles_router(bundles: Bundles, auth: Any) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", dependencies=[Depends(auth)], tags=["bundles"])
+    router = api_router(prefix="/api/v1", dependencies=[Depends(auth)], tags=["bundles"])
     Admin = Annotated[Principal, Depends(allowed(Action.PEERS))]
     line = bundles.line
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hotline.api.auth import allowed
 from hotline.api.openapi import errors
+from hotline.api.routers import api_router
 from hotline.errors import NotFoundError
 from hotline.service import channels
 from hotline.service.line import Line
@@ -115,7 +116,7 @@ def recipient(row: dict[str, Any]) -> GroupRecipient:
 
 
 def channels_router(line: Line, auth: Any) -> APIRouter:
-    router = APIRouter(prefix="/api/v1/channels", dependencies=[Depends(auth)], tags=["channels"])
+    router = api_router(prefix="/api/v1/channels", dependencies=[Depends(auth)], tags=["channels"])
     ctx = line.ctx
 
     def answered(a: channels.Answered) -> ChannelAnswer:

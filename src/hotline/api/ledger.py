@@ -15,6 +15,7 @@ from pydantic import Field
 from hotline.api import shapes
 from hotline.api.auth import allowed
 from hotline.api.openapi import errors
+from hotline.api.routers import api_router
 from hotline.errors import InputError, NotFoundError
 from hotline.ledger import merkle
 from hotline.ledger.note import NoteSigner
@@ -26,7 +27,7 @@ from hotline.store import reads, tree
 
 
 def ledger_router(line: Line, auth: Any) -> APIRouter:
-    router = APIRouter(
+    router = api_router(
         prefix="/api/v1/ledger",
         dependencies=[Depends(auth), Depends(allowed(Action.READ))],
         tags=["ledger"],
@@ -127,7 +128,7 @@ class Transcript(shapes.Shape):
 
 
 def transcript_router(line: Line, auth: Any) -> APIRouter:
-    router = APIRouter(
+    router = api_router(
         prefix="/api/v1",
         dependencies=[Depends(auth), Depends(allowed(Action.EXPORT))],
         tags=["ledger"],

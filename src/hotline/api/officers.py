@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hotline.api.auth import allowed
 from hotline.api.openapi import errors
+from hotline.api.routers import api_router
 from hotline.service.officerbook import CSRF_COOKIE, SESSION_COOKIE, session_id_of
 from hotline.service.officers import (
     MAX_PASSWORD,
@@ -177,7 +178,7 @@ def me_of(p: Principal) -> Me:
 def officers_router(officers: Officers, auth: Any) -> APIRouter:
     """The routes; ``auth`` is the operator app's principal dependency (it names the
     bearer scheme in the spec). Login has none: the gate admits it (``LOGIN_ROUTE``)."""
-    router = APIRouter(prefix="/api/v1", tags=["officers"])
+    router = api_router(prefix="/api/v1", tags=["officers"])
     Who = Annotated[Principal, Depends(auth)]
     Admin = Annotated[Principal, Depends(allowed(Action.OFFICERS))]
     ttl = officers.ctx.settings.session_ttl_s

@@ -43,6 +43,7 @@ from hotline.api.registry import (
     NOTICES_PATH,
     registry_router,
 )
+from hotline.api.routers import include
 from hotline.api.search import search_router
 from hotline.api.stages import MessageStages, MessageSummary, stages_router
 from hotline.api.standby import HEALTH_PATH, Health, health_router
@@ -166,21 +167,21 @@ def create_operator_app(
         return principal(request)
 
     Auth = Depends(auth)
-    app.include_router(health_router(health or _single(line)))
-    app.include_router(ledger_router(line, auth))
-    app.include_router(transcript_router(line, auth))
-    app.include_router(approvals_router(line))
-    app.include_router(watch_router(line))
-    app.include_router(stages_router(line, auth))
-    app.include_router(search_router(line, auth))
-    app.include_router(officers_router(officers, auth))
-    app.include_router(suspension_router(line))
-    app.include_router(channels_router(line, auth))
-    app.include_router(bundles_router(Bundles(line), auth))
+    include(app, health_router(health or _single(line)))
+    include(app, ledger_router(line, auth))
+    include(app, transcript_router(line, auth))
+    include(app, approvals_router(line))
+    include(app, watch_router(line))
+    include(app, stages_router(line, auth))
+    include(app, search_router(line, auth))
+    include(app, officers_router(officers, auth))
+    include(app, suspension_router(line))
+    include(app, channels_router(line, auth))
+    include(app, bundles_router(Bundles(line), auth))
     if deconfliction is not None:
-        app.include_router(registry_router(deconfliction, auth))
+        include(app, registry_router(deconfliction, auth))
     if peer_admin is not None:
-        app.include_router(peers_router(line, peer_admin, auth))
+        include(app, peers_router(line, peer_admin, auth))
     if s.console_enabled:
         install_console(app, line, officers, deconfliction)
     now = line.clock.now_us

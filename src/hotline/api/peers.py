@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from hotline.api.auth import allowed
+from hotline.api.routers import api_router
 from hotline.crypto import primitives
 from hotline.crypto.card import STATION_ID_PATTERN, SignedCard, parse_card, safety_number
 from hotline.errors import InputError
@@ -56,7 +57,7 @@ class PeerRekeyed(BaseModel):
 
 
 def peers_router(line: Line, admin: PeerAdmin, auth: Any) -> APIRouter:
-    router = APIRouter(prefix="/api/v1/peers", dependencies=[Depends(auth)], tags=["peers"])
+    router = api_router(prefix="/api/v1/peers", dependencies=[Depends(auth)], tags=["peers"])
     Admin = Annotated[Principal, Depends(allowed(Action.PEERS))]
 
     @router.delete("/{station_id}", operation_id="remove_peer")

@@ -19,6 +19,7 @@ from hotline.api import shapes
 from hotline.api.auth import allowed
 from hotline.api.openapi import errors
 from hotline.api.peer import read_limited
+from hotline.api.routers import api_router
 from hotline.service.acting import acting
 from hotline.service.notices import Deconfliction
 from hotline.service.registry import (
@@ -83,7 +84,7 @@ def _documented(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", dependencies=[Depends(auth)], tags=["deconfliction"])
+    router = api_router(prefix="/api/v1", dependencies=[Depends(auth)], tags=["deconfliction"])
     proj = dc.projection
     Read = [Depends(allowed(Action.READ))]
     Sender = Annotated[Principal, Depends(allowed(Action.SEND))]

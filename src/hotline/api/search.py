@@ -17,6 +17,7 @@ from pydantic import Field
 
 from hotline.api.auth import allowed
 from hotline.api.openapi import errors
+from hotline.api.routers import api_router
 from hotline.api.shapes import PrecedenceName, Shape
 from hotline.service import channels, printlog, search
 from hotline.service.line import Line
@@ -124,7 +125,7 @@ MEDIA = {"text": "text/plain", "md": "text/markdown", "html": "text/html"}
 
 
 def search_router(line: Line, auth: Any) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", dependencies=[Depends(auth)], tags=["history"])
+    router = api_router(prefix="/api/v1", dependencies=[Depends(auth)], tags=["history"])
 
     @router.get("/search", responses=errors(403))
     async def search_messages(

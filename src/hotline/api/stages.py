@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hotline.api import shapes
 from hotline.api.auth import allowed
 from hotline.api.openapi import errors
+from hotline.api.routers import api_router
 from hotline.errors import NotFoundError
 from hotline.service import actions, channels, queries, stages
 from hotline.service.line import Line
@@ -116,7 +117,7 @@ class ActionItemShape(Shape):
 
 
 def stages_router(line: Line, auth: Any) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", dependencies=[Depends(auth)], tags=["stages"])
+    router = api_router(prefix="/api/v1", dependencies=[Depends(auth)], tags=["stages"])
     ctx = line.ctx
 
     def read(fn: Any, *args: Any) -> Any:

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from hotline.api.openapi import errors
+from hotline.api.routers import api_router
 
 HEALTH_PATH = "/health"
 ACTIVE_HEADER = "X-Hotline-Active"
@@ -44,7 +45,7 @@ class Health(BaseModel):
 
 
 def health_router(health: Callable[[], Health]) -> APIRouter:
-    router = APIRouter()
+    router = api_router()
 
     @router.get(
         HEALTH_PATH,

@@ -19,6 +19,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from hotline.api.auth import allowed
 from hotline.api.openapi import errors
+from hotline.api.routers import api_router
 from hotline.service import dissemination, suspension
 from hotline.service.line import Line
 from hotline.service.roles import Action, Principal
@@ -123,7 +124,7 @@ class Dissemination(BaseModel):
 
 
 def suspension_router(line: Line) -> APIRouter:
-    router = APIRouter(tags=["suspension"])
+    router = api_router(tags=["suspension"])
     ctx = line.ctx
 
     def read(fn: Any, *args: Any) -> Any:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hotline.api.auth import allowed
 from hotline.api.openapi import errors
+from hotline.api.routers import api_router
 from hotline.api.shapes import PrecedenceName, Shape
 from hotline.service import escalation, handover, rota
 from hotline.service.line import Line
@@ -129,7 +130,7 @@ def watch_router(line: Line) -> APIRouter:
     """The routes. Who is asking is the gate's principal (``allowed``), an officer's token
     as much as the station's; the bearer scheme is declared for the spec only."""
     bearer = Depends(HTTPBearer(auto_error=False))
-    router = APIRouter(prefix="/api/v1", dependencies=[bearer], tags=["watch"])
+    router = api_router(prefix="/api/v1", dependencies=[bearer], tags=["watch"])
     ctx = line.ctx
 
     def read(fn: Any) -> Any:

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
+from hotline.api.routers import include
 from hotline.console import handover, pages, record, search, wall
 from hotline.console.concerns import concerns_router
 from hotline.console.context import Console
@@ -58,7 +59,7 @@ def install_console(
         StaticFiles(packages=[("hotline.console", "static")]),
         name="static",
     )
-    app.include_router(pages.pages_router(console))
+    include(app, pages.pages_router(console))
     for area in AREAS:
-        app.include_router(area(console))
+        include(app, area(console))
     return console

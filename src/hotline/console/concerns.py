@@ -18,6 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
+from hotline.api.routers import api_router
 from hotline.console.context import Console
 from hotline.service import registryview
 
@@ -26,7 +27,7 @@ IDENT = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
 
 
 def concerns_router(console: Console) -> APIRouter:
-    router = APIRouter(prefix="/console", include_in_schema=False)
+    router = api_router(prefix="/console", include_in_schema=False)
 
     @router.get("/tab/concerns", response_class=HTMLResponse)
     async def tab(request: Request) -> Response:

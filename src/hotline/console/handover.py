@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from hotline.api.routers import api_router
 from hotline.console.context import Console
 from hotline.service import handover
 
@@ -59,7 +60,7 @@ def item_text(part: str, item: dict[str, Any]) -> str:
 
 
 def handover_router(console: Console) -> APIRouter:
-    router = APIRouter(prefix="/console", include_in_schema=False)
+    router = api_router(prefix="/console", include_in_schema=False)
 
     @router.get("/tab/handover", response_class=HTMLResponse)
     async def tab(request: Request) -> Response:

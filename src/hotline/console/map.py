@@ -23,6 +23,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from hotline.api.routers import api_router
 from hotline.console.context import Console
 from hotline.errors import NotFoundError
 from hotline.service import mapview
@@ -56,7 +57,7 @@ def _us(t: dt.datetime | None) -> int | None:
 
 
 def map_router(console: Console) -> APIRouter:
-    router = APIRouter(prefix="/console", include_in_schema=False)
+    router = api_router(prefix="/console", include_in_schema=False)
 
     async def source(fn: Callable[[Any], dict[str, Any]]) -> Response:
         dc = console.deconfliction

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.engine import Connection
 
 from hotline.api.openapi import EVENT_TYPES
+from hotline.api.routers import api_router
 from hotline.console.context import Console
 from hotline.errors import HotlineError
 from hotline.service import handover, queries, rota, suspension
@@ -45,7 +46,7 @@ def _session(console: Console, request: Request) -> Principal | None:
 
 
 def pages_router(console: Console) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+    router = api_router(include_in_schema=False)
 
     def page(request: Request, template: str, **values: Any) -> Response:
         who = _session(console, request)
@@ -84,7 +85,7 @@ def pages_router(console: Console) -> APIRouter:
 def shell_router(console: Console) -> APIRouter:
     """The top bar (station, officer, who is on watch, one pill per peer, the alarm bell)
     and the full-width banners (a suspension in force, a line that is DOWN)."""
-    router = APIRouter(prefix="/console", include_in_schema=False)
+    router = api_router(prefix="/console", include_in_schema=False)
 
     @router.get("/topbar", response_class=HTMLResponse)
     async def topbar(request: Request) -> Response:

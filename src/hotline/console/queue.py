@@ -23,6 +23,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
 from hotline.api.approvals import Approval
+from hotline.api.routers import api_router
 from hotline.console.context import Console
 from hotline.errors import NotFoundError
 from hotline.service import actionqueue, approvals, channels, queries
@@ -40,7 +41,7 @@ def _text(message: dict[str, Any]) -> str:
 
 
 def queue_router(console: Console) -> APIRouter:
-    router = APIRouter(prefix="/console", include_in_schema=False)
+    router = api_router(prefix="/console", include_in_schema=False)
 
     @router.get("/queue", response_class=HTMLResponse)
     async def queue(request: Request) -> Response:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from hotline.api.routers import api_router
 from hotline.console.context import Console
 from hotline.console.templates import utc
 from hotline.service import queries
@@ -84,7 +85,7 @@ def _hhmmss(us: int) -> str:
 
 
 def record_router(console: Console) -> APIRouter:
-    router = APIRouter(prefix="/console", include_in_schema=False)
+    router = api_router(prefix="/console", include_in_schema=False)
 
     @router.get("/tab/record", response_class=HTMLResponse)
     async def record_tab(request: Request) -> Response:

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from hotline.api.routers import api_router
 from hotline.console.context import Console
 from hotline.errors import InputError
 from hotline.service import channels, queries
@@ -60,7 +61,7 @@ def segments(text: str, q: str) -> list[tuple[str, bool]]:
 
 
 def search_router(console: Console) -> APIRouter:
-    router = APIRouter(prefix="/console", include_in_schema=False)
+    router = api_router(prefix="/console", include_in_schema=False)
 
     @router.get("/tab/search", response_class=HTMLResponse)
     async def tab(request: Request) -> Response:

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from hotline.api.routers import api_router
 from hotline.console.context import Console
 from hotline.service import approvals, channels, threadview
 from hotline.service.roles import Principal
@@ -29,7 +30,7 @@ LADDER_IN = ("received", "read", "acknowledged", "answered")
 
 
 def threads_router(console: Console) -> APIRouter:
-    router = APIRouter(prefix="/console", include_in_schema=False)
+    router = api_router(prefix="/console", include_in_schema=False)
     ctx = console.line.ctx
 
     async def groups(who: Principal) -> list[tuple[str, list[threadview.ChannelRow]]]:

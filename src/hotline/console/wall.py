@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from hotline.api.routers import api_router
 from hotline.console.context import Console
 from hotline.service import queries, suspension
 
@@ -32,7 +33,7 @@ def _conflicts(dc: Any) -> list[dict[str, Any]]:
 
 
 def wall_router(console: Console) -> APIRouter:
-    router = APIRouter(prefix="/console", include_in_schema=False)
+    router = api_router(prefix="/console", include_in_schema=False)
 
     @router.get("/wall", response_class=HTMLResponse)
     async def wall(request: Request) -> Response:
