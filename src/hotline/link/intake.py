@@ -35,6 +35,12 @@ def _held(line: Line, peer: str) -> tuple[int, int]:
 
 async def take_batch(line: Line, raws: list[bytes]) -> list[framing.Result]:
     """Check and store a batch of envelopes; one result per envelope, in order."""
+    return await store_batch(line, await check_batch(line, raws))
+
+
+async def check_batch(line: Line, raws: list[bytes]) -> list[Inbound | HotlineError]:
+    """The first half of ``take_batch``: every envelope checked (a worker thread), nothing
+    stored. A path may check one batch while the previous one is stored (the relay)."""
 
     def check_all() -> list[Inbound | HotlineError]:
         out: list[Inbound | HotlineError] = []
@@ -46,7 +52,12 @@ async def take_batch(line: Line, raws: list[bytes]) -> list[framing.Result]:
                 out.append(exc)
         return out
 
-    checked = await asyncio.to_thread(check_all)
+    return await asyncio.to_thread(check_all)
+
+
+async def store_batch(line: Line, checked: list[Inbound | HotlineError]) -> list[framing.Result]:
+    """The second half of ``take_batch``: what checked stored in one group commit; one
+    result per envelope, in order."""
     good = [c for c in checked if isinstance(c, Inbound)]
     stored = iter(await line.store_inbound(good))
     results: list[framing.Result] = []

@@ -29,7 +29,9 @@ used again at once. DOWN paths are tried last, never skipped: a line with one pa
 retrying it. A FLASH on a channel named in ``flash_every_path`` also goes, at the same
 time, on every other path that is not DOWN; the peer keeps one copy (it holds each
 sequence number once and answers a copy with the receipt it stored). The path that
-carried each envelope is recorded with its delivery attempt.
+carried each envelope is recorded with its delivery attempt. A path that carries several
+requests at once (its transport's ``requests_at_once``: the relay) gets that many in a
+round, cut to the peer's limits and in flight together.
 
 Invariants: the lanes' retry state (``_Lane.retry_at``) is read and written on the event
 loop only (the worker thread that reads the queue gets a snapshot); a refusal is never
@@ -117,6 +119,19 @@ class _Round:
         self.failure: HotlineError | None = None
         #: (path, the failure) for each path that failed in this round
         self.path_failures: list[tuple[str, HotlineError]] = []
+
+    def add(self, other: _Round) -> None:
+        """Take ``other``'s outcome beside ours (another part of the batch on the same
+        path); the first failure in the batch's order stays the round's."""
+        self.attempts += other.attempts
+        self.receipts += other.receipts
+        self.parked += other.parked
+        self.refusals += other.refusals
+        self.later += other.later
+        self.unsent += other.unsent
+        self.failure = self.failure or other.failure
+        if not self.path_failures:
+            self.path_failures = other.path_failures[:1]
 
     def merge(self, other: _Round) -> None:
         """Take ``other``'s outcome for the envelopes it tried (a later path's try)."""
@@ -268,6 +283,13 @@ class Outbox:
         waiting = frozenset(i for i, t in lane.retry_at.items() if t > now) | lane.recording
         limits = self.limits.effective
         ready = self._ready(now)
+        if ready:  # a round fills every request its first path carries at once
+            width = requests_at_once(ready[0].transport)
+            limits = framing.Limits(
+                limits.max_batch_envelopes * width,
+                limits.max_request_bytes * width,
+                limits.max_envelope_bytes,
+            )
         batch = []
         if ready:
             batch = await asyncio.to_thread(self._pending, lane.precedences, waiting, limits)
@@ -350,11 +372,62 @@ class Outbox:
             raise PeerTimeoutError(f"{self.peer}: the {path.name} path went DOWN")
         raise timeout
 
+    def _cut(self, batch: list[tuple[int, bytes]]) -> list[list[tuple[int, bytes]]]:
+        """``batch`` in parts of the peer's limits, one request each, in order."""
+        limits = self.limits.effective
+        sizes = [len(raw) for _, raw in batch]
+        parts, i = [], 0
+        while i < len(batch):
+            n = framing.take(sizes[i:], limits)
+            parts.append(batch[i : i + n])
+            i += n
+        return parts
+
     async def _deliver_on(self, path: _Path, batch: list[tuple[int, bytes]]) -> _Round:
-        """Deliver ``batch`` on ``path``; a request the peer refuses whole is split in
-        halves until the envelope at fault is alone. Stops at the first transport failure."""
+        """Deliver ``batch`` on ``path``, in requests of the peer's limits: one after the
+        other, or as many in flight at once as the path carries (``requests_at_once``:
+        the relay, where each request waits for the peer to take it from the stream)."""
+        parts = self._cut(batch)
+        width = requests_at_once(path.transport)
+        if width == 1 or len(parts) == 1:
+            done = await self._deliver_parts(path, parts)
+        else:
+            done = await self._deliver_in_flight(path, parts, width)
+        if done.path_failures:
+            self._path_failed(path)
+        return done
+
+    async def _deliver_in_flight(
+        self, path: _Path, parts: list[list[tuple[int, bytes]]], width: int
+    ) -> _Round:
+        """Each part in its own request, up to ``width`` in flight, each with its own
+        outcome (a part the peer refuses whole is split on its own). After a transport
+        failure no further part is sent: those not yet sent fail with it (and go on the
+        next path); the receipts of the parts delivered count."""
+        gate = asyncio.Semaphore(width)
+        failed: list[HotlineError] = []
+
+        async def one(part: list[tuple[int, bytes]]) -> _Round:
+            async with gate:
+                if failed:
+                    skipped = _Round()
+                    self._failed(skipped, part, [], failed[0], path.name, unsent=True)
+                    return skipped
+                r = await self._deliver_parts(path, [part])
+                if r.path_failures:
+                    failed.append(r.path_failures[0][1])
+                return r
+
         done = _Round()
-        work = [batch]
+        for r in await asyncio.gather(*(one(p) for p in parts)):
+            done.add(r)
+        return done
+
+    async def _deliver_parts(self, path: _Path, work: list[list[tuple[int, bytes]]]) -> _Round:
+        """Deliver the parts of ``work`` on ``path``, one after the other; a request the
+        peer refuses whole is split in halves until the envelope at fault is alone. Stops
+        at the first transport failure (the caller backs the path off)."""
+        done = _Round()
         while work:
             part = work.pop(0)
             try:
@@ -371,7 +444,6 @@ class Outbox:
                 continue
             except HotlineError as exc:
                 self._failed(done, part, work, exc, path.name, unsent=True)
-                self._path_failed(path)
                 done.path_failures.append((path.name, exc))
                 break
             for (idx, raw), result in zip(part, results, strict=True):
@@ -413,7 +485,9 @@ class Outbox:
         """One copy of FLASH envelopes on ``path``; its receipts are recorded like any
         (the first to arrive counts, the rest change nothing)."""
         try:
-            results = await self._exchange(path, raws)
+            results = []
+            for part in self._cut(list(enumerate(raws))):  # a round may hold several requests
+                results += await self._exchange(path, [raw for _, raw in part])
         except HotlineError as exc:
             log.warning("FLASH copy on the %s path to %s failed: %s", path.name, self.peer, exc)
             return
@@ -539,3 +613,9 @@ class Outbox:
         s = self.line.settings
         ceiling = min(s.retry_max_s, s.retry_base_s * 2 ** min(failures - 1, 16))
         return self._rng.uniform(ceiling / 2, ceiling)  # "equal jitter"
+
+
+def requests_at_once(transport: Transport) -> int:
+    """How many requests ``transport`` carries at once (its ``requests_at_once``; 1 when
+    it has none): a round takes that many requests' worth of envelopes."""
+    return max(1, int(getattr(transport, "requests_at_once", 1)))

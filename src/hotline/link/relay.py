@@ -18,6 +18,13 @@ published): after a crash the relay delivers it again, which is harmless (the st
 dedups by sequence number). A results frame that arrives after its delivery gave up
 still has its receipts recorded: on the relay, receipts may come late.
 
+Throughput: each request waits for the peer to take its frame from the stream, so the
+transport carries several at once (``requests_at_once``) and sends a batch as frames of
+at most ``FRAME_ENVELOPES``, all in flight; we check one sender's batches one at a time,
+in the order they arrived, and store each while the next is checked. Of the link tests
+fetched together from one sender, only the newest is answered: a station tests a path
+one test at a time, so the older ones' testers gave up (they pile up while we are down).
+
 Must not touch: SQL, envelopes' insides (``intake`` and ``line`` check them), the
 outbox and link tester (they see only the ``Transport``).
 """
@@ -61,6 +68,9 @@ log = logging.getLogger(__name__)
 DURABLE = "station"
 #: frames fetched from the stream at once, and handled at once
 FETCH_BATCH = 64
+#: most envelopes in one BATCH frame: a larger batch goes as several frames, all in flight
+#: at once, so that the peer checks one while it stores the one before
+FRAME_ENVELOPES = 64
 #: results frames remembered after their delivery gave up (their receipts still count)
 GAVE_UP_KEPT = 4096
 #: seconds between attempts to reach the relay
@@ -132,8 +142,14 @@ class Relay:
         self._waiting: dict[bytes, _Wait] = {}
         self._gave_up: collections.OrderedDict[bytes, tuple[str, int]] = collections.OrderedDict()
         self._handling: set[asyncio.Task[None]] = set()
+        #: per sender: held while one of its batches is checked, so that its batches are
+        #: checked one at a time, in the order they arrived (each stored while the next is
+        #: checked)
+        self._checking: dict[str, asyncio.Lock] = {}
         #: frames dropped because they did not check (for tests and the operator's logs)
         self.dropped = 0
+        #: link tests acked unanswered: a newer one from the same sender came with them
+        self.superseded = 0
 
     @property
     def stream(self) -> str:
@@ -237,12 +253,41 @@ class Relay:
                 if self._nc is None or self._nc.is_closed:
                     raise nats.errors.ConnectionClosedError from None
                 continue
-            for msg in msgs:
+            for msg, frame in await self._sort(msgs):
                 await sem.acquire()
-                task = asyncio.create_task(self._handle(msg))
+                task = asyncio.create_task(self._handle(msg, frame))
                 self._handling.add(task)
                 task.add_done_callback(self._handling.discard)
                 task.add_done_callback(lambda _t: sem.release())
+
+    async def _sort(self, msgs: list[Msg]) -> list[tuple[Msg, Frame]]:
+        """The fetched messages to handle, in the stream's order, each with its checked
+        frame. One that does not check is dropped (and acked); so is a link test followed
+        by a newer one from the same sender: a station runs one link test at a time on a
+        path, so the older one's tester has given up waiting (they pile up in the stream
+        while we are down, and each costs a reply with proofs)."""
+        checked: list[tuple[Msg, Frame]] = []
+        newest: dict[str, int] = {}
+        for msg in msgs:
+            try:
+                frame = self.check(msg.subject, msg.data)
+            except HotlineError as exc:
+                self.dropped += 1
+                log.warning("relay: dropped a frame on %s: %s", msg.subject[:200], exc.code)
+                await self._ack(msg)
+                continue
+            if frame.kind is Kind.LINK_TEST:
+                newest[frame.sender] = len(checked)
+            checked.append((msg, frame))
+        out = []
+        for i, (msg, frame) in enumerate(checked):
+            if frame.kind is Kind.LINK_TEST and newest[frame.sender] != i:
+                self.superseded += 1
+                log.info("relay: a link test from %s superseded by a newer one", frame.sender)
+                await self._ack(msg)
+            else:
+                out.append((msg, frame))
+        return out
 
     def max_frame_body(self) -> int:
         """The most bytes a frame's body may hold on the connected relay (its
@@ -300,16 +345,9 @@ class Relay:
 
     # --- what arrives --------------------------------------------------------------------
 
-    async def _handle(self, msg: Msg) -> None:
-        """One message of our stream: checked, handled, acked (not acked when handling
-        failed for a reason of ours: the relay delivers it again)."""
-        try:
-            frame = self.check(msg.subject, msg.data)
-        except HotlineError as exc:
-            self.dropped += 1
-            log.warning("relay: dropped a frame on %s: %s", msg.subject[:200], exc.code)
-            await self._ack(msg)
-            return
+    async def _handle(self, msg: Msg, frame: Frame) -> None:
+        """One message of our stream, its frame checked: handled, acked (not acked when
+        handling failed for a reason of ours: the relay delivers it again)."""
         try:
             await self.take(frame)
         except HotlineError as exc:  # our answer could not be published: again later
@@ -370,17 +408,21 @@ class Relay:
                 log.warning("relay: refused a link test from %s: %s", frame.sender, exc)
                 return Kind.REFUSED, _code(exc)
             return Kind.LINK_REPLY, reply
-        try:
-            raws = await asyncio.to_thread(
-                framing.decode_batch,
-                frame.body,
-                max_items=s.max_batch_envelopes,
-                max_item_bytes=s.max_envelope_bytes,
-            )
-        except HotlineError as exc:
-            log.warning("relay: refused a batch from %s: %s", frame.sender, exc)
-            return Kind.REFUSED, _code(exc)
-        results = await intake.take_batch(self.line, raws)
+        # one batch of a sender checked at a time, in order; stored while the next is checked
+        lock = self._checking.setdefault(frame.sender, asyncio.Lock())
+        async with lock:
+            try:
+                raws = await asyncio.to_thread(
+                    framing.decode_batch,
+                    frame.body,
+                    max_items=s.max_batch_envelopes,
+                    max_item_bytes=s.max_envelope_bytes,
+                )
+            except HotlineError as exc:
+                log.warning("relay: refused a batch from %s: %s", frame.sender, exc)
+                return Kind.REFUSED, _code(exc)
+            checked = await intake.check_batch(self.line, raws)
+        results = await intake.store_batch(self.line, checked)
         return Kind.RESULTS, framing.encode_results(results)
 
     async def _record_late(self, peer: str, body: bytes, expected: int) -> None:
@@ -413,6 +455,9 @@ class RelayTransport:
     """The relay path to one peer (a ``link.transport.Transport``)."""
 
     path = "nats"
+    #: requests in flight at once (the outbox fills that many per round): each waits for
+    #: the peer to take its frames from the stream, check, store and answer them
+    requests_at_once = 4
 
     def __init__(
         self, relay: Relay, peer: str, timeout_s: float, link_test_timeout_s: float
@@ -426,18 +471,34 @@ class RelayTransport:
         """Nothing of its own: the connection is the station's ``Relay``'s."""
 
     async def deliver(self, envelopes: list[bytes]) -> list[framing.Result]:
-        """One result per envelope, in order. A batch larger than the relay carries in one
-        message goes in several frames, one after the other."""
+        """One result per envelope, in order. A batch of more than ``FRAME_ENVELOPES``, or
+        larger than the relay carries in one message, goes in several frames, all in
+        flight at once (the peer checks one while it stores the one before). When one of
+        them fails, the whole call fails with the first failure in order once every frame
+        has ended (bounded): what the others delivered is delivered again later, and the
+        peer answers a copy with the receipt it stored."""
         body = self.relay.max_frame_body()
         # one envelope alone must fit a frame with the batch framing around it
-        limits = framing.Limits(len(envelopes) or 1, body, body - framing.request_bytes([0]))
+        limits = framing.Limits(
+            min(len(envelopes), FRAME_ENVELOPES) or 1, body, body - framing.request_bytes([0])
+        )
         sizes = [len(e) for e in envelopes]
-        out: list[framing.Result] = []
+        chunks: list[list[bytes]] = []
         i = 0
         while i < len(envelopes):
             n = framing.take(sizes[i:], limits)
-            out += await self._deliver_one(envelopes[i : i + n])
+            chunks.append(envelopes[i : i + n])
             i += n
+        if len(chunks) == 1:
+            return await self._deliver_one(chunks[0])
+        answers = await asyncio.gather(
+            *(self._deliver_one(c) for c in chunks), return_exceptions=True
+        )
+        out: list[framing.Result] = []
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer
+            out += answer
         return out
 
     async def _deliver_one(self, chunk: list[bytes]) -> list[framing.Result]:
