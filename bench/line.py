@@ -12,7 +12,8 @@ Prints human-readable figures; the last line is one JSON object.
   with the send call's own share (POST answered: the message is durable at alpha);
 - throughput: 16 concurrent senders (one keep-alive connection each, a minimal asyncio
   HTTP/1.1 client so the load generator takes little of the 2 cores) post to alpha for
-  20 s (5 s with --quick); sent/s
+  20 s (5 s with --quick), one message a request (``--batch N``: N a request to
+  POST /api/v1/messages:batch); sent/s
   over the sending window, delivered/s (receipts stored at alpha, by the event stream)
   from the first send to the last receipt, including the drain;
 - CPU seconds of each station over the throughput phase (/proc/PID/stat), per message,
@@ -48,6 +49,7 @@ import httpx
 
 from benchkit import machine, pct, pg_databases
 from hotline import localnet
+from hotline.api.sendbatch import BATCH_PATH
 from hotline.station import TOKEN_FILE
 
 TEXT = "Air activity reported 4 km from the nuclear plant perimeter. Confirm intentions."
@@ -212,11 +214,11 @@ class Sender:
     shares the CPU with both stations, so it must cost as little as possible.
     """
 
-    def __init__(self, station: localnet.LocalStation) -> None:
+    def __init__(self, station: localnet.LocalStation, path: str = "/api/v1/messages") -> None:
         self.port = station.api_port
         token = (station.data_dir / TOKEN_FILE).read_text().strip()
         self.head = (
-            "POST /api/v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+            f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n"
             f"authorization: Bearer {token}\r\ncontent-type: application/json\r\n"
         ).encode()
         self.reader: asyncio.StreamReader | None = None
@@ -249,6 +251,22 @@ async def post_message(sender: Sender, peer: str, i: int) -> str:
     if status != 201:
         raise RuntimeError(f"send answered {status}: {answer[:200]!r}")
     return str(json.loads(answer)["message_id"])
+
+
+async def post_batch(sender: Sender, peer: str, first: int, n: int) -> list[str]:
+    """``n`` messages in one request to ``POST /api/v1/messages:batch``; their ids."""
+    items = [
+        {"peer": peer, "channel": "working", "precedence": "ROUTINE", "text": f"{TEXT} #{i}"}
+        for i in range(first, first + n)
+    ]
+    status, answer = await sender.post(json.dumps({"messages": items}).encode())
+    if status != 200:
+        raise RuntimeError(f"batch send answered {status}: {answer[:200]!r}")
+    results = json.loads(answer)["results"]
+    bad = [r for r in results if r["status"] != 201]
+    if bad:
+        raise RuntimeError(f"batch item answered {bad[0]['status']}: {bad[0]['error']}")
+    return [str(r["message"]["message_id"]) for r in results]
 
 
 # --- phases ----------------------------------------------------------------------------
@@ -286,6 +304,7 @@ async def throughput_phase(
     seconds: float,
     pids: dict[str, int],
     profile: Path | None,
+    batch: int = 0,
 ) -> dict[str, Any]:
     sent: list[str] = []
     errors: dict[str, int] = {}
@@ -297,14 +316,17 @@ async def throughput_phase(
     stop_at = t_start + seconds
 
     async def sender(k: int) -> None:
-        i, conn = 0, Sender(alpha)
+        i, conn = 0, Sender(alpha, BATCH_PATH if batch else "/api/v1/messages")
         while time.perf_counter() < stop_at:
             try:
-                sent.append(await post_message(conn, peer, k * 1_000_000 + i))
+                if batch:
+                    sent.extend(await post_batch(conn, peer, k * 1_000_000 + i, batch))
+                else:
+                    sent.append(await post_message(conn, peer, k * 1_000_000 + i))
             except (RuntimeError, OSError, asyncio.IncompleteReadError) as exc:
                 key = str(exc)[:60]
                 errors[key] = errors.get(key, 0) + 1
-            i += 1
+            i += max(batch, 1)
         conn.close()
 
     await asyncio.gather(*(sender(k) for k in range(senders)))
@@ -336,6 +358,7 @@ async def throughput_phase(
         per_s[int(t - t_start)] += 1
     return {
         "senders": senders,
+        "batch": batch,
         "seconds": seconds,
         "sent": len(sent),
         "delivered": n_done,
@@ -493,8 +516,9 @@ async def measure(alpha: Any, n_latency: int, args: argparse.Namespace) -> dict[
         pids = {"alpha": alpha.proc.pid, "bravo": args.bravo_pid}
         client.close()
         tput = await throughput_phase(
-            alpha, deliveries, "bravo", args.senders, args.seconds, pids, args.profile
-        )
+            alpha, deliveries, "bravo", args.senders, args.seconds, pids, args.profile,
+            batch=args.batch,
+        )  # fmt: skip
         follower.cancel()
         with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
             await follower
@@ -508,6 +532,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--messages", type=int, help="sequential messages for latency")
     ap.add_argument("--seconds", type=float, help="seconds of concurrent sending")
     ap.add_argument("--senders", type=int, default=16)
+    ap.add_argument(
+        "--batch",
+        type=int,
+        default=0,
+        metavar="N",
+        help="in the throughput phase, each sender posts N messages a request to "
+        f"{BATCH_PATH} (default: one a request to POST /api/v1/messages)",
+    )
     ap.add_argument("--profile", type=Path, help="write py-spy raw profiles here")
     ap.add_argument("--keep", type=Path, help="keep the stations' directories here")
     ap.add_argument(
@@ -553,8 +585,9 @@ def main(argv: list[str] | None = None) -> None:
         args.bravo_pid = bravo.proc.pid
         result = asyncio.run(measure(alpha, n_latency, args))
         t = result["throughput"]
+        how = f", {t['batch']} messages a request" if t["batch"] else ""
         print(
-            f"throughput ({t['senders']} senders, {t['seconds']:.0f} s): sent {t['sent']} "
+            f"throughput ({t['senders']} senders{how}, {t['seconds']:.0f} s): sent {t['sent']} "
             f"({t['sent_per_s']:.0f}/s), delivered {t['delivered']} "
             f"({t['delivered_per_s']:.0f}/s incl. {t['drain_s']:.2f} s drain), "
             f"undelivered {t['undelivered']}, errors {sum(t['errors'].values())}, "
@@ -598,6 +631,7 @@ def main(argv: list[str] | None = None) -> None:
         "latency_ms_max": round(lat["max"], 3),
         "send_call_ms_p50": round(lat["send_p50"], 3),
         "senders": t["senders"],
+        "batch": t["batch"],
         "throughput_seconds": t["seconds"],
         "sent_msgs_per_s": round(t["sent_per_s"], 1),
         "throughput_msgs_per_s": round(t["delivered_per_s"], 1),

@@ -395,3 +395,66 @@ def test_the_lane_loop_delivers_the_next_batch_while_the_last_one_is_recorded(
         assert n == 12
 
     run_link(scenario, alpha={"max_batch_envelopes": 4}, bravo={"max_batch_envelopes": 4})
+
+
+def test_an_idle_lane_reads_the_queue_once_per_message(run_link: Any) -> None:
+    """The lane's own loop, woken at each commit as the station wakes it: a message sent
+    alone is read once. The rounds that follow its delivery (one while its receipt is
+    recorded, one after) do not read the queue again: nothing woke the lane, and the
+    read took all there was (before, each lone message cost three reads, two empty)."""
+
+    async def scenario(link: Link) -> None:
+        box = link.outbox
+        link.alpha.line.on_queued.append(lambda _peer, prec: box.wake(prec))
+        reads: list[int] = []  # the batch size of each read (a worker thread appends)
+        recorded, started = asyncio.Event(), asyncio.Event()
+        real_take, real_record = box._take, box._record_round
+        here = asyncio.get_running_loop()
+
+        def take(*args: Any) -> tuple[list[tuple[int, bytes]], bool]:
+            batch, more = real_take(*args)
+            reads.append(len(batch))
+            if len(reads) == 2:  # both lanes' first read, of an empty queue
+                here.call_soon_threadsafe(started.set)
+            return batch, more
+
+        async def record_round(lane: Any, done: Any) -> None:
+            await real_record(lane, done)
+            recorded.set()
+
+        box._take = take  # type: ignore[method-assign]
+        box._record_round = record_round  # type: ignore[method-assign]
+        loop = asyncio.create_task(box.run())
+        try:
+            async with asyncio.timeout(60):
+                await started.wait()
+                for i in range(3):
+                    recorded.clear()
+                    sent = await link.send(f"alone {i}")
+                    await recorded.wait()
+                    assert link.message(sent.message_id)["state"] == "delivered"
+        finally:
+            loop.cancel()
+            await asyncio.gather(loop, return_exceptions=True)
+        assert reads == [0, 0, 1, 1, 1]  # each lane's start, then one read per message
+        assert box.delivered == 3
+
+    run_link(scenario)
+
+
+def test_a_rounds_attempts_commit_with_its_receipts(run_link: Any) -> None:
+    """A delivered round is recorded in one group commit: its delivery attempts are
+    submitted with its receipts, after their check, not ahead of them (then the
+    receipts, the end of a message's latency, waited for the attempts' own commit)."""
+
+    async def scenario(link: Link) -> None:
+        sent = [await link.send(f"m{i}") for i in range(2)]
+        writer = link.alpha.writer
+        before = writer.batches
+        await link.round()
+        assert writer.batches - before == 1
+        for s in sent:
+            got = link.message(s.message_id)
+            assert (got["state"], got["attempts"], got["path"]) == ("delivered", 1, "https")
+
+    run_link(scenario)

@@ -71,6 +71,7 @@ ROUTES: dict[tuple[str, str], Action] = {
     ("DELETE", "/api/v1/peers/{station_id}"): Action.PEERS,
     ("POST", "/api/v1/peers/{station_id}/rekey"): Action.PEERS,
     ("POST", "/api/v1/messages"): Action.SEND,
+    ("POST", "/api/v1/messages:batch"): Action.SEND,
     ("GET", "/api/v1/messages"): Action.READ,
     ("GET", "/api/v1/messages/{message_id}"): Action.READ,
     ("POST", "/api/v1/messages/{message_id}/ack"): Action.ACKNOWLEDGE,

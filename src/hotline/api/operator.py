@@ -45,6 +45,7 @@ from hotline.api.registry import (
 )
 from hotline.api.routers import include
 from hotline.api.search import search_router
+from hotline.api.sendbatch import BATCH_PATH, SendRequest, add_batch_route
 from hotline.api.stages import MessageStages, MessageSummary, stages_router
 from hotline.api.standby import HEALTH_PATH, Health, health_router
 from hotline.api.suspension import suspension_router
@@ -66,19 +67,6 @@ from hotline.wire.messages import MessagePayload
 
 PrecedenceName = shapes.PrecedenceName
 OPENAPI_PATH = "/openapi.json"
-
-
-class SendRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    #: on a standing channel, the peer to send to; on an agreed channel, every other
-    #: member is sent to (a peer named must be a member)
-    peer: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")] | None = None
-    channel: Annotated[str, Field(min_length=1, max_length=64)] = "working"
-    precedence: PrecedenceName = "ROUTINE"
-    text: Annotated[str, Field(max_length=100_000)] = ""
-    type: Literal["text"] = "text"
-    ack_required: bool = True
-    in_reply_to: uuid.UUID | None = None
 
 
 class AckRequest(BaseModel):
@@ -303,6 +291,13 @@ def create_operator_app(
     ) -> Any:
         """Send a text message to a peer: stored, sealed, signed and queued at once; on a
         channel that requires a second officer's approval, held for it instead (202)."""
+        return await send_one(req, who, idempotency_key)
+
+    async def send_one(
+        req: SendRequest, who: Principal, idempotency_key: str | None
+    ) -> shapes.SendResponse | JSONResponse:
+        """What ``POST /api/v1/messages`` answers (raises its refusals): shared with the
+        batch route (api/sendbatch.py), which answers each of its items with it."""
         if not req.text.strip():
             raise InputError(
                 "the message has no text",
@@ -521,6 +516,8 @@ def create_operator_app(
         return app.openapi_schema
 
     app.openapi = spec  # type: ignore[method-assign]
+    add_batch_route(app, send_one, auth)
+    route_first(app, "POST", BATCH_PATH)
     route_first(app, "POST", "/api/v1/messages")
     return app
 

@@ -8,7 +8,6 @@ runs in a worker thread. Must not touch: the operator API, SQL.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from fastapi import FastAPI, Request
@@ -44,16 +43,17 @@ def create_peer_app(line: Line, witnessing: Witnessing) -> FastAPI:
     async def envelopes(request: Request) -> Response:
         try:
             body = await read_limited(request, s.max_request_bytes)
-            raws = await asyncio.to_thread(
-                framing.decode_batch,
-                body,
-                max_items=s.max_batch_envelopes,
-                max_item_bytes=s.max_envelope_bytes,
-            )
         except HotlineError as exc:
             return peer_refusal(exc, "batch")
-
-        results = await intake.take_batch(line, raws)
+        # the framing is decoded in the worker thread that checks the envelopes
+        results = await intake.take_framed(
+            line,
+            lambda: framing.decode_batch(
+                body, max_items=s.max_batch_envelopes, max_item_bytes=s.max_envelope_bytes
+            ),
+        )
+        if isinstance(results, HotlineError):
+            return peer_refusal(results, "batch")
         return Response(framing.encode_results(results), media_type=framing.CONTENT_TYPE)
 
     @app.post("/peer/v1/link-test")

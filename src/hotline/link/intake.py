@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from hotline.errors import HotlineError
@@ -33,6 +34,18 @@ def _held(line: Line, peer: str) -> tuple[int, int]:
         return peerstate.held_from(conn, peer)
 
 
+def _check_all(line: Line, raws: list[bytes]) -> list[Inbound | HotlineError]:
+    """Each envelope checked (a worker thread): its ``Inbound``, or why it is refused."""
+    out: list[Inbound | HotlineError] = []
+    for raw in raws:
+        try:
+            out.append(line.check_inbound(raw))
+        except HotlineError as exc:
+            log.warning("refused envelope: %s", exc)
+            out.append(exc)
+    return out
+
+
 async def take_batch(line: Line, raws: list[bytes]) -> list[framing.Result]:
     """Check and store a batch of envelopes; one result per envelope, in order."""
     return await store_batch(line, await check_batch(line, raws))
@@ -41,18 +54,29 @@ async def take_batch(line: Line, raws: list[bytes]) -> list[framing.Result]:
 async def check_batch(line: Line, raws: list[bytes]) -> list[Inbound | HotlineError]:
     """The first half of ``take_batch``: every envelope checked (a worker thread), nothing
     stored. A path may check one batch while the previous one is stored (the relay)."""
+    return await asyncio.to_thread(_check_all, line, raws)
 
-    def check_all() -> list[Inbound | HotlineError]:
-        out: list[Inbound | HotlineError] = []
-        for raw in raws:
-            try:
-                out.append(line.check_inbound(raw))
-            except HotlineError as exc:
-                log.warning("refused envelope: %s", exc)
-                out.append(exc)
-        return out
 
-    return await asyncio.to_thread(check_all)
+async def take_framed(
+    line: Line, decode: Callable[[], list[bytes]]
+) -> list[framing.Result] | HotlineError:
+    """``take_batch`` of a request still framed: ``decode`` (the path's framing, within
+    its limits) runs in the same worker thread as the checks, one hand-off instead of two
+    (each costs a turn of the event loop and the GIL: docs/performance.md "Latency and
+    the send path"). The ``HotlineError`` ``decode`` raises is returned: the whole
+    request is refused, nothing is stored."""
+
+    def decode_and_check() -> list[Inbound | HotlineError] | HotlineError:
+        try:
+            raws = decode()
+        except HotlineError as exc:
+            return exc
+        return _check_all(line, raws)
+
+    checked = await asyncio.to_thread(decode_and_check)
+    if isinstance(checked, HotlineError):
+        return checked
+    return await store_batch(line, checked)
 
 
 async def store_batch(line: Line, checked: list[Inbound | HotlineError]) -> list[framing.Result]:

@@ -102,6 +102,10 @@ class _Lane:
         #: is delivered (``Outbox._run_lane``): never taken again until that record is done
         self.recording: frozenset[int] = frozenset()
         self.recorder: asyncio.Task[None] | None = None
+        #: the last read of the queue took every envelope it could, and nothing has woken
+        #: the lane since: a round reads again only when woken, when a retry is due, or
+        #: after a wait that timed out (the periodic look at the queue)
+        self.fresh = False
 
 
 class _Round:
@@ -264,6 +268,9 @@ class Outbox:
         try:
             if task is not None:
                 await task
+        except BaseException:
+            lane.fresh = False  # what the record left undone is read again
+            raise
         finally:
             lane.recording = frozenset()
 
@@ -274,13 +281,16 @@ class Outbox:
         if lane.recorder is not None and lane.recorder.done():
             await self._recorded(lane)
         loop = asyncio.get_running_loop()
+        woken = lane.wake.is_set()
         lane.wake.clear()
         if self.limits.version != self._limits_seen:
             self._limits_seen = self.limits.version
             await self.retry_refused(SIZE_CODES)
         now = loop.time()
         # the retry state is read here, on the loop: the worker thread gets a snapshot
-        waiting = frozenset(i for i, t in lane.retry_at.items() if t > now) | lane.recording
+        waiting = frozenset(i for i, t in lane.retry_at.items() if t > now)
+        due = len(waiting) < len(lane.retry_at)
+        waiting |= lane.recording
         limits = self.limits.effective
         ready = self._ready(now)
         if ready:  # a round fills every request its first path carries at once
@@ -290,9 +300,17 @@ class Outbox:
                 limits.max_request_bytes * width,
                 limits.max_envelope_bytes,
             )
-        batch = []
-        if ready:
-            batch = await asyncio.to_thread(self._pending, lane.precedences, waiting, limits)
+        batch: list[tuple[int, bytes]] = []
+        # pipelined (the station's loop, woken at every commit that queues), nothing new
+        # since a read that took all it could: reading again finds nothing (a lone
+        # message's round was followed by two such reads, each a worker thread's turn and
+        # a query, while its receipt was being recorded). Driven round by round (tests,
+        # nothing wakes the lane), every round reads.
+        fresh = pipelined and lane.fresh
+        if ready and (woken or lane.wake.is_set() or due or not fresh):
+            lane.fresh = False
+            batch, more = await asyncio.to_thread(self._take, lane.precedences, waiting, limits)
+            lane.fresh = not more and not lane.wake.is_set()
         if not batch and lane.recorder is not None:  # what is left may be being recorded
             await self._recorded(lane)
             return
@@ -302,8 +320,10 @@ class Outbox:
                 delay = max(0.0, min(min(lane.retry_at.values()) - loop.time(), delay))
             if not ready:
                 delay = max(0.0, min(min(p.retry_at for p in self.paths) - now, delay))
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(lane.wake.wait(), delay)
+            except TimeoutError:
+                lane.fresh = False  # a retry may be due, or something queued unannounced
             return
         if lane.name == "urgent":
             self._copy_flash(batch, ready[0])
@@ -545,11 +565,21 @@ class Outbox:
         for idx, _ in done.parked:
             lane.retry_at.pop(idx, None)
         # the attempts, the receipts and the refusals go to the writer together: one group
-        # commit, not several
-        jobs: list[Coroutine[Any, Any, Any]] = [self._note(done.attempts)]
+        # commit, not several. With receipts, the attempts are submitted with them, after
+        # their check (in a worker thread): submitted at once, they would commit alone
+        # first, and the receipts (the end of a message's latency) wait for that fsync
+        note = self._note_unit(done.attempts)
+        jobs: list[Coroutine[Any, Any, Any]] = []
+        if not done.receipts and note is not None:
+            jobs.append(self.line.writer.submit(note))
         # every receipt of the round checked together: each distinct root's signature once
+        at = len(jobs)
         jobs.append(
-            self._record([r for _, r, _ in done.receipts], [h for _, _, h in done.receipts])
+            self._record(
+                [r for _, r, _ in done.receipts],
+                [h for _, _, h in done.receipts],
+                also=note if done.receipts else None,
+            )
         )
         if done.refusals:
             jobs.append(self.recorder.refused(self.peer, done.refusals, parked=done.parked))
@@ -559,7 +589,7 @@ class Outbox:
         voiding = [(idx, code) for idx, code in done.parked if voids.voids_number(code)]
         if voiding:  # refused for good: the number is declared void (service/voids.py)
             jobs.append(self.line.void_parked(self.peer, voiding))
-        _noted, outcomes, *_rest = await asyncio.gather(*jobs)
+        outcomes = (await asyncio.gather(*jobs))[at]
         for (idx, _, _), ok in zip(done.receipts, outcomes, strict=True):
             if ok is None:  # the receipt did not check: not delivered, try again later
                 lane.retry_at[idx] = loop.time() + s.retry_max_s
@@ -571,24 +601,31 @@ class Outbox:
             for idx, code in done.refusals:
                 self.on_refused(self.peer, code, idx)
 
-    async def _note(self, attempts: list[store.Attempt]) -> None:
+    def _note_unit(self, attempts: list[store.Attempt]) -> Callable[[WriteTx], None] | None:
+        """The unit that records a round's delivery attempts (None: there are none)."""
         if not attempts:
-            return
+            return None
         clock = self.line.clock
 
         def unit(tx: WriteTx) -> None:
             store.note_attempts(tx.conn, attempts, clock.now_us())
 
-        await self.line.writer.submit(unit)
+        return unit
 
-    async def _record(self, receipts: list[bytes], hashes: list[bytes]) -> list[bool | None]:
+    async def _record(
+        self,
+        receipts: list[bytes],
+        hashes: list[bytes],
+        also: Callable[[WriteTx], None] | None = None,
+    ) -> list[bool | None]:
         """Record the peer's receipts, each naming the envelope of ``hashes``: True when
         new, False when already held, None when it does not check (then the envelope
-        stays queued)."""
+        stays queued). ``also``: a unit committed with them (the round's attempts)."""
         if not receipts:
             return []
         out: list[bool | None] = []
-        for r in await self.line.record_receipts(self.peer, receipts, expected=hashes):
+        recorded = await self.line.record_receipts(self.peer, receipts, expected=hashes, also=also)
+        for r in recorded:
             if isinstance(r, HotlineError):
                 log.error("receipt from %s refused: %s", self.peer, r)
                 out.append(None)
@@ -601,13 +638,20 @@ class Outbox:
     ) -> list[tuple[int, bytes]]:
         """The next batch (worker thread): queued, not parked, not waiting for a retry,
         cut to ``limits``. ``waiting`` is a snapshot taken on the loop."""
+        return self._take(precedences, waiting, limits)[0]
+
+    def _take(
+        self, precedences: list[int], waiting: frozenset[int], limits: framing.Limits
+    ) -> tuple[list[tuple[int, bytes]], bool]:
+        """``_pending``, and whether more may be queued than it took (the batch was cut
+        to the limits, or the query's limit was reached)."""
+        limit = limits.max_batch_envelopes + len(waiting)
         with self.line.reader.connect() as conn:
-            rows = store.candidates(
-                conn, self.peer, precedences, limit=limits.max_batch_envelopes + len(waiting)
-            )
-            rows = [(idx, size) for idx, size in rows if idx not in waiting]
+            found = store.candidates(conn, self.peer, precedences, limit=limit)
+            rows = [(idx, size) for idx, size in found if idx not in waiting]
             n = framing.take([size for _, size in rows], limits)
-            return store.envelopes(conn, [idx for idx, _ in rows[:n]])
+            more = n < len(rows) or len(found) >= limit
+            return store.envelopes(conn, [idx for idx, _ in rows[:n]]), more
 
     def _backoff(self, failures: int) -> float:
         s = self.line.settings

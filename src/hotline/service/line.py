@@ -216,9 +216,11 @@ class Line:
         raws: list[bytes],
         carried_by: str | None = None,
         expected: list[bytes] | None = None,
+        also: Callable[[WriteTx], object] | None = None,
     ) -> list[bool | HotlineError]:
-        """Record many receipts of ``peer``'s (service/receipts.py): each one's outcome."""
-        return await receipts.record_receipts(self.ctx, peer, raws, carried_by, expected)
+        """Record many receipts of ``peer``'s (service/receipts.py): each one's outcome;
+        ``also``: a unit committed with them."""
+        return await receipts.record_receipts(self.ctx, peer, raws, carried_by, expected, also)
 
     # --- link tests ---------------------------------------------------------------------
 

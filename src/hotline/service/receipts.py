@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -220,20 +221,31 @@ async def record_receipts(
     raws: list[bytes],
     carried_by: str | None = None,
     expected: list[bytes] | None = None,
+    also: Callable[[WriteTx], object] | None = None,
 ) -> list[bool | HotlineError]:
     """Record a peer's receipts (each once): per receipt True when new, False when
     already held, or the error it was refused with (a refused one changes nothing).
     Checked in one worker thread (each distinct root's signature verified once), then
     recorded in one group commit. ``carried_by``: the path that carried the envelopes,
     when the receipts came back outside a delivery of the outbox (which records its own
-    path): a bundle, late relay results. ``expected``: the envelope each must name."""
+    path): a bundle, late relay results. ``expected``: the envelope each must name.
+    ``also``: a unit submitted with the receipts' units, so that it lands in their group
+    commit (the outbox's delivery attempts: one commit, one fsync, not two in turn);
+    its error is raised here."""
     checked = await asyncio.to_thread(check_receipts, ctx, peer, raws, expected)
     jobs = [
         ctx.writer.submit(_record_unit(ctx, peer, c, carried_by))
         for c in checked
         if isinstance(c, Checked)
     ]
-    stored = iter(await asyncio.gather(*jobs, return_exceptions=True))
+    if also is not None:
+        jobs.append(ctx.writer.submit(also))
+    done = await asyncio.gather(*jobs, return_exceptions=True)
+    if also is not None:
+        extra = done.pop()
+        if isinstance(extra, BaseException):
+            raise extra
+    stored = iter(done)
     out: list[bool | HotlineError] = []
     for c in checked:
         if isinstance(c, HotlineError):
