@@ -455,7 +455,9 @@ async def geometry_over_the_vertex_limit(t: Target) -> None:
 
 @attack
 async def geometry_of_a_million_vertices(t: Target) -> None:
-    """A site notice with a 10^6-vertex polygon is ``geometry_too_large``, and operators
+    """A site notice with a 10^6-vertex polygon (8 MB) is refused before it is parsed
+    (``bad_payload``: more JSON values than any message holds; parsing it would hold the
+    interpreter for a second and starve the active's election heartbeat), and operators
     are answered while the target refuses it."""
     raw = t.peer.envelope(
         t.now_us(), sequence=t.peer.next_seq, plaintext=polygon_site_notice(1_000_000)
@@ -467,8 +469,17 @@ async def geometry_of_a_million_vertices(t: Target) -> None:
     status = await t.operator("GET", "/api/v1/status")
     assert status["station"] == t.peer.target_id
     codes = await refusal
-    assert codes == ["geometry_too_large"]
+    assert codes == ["bad_payload"]
     assert not diff(before, t.snapshot())
+    await t.still_answers()
+
+
+@attack
+async def punctuation_in_text_is_not_structure(t: Target) -> None:
+    """A text of 99,000 brackets and commas is a string, not 99,000 values: it passes
+    the count of JSON values taken before the parse, and is stored."""
+    raw = t.peer.message(t.now_us(), t.peer.take_seq(), "[,{" * 33_000)
+    assert len(await t.accept([raw])) == 1
     await t.still_answers()
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from hotline.crypto import primitives
+from hotline.deconfliction.limits import Limits as NoticeLimits
 from hotline.errors import (
     BadTimeError,
     EnvelopeError,
@@ -41,6 +42,7 @@ from hotline.service import receipts
 from hotline.service.context import LineContext
 from hotline.service.events import message_content
 from hotline.service.sender import check_data
+from hotline.settings import Settings
 from hotline.store import linedb, voids
 from hotline.store.writer import WriteTx
 from hotline.wire import envelope as wire
@@ -50,6 +52,7 @@ from hotline.wire.messages import (
     AckPayload,
     MessagePayload,
     check_claimed_time,
+    json_values_over,
     parse_payload,
 )
 
@@ -60,6 +63,14 @@ class Inbound:
 
     envelope: Envelope
     payload: Any
+
+
+def payload_values_limit(settings: Settings) -> int:
+    """Most JSON values a peer's payload may hold before it is parsed: twice what a
+    deconfliction notice at its limits may hold (``deconfliction.limits``), and never
+    fewer than 50,000."""
+    notice = NoticeLimits(settings.geometry_max_vertices, settings.geometry_max_rings)
+    return max(50_000, 2 * notice.max_nodes)
 
 
 def check_inbound(ctx: LineContext, raw: bytes) -> Inbound:
@@ -83,7 +94,16 @@ def check_inbound(ctx: LineContext, raw: bytes) -> Inbound:
             f"channel {h.channel!r} is not a channel {h.sender} and this station share",
             code="unknown_channel",
         )
-    payload = parse_payload(h.kind, env.open(ctx.opener))
+    plaintext = env.open(ctx.opener)
+    most = payload_values_limit(ctx.settings)
+    over = json_values_over(plaintext, most)
+    if over is not None:
+        raise EnvelopeError(
+            f"the payload holds {over:,} JSON values, more than the {most:,} a message may "
+            "hold (a notice at its vertex limit holds half as many); refused unparsed",
+            code="bad_payload",
+        )
+    payload = parse_payload(h.kind, plaintext)
     if isinstance(payload, AckPayload):
         check_claimed_time(
             "acknowledged_at_us",
