@@ -243,17 +243,21 @@ def test_an_over_limit_polygon_from_a_peer_is_refused_with_its_code(
     run_pair: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def scenario(p: Pair) -> None:
-        body = json.dumps(
-            {"type": "site_notice", "text": "x", "data": _big_polygon_site(100_000)}
-        ).encode()
-        raw = _forge_typed(p, body)
-        assert len(raw) <= p.bravo.settings.max_envelope_bytes
         before = snapshot(p.bravo)
         monkeypatch.setattr(geometry, "shapely", Tripwire("shapely"))
         monkeypatch.setattr(geometry, "GEOD", Tripwire("pyproj.Geod"))
-        with pytest.raises(HotlineError) as info:
-            p.bravo.line.check_inbound(raw)
-        assert info.value.code == "geometry_too_large"
+        # over the vertex limit (10,000), under the count of JSON values taken before the
+        # parse: refused by the notice's size check, with its own code; 100,000 vertices
+        # are over that count and refused unparsed (bad_payload)
+        for vertices, code in ((20_000, "geometry_too_large"), (100_000, "bad_payload")):
+            body = json.dumps(
+                {"type": "site_notice", "text": "x", "data": _big_polygon_site(vertices)}
+            ).encode()
+            raw = _forge_typed(p, body)
+            assert len(raw) <= p.bravo.settings.max_envelope_bytes
+            with pytest.raises(HotlineError) as info:
+                p.bravo.line.check_inbound(raw)
+            assert info.value.code == code, vertices
         assert snapshot(p.bravo) == before
 
     run_pair(scenario)

@@ -284,3 +284,32 @@ def test_parked_envelopes_are_skipped_and_unparked_by_code(store_url: str) -> No
             assert store.parked(conn, "bravo") == []
     finally:
         eng.dispose()
+
+
+def test_an_attempt_after_the_receipt_keeps_the_path_that_carried_it(store_url: str) -> None:
+    """A bundle's receipt marks its envelope carried by ``bundle`` and takes it off the
+    queue; an attempt on another path that ends after that (a relay request timing out)
+    is counted but does not say the relay carried it (``hotline demo --paths`` once showed
+    "nats" for a message the bundle carried)."""
+    eng = database.create(store_url, writer=True)
+    database.migrate(eng)
+    try:
+        with eng.begin() as conn:
+            idx = queue(conn, 2)
+            first = [store.Attempt(i, error="peer_unreachable", path="https") for i in idx]
+            store.note_attempts(conn, first, now_us=5)
+            row = conn.execute(
+                sa.select(schema.outbox.c.envelope_hash).where(schema.outbox.c.entry_idx == idx[0])
+            ).one()
+            store.note_carried(conn, bytes(row.envelope_hash), "bundle", now_us=6)
+            conn.execute(schema.outbox.delete().where(schema.outbox.c.entry_idx == idx[0]))
+            late = [store.Attempt(i, error="peer_timeout", path="nats") for i in idx]
+            store.note_attempts(conn, late, now_us=7)
+            d = schema.deliveries
+            rows = {
+                r.entry_idx: r for r in conn.execute(sa.select(d).where(d.c.entry_idx.in_(idx)))
+            }
+            assert (rows[idx[0]].path, rows[idx[0]].attempts) == ("bundle", 2)
+            assert (rows[idx[1]].path, rows[idx[1]].attempts) == ("nats", 2)  # still queued
+    finally:
+        eng.dispose()

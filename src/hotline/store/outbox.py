@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -68,28 +69,30 @@ def envelopes(conn: Connection, indices: Sequence[int]) -> list[tuple[int, bytes
 
 def note_attempts(conn: Connection, attempts: Sequence[Attempt], now_us: int) -> None:
     """Count one attempt for each envelope: the error, the first time it left on the
-    wire, and a refusal (parks it). One statement per kind of outcome, not per envelope."""
-    d = schema.deliveries
+    wire, and a refusal (parks it). One statement per kind of outcome, not per envelope.
+    An envelope already off the queue (its receipt came meanwhile, in a bundle or on
+    another path) keeps the path that carried it."""
+    d, o = schema.deliveries, schema.outbox
     indices = [a.entry_idx for a in attempts]
     held = set(conn.execute(sa.select(d.c.entry_idx).where(d.c.entry_idx.in_(indices))).scalars())
-    groups: dict[tuple[str | None, bool, str | None, str | None], list[int]] = {}
+    queued = set(conn.execute(sa.select(o.c.entry_idx).where(o.c.entry_idx.in_(indices))).scalars())
+    groups: dict[tuple[str | None, bool, str | None, str | None, bool], list[int]] = {}
     for a in attempts:
         if a.entry_idx in held:
-            groups.setdefault((a.error, a.sent, a.refused, a.path), []).append(a.entry_idx)
-    for (error, was_sent, refused, path), idx in groups.items():
-        conn.execute(
-            d.update()
-            .where(d.c.entry_idx.in_(idx))
-            .values(
-                attempts=d.c.attempts + 1,
-                last_attempt_us=now_us,
-                last_error=error,
-                first_sent_us=sa.func.coalesce(d.c.first_sent_us, now_us if was_sent else None),
-                refused=refused,
-                refused_at_us=now_us if refused is not None else None,
-                path=path,
-            )
-        )
+            key = (a.error, a.sent, a.refused, a.path, a.entry_idx in queued)
+            groups.setdefault(key, []).append(a.entry_idx)
+    for (error, was_sent, refused, path, still_queued), idx in groups.items():
+        values: dict[str, Any] = {
+            "attempts": d.c.attempts + 1,
+            "last_attempt_us": now_us,
+            "last_error": error,
+            "first_sent_us": sa.func.coalesce(d.c.first_sent_us, now_us if was_sent else None),
+            "refused": refused,
+            "refused_at_us": now_us if refused is not None else None,
+        }
+        if still_queued:
+            values["path"] = path
+        conn.execute(d.update().where(d.c.entry_idx.in_(idx)).values(**values))
     new = [
         {
             "entry_idx": a.entry_idx,
