@@ -10,8 +10,10 @@ records and raises, never that anything is "allowed".
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import uuid
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +32,10 @@ from hotline.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from hotline.service import registry as service_registry
 from hotline.service.registry import concern_json, conflict_json, record_json
 from hotline.station import Station
-from hotline.store import operational, schema
+from hotline.store import operational, registry_snapshot, schema
 from hotline.store.writer import WriteTx
 from hotline.wire import envelope as wire
 from hotline.wire.envelope import Header, Kind, Precedence
@@ -1000,6 +1003,45 @@ def test_a_snapshot_that_does_not_match_falls_back_to_replay(run_pair: Any, dama
         await s.writer.submit(spoil)
         assert _reload(s, use_snapshot=True) == total  # every message replayed
         assert _full_view(s) == replayed
+
+    run_pair(scenario)
+
+
+@pytest.mark.parametrize("label", [1, 2])
+def test_a_snapshot_of_format_1_is_refused_and_the_registry_replayed(
+    run_pair: Any, label: int
+) -> None:
+    """A station that stored a snapshot before format 2 (one eager item per record,
+    under format 1's fingerprint) replays every message at its next start; so does one
+    whose format-1 items are labelled format 2 (they do not decode any more)."""
+
+    async def scenario(p: Pair) -> None:
+        await _busy_history(p)
+        s = p.bravo
+        total = _reload(s, use_snapshot=False)
+        replayed = _full_view(s)
+        lim = s.registry.limits
+        facts = [label, s.line.station_id, lim.max_vertices, lim.max_rings, lim.max_bytes]
+        versions = [[1, "n-old", "add", "ua", "2025-06-01T00:00:00+00:00", None, None]]
+        items = [["S", "OLD", "ua", versions, None]]
+        header = json.dumps(items, separators=(",", ":")).encode()
+        bodies = [zlib.compress(len(header).to_bytes(8, "big") + header, 1)]
+
+        def store(tx: WriteTx) -> None:
+            idx = registry_snapshot.ledger_head(tx.conn)
+            leaf = registry_snapshot.leaf_hash(tx.conn, idx)
+            assert leaf is not None
+            fingerprint = hashlib.sha256(json.dumps(facts).encode()).hexdigest()
+            head = registry_snapshot.SnapshotHead(
+                label, fingerprint, idx, leaf, 1, service_registry._digest(bodies), 1
+            )
+            registry_snapshot.write(tx.conn, head, bodies)
+
+        await s.writer.submit(store)
+        assert _reload(s, use_snapshot=True) == total  # every message replayed
+        assert _full_view(s) == replayed
+        with pytest.raises(NotFoundError):
+            s.registry.registry.site("OLD")
 
     run_pair(scenario)
 

@@ -434,55 +434,34 @@ class Registry:
         self,
         records: Iterable[tuple[str, Record]],
         conflicts: Iterable[Conflict],
-        site_volumes: Iterable[Volume],
-        activity_volumes: Iterable[Volume],
-        *,
-        site_index: SavedIndex | None = None,
-        activity_index: SavedIndex | None = None,
-        saved_notices: dict[str, tuple[str, str]] | None = None,
+        site_index: SavedIndex,
+        activity_index: SavedIndex,
+        saved_notices: dict[str, tuple[str, str]],
     ) -> None:
-        """Fill an empty registry with a state saved by ``deconfliction.snapshot`` (every
-        notice id of every version known, none acknowledged yet). Not journalled: a
-        registry is restored before anything else is applied to it. A saved index
-        (``site_index``, ``activity_index``) stands for that kind's volumes: each is
-        built from its record (:meth:`Record.saved_volume`) when a check needs it;
-        ``saved_notices`` (notice id -> (kind, id)) are the notices of the records not
-        decoded (``Record.saved``)."""
+        """Fill an empty registry with a state saved by ``deconfliction.snapshot``: its
+        records, none decoded yet (:meth:`Record.saved`), with ``saved_notices`` (notice
+        id -> (kind, id)) the notices of their versions, none acknowledged yet. Each
+        kind's saved index stands for its volumes: each is built from its record
+        (:meth:`Record.saved_volume`) when a check needs it. Not journalled: a registry
+        is restored before anything else is applied to it."""
         if self._sites or self._activities or self._notices:
             raise InputError("restore fills an empty registry only")
-        notices = self._notices
-        undecoded = 0
         for kind, rec in records:
             table = self._sites if kind == "site" else self._activities
             if rec.id in table:
                 raise InputError(f"{kind} {rec.id} is twice in the saved state")
+            if rec.decoded:
+                raise InputError(f"{kind} {rec.id} is not a saved record")
             table[rec.id] = rec
-            if not rec.decoded:
-                undecoded += len(rec.notice_ids()) if saved_notices is None else 0
-                continue
-            key = (rec.kind, rec.id)
-            for v in rec.versions:
-                if v.notice_id in notices:
-                    raise InputError(f"notice {v.notice_id} is twice in the saved state")
-                notices[v.notice_id] = key
-        if undecoded:
-            raise InputError("records not decoded without their notices")
-        if saved_notices:
-            held = len(notices)
-            notices.update(saved_notices)
-            if len(notices) != held + len(saved_notices):
-                raise InputError("a notice is twice in the saved state")
+        self._notices.update(saved_notices)
         for c in conflicts:
             self._conflicts[c.key] = c
-        for index, volumes, saved, table in (
-            (self._engine.sites, site_volumes, site_index, self._sites),
-            (self._engine.activities, activity_volumes, activity_index, self._activities),
+        for index, saved, table in (
+            (self._engine.sites, site_index, self._sites),
+            (self._engine.activities, activity_index, self._activities),
         ):
-            if saved is None:
-                index.bulk_load(volumes)
-                continue
             live = sum(1 for r in table.values() if r.live)
-            if any(True for _ in volumes) or len(saved.ids) != live:
+            if len(saved.ids) != live:
                 raise InputError("the saved index does not match the live records")
             if not all(i in table and table[i].live for i in saved.ids):
                 raise InputError("the saved index holds a volume of no live record")

@@ -8,14 +8,14 @@ without parsing a single notice again: payloads are re-made as ``model_construct
 and footprints from their stored coordinates. Acknowledgements are not encoded (the
 caller replays them from the store).
 
-Two encodings. :func:`encode` gives one JSON item per record and conflict, decoded at
-once. :func:`encode_chunks` (what a station stores) gives chunks of a JSON header and a
-byte blob: per chunk of records, their ids, owners, live flags, reconfirmation dates and
-notice ids as columns, and each record's item as bytes in the blob, decoded only when
-the record is first read (:class:`SavedRecords`); per index, the volumes' columns and
-the prefilter boxes of the shapes as arrays (:class:`~.engine.SavedIndex`), so that the
-index is rebuilt without building one volume. A record still undecoded is written back
-as the bytes it came from. Pure: no I/O, no clock. Whether a snapshot may be used at
+:func:`encode_chunks` gives chunks of a JSON header and a byte blob: per chunk of
+records, their ids, owners, live flags, reconfirmation dates and notice ids as columns,
+and each record's item as bytes in the blob, decoded only when the record is first read
+(:class:`SavedRecords`); per index, the volumes' columns and the prefilter boxes of the
+shapes as arrays (:class:`~.engine.SavedIndex`), so that the index is rebuilt without
+building one volume. A record still undecoded is written back as the bytes it came from.
+A record's versions are decoded without building its volume; the volume is built only
+when a check needs it. Pure: no I/O, no clock. Whether a snapshot may be used at
 all (its digest, the ledger entry it is valid to) is the caller's decision; this module
 trusts its input only to be what it produced, and raises ValueError, KeyError,
 TypeError or IndexError on anything else (a record's own bytes are checked when they
@@ -181,18 +181,6 @@ def encode_conflict(c: Conflict) -> Item:
     ]
 
 
-def encode(reg: Registry) -> Iterator[Item]:
-    """The registry as items: one per site ("S"), activity ("A") and open conflict ("C")."""
-    for rec in reg.sites(include_ended=True):
-        v = reg.site_volume(rec.id)
-        yield _record("S", rec, None if v is None else v.shape)
-    for rec in reg.activities(include_ended=True):
-        v = reg.activity_volume(rec.id)
-        yield _record("A", rec, None if v is None else v.shape)
-    for c in reg.conflicts():
-        yield encode_conflict(c)
-
-
 def decode_conflict(item: Item) -> Conflict:
     """The conflict of an item made by :func:`encode_conflict`."""
     tag, sid, aid, ss, ast, dist, reach, ws, we, rule = item
@@ -205,33 +193,21 @@ def decode_conflict(item: Item) -> Conflict:
 
 
 class RegistryLoader:
-    """Builds a registry from :func:`encode`'s items (fed in any order, then ``finish``)."""
+    """Builds a registry from :func:`encode_chunks`' chunks (fed in any order, then
+    ``finish``)."""
 
     def __init__(self, *, max_delta: int = 2048, journal: Journal | None = None) -> None:
         self._reg = Registry(max_delta=max_delta, journal=journal)
-        self._site_volumes: list[Volume] = []
-        self._activity_volumes: list[Volume] = []
         self._conflicts: list[Conflict] = []
         self._records: list[tuple[str, Record]] = []
-        self._lazy: set[str] = set()
         self._notices: dict[str, tuple[str, str]] = {}
         self._saved: dict[str, SavedIndex] = {}
 
     def add(self, item: Item) -> None:
-        tag = item[0]
-        if tag in ("S", "A"):
-            self._add_record(item)
-        elif tag == "C":
-            self._conflicts.append(decode_conflict(item))
-        else:
-            raise ValueError(f"unknown registry item {tag!r}")
-
-    def _add_record(self, item: Item) -> None:
-        kind, oid, owner, versions, volume = _decode_record(item)
-        rec = Record(kind, oid, owner, versions)
-        if volume is not None:
-            (self._site_volumes if kind == "site" else self._activity_volumes).append(volume)
-        self._records.append((kind, rec))
+        """A conflict item (tag "C") of a chunk without a blob."""
+        if not item or item[0] != "C":
+            raise ValueError(f"unknown registry item {item[:1]!r}")
+        self._conflicts.append(decode_conflict(item))
 
     def add_chunk(self, header: Item, blob: bytes) -> None:
         """A chunk item of :func:`encode_chunks` (``RS`` records, ``IX`` an index) with
@@ -261,7 +237,6 @@ class RegistryLoader:
         if not all(type(x) is bool for x in live):
             raise TypeError("a live flag is a boolean")
         source = SavedRecords(kind, blob, off, ids, notices, noff, live)
-        self._lazy.add(kind)
         saved = Record.saved
         self._records.extend(
             (kind, saved(kind, oid, by, source, i, live=up, reconfirm_by=until))
@@ -293,13 +268,10 @@ class RegistryLoader:
 
     def finish(self) -> Registry:
         """The registry (the loader must not be used afterwards)."""
-        for kind in self._lazy - self._saved.keys():
-            if any(k == kind and r.live for k, r in self._records):
-                raise ValueError(f"live {kind} records without their index")
-        self._reg.restore(self._records, self._conflicts, self._site_volumes,
-                          self._activity_volumes, site_index=self._saved.get("site"),
-                          activity_index=self._saved.get("activity"),
-                          saved_notices=self._notices)  # fmt: skip
+        site, activity = self._saved.get("site"), self._saved.get("activity")
+        if site is None or activity is None:
+            raise ValueError("a saved state without the index of its sites and activities")
+        self._reg.restore(self._records, self._conflicts, site, activity, self._notices)
         return self._reg
 
 
@@ -331,8 +303,9 @@ def _offsets(lengths: Sequence[object], total: int) -> npt.NDArray[np.int64]:
 
 def _decode_record(
     item: Item,
-) -> tuple[Literal["site", "activity"], str, str, list[Version], Volume | None]:
-    """A record item's kind, id, owner, versions and the volume of its live state."""
+) -> tuple[Literal["site", "activity"], str, str, list[Version], list[Any] | None]:
+    """A record item's kind, id, owner, versions and the encoded footprint of its live
+    state (checked to be there exactly when the record is live; not decoded)."""
     tag, oid, owner, versions, shape = item
     kind = _TAGS[tag]
     oid, owner = str(oid), str(owner)
@@ -345,15 +318,9 @@ def _decode_record(
         out.append(Version(int(number), str(notice_id), str(action), str(by), when, body, until))
     if not out:
         raise ValueError(f"{kind} {oid} has no version")
-    cur = out[-1].payload
-    if (shape is None) != (cur is None):
+    if (shape is None) != (out[-1].payload is None):
         raise ValueError(f"{kind} {oid}: footprint and live state disagree")
-    volume: Volume | None = None
-    if isinstance(cur, Site):
-        volume = site_volume(oid, owner, cur, decode_shape(shape))
-    elif isinstance(cur, Activity):
-        volume = activity_volume(oid, owner, cur, decode_shape(shape))
-    return kind, oid, owner, out, volume
+    return kind, oid, owner, out, shape
 
 
 class SavedRecords:
@@ -381,24 +348,31 @@ class SavedRecords:
     def notice_ids(self, at: int) -> list[str]:
         return self._notices[int(self._noff[at]) : int(self._noff[at + 1])]
 
-    def _decoded(self, at: int) -> tuple[list[Version], Volume | None]:
-        kind, oid, _owner, versions, volume = _decode_record(json.loads(self.raw(at)))
+    def _decoded(self, at: int) -> tuple[str, list[Version], list[Any] | None]:
+        """Record ``at``'s owner, versions and encoded footprint, checked against the
+        header."""
+        kind, oid, owner, versions, shape = _decode_record(json.loads(self.raw(at)))
         if kind != self._kind or oid != self._ids[at]:
             raise ValueError(f"saved {self._kind} {self._ids[at]} holds another record")
         if [v.notice_id for v in versions] != self.notice_ids(at):
             raise ValueError(f"saved {kind} {oid}: its notices differ from the header's")
-        if (volume is not None) != self._live[at]:
+        if (shape is not None) != self._live[at]:
             raise ValueError(f"saved {kind} {oid}: live or not, unlike the header says")
-        return versions, volume
+        return owner, versions, shape
 
     def versions(self, at: int) -> list[Version]:
-        return self._decoded(at)[0]
+        return self._decoded(at)[1]
 
     def volume(self, at: int) -> Volume:
-        volume = self._decoded(at)[1]
-        if volume is None:
-            raise ValueError(f"saved {self._kind} {self._ids[at]} is not live")
-        return volume
+        owner, versions, shape = self._decoded(at)
+        cur, oid = versions[-1].payload, self._ids[at]
+        if shape is None:
+            raise ValueError(f"saved {self._kind} {oid} is not live")
+        if isinstance(cur, Site):
+            return site_volume(oid, owner, cur, decode_shape(shape))
+        if isinstance(cur, Activity):
+            return activity_volume(oid, owner, cur, decode_shape(shape))
+        raise ValueError(f"saved {self._kind} {oid} is not live")  # pragma: no cover
 
 
 def encode_chunks(reg: Registry, per: int = 20_000) -> Iterator[Chunk]:
