@@ -111,10 +111,7 @@ def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
     @router.get("/sites", response_model=shapes.SiteList, responses=errors(), dependencies=Read)
     def list_sites(include_ended: bool = False, stale: bool = False) -> dict[str, Any]:
         """Protected sites with owner, versions and reconfirmation state."""
-        with proj.lock:
-            listed = proj.registry.sites(include_ended=include_ended)
-        for r in listed:
-            r.decode()  # a record loaded from a snapshot: decoded outside the lock
+        proj.decode_listed("site", include_ended=include_ended)
         with proj.lock:
             recs = [
                 record_json(r, proj.registry, now())
@@ -137,10 +134,7 @@ def registry_router(dc: Deconfliction, auth: Any) -> APIRouter:
     )
     def list_activities(include_ended: bool = False) -> dict[str, Any]:
         """Planned activities with owner and versions."""
-        with proj.lock:
-            listed = proj.registry.activities(include_ended=include_ended)
-        for r in listed:
-            r.decode()  # a record loaded from a snapshot: decoded outside the lock
+        proj.decode_listed("activity", include_ended=include_ended)
         with proj.lock:
             recs = [
                 record_json(r, proj.registry, now())

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,19 +51,9 @@ def _collection(features: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": features}
 
 
-def _decode_first(proj: RegistryProjection, records: Callable[[], list[Record]]) -> None:
-    """Decode the histories of records loaded from a snapshot (on first read) outside
-    the lock, before it is taken to copy them: a million sites must not hold the writer
-    up. The list is taken under the lock; a record's versions are only ever appended."""
-    with proj.lock:
-        recs = records()
-    for r in recs:
-        r.decode()
-
-
 def sites_geojson(proj: RegistryProjection) -> dict[str, Any]:
     """Every live site: its point or polygon, name, category, owner and reach."""
-    _decode_first(proj, proj.registry.sites)
+    proj.decode_listed("site")
     with proj.lock:
         recs = [(r.id, r.owner, r.current) for r in proj.registry.sites()]
     feats: list[dict[str, Any]] = []
@@ -89,7 +78,7 @@ def sites_geojson(proj: RegistryProjection) -> dict[str, Any]:
 
 def activities_geojson(proj: RegistryProjection) -> dict[str, Any]:
     """Every live activity: its area, corridor or point, kind, owner and window (epoch s)."""
-    _decode_first(proj, proj.registry.activities)
+    proj.decode_listed("activity")
     with proj.lock:
         recs = [(r.id, r.owner, r.current) for r in proj.registry.activities()]
     feats: list[dict[str, Any]] = []

@@ -29,7 +29,7 @@ import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -675,6 +675,23 @@ class RegistryProjection:
         self.concerns.check(step, self.station_id)
 
     # --- reading ------------------------------------------------------------------------
+
+    def decode_listed(
+        self, kind: Literal["site", "activity"], *, include_ended: bool = False
+    ) -> None:
+        """Decode, outside the lock, the histories of the records a reader is about to
+        copy under it (a record loaded from a snapshot is decoded on first read): a
+        million sites must not hold the writer up. The list is taken under the lock; a
+        record's versions are only ever appended."""
+        with self.lock:
+            reg = self.registry
+            recs = (
+                reg.sites(include_ended=include_ended)
+                if kind == "site"
+                else (reg.activities(include_ended=include_ended))
+            )
+        for r in recs:
+            r.decode()
 
     def draft(self, concern_id: str) -> Concern:
         for oc in self.open_conflicts.values():
