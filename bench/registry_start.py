@@ -11,15 +11,19 @@ and checks both give the same registry. Prints figures, then one JSON line.
 
     python bench/registry_start.py            # 1,000,000 sites
     python bench/registry_start.py --quick    # 100,000 sites
+    python bench/registry_start.py --sites 200000 --store /tmp/reg.db  # kept; again:
+    python bench/registry_start.py --store /tmp/reg.db --profile out.txt  # start only
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import math
 import os
 import platform
+import pstats
 import resource
 import tempfile
 import time
@@ -31,9 +35,10 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from hotline.service.registry import RegistryProjection
+from hotline.service.registry import SNAPSHOT_FORMAT, RegistryProjection
 from hotline.settings import Settings
 from hotline.store import database, schema
+from hotline.store import registry_snapshot as snapshot_store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 US = 1_700_000_000_000_000
@@ -108,14 +113,67 @@ def _fill(engine: sa.Engine, start: int, n: int, rng: np.random.Generator) -> No
 
 
 def _timed_reload(
-    proj: RegistryProjection, engine: sa.Engine, snap: bool
+    proj: RegistryProjection, engine: sa.Engine, snap: bool, profile: Path | None = None
 ) -> tuple[float, float, int]:
     """Wall and CPU seconds of a start's reload, and the notices it replayed (CPU
-    seconds say more than wall time on a shared machine: the reload is one thread)."""
+    seconds say more than wall time on a shared machine: the reload is one thread).
+    With ``profile``, under cProfile (slower), its 40 costliest calls written there."""
+    prof = cProfile.Profile() if profile is not None else None
     t, c = time.perf_counter(), time.process_time()
     with engine.connect() as conn:
+        if prof is not None:
+            prof.enable()
         n = proj.reload(conn, use_snapshot=snap)
-    return time.perf_counter() - t, time.process_time() - c, n
+        if prof is not None:
+            prof.disable()
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    if prof is not None and profile is not None:
+        with profile.open("w") as out:
+            pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(60)
+            pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(40)
+    return wall, cpu, n
+
+
+def _has_snapshot(engine: sa.Engine) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(schema.registry_snapshot)).first() is not None
+
+
+def _start_only(engine: sa.Engine, settings: Settings, profile: Path | None) -> None:
+    """The start from a kept store's snapshot, alone (the store was filled before). A
+    snapshot of another format is first replaced: full replay, then stored anew."""
+    with engine.connect() as conn:
+        head = snapshot_store.head(conn)
+    if head is not None and head.format != SNAPSHOT_FORMAT:
+        print(f"snapshot of format {head.format}, not {SNAPSHOT_FORMAT}: storing it anew")
+        m, e, cut = schema.messages, schema.entries, head.valid_to_idx
+        with engine.begin() as conn:  # the entries after it set aside meanwhile
+            later_m = [r._asdict() for r in conn.execute(sa.select(m).where(m.c.entry_idx > cut))]
+            later_e = [r._asdict() for r in conn.execute(sa.select(e).where(e.c.idx > cut))]
+            conn.execute(m.delete().where(m.c.entry_idx > cut))
+            conn.execute(e.delete().where(e.c.idx > cut))
+        replay = RegistryProjection("alpha", settings)
+        with engine.connect() as conn:
+            replay.reload(conn, use_snapshot=False)
+        with engine.begin() as conn:
+            replay.save_snapshot(conn, US)
+            conn.execute(m.insert(), later_m)
+            conn.execute(e.insert(), later_e)
+        del replay
+    with engine.connect() as conn:
+        sites = conn.execute(
+            sa.select(sa.func.count()).where(schema.messages.c.type == "site_notice")
+        ).scalar_one()
+    proj = RegistryProjection("alpha", settings)
+    load_s, load_cpu, after = _timed_reload(proj, engine, True, profile)
+    load = os.getloadavg()[0]
+    print(f"start from the snapshot + {after:,} later notices ({sites:,} sites): "
+          f"{load_s:.1f} s ({load_cpu:.1f} s CPU), load {load:.1f}")  # fmt: skip
+    print(json.dumps({"sites": sites, "start_from_snapshot_s": round(load_s, 2),
+                      "start_from_snapshot_cpu_s": round(load_cpu, 2),
+                      "replayed_after_snapshot": after, "load_avg_1m": round(load, 2),
+                      "profiled": profile is not None}))  # fmt: skip
+    engine.dispose()
 
 
 def main() -> None:
@@ -129,13 +187,26 @@ def main() -> None:
         help="skip the second full replay that checks the loaded registry (a 1M run)",
     )
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--store",
+        type=Path,
+        help="keep the SQLite store in this file; when it already holds a snapshot, "
+        "measure only the start from it (no fill, no replay)",
+    )
+    ap.add_argument(
+        "--profile", type=Path, help="cProfile the start from the snapshot to this file"
+    )
     args = ap.parse_args()
     n = args.sites or (100_000 if args.quick else 1_000_000)
     rng = np.random.default_rng(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp))
-        engine = database.create(settings.store_url, synchronous="OFF")
+        url = settings.store_url if args.store is None else f"sqlite:///{args.store}"
+        engine = database.create(url, synchronous="OFF")
         database.migrate(engine)
+        if args.store is not None and _has_snapshot(engine):
+            _start_only(engine, settings, args.profile)
+            return
         t = time.perf_counter()
         _fill(engine, 0, n, rng)
         print(f"store of {n:,} site notices written in {time.perf_counter() - t:.1f} s "
@@ -159,7 +230,7 @@ def main() -> None:
 
         _fill(engine, n, args.extra, rng)
         later = RegistryProjection("alpha", settings)
-        load_s, load_cpu, after = _timed_reload(later, engine, True)
+        load_s, load_cpu, after = _timed_reload(later, engine, True, args.profile)
         print(f"start from the snapshot + {after:,} later notices: {load_s:.1f} s "
               f"({load_cpu:.1f} s CPU)")  # fmt: skip
         load = os.getloadavg()[0]

@@ -107,15 +107,7 @@ def test_restore_fills_an_empty_registry_only() -> None:
     reg.apply(SiteNotice.from_payload(site_payload(notice_id="s1")), "ua", T0)
     empty = Registry()
     with pytest.raises(InputError):
-        reg.restore([], [], empty.saved_index("site"), empty.saved_index("activity"), {})
-
-
-def test_restore_takes_saved_records_only() -> None:
-    reg = Registry()
-    reg.apply(SiteNotice.from_payload(site_payload(notice_id="s1")), "ua", T0)
-    decoded = [("site", rec) for rec in reg.sites()]
-    with pytest.raises(InputError):
-        Registry().restore(decoded, [], reg.saved_index("site"), reg.saved_index("activity"), {})
+        reg.restore({}, {}, [], empty.saved_index("site"), empty.saved_index("activity"), {})
 
 
 def _item_chunks(item: list[Any]) -> list[tuple[list[Any], bytes]]:
@@ -421,3 +413,38 @@ def test_garbage_chunks_raise_only_the_documented_errors(item: list[Any], blob: 
         loader.finish()
     except SNAPSHOT_ERRORS:
         pass
+
+
+def test_a_records_blob_given_lazily_is_asked_for_on_the_first_read_only() -> None:
+    """A station passes each records chunk's blob still compressed: it is unpacked when
+    a record of the chunk is first read, once, and its size is checked then."""
+    reg = _one_site_registry()
+    reg.apply(SiteNotice.from_payload(site_payload("Y", notice_id="s2")), "ua", T0)
+    for short in (False, True):
+        chunks = _chunks_of(reg)
+        asked: list[int] = []
+        header, blob = chunks[0]
+
+        def unpack(blob: bytes = blob[:-1] if short else blob, asked: list[int] = asked) -> bytes:
+            asked.append(1)
+            return blob
+
+        loader = snapshot.RegistryLoader()
+        loader.add_chunk(header[0], unpack)
+        for h, b in chunks[1:]:
+            for item in h:
+                if item[0] in (snapshot.RECORDS, snapshot.INDEX):
+                    loader.add_chunk(item, b)
+                else:
+                    loader.add(item)
+        loaded = loader.finish()
+        assert asked == []  # nothing unpacked by the load
+        if short:
+            with pytest.raises(ValueError, match="do not add up"):
+                _ = loaded.site("Y").versions
+            continue
+        for rec in reg.sites():
+            assert loaded.site(rec.id).versions == rec.versions
+        assert len(reg.sites()) == 2
+        assert asked == [1]
+        assert loaded.snapshot() == reg.snapshot()

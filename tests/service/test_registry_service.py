@@ -1007,13 +1007,13 @@ def test_a_snapshot_that_does_not_match_falls_back_to_replay(run_pair: Any, dama
     run_pair(scenario)
 
 
-@pytest.mark.parametrize("label", [1, 2])
+@pytest.mark.parametrize("label", [1, 2, service_registry.SNAPSHOT_FORMAT])
 def test_a_snapshot_of_format_1_is_refused_and_the_registry_replayed(
     run_pair: Any, label: int
 ) -> None:
-    """A station that stored a snapshot before format 2 (one eager item per record,
-    under format 1's fingerprint) replays every message at its next start; so does one
-    whose format-1 items are labelled format 2 (they do not decode any more)."""
+    """A station that stored a snapshot of format 1 (one eager item per record, one
+    zlib stream a part) replays every message at its next start, whatever format its
+    head says (refused by its format and fingerprint, or it does not decode)."""
 
     async def scenario(p: Pair) -> None:
         await _busy_history(p)

@@ -167,7 +167,9 @@ class VolumeIndex:
         self.max_delta = max_delta
         self._slots: list[Volume | str | None] = []
         self._resolve: Callable[[str], Volume] | None = None
-        self._saved_boxes: dict[str, npt.NDArray[np.float64]] = {}  # of unresolved slots
+        #: rows of ``_box_pool`` holding the prefilter boxes of each unresolved slot's shape
+        self._saved_boxes: dict[str, tuple[int, int]] = {}
+        self._box_pool: npt.NDArray[np.float64] = np.zeros((0, 4))
         self._by_id: dict[str, int] = {}
         self._cols = np.zeros((0, 9))
         self._tree = shapely.STRtree([])
@@ -231,12 +233,20 @@ class VolumeIndex:
         order = np.argsort(saved.box_of, kind="stable")
         owners, boxes = saved.box_of[order], saved.boxes[order]
         starts = np.searchsorted(owners, np.arange(n + 1))
-        for i in np.flatnonzero(starts[1:] > starts[:-1]):
-            self._saved_boxes[saved.ids[int(i)]] = boxes[starts[i] : starts[i + 1]]
+        shaped = np.flatnonzero(starts[1:] > starts[:-1])
+        spans = zip(starts[shaped].tolist(), starts[shaped + 1].tolist(), strict=True)
+        self._saved_boxes = dict(zip([saved.ids[i] for i in shaped.tolist()], spans, strict=True))
+        self._box_pool = boxes
         points = (self._cols[:, 8].astype(np.int64) & 2) > 0
         if len(self._saved_boxes) != int((~points).sum()):
             raise ValueError("a saved index's shapes lack their boxes")
-        self.compact()
+        # the tree from the saved boxes at once (compact() would gather them shape by shape)
+        self._cols = np.zeros((n + 2 * self.max_delta, 9))
+        self._cols[:n] = saved.cols
+        pts = saved.cols[points]
+        arr, owner = geometry.point_boxes(pts[:, 0], pts[:, 1], pts[:, 2])
+        self._set_tree(np.vstack([arr, boxes]),
+                       np.concatenate([np.flatnonzero(points)[owner], owners]))  # fmt: skip
 
     def save(self) -> SavedIndex:
         """The live volumes as arrays, for :meth:`load` (unresolved slots stay so)."""
@@ -266,7 +276,8 @@ class VolumeIndex:
         """The prefilter boxes of the (not point) volume in a live slot."""
         v = self._slots[slot]
         if isinstance(v, str):
-            return self._saved_boxes[v]
+            lo, hi = self._saved_boxes[v]
+            return self._box_pool[lo:hi]
         if v is None:  # pragma: no cover - callers pass live slots
             raise KeyError(slot)
         return np.array(geometry.prefilter_boxes(v.shape, v.reach_m), dtype=np.float64)
@@ -342,6 +353,10 @@ class VolumeIndex:
         if len(more) > 1:
             arr = np.vstack(more)
             owner = np.concatenate(more_owner)
+        self._set_tree(arr, owner)
+
+    def _set_tree(self, arr: npt.NDArray[np.float64], owner: IntArray) -> None:
+        """The STRtree over ``arr`` (boxes), box i being slot ``owner[i]``'s; no delta."""
         self._tree = shapely.STRtree(shapely.box(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3]))
         self._tree_slot = owner.astype(np.int64)
         self._delta_boxes, self._delta_slot = [], []

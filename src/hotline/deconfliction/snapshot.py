@@ -24,8 +24,9 @@ are decoded, under the caller's digest).
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
@@ -199,9 +200,10 @@ class RegistryLoader:
     def __init__(self, *, max_delta: int = 2048, journal: Journal | None = None) -> None:
         self._reg = Registry(max_delta=max_delta, journal=journal)
         self._conflicts: list[Conflict] = []
-        self._records: list[tuple[str, Record]] = []
+        self._tables: dict[str, dict[str, Record]] = {"site": {}, "activity": {}}
         self._notices: dict[str, tuple[str, str]] = {}
         self._saved: dict[str, SavedIndex] = {}
+        self._live: dict[str, list[str]] = {"site": [], "activity": []}
 
     def add(self, item: Item) -> None:
         """A conflict item (tag "C") of a chunk without a blob."""
@@ -209,39 +211,44 @@ class RegistryLoader:
             raise ValueError(f"unknown registry item {item[:1]!r}")
         self._conflicts.append(decode_conflict(item))
 
-    def add_chunk(self, header: Item, blob: bytes) -> None:
+    def add_chunk(self, header: Item, blob: bytes | Callable[[], bytes]) -> None:
         """A chunk item of :func:`encode_chunks` (``RS`` records, ``IX`` an index) with
-        its chunk's blob."""
+        its chunk's blob; for records, possibly what gives the blob when a record is
+        first read (its size is then checked at that moment)."""
         tag = header[0]
         if tag == RECORDS:
             self._add_records(header, blob)
         elif tag == INDEX:
-            self._add_index(header, blob)
+            self._add_index(header, blob() if callable(blob) else blob)
         else:
             raise ValueError(f"unknown registry chunk {tag!r}")
 
-    def _add_records(self, header: Item, blob: bytes) -> None:
+    def _add_records(self, header: Item, blob: bytes | Callable[[], bytes]) -> None:
         _, kind_v, ids, owners, live, reconfirm, notices, counts, lengths = header
         kind = _kind(kind_v)
         n = len(ids)
         if not len(owners) == len(live) == len(reconfirm) == len(counts) == len(lengths) == n:
             raise ValueError("a records chunk's columns differ in length")
         check_strings(ids, owners, notices)
-        if not all(r is None or type(r) is str for r in reconfirm):
+        if not isinstance(reconfirm, list) or not _only(reconfirm, str, type(None)):
             raise TypeError("a reconfirmation date is a string or null")
-        off = _offsets(lengths, len(blob))
+        off = _offsets(lengths, None if callable(blob) else len(blob))
         noff = _offsets(counts, len(notices))
         per = np.diff(noff)
         if int(per.min(initial=1)) < 1:
             raise ValueError("a record has no version")
-        if not all(type(x) is bool for x in live):
+        if not isinstance(live, list) or not _only(live, bool):
             raise TypeError("a live flag is a boolean")
         source = SavedRecords(kind, blob, off, ids, notices, noff, live)
+        self._live[kind].extend(itertools.compress(ids, live))
         saved = Record.saved
-        self._records.extend(
-            (kind, saved(kind, oid, by, source, i, live=up, reconfirm_by=until))
+        table, had = self._tables[kind], len(self._tables[kind])
+        table.update(
+            (oid, saved(kind, oid, by, source, i, live=up, reconfirm_by=until))
             for i, (oid, by, up, until) in enumerate(zip(ids, owners, live, reconfirm, strict=True))
         )
+        if len(table) != had + n:
+            raise ValueError(f"a {kind} is twice in the saved state")
         keys = [(kind, oid) for oid in ids]
         if int(per.max(initial=1)) > 1:
             keys = [k for k, c in zip(keys, per.tolist(), strict=True) for _ in range(c)]
@@ -271,7 +278,12 @@ class RegistryLoader:
         site, activity = self._saved.get("site"), self._saved.get("activity")
         if site is None or activity is None:
             raise ValueError("a saved state without the index of its sites and activities")
-        self._reg.restore(self._records, self._conflicts, site, activity, self._notices)
+        for kind, saved in (("site", site), ("activity", activity)):
+            live = self._live[kind]
+            if len(saved.ids) != len(live) or set(saved.ids) != set(live):
+                raise ValueError(f"the saved {kind} index does not hold the live {kind}s")
+        self._reg.restore(self._tables["site"], self._tables["activity"], self._conflicts,
+                          site, activity, self._notices)  # fmt: skip
         return self._reg
 
 
@@ -285,18 +297,23 @@ def _kind(v: object) -> Literal["site", "activity"]:
 
 def check_strings(*columns: Sequence[object]) -> None:
     for col in columns:
-        if not isinstance(col, list) or not all(type(x) is str for x in col):
+        if not isinstance(col, list) or not _only(col, str):
             raise TypeError("a column of strings expected")
 
 
-def _offsets(lengths: Sequence[object], total: int) -> npt.NDArray[np.int64]:
+def _only(col: list[Any], *types: type) -> bool:
+    """Whether every value of ``col`` is of exactly one of ``types`` (at C speed)."""
+    return set(map(type, col)) <= set(types)
+
+
+def _offsets(lengths: Sequence[object], total: int | None) -> npt.NDArray[np.int64]:
     """Start offsets (n + 1) of consecutive pieces of the given lengths, which must add
-    up to ``total``."""
+    up to ``total`` (None: checked later)."""
     arr = np.asarray(lengths)
     if arr.ndim != 1 or (len(arr) and arr.dtype.kind != "i"):
         raise TypeError("a length is an integer")
     arr = arr.astype(np.int64)
-    if (arr < 0).any() or int(arr.sum()) != total:
+    if (arr < 0).any() or (total is not None and int(arr.sum()) != total):
         raise ValueError("lengths do not add up to what they describe")
     return np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(arr)])
 
@@ -327,23 +344,43 @@ class SavedRecords:
     """One chunk of saved records: each record's item as bytes, decoded on first use
     (the :class:`~.registry.RecordSource` of the records made from it)."""
 
-    __slots__ = ("_blob", "_ids", "_kind", "_live", "_noff", "_notices", "_off")
+    __slots__ = ("_blob", "_ids", "_kind", "_live", "_noff", "_notices", "_off", "_unpack")
 
     def __init__(
         self,
         kind: Literal["site", "activity"],
-        blob: bytes,
+        blob: bytes | Callable[[], bytes],
         offsets: npt.NDArray[np.int64],
         ids: list[str],
         notices: list[str],
         notice_offsets: npt.NDArray[np.int64],
         live: list[bool],
     ) -> None:
-        self._kind, self._blob, self._off, self._ids = kind, blob, offsets, ids
+        self._kind, self._off, self._ids = kind, offsets, ids
         self._notices, self._noff, self._live = notices, notice_offsets, live
+        self._blob: bytes | None = None if callable(blob) else blob
+        self._unpack: Callable[[], bytes] | None = blob if callable(blob) else None
 
     def raw(self, at: int) -> bytes:
-        return self._blob[int(self._off[at]) : int(self._off[at + 1])]
+        blob = self._blob
+        if blob is None:
+            blob = self._unpacked()
+        return blob[int(self._off[at]) : int(self._off[at + 1])]
+
+    def _unpacked(self) -> bytes:
+        """The blob, on the first read of a record of this chunk. Two threads at once
+        both unpack the same bytes; ``_blob`` is set before ``_unpack`` is dropped."""
+        unpack = self._unpack
+        if unpack is None:  # another thread has just unpacked it
+            if self._blob is None:  # pragma: no cover - one of the two is always set
+                raise RuntimeError("a saved chunk without its bytes")
+            return self._blob
+        blob = unpack()
+        if len(blob) != int(self._off[-1]):
+            raise ValueError("a records chunk's lengths do not add up to its blob")
+        self._blob = blob
+        self._unpack = None
+        return blob
 
     def notice_ids(self, at: int) -> list[str]:
         return self._notices[int(self._noff[at]) : int(self._noff[at + 1])]

@@ -76,11 +76,14 @@ NOTICE_TYPES = ("site_notice", "activity_notice", "concern")
 
 #: the meaning of a registry snapshot's items; a snapshot of another format is not used
 #: (raise it whenever the items, or what the projection derives from the ledger, change)
-SNAPSHOT_FORMAT = 2
+#: 3: a part's blob compressed apart from its header, decompressed on first read
+SNAPSHOT_FORMAT = 3
 #: items (records, for a chunk of records) per compressed part of a snapshot
 SNAPSHOT_PART_ITEMS = 20_000
-#: a part's body: zlib of (this many bytes giving the length of its JSON header, the
-#: header: a list of items, then the blob its ``RS`` or ``IX`` item describes)
+#: a part's body: this many bytes giving the length of the zlib of its JSON header (a
+#: list of items), that zlib, then the zlib of the blob its ``RS`` or ``IX`` item
+#: describes (empty: no blob); a records blob is decompressed when a record of it is
+#: first read, not at the start
 _HEADER_LEN = 8
 #: errors a snapshot that does not decode raises (it is then ignored: full replay)
 _SNAPSHOT_ERRORS = (ValueError, KeyError, TypeError, IndexError, zlib.error, HotlineError)
@@ -571,6 +574,7 @@ class RegistryProjection:
                 try:
                     with _collector_paused():
                         self._install(bodies)
+                        _promote_all()
                     return head.valid_to_idx
                 except _SNAPSHOT_ERRORS as exc:
                     why = f"it does not decode ({type(exc).__name__}: {exc})"
@@ -585,12 +589,14 @@ class RegistryProjection:
         )
         threads: list[ConcernThread] = []
         for i in range(len(bodies)):
-            items, blob = _part_items(bodies[i])
+            items, packed = _part_items(bodies[i])
             bodies[i] = b""  # free each part once decoded
             for item in items:
                 tag = item[0]
-                if tag in (saved.RECORDS, saved.INDEX):
-                    loader.add_chunk(item, blob)
+                if tag == saved.RECORDS:  # its records' bytes decompressed on first read
+                    loader.add_chunk(item, _unpacker(packed))
+                elif tag == saved.INDEX:
+                    loader.add_chunk(item, _unpacker(packed)())
                 elif tag == "C":
                     loader.add(item)
                 elif tag == "T":
@@ -718,20 +724,35 @@ class RegistryProjection:
 
 
 def _part_body(items: list[list[Any]], blob: bytes) -> bytes:
-    header = json.dumps(items, separators=(",", ":")).encode()
-    return zlib.compress(len(header).to_bytes(_HEADER_LEN, "big") + header + blob, 1)
+    header = zlib.compress(json.dumps(items, separators=(",", ":")).encode(), 1)
+    packed = zlib.compress(blob, 1) if blob else b""
+    return len(header).to_bytes(_HEADER_LEN, "big") + header + packed
 
 
 def _part_items(body: bytes) -> tuple[list[list[Any]], bytes]:
-    """A part's header items and its blob (ValueError, zlib.error: not a part)."""
-    raw = zlib.decompress(body)
-    n = int.from_bytes(raw[:_HEADER_LEN], "big")
-    if len(raw) < _HEADER_LEN or n > len(raw) - _HEADER_LEN:
+    """A part's header items and its blob, still compressed (ValueError, zlib.error:
+    not a part)."""
+    n = int.from_bytes(body[:_HEADER_LEN], "big")
+    if len(body) < _HEADER_LEN or n > len(body) - _HEADER_LEN:
         raise ValueError("a part's header is longer than the part")
-    items = json.loads(raw[_HEADER_LEN : _HEADER_LEN + n])
+    items = json.loads(zlib.decompress(body[_HEADER_LEN : _HEADER_LEN + n]))
     if not isinstance(items, list) or not all(isinstance(i, list) and i for i in items):
         raise ValueError("a part's header is a list of items")
-    return items, raw[_HEADER_LEN + n :]
+    return items, body[_HEADER_LEN + n :]
+
+
+def _unpacker(packed: bytes) -> Callable[[], bytes]:
+    """What decompresses a part's blob when first asked (a ValueError if it does not)."""
+
+    def unpack() -> bytes:
+        if not packed:
+            return b""
+        try:
+            return zlib.decompress(packed)
+        except zlib.error as exc:
+            raise ValueError(f"a saved part's blob does not decompress: {exc}") from None
+
+    return unpack
 
 
 @contextlib.contextmanager
@@ -746,6 +767,19 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
+
+
+def _promote_all() -> None:
+    """Move every object the collector tracks to its oldest generation without walking
+    them (``gc.freeze`` then ``gc.unfreeze``: two list splices; nothing stays frozen).
+    The objects a snapshot's load made with the collector paused were all still in the
+    youngest generation: the first young collections after it (during the notices
+    replayed next) walked the whole loaded heap, about three times over. A full
+    collection still sees them."""
+    if gc.get_freeze_count():
+        return  # someone froze objects on purpose: leave them frozen
+    gc.freeze()
+    gc.unfreeze()
 
 
 def _digest(bodies: Iterable[bytes]) -> bytes:
