@@ -67,8 +67,6 @@ from hotline.store.projections import MessageEvent
 
 log = logging.getLogger(__name__)
 INFORMATION_NOT_PERMISSION = concern_rules.INFORMATION_NOT_PERMISSION
-#: the typed messages this projection reads (others, such as channel agreement, are not)
-NOTICE_TYPES = ("site_notice", "activity_notice", "concern")
 Notice = SiteNotice | ActivityNotice | Concern
 #: the typed messages the registry projects; every other type belongs to another feature
 NOTICE_TYPES = ("site_notice", "activity_notice", "concern")
@@ -490,9 +488,13 @@ class RegistryProjection:
                 body=body,
             )
             self.on_message(None, event)
-        for r in reads.typed_acknowledged(conn):
-            by = r.peer if r.direction == "out" else self.station_id
-            self._acknowledge(r.message_id, by, int(r.acknowledged_at_us))
+        notice_of = self._notice_of_message.get
+        acks = snapshot_store.acknowledged(conn, self.station_id, NOTICE_TYPES)
+        self.registry.acknowledge_all(
+            (notice_id, by, utc(int(at_us)))
+            for message_id, by, at_us in acks
+            if (notice_id := notice_of(message_id)) is not None
+        )
         return len(rows)
 
     # --- the snapshot -------------------------------------------------------------------

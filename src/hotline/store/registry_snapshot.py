@@ -4,15 +4,16 @@ index, so that a start replays only the notices after it.
 Owns the ``registry_snapshot`` (one head row) and ``registry_snapshot_parts`` tables
 (migration 0019): writing a snapshot in place of the previous one, reading its head and
 its parts in order, and the reads a start needs to check it (the ledger entry's leaf
-hash) and to replay after it (typed messages after an index). Bytes in, bytes out: what
-a part means, and whether a snapshot may be used, belong to ``service/registry.py``.
+hash) and to replay after it (typed messages after an index, the acknowledgements).
+Bytes in, bytes out: what a part means, and whether a snapshot may be used, belong to
+``service/registry.py``.
 Every function takes the caller's connection (a writer unit's for writes). Must not
 touch: the ledger, the ``messages`` projection (read only).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,4 +115,15 @@ def typed_messages_after(conn: Connection, idx: int) -> list[Any]:
     """Every message that is not plain text whose entry is after ``idx``, in ledger order
     (whole rows, as ``reads.typed_messages``)."""
     q = sa.select(_m).where(_m.c.type != "text", _m.c.entry_idx > idx).order_by(_m.c.entry_idx)
+    return list(conn.execute(q).all())
+
+
+def acknowledged(conn: Connection, station_id: str, types: Sequence[str]) -> list[Any]:
+    """(message_id, acknowledging station, acknowledged_at_us) of every message of one
+    of ``types`` that has been acknowledged: by the peer for an outgoing message, by
+    ``station_id`` for an incoming one (rows that unpack as tuples)."""
+    by = sa.case((_m.c.direction == "out", _m.c.peer), else_=sa.literal(station_id))
+    q = sa.select(_m.c.message_id, by, _m.c.acknowledged_at_us).where(
+        _m.c.type.in_(list(types)), _m.c.acknowledged_at_us.is_not(None)
+    )
     return list(conn.execute(q).all())
