@@ -10,6 +10,7 @@ records and raises, never that anything is "allowed".
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import json
 import uuid
@@ -960,6 +961,7 @@ def test_a_registry_loaded_from_its_snapshot_equals_the_replayed_one(run_pair: A
             assert replayed == live
             after = _reload(s, use_snapshot=True)
             assert 0 < after < total == _typed(s)  # the snapshot was used
+            assert gc.get_freeze_count() == 0  # the load's objects promoted, none frozen
             assert _full_view(s) == replayed, s.line.station_id
             _reload(s, use_snapshot=True)  # the saved records stay undecoded until read
             records = s.registry.registry.sites(include_ended=True)
