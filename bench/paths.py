@@ -113,6 +113,10 @@ async def backlog_phase(
         "drain_s": window,
         "first_s": (min(done) - t0) if done else None,
         "msgs_per_s": len(done) / window if window > 0 else 0.0,
+        "delivered_each_100ms": [
+            sum(1 for t in done if k / 10 <= t - t0 < (k + 1) / 10)
+            for k in range(-5, int(window * 10) + 1)
+        ],
         "cpu_s": {k: round(cpu1[k] - cpu0[k], 3) for k in pids},
         "cpu_us_per_msg": {k: round((cpu1[k] - cpu0[k]) / max(len(done), 1) * 1e6) for k in pids},
     }
