@@ -51,6 +51,8 @@ from line import (
     api_client,
     latency_phase,
     post_message,
+    proc_cpu_s,
+    start_profilers,
     throughput_phase,
 )
 
@@ -69,9 +71,17 @@ def settings_of(path: str, relay: str, prefix: str) -> dict[str, Any]:
 
 
 async def backlog_phase(
-    alpha: Any, bravo: Any, deliveries: Deliveries, n: int, senders: int
+    alpha: Any,
+    bravo: Any,
+    deliveries: Deliveries,
+    n: int,
+    senders: int,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
-    """Queue ``n`` messages while bravo is stopped, start it, time the drain."""
+    """Queue ``n`` messages while bravo is stopped, start it, time the drain. The CPU
+    seconds of both stations from bravo's start to the last receipt, per message, and the
+    time to the first receipt (bravo's start noticed by alpha) go beside the rate; with
+    ``profile``, py-spy records both stations over the drain."""
     bravo.stop()
     ids: list[str] = []
 
@@ -84,23 +94,42 @@ async def backlog_phase(
     await asyncio.gather(*(sender(k) for k in range(senders)))
     await asyncio.to_thread(bravo.start)
     t0 = time.perf_counter()
+    pids = {"alpha": alpha.proc.pid, "bravo": bravo.proc.pid}
+    cpu0 = {name: proc_cpu_s(pid) for name, pid in pids.items()}
+    spies = start_profilers(pids, profile, 3) if profile else []
     pending = set(ids)
     deadline = t0 + 300
     while pending and time.perf_counter() < deadline:
         pending = {m for m in pending if m not in deliveries.at}
         await asyncio.sleep(0.02)
+    cpu1 = {name: proc_cpu_s(pid) for name, pid in pids.items()}
+    for spy in spies:
+        spy.wait(timeout=60)
     done = [deliveries.at[m] for m in ids if m in deliveries.at]
     window = (max(done) - t0) if done else 0.0
     return {
         "messages": n,
         "delivered": len(done),
         "drain_s": window,
+        "first_s": (min(done) - t0) if done else None,
         "msgs_per_s": len(done) / window if window > 0 else 0.0,
+        "delivered_each_100ms": [
+            sum(1 for t in done if k / 10 <= t - t0 < (k + 1) / 10)
+            for k in range(-5, int(window * 10) + 1)
+        ],
+        "cpu_s": {k: round(cpu1[k] - cpu0[k], 3) for k in pids},
+        "cpu_us_per_msg": {k: round((cpu1[k] - cpu0[k]) / max(len(done), 1) * 1e6) for k in pids},
     }
 
 
 async def measure(
-    alpha: Any, bravo: Any, n_latency: int, n_backlog: int, senders: int, seconds: float
+    alpha: Any,
+    bravo: Any,
+    n_latency: int,
+    n_backlog: int,
+    senders: int,
+    seconds: float,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     deliveries = Deliveries()
     client = Sender(alpha)
@@ -111,7 +140,7 @@ async def measure(
         client.close()
         pids = {"alpha": alpha.proc.pid, "bravo": bravo.proc.pid}
         tput = await throughput_phase(alpha, deliveries, "bravo", senders, seconds, pids, None)
-        backlog = await backlog_phase(alpha, bravo, deliveries, n_backlog, senders)
+        backlog = await backlog_phase(alpha, bravo, deliveries, n_backlog, senders, profile)
         follower.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await follower
@@ -119,7 +148,13 @@ async def measure(
 
 
 def run_path(
-    root: Path, path: str, relay: str, n: tuple[int, int], senders: int, seconds: float
+    root: Path,
+    path: str,
+    relay: str,
+    n: tuple[int, int],
+    senders: int,
+    seconds: float,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     extra = settings_of(path, relay, prefix)
@@ -129,7 +164,7 @@ def run_path(
     try:
         bravo.start()
         alpha.start()
-        return asyncio.run(measure(alpha, bravo, n[0], n[1], senders, seconds))
+        return asyncio.run(measure(alpha, bravo, n[0], n[1], senders, seconds, profile))
     finally:
         alpha.stop()
         bravo.stop()
@@ -144,6 +179,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--paths", default="https,nats", help="comma-separated: https,nats")
     ap.add_argument("--no-failover", action="store_true", help="skip the failover cut")
     ap.add_argument("--no-takeover", action="store_true", help="skip the standby takeover")
+    ap.add_argument(
+        "--profile", type=Path, help="py-spy both stations over each backlog's drain into DIR/PATH"
+    )
     args = ap.parse_args(argv)
     n_latency = 100 if args.quick else 300
     n_backlog = 600 if args.quick else 2000
@@ -152,15 +190,19 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="hotline-bench-paths-") as tmp:
         for path in args.paths.split(","):
             n = (n_latency, n_backlog)
-            r = run_path(Path(tmp), path, args.relay, n, args.senders, seconds)
+            spy = args.profile / path if args.profile else None
+            r = run_path(Path(tmp), path, args.relay, n, args.senders, seconds, spy)
             lat, tput, backlog = r["latency"], r["throughput"], r["backlog"]
+            cpu, per = backlog["cpu_s"], backlog["cpu_us_per_msg"]
             print(
                 f"{path}: latency p50 {lat['p50']:.2f} ms p99 {lat['p99']:.2f} ms "
                 f"({n_latency} sequential); throughput {tput['delivered_per_s']:.0f} msgs/s "
                 f"delivered ({tput['delivered']} of {tput['sent']}, {args.senders} senders, "
                 f"{seconds:g} s, drain {tput['drain_s']:.2f} s); backlog of "
                 f"{backlog['messages']}: {backlog['msgs_per_s']:.0f} msgs/s "
-                f"({backlog['delivered']} delivered in {backlog['drain_s']:.2f} s)",
+                f"({backlog['delivered']} delivered in {backlog['drain_s']:.2f} s, first "
+                f"after {backlog['first_s'] or 0:.2f} s; CPU alpha {cpu['alpha']:.2f} s "
+                f"{per['alpha']} µs/msg, bravo {cpu['bravo']:.2f} s {per['bravo']} µs/msg)",
                 flush=True,
             )
             out["paths"][path] = {

@@ -139,3 +139,29 @@ def test_only_the_newest_link_test_of_a_sender_is_answered(
             assert (bravo.superseded, bravo.dropped) == (1, 1)
 
     run(scenario)
+
+
+def test_a_batch_frame_that_does_not_decode_is_refused_and_the_next_is_taken(
+    tmp_path: Path, nats_url: str, prefix: str
+) -> None:
+    """A signed BATCH frame whose body is not a batch is answered REFUSED with the
+    framing's code (decoded in the same worker thread as the checks), nothing is stored,
+    and the sender's next batch is checked and stored as usual."""
+
+    async def scenario() -> None:
+        async with relay_pair(tmp_path, prefix) as p:
+            bravo = p.relays["bravo"]
+            subject = relayframe.inbound_subject(prefix, "bravo", "alpha")
+            alpha = primitives.Signer(p.alpha.identity.signing_seed)
+            data = relayframe.encode(
+                alpha, relayframe.Kind.BATCH, "alpha", "bravo", bytes([5]) * 16, b"b"
+            )
+            kind, body = await bravo._answer(bravo.check(subject, data))
+            assert (kind, body) == (relayframe.Kind.REFUSED, b"bad_batch")
+            assert p.received() == []
+            sent = await p.send("after the refused frame")
+            await asyncio.wait_for(p.outbox._lane_round(p.outbox.lanes[1]), BOUND_S)
+            assert p.state(sent.message_id) == "delivered"
+            assert [m["sequence"] for m in p.received()] == [1]
+
+    run(scenario)

@@ -103,3 +103,37 @@ def test_a_message_over_the_envelope_limit_is_refused_without_a_rollback(
         await p.send("fits")
 
     run_pair(scenario, max_envelope_bytes=1024)
+
+
+def test_payload_values_limit_is_computed_once_per_settings(
+    run_pair: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inbox's pre-parse bound on a payload's JSON values is computed once per settings
+    object, not for every envelope, and follows settings replaced on the context."""
+    from hotline.service import context
+
+    calls: list[Any] = []
+    real = context.payload_values_limit
+
+    def counted(settings: Any) -> int:
+        calls.append(settings)
+        return real(settings)
+
+    monkeypatch.setattr(context, "payload_values_limit", counted)
+
+    async def scenario(p: Pair) -> None:
+        for i in range(3):
+            await p.send(f"m{i}")
+        raws = p.outbound(p.alpha, "bravo")
+        ctx = p.bravo.line.ctx
+        for raw in raws:
+            p.bravo.line.check_inbound(raw)
+        assert calls == [ctx.settings]
+        assert ctx.payload_values_most == real(ctx.settings)
+        vertices = ctx.settings.geometry_max_vertices * 10
+        ctx.settings = ctx.settings.model_copy(update={"geometry_max_vertices": vertices})
+        p.bravo.line.check_inbound(raws[0])
+        assert calls[1:] == [ctx.settings]
+        assert ctx.payload_values_most == real(ctx.settings) > real(calls[0])
+
+    run_pair(scenario)

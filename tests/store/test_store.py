@@ -11,10 +11,11 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from hotline.errors import InputError
+from hotline.errors import InputError, StoreError
 from hotline.ledger import merkle
+from hotline.ledger import tree as rules
 from hotline.ledger.entry import ZERO_HASH, Entry, EntryKind
-from hotline.store import database, schema
+from hotline.store import database, schema, tree
 from hotline.store.tree import LedgerTree, SqlNodeStore, frontier_keys
 from hotline.store.writer import Writer, WriteTx
 
@@ -99,6 +100,56 @@ def test_stored_subtrees_are_the_perfect_subtree_roots(store_url: str) -> None:
             span = leaves[idx << level : (idx + 1) << level]
             assert store.get_nodes([(level, idx)]) == [merkle.root_of(span)]
     w.close()
+
+
+def test_stored_proofs_are_the_memory_trees_read_together_or_alone(store_url: str) -> None:
+    w = open_writer(store_url)
+    n = 37
+    for i in range(n):
+        w.run_sync(lambda tx, i=i: tx.append(entry(i)))
+    mem = rules.MemoryTree()
+    mem.append(merkle.leaf_hash(entry(i).encode()) for i in range(n))
+    wanted = [(0, 1), (0, n), (5, 6), (12, 13), (30, 31), (36, n), (17, 32), (17, 32), (3, 9)]
+    with w._engine.connect() as conn:
+        together = tree.inclusion_proofs(conn, wanted, n)
+        alone = [tree.inclusion_proof(conn, i, size, n) for i, size in wanted]
+        assert together == alone == [mem.inclusion_proof(i, size) for i, size in wanted]
+        assert tree.inclusion_proofs(conn, [], n) == []
+        store = SqlNodeStore(conn)
+        assert store.get_nodes([(0, 4), (2, 1), (0, 4)]) == [
+            *mem.store.get_nodes([(0, 4), (2, 1)]),
+            mem.store.get_nodes([(0, 4)])[0],
+        ]
+        with pytest.raises(StoreError) as info:
+            store.get_nodes([(0, 4), (6, 0)])  # 64 leaves: not stored yet
+        assert info.value.code == "ledger_corrupt"
+    w.close()
+
+
+def test_node_reads_search_the_primary_key(tmp_path: Any) -> None:
+    """A proof's nodes are found through the primary key on SQLite: a row-value ``IN``
+    made it scan the whole table (ms a proof once the ledger holds a few thousand
+    entries, docs/performance.md "NATS relay, second pass")."""
+    w = open_writer(f"sqlite:///{tmp_path / 'h.db'}")
+    for i in range(20):
+        w.run_sync(lambda tx, i=i: tx.append(entry(i)))
+    seen: list[tuple[str, Any]] = []
+    with w._engine.connect() as conn:
+
+        def watch(_c: Any, _cur: Any, statement: str, params: Any, *_: Any) -> None:
+            if "ledger_nodes" in statement:
+                seen.append((statement, params))
+
+        sa.event.listen(conn, "before_cursor_execute", watch)
+        tree.inclusion_proofs(conn, [(3, 20), (11, 16), (19, 20)], 20)
+        sa.event.remove(conn, "before_cursor_execute", watch)
+        assert len(seen) == 1
+        statement, params = seen[0]
+        plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params).all()
+    w.close()
+    details = [str(row[-1]) for row in plan]
+    assert not any(d.startswith("SCAN ledger_nodes") for d in details), details
+    assert any("ledger_nodes USING" in d for d in details), details
 
 
 @pytest.mark.parametrize(

@@ -201,6 +201,20 @@ def inclusion_proof(store: NodeStore, index: int, size: int, tree_size: int) -> 
     return plan.assemble(store.get_nodes(plan.keys) if plan.keys else [])
 
 
+def inclusion_proofs(
+    store: NodeStore, wanted: Sequence[tuple[int, int]], tree_size: int
+) -> list[list[bytes]]:
+    """``inclusion_proof`` of each (index, size) in ``wanted``, in order, from one read of
+    the nodes they need together (proofs of nearby leaves share most of theirs)."""
+    plans = []
+    for index, size in wanted:
+        _check_sizes(size, tree_size)
+        plans.append(inclusion_plan(index, size))
+    keys = list(dict.fromkeys(k for plan in plans for k in plan.keys))
+    found = dict(zip(keys, store.get_nodes(keys) if keys else [], strict=True))
+    return [plan.assemble([found[k] for k in plan.keys]) for plan in plans]
+
+
 def consistency_proof(store: NodeStore, size1: int, size2: int, tree_size: int) -> list[bytes]:
     """RFC 9162 consistency proof from ``size1`` to ``size2 <= tree_size`` (empty if equal)."""
     _check_sizes(size2, tree_size)

@@ -65,6 +65,18 @@ async def take_framed(
     (each costs a turn of the event loop and the GIL: docs/performance.md "Latency and
     the send path"). The ``HotlineError`` ``decode`` raises is returned: the whole
     request is refused, nothing is stored."""
+    checked = await check_framed(line, decode)
+    if isinstance(checked, HotlineError):
+        return checked
+    return await store_batch(line, checked)
+
+
+async def check_framed(
+    line: Line, decode: Callable[[], list[bytes]]
+) -> list[Inbound | HotlineError] | HotlineError:
+    """``check_batch`` of a request still framed, ``decode`` in the same worker thread as
+    the checks (the first half of ``take_framed``); the ``HotlineError`` ``decode`` raises
+    is returned (the whole request is refused)."""
 
     def decode_and_check() -> list[Inbound | HotlineError] | HotlineError:
         try:
@@ -73,10 +85,7 @@ async def take_framed(
             return exc
         return _check_all(line, raws)
 
-    checked = await asyncio.to_thread(decode_and_check)
-    if isinstance(checked, HotlineError):
-        return checked
-    return await store_batch(line, checked)
+    return await asyncio.to_thread(decode_and_check)
 
 
 async def store_batch(line: Line, checked: list[Inbound | HotlineError]) -> list[framing.Result]:

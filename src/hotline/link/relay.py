@@ -410,18 +410,18 @@ class Relay:
             return Kind.LINK_REPLY, reply
         # one batch of a sender checked at a time, in order; stored while the next is checked
         lock = self._checking.setdefault(frame.sender, asyncio.Lock())
-        async with lock:
-            try:
-                raws = await asyncio.to_thread(
-                    framing.decode_batch,
+        async with lock:  # decoded and checked in one worker thread's turn
+            checked = await intake.check_framed(
+                self.line,
+                lambda: framing.decode_batch(
                     frame.body,
                     max_items=s.max_batch_envelopes,
                     max_item_bytes=s.max_envelope_bytes,
-                )
-            except HotlineError as exc:
-                log.warning("relay: refused a batch from %s: %s", frame.sender, exc)
-                return Kind.REFUSED, _code(exc)
-            checked = await intake.check_batch(self.line, raws)
+                ),
+            )
+        if isinstance(checked, HotlineError):
+            log.warning("relay: refused a batch from %s: %s", frame.sender, checked)
+            return Kind.REFUSED, _code(checked)
         results = await intake.store_batch(self.line, checked)
         return Kind.RESULTS, framing.encode_results(results)
 

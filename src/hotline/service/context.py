@@ -21,6 +21,7 @@ from hotline.clock import Clock
 from hotline.crypto import primitives
 from hotline.crypto.card import SignedCard
 from hotline.crypto.keys import StationIdentity
+from hotline.deconfliction.limits import Limits as NoticeLimits
 from hotline.errors import BadTimeError, EnvelopeError
 from hotline.service.channelbook import ChannelBook
 from hotline.service.events import EventBus
@@ -30,6 +31,14 @@ from hotline.store.projections import ProjectionExtension, Projector
 from hotline.store.writer import Writer
 from hotline.wire.envelope import Precedence
 from hotline.wire.messages import MIN_TIME_US
+
+
+def payload_values_limit(settings: Settings) -> int:
+    """Most JSON values a peer's payload may hold before it is parsed: twice what a
+    deconfliction notice at its limits may hold (``deconfliction.limits``), and never
+    fewer than 50,000."""
+    notice = NoticeLimits(settings.geometry_max_vertices, settings.geometry_max_rings)
+    return max(50_000, 2 * notice.max_nodes)
 
 
 @dataclass(eq=False)
@@ -62,6 +71,8 @@ class LineContext:
     signer: primitives.Signer = field(init=False)
     opener: primitives.Opener = field(init=False)
     card: SignedCard = field(init=False)
+    #: ``payload_values_limit`` of the settings object it was computed from
+    _values_limit: tuple[Settings, int] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.signer = primitives.Signer(self.identity.signing_seed)
@@ -71,6 +82,15 @@ class LineContext:
     @property
     def station_id(self) -> str:
         return self.identity.station_id
+
+    @property
+    def payload_values_most(self) -> int:
+        """``payload_values_limit`` of the settings, computed once per settings object (the
+        inbox checks it for every envelope; tests may replace the settings)."""
+        held = self._values_limit
+        if held is None or held[0] is not self.settings:
+            held = self._values_limit = (self.settings, payload_values_limit(self.settings))
+        return held[1]
 
     def publish_after_commit(self, type_: str, **data: Any) -> None:
         """Publish ``type_`` once the writer's unit now running is durable: for code a unit

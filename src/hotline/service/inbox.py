@@ -27,7 +27,6 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from hotline.crypto import primitives
-from hotline.deconfliction.limits import Limits as NoticeLimits
 from hotline.errors import (
     BadTimeError,
     EnvelopeError,
@@ -42,7 +41,6 @@ from hotline.service import receipts
 from hotline.service.context import LineContext
 from hotline.service.events import message_content
 from hotline.service.sender import check_data
-from hotline.settings import Settings
 from hotline.store import linedb, voids
 from hotline.store.writer import WriteTx
 from hotline.wire import envelope as wire
@@ -63,14 +61,6 @@ class Inbound:
 
     envelope: Envelope
     payload: Any
-
-
-def payload_values_limit(settings: Settings) -> int:
-    """Most JSON values a peer's payload may hold before it is parsed: twice what a
-    deconfliction notice at its limits may hold (``deconfliction.limits``), and never
-    fewer than 50,000."""
-    notice = NoticeLimits(settings.geometry_max_vertices, settings.geometry_max_rings)
-    return max(50_000, 2 * notice.max_nodes)
 
 
 def check_inbound(ctx: LineContext, raw: bytes) -> Inbound:
@@ -95,7 +85,7 @@ def check_inbound(ctx: LineContext, raw: bytes) -> Inbound:
             code="unknown_channel",
         )
     plaintext = env.open(ctx.opener)
-    most = payload_values_limit(ctx.settings)
+    most = ctx.payload_values_most
     over = json_values_over(plaintext, most)
     if over is not None:
         raise EnvelopeError(

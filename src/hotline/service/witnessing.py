@@ -344,19 +344,14 @@ class Witnessing:
 
     def proofs(self, prove: list[tuple[int, int]]) -> list[InclusionProof]:
         """Inclusion proofs of our leaves, for sizes of our log that exist."""
-        out: list[InclusionProof] = []
         with self.line.reader.connect() as conn:
             size = tree.ledger_size(conn)
-            for index, tree_size in prove[:MAX_PROVE]:
-                if not 0 <= index < tree_size <= size:
-                    continue
-                hashes = tree.inclusion_proof(conn, index, tree_size, size)
-                out.append(
-                    InclusionProof(
-                        leaf_index=index, tree_size=tree_size, hashes=[h.hex() for h in hashes]
-                    )
-                )
-        return out
+            wanted = [(i, n) for i, n in prove[:MAX_PROVE] if 0 <= i < n <= size]
+            proofs = tree.inclusion_proofs(conn, wanted, size)
+        return [
+            InclusionProof(leaf_index=i, tree_size=n, hashes=[h.hex() for h in hashes])
+            for (i, n), hashes in zip(wanted, proofs, strict=True)
+        ]
 
     # --- helpers ------------------------------------------------------------------------
 
