@@ -54,6 +54,8 @@ from hotline.station import TOKEN_FILE
 
 TEXT = "Air activity reported 4 km from the nuclear plant perimeter. Confirm intentions."
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+#: ``--profile-gil``: py-spy samples only the thread holding the GIL
+PROFILE_GIL = False
 
 
 # --- process facts -------------------------------------------------------------------
@@ -390,6 +392,7 @@ def start_profilers(
     for name, pid in pids.items():
         cmd = [spy, "record", "-p", str(pid), "-r", "250", "-d", str(int(seconds)), "--threads"]
         cmd += ["--format", "raw", "-o", str(out / f"{name}.txt"), "--nonblocking"]
+        cmd += ["--gil"] if PROFILE_GIL else []
         procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return procs
 
@@ -541,6 +544,12 @@ def main(argv: list[str] | None = None) -> None:
         f"{BATCH_PATH} (default: one a request to POST /api/v1/messages)",
     )
     ap.add_argument("--profile", type=Path, help="write py-spy raw profiles here")
+    ap.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="with --profile: sample only the thread holding the GIL (py-spy --gil), so "
+        "that a thread waiting for the GIL is not counted as on CPU",
+    )
     ap.add_argument("--keep", type=Path, help="keep the stations' directories here")
     ap.add_argument(
         "--default-rate-limit", action="store_true", help="keep api_rate_per_s at its default"
@@ -552,6 +561,8 @@ def main(argv: list[str] | None = None) -> None:
         "default: SQLite files",
     )
     args = ap.parse_args(argv)
+    global PROFILE_GIL
+    PROFILE_GIL = args.profile_gil
     n_latency = args.messages or (300 if args.quick else 1000)
     args.seconds = args.seconds or (5.0 if args.quick else 20.0)
 

@@ -5,7 +5,9 @@ directly as the peer endpoint and the outbox drive them: alpha sends ``--message
 messages (16 at a time, so the writer groups them), bravo checks and stores them
 (``check_inbound`` + ``store_inbound``, 64 a batch), alpha records bravo's receipts
 (``record_receipt``). Each phase prints the process CPU time per message (user +
-system, all threads: the writer's SQL, sealing, signing, verifying) and its wall time.
+system, all threads: the writer's SQL, sealing, signing, verifying), the part of it the
+store writers' threads spent (``writers``: what the writer holds the GIL for; Linux
+only) and its wall time.
 CPU time moves much less with the machine's load than the wall-clock figures of
 bench/line.py, so this is the bench to compare two versions of the store's hot path.
 
@@ -20,7 +22,9 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,18 +66,38 @@ def outbound(station: Station, peer: str) -> list[bytes]:
     return [Entry.decode(bytes(r.leaf)).data for r in rows]
 
 
+def writers_cpu_s() -> float:
+    """CPU seconds of this process's store writer threads so far (0 off Linux)."""
+    total = 0.0
+    for t in threading.enumerate():
+        if t.name != "hotline-writer" or t.native_id is None:
+            continue
+        try:
+            with open(f"/proc/self/task/{t.native_id}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 class Phase:
     def __init__(self, name: str, n: int) -> None:
         self.name, self.n = name, n
 
     def __enter__(self) -> Phase:
         self.cpu, self.wall = time.process_time(), time.perf_counter()
+        self.writers = writers_cpu_s()
         return self
 
     def __exit__(self, *_: Any) -> None:
         self.cpu_us = (time.process_time() - self.cpu) / self.n * 1e6
+        self.writers_us = (writers_cpu_s() - self.writers) / self.n * 1e6
         self.wall_s = time.perf_counter() - self.wall
-        print(f"{self.name:8s} {self.n} in {self.wall_s:.2f} s: {self.cpu_us:.0f} µs CPU/msg")
+        print(
+            f"{self.name:8s} {self.n} in {self.wall_s:.2f} s: {self.cpu_us:.0f} µs CPU/msg "
+            f"(writers {self.writers_us:.0f})"
+        )
 
 
 async def scenario(a: Station, b: Station, n: int) -> dict[str, float]:
@@ -92,6 +116,7 @@ async def scenario(a: Station, b: Station, n: int) -> dict[str, float]:
                     )
                 )  # fmt: skip
         out["send"] = p.cpu_us
+        out["send_writer"] = p.writers_us
         raws = outbound(a, "bravo")
         receipts: list[bytes] = []
         with Phase("ingest", n) as p:

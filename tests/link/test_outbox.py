@@ -397,11 +397,16 @@ def test_the_lane_loop_delivers_the_next_batch_while_the_last_one_is_recorded(
     run_link(scenario, alpha={"max_batch_envelopes": 4}, bravo={"max_batch_envelopes": 4})
 
 
-def test_an_idle_lane_reads_the_queue_once_per_message(run_link: Any) -> None:
+def test_an_idle_lane_takes_a_lone_message_from_the_sender_without_reading(
+    run_link: Any,
+) -> None:
     """The lane's own loop, woken at each commit as the station wakes it: a message sent
-    alone is read once. The rounds that follow its delivery (one while its receipt is
-    recorded, one after) do not read the queue again: nothing woke the lane, and the
-    read took all there was (before, each lone message cost three reads, two empty)."""
+    alone while the lane waits with an empty queue is handed to it by the sender (the
+    envelope it committed) and delivered without a read of the queue (before: one read,
+    a worker thread's turn and a query, per message). The rounds that follow its
+    delivery do not read either: nothing woke the lane, and it took all there was. A
+    wake that comes without its envelope (here: the hand-off unplugged, as for an
+    acknowledgement or a resync) reads the store, which stays the truth."""
 
     async def scenario(link: Link) -> None:
         box = link.outbox
@@ -433,11 +438,17 @@ def test_an_idle_lane_reads_the_queue_once_per_message(run_link: Any) -> None:
                     sent = await link.send(f"alone {i}")
                     await recorded.wait()
                     assert link.message(sent.message_id)["state"] == "delivered"
+                assert reads == [0, 0]  # each lane's start only
+                link.alpha.line.ctx.on_sealed.remove(box._on_sealed)
+                recorded.clear()
+                sent = await link.send("unannounced")
+                await recorded.wait()
+                assert link.message(sent.message_id)["state"] == "delivered"
         finally:
             loop.cancel()
             await asyncio.gather(loop, return_exceptions=True)
-        assert reads == [0, 0, 1, 1, 1]  # each lane's start, then one read per message
-        assert box.delivered == 3
+        assert reads == [0, 0, 1]  # the message that came without its envelope was read
+        assert box.delivered == 4
 
     run_link(scenario)
 

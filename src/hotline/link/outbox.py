@@ -106,6 +106,15 @@ class _Lane:
         #: the lane since: a round reads again only when woken, when a retry is due, or
         #: after a wait that timed out (the periodic look at the queue)
         self.fresh = False
+        #: the lane waits with nothing queued for it (fresh, nothing to retry, no record
+        #: in flight): the envelopes the sender commits meanwhile are handed to it
+        #: (``Outbox.offer``: precedence, entry index, bytes) and ``wakes`` counts the
+        #: wakes. A round that finds one envelope handed for every wake delivers them
+        #: without reading the store; any other wake (an acknowledgement, a resync, a
+        #: retry) reads it, as before
+        self.idle = False
+        self.handed: list[tuple[int, int, bytes]] = []
+        self.wakes = 0
 
 
 class _Round:
@@ -186,7 +195,20 @@ class Outbox:
     def wake(self, precedence: Precedence | None = None) -> None:
         for lane in self.lanes:
             if precedence is None or int(precedence) in lane.precedences:
+                lane.wakes += 1
                 lane.wake.set()
+
+    def offer(self, precedence: Precedence, idx: int, raw: bytes) -> None:
+        """An envelope just committed to the queue (the sender's ``on_sealed``, on the
+        loop, before the wake): an idle lane keeps it for its next round. The store stays
+        the truth: a lane that was not idle reads it, and so does a restart."""
+        for lane in self.lanes:
+            if lane.idle and int(precedence) in lane.precedences:
+                lane.handed.append((int(precedence), idx, raw))
+
+    def _on_sealed(self, peer: str, precedence: Precedence, idx: int, raw: bytes) -> None:
+        if peer == self.peer:
+            self.offer(precedence, idx, raw)
 
     def retry_now(self) -> None:
         """Forget every backoff and try again now (the line is back, or the peer reports
@@ -195,6 +217,7 @@ class Outbox:
         for lane in self.lanes:
             lane.failures = 0
             lane.retry_at.clear()
+            lane.idle = False
             lane.wake.set()
 
     async def retry_refused(self, codes: frozenset[str] | None = None) -> int:
@@ -241,11 +264,15 @@ class Outbox:
             self.recorder.listeners.remove(self._on_path_health)
 
     async def run(self) -> None:
+        sealed = self.line.ctx.on_sealed
+        sealed.append(self._on_sealed)
         try:
             async with asyncio.TaskGroup() as tg:
                 for lane in self.lanes:
                     tg.create_task(self._run_lane(lane), name=f"outbox-{self.peer}-{lane.name}")
         finally:
+            if self._on_sealed in sealed:
+                sealed.remove(self._on_sealed)
             for task in list(self._copies):
                 task.cancel()
 
@@ -285,7 +312,9 @@ class Outbox:
         lane.wake.clear()
         if self.limits.version != self._limits_seen:
             self._limits_seen = self.limits.version
-            await self.retry_refused(SIZE_CODES)
+            await self.retry_refused(SIZE_CODES)  # not idle after this (``retry_now``)
+        idle, handed, wakes = lane.idle, lane.handed, lane.wakes
+        lane.idle, lane.handed, lane.wakes = False, [], 0
         now = loop.time()
         # the retry state is read here, on the loop: the worker thread gets a snapshot
         waiting = frozenset(i for i, t in lane.retry_at.items() if t > now)
@@ -307,7 +336,14 @@ class Outbox:
         # a query, while its receipt was being recorded). Driven round by round (tests,
         # nothing wakes the lane), every round reads.
         fresh = pipelined and lane.fresh
-        if ready and (woken or lane.wake.is_set() or due or not fresh):
+        if ready and idle and handed and len(handed) == wakes and not lane.retry_at:
+            # every wake since the lane went idle came with its envelope: the queue holds
+            # these and nothing else for the lane; no worker thread, no query
+            handed.sort()
+            if framing.take([len(raw) for _, _, raw in handed], limits) == len(handed):
+                batch = [(idx, raw) for _, idx, raw in handed]
+                lane.fresh = not lane.wake.is_set()
+        if not batch and ready and (woken or lane.wake.is_set() or due or not fresh):
             lane.fresh = False
             batch, more = await asyncio.to_thread(self._take, lane.precedences, waiting, limits)
             lane.fresh = not more and not lane.wake.is_set()
@@ -320,10 +356,20 @@ class Outbox:
                 delay = max(0.0, min(min(lane.retry_at.values()) - loop.time(), delay))
             if not ready:
                 delay = max(0.0, min(min(p.retry_at for p in self.paths) - now, delay))
+            # the queue holds nothing for the lane: what the sender commits now is handed
+            lane.idle = (
+                pipelined
+                and lane.fresh
+                and bool(ready)
+                and not lane.retry_at
+                and not lane.wake.is_set()
+            )
+            lane.wakes = 0
             try:
                 await asyncio.wait_for(lane.wake.wait(), delay)
             except TimeoutError:
                 lane.fresh = False  # a retry may be due, or something queued unannounced
+                lane.idle = False
             return
         if lane.name == "urgent":
             self._copy_flash(batch, ready[0])

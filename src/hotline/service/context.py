@@ -25,6 +25,7 @@ from hotline.deconfliction.limits import Limits as NoticeLimits
 from hotline.errors import BadTimeError, EnvelopeError
 from hotline.service.channelbook import ChannelBook
 from hotline.service.events import EventBus
+from hotline.service.outseq import OutSequences
 from hotline.service.peers import PeerBook
 from hotline.settings import Settings
 from hotline.store.projections import ProjectionExtension, Projector
@@ -62,11 +63,18 @@ class LineContext:
     )
     #: called after commit with (peer, precedence) when something is queued
     on_queued: list[Callable[[str, Precedence], None]] = field(default_factory=list)
+    #: called after commit, before ``on_queued``, with (peer, precedence, entry index,
+    #: envelope bytes) for an envelope the sender just queued: a running outbox whose
+    #: lane waits with an empty queue takes it from here instead of reading the store
+    on_sealed: list[Callable[[str, Precedence, int, bytes], None]] = field(default_factory=list)
     #: builds a fresh projector (the live one, and one per rebuild); set by ``Line``
     new_projector: Callable[[], Projector] | None = None
     #: the writer's before-commit hook that signs a batch's receipts once; set by ``Line``
     #: (one object, so the writer calls it once per batch: service/receipts.py)
     sign_receipts: Callable[[Connection, list[Any]], None] | None = None
+    #: the next sequence number towards each peer, as the sender guesses it (it seals
+    #: before the writer's unit; the unit checks the guess against the store)
+    out_sequences: OutSequences = field(default_factory=OutSequences)
     projector: Projector = field(init=False)
     signer: primitives.Signer = field(init=False)
     opener: primitives.Opener = field(init=False)

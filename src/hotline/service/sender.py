@@ -2,11 +2,15 @@
 appended and queued for the peer.
 
 Owns the checks of what an operator sends (peer, channel, text, typed data) and the
-choice of the next sequence number inside the writer's transaction, so two sends never
-share one. A refused request raises before its unit appends anything; a refusal only the
-unit can decide is returned by it as a value and raised here, so the writer never rolls
-back a batch (and reloads nothing) for it. Must not touch:
-SQL (store/linedb), the network (the outbox delivers what is queued).
+choice of the next sequence number: a message is sealed and signed on the loop with the
+station's guess (service/outseq.py), and its unit checks the guess against the store
+inside the writer's transaction (sealing again when it is wrong), so two sends never
+share one and the record has no gap. After commit the envelope is handed to the peer's
+outbox (``LineContext.on_sealed``) before the wake. A refused request raises before
+its unit appends anything; a refusal only the unit can decide is returned by it as a
+value and raised here, so the writer never rolls back a batch (and reloads nothing) for
+it. Must not touch: SQL (store/linedb), the network (the outbox delivers what is
+queued).
 """
 
 from __future__ import annotations
@@ -157,22 +161,39 @@ async def send(
     check_data(ctx, payload)
     plaintext = payload.to_bytes()
     mid = uuid.uuid4()
+    key = card.card.encryption_key
+    too_large = InputError("message is larger than the envelope limit", code="too_large")
+
+    def seal(seq: int) -> wire.Envelope:
+        header = Header(
+            Kind.MESSAGE, precedence, wire.DEFAULT_SUITE, ctx.station_id, peer, channel, seq,
+            mid, ctx.clock.now_us(),
+        )  # fmt: skip
+        return wire.seal_envelope(header, plaintext, ctx.signer, key)
+
+    # sealed and signed here, on the loop, with the number the station guesses (taken
+    # under its lock, with no await before the unit is submitted, so the guesses reach
+    # the writer in order): the writer holds the GIL for the append only. The unit checks
+    # the guess against the store and seals again when it is wrong (service/outseq.py)
+    book = ctx.out_sequences
+    guess = book.take(peer)
+    early = seal(guess) if guess is not None else None
+    if early is not None and guess is not None and len(early.raw) > ctx.settings.max_envelope_bytes:
+        book.give_back(peer, guess)
+        raise too_large
 
     def unit(tx: WriteTx) -> Sent | InputError:
         seq = next_seq(tx.conn, peer)
-        now = ctx.clock.now_us()
-        header = Header(
-            Kind.MESSAGE, precedence, wire.DEFAULT_SUITE, ctx.station_id, peer, channel, seq,
-            mid, now,
-        )  # fmt: skip
-        env = wire.seal_envelope(header, plaintext, ctx.signer, card.card.encryption_key)
+        book.used(peer, guess, seq)
+        env = early if early is not None and guess == seq else seal(seq)
+        now = env.header.sent_at_us
         if len(env.raw) > ctx.settings.max_envelope_bytes:
-            return InputError("message is larger than the envelope limit", code="too_large")
+            return too_large
         action = {
             "action": "send",
             "message_id": str(mid),
             "operator": operator,
-            "payload": json.loads(plaintext),
+            "payload": json.loads(plaintext),  # off the loop (a notice's may be large)
         }
         append_action(ctx, tx, action, peer=peer, seq=seq)
         idx = append_envelope_out(ctx, tx, env, None)
@@ -181,7 +202,10 @@ async def send(
             also(tx.conn, sent)
         content = {"channel": channel, "sequence": seq, "operator": operator,
                    "queued_at_us": now, **message_content(payload)}  # fmt: skip
-        tx.after_commit(lambda: ctx.queued(peer, precedence, "message.queued", str(mid), **content))
+        tx.after_commit(
+            lambda: _queued(ctx, peer, precedence, idx, env.raw, "message.queued", str(mid),
+                            content)
+        )  # fmt: skip
         return sent
 
     return _raised(await ctx.writer.submit(unit))
@@ -286,16 +310,33 @@ async def acknowledge(
         env = wire.seal_envelope(header, ack.to_bytes(), ctx.signer, card.card.encryption_key)
         action = {"action": "ack", "message_id": message_id, "officer": officer, "note": note}
         append_action(ctx, tx, action, peer=row.peer)
-        append_envelope_out(ctx, tx, env, ack)
+        idx = append_envelope_out(ctx, tx, env, ack)
         content = {"channel": row.channel, "officer": officer, "note": note,
                    "acknowledged_at_us": now}  # fmt: skip
         tx.after_commit(
-            lambda: ctx.queued(row.peer, precedence, "message.acknowledged", message_id,
-                               **content)
+            lambda: _queued(ctx, row.peer, precedence, idx, env.raw, "message.acknowledged",
+                            message_id, content)
         )  # fmt: skip
         return None
 
     _raised(await ctx.writer.submit(unit))
+
+
+def _queued(
+    ctx: LineContext,
+    peer: str,
+    precedence: Precedence,
+    idx: int,
+    raw: bytes,
+    event: str,
+    message_id: str,
+    content: dict[str, Any],
+) -> None:
+    """After commit, on the loop: the envelope handed to the peer's outbox (an idle lane
+    delivers it without reading the store), then the event and the wake."""
+    for fn in ctx.on_sealed:
+        fn(peer, precedence, idx, raw)
+    ctx.queued(peer, precedence, event, message_id, **content)
 
 
 def _raised(result: T | HotlineError) -> T:
