@@ -66,6 +66,24 @@ def use_fork_server(on: bool = True) -> None:
     _fork_wanted = on
 
 
+def spawn_hotline(
+    args: list[str], log: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes] | Forked:
+    """``python -m hotline *args`` as a child process, stdout and stderr appended to
+    ``log``: forked from the fork server when ``use_fork_server`` asked for it."""
+    full_env = {**os.environ, **(env or {})}
+    forks = _forks()
+    if forks is not None:
+        return forks.spawn("hotline", args, env=full_env, cwd=Path.cwd(), log=log)
+    with open(log, "ab") as out:  # the child has its own copy
+        return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "hotline", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+        )
+
+
 def _forks() -> ForkServer | None:
     global _fork_server
     if not _fork_wanted:
@@ -155,24 +173,9 @@ class LocalStation:
     def _spawn(self, env: Mapping[str, str] | None) -> subprocess.Popen[bytes] | Forked:
         if self.proc is not None and self.proc.poll() is None:
             raise ConfigError(f"{self.station_id} is already running")
-        forks = _forks()
-        if forks is not None:
-            self.proc = forks.spawn(
-                "hotline",
-                ["run", "--data-dir", str(self.data_dir)],
-                env={**os.environ, **(env or {})},
-                cwd=Path.cwd(),
-                log=self.data_dir / "station.log",
-            )
-            return self.proc
-        log = open(self.data_dir / "station.log", "ab")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "hotline", "run", "--data-dir", str(self.data_dir)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
+        self.proc = spawn_hotline(
+            ["run", "--data-dir", str(self.data_dir)], self.data_dir / "station.log", env
         )
-        log.close()
         return self.proc
 
     def start(self, env: Mapping[str, str] | None = None, wait_s: float = 60) -> None:
