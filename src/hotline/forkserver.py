@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import importlib
 import json
 import os
@@ -173,6 +174,10 @@ def _serve(fd: int) -> dict[str, Any] | None:
     if threading.active_count() != 1:  # a fork copies no thread: refuse to start
         sock.sendall(f"threads running: {threading.enumerate()}\n".encode())
         return None
+    # what was imported stays out of the children's collections: a child's first full
+    # collection would otherwise write to (copy) every page of the inherited heap
+    gc.collect()
+    gc.freeze()
     sock.sendall(b"ready\n")
     rfile = sock.makefile("rb")
     for line in rfile:

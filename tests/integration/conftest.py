@@ -30,6 +30,7 @@ from hotline.errors import HotlineError
 from hotline.forkserver import Forked
 from hotline.localnet import LocalStation
 from tests.conftest import (
+    migrated_sqlite,
     new_migrated_pg_database,
     release_migrated_pg_database,
     require_pg,
@@ -117,6 +118,8 @@ class Net:
         if self.pg is not None:
             merged["database_url"] = self.pg.new()
         st = localnet.make_station(self.root, station_id, settings=merged)
+        if "database_url" not in merged:  # a copy of a migrated store: nothing to migrate
+            migrated_sqlite(st.data_dir / "store.db")
         self.stations.append(st)
         return st
 
