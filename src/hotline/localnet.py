@@ -11,6 +11,7 @@ internals; it talks to a running station only through its operator API, like any
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import secrets
@@ -31,6 +32,7 @@ import httpx
 from hotline.crypto.card import safety_number
 from hotline.crypto.keys import create_station, load_station
 from hotline.errors import ConfigError, HotlineError
+from hotline.forkserver import Forked, ForkServer
 from hotline.settings import CONFIG_FILE_NAME, Settings
 from hotline.station import TOKEN_FILE, add_peer_offline, api_token, read_run_file
 
@@ -46,6 +48,51 @@ PORT_SLICE_ENV = "HOTLINE_PORT_SLICE"
 
 _cursor_lock = threading.Lock()
 _cursor: int | None = None
+
+#: ``HOTLINE_TEST_FORK=0``: the test suite starts stations as plain processes instead of
+#: forking them from a fork server (tests/conftest.py reads it; ``use_fork_server``)
+FORK_ENV = "HOTLINE_TEST_FORK"
+
+_fork_lock = threading.Lock()
+_fork_wanted = False
+_fork_server: ForkServer | None = None
+
+
+def use_fork_server(on: bool = True) -> None:
+    """Start stations from a fork server (hotline/forkserver.py: a process that has
+    imported what a station needs) instead of a new interpreter each: for the tests, where
+    stations start hundreds of times. Off by default (the demo, the benchmarks)."""
+    global _fork_wanted
+    _fork_wanted = on
+
+
+def spawn_hotline(
+    args: list[str], log: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes] | Forked:
+    """``python -m hotline *args`` as a child process, stdout and stderr appended to
+    ``log``: forked from the fork server when ``use_fork_server`` asked for it."""
+    full_env = {**os.environ, **(env or {})}
+    forks = _forks()
+    if forks is not None:
+        return forks.spawn("hotline", args, env=full_env, cwd=Path.cwd(), log=log)
+    with open(log, "ab") as out:  # the child has its own copy
+        return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "hotline", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+        )
+
+
+def _forks() -> ForkServer | None:
+    global _fork_server
+    if not _fork_wanted:
+        return None
+    with _fork_lock:
+        if _fork_server is None:
+            _fork_server = ForkServer()
+            atexit.register(_fork_server.close)
+        return _fork_server
 
 
 def free_port() -> int:
@@ -105,7 +152,7 @@ class LocalStation:
     api_port: int
     peer_port: int
     extra_settings: dict[str, Any] = field(default_factory=dict)
-    proc: subprocess.Popen[bytes] | None = None
+    proc: subprocess.Popen[bytes] | Forked | None = None
 
     @property
     def api_url(self) -> str:
@@ -123,17 +170,12 @@ class LocalStation:
             trust_env=False,
         )
 
-    def _spawn(self, env: Mapping[str, str] | None) -> subprocess.Popen[bytes]:
+    def _spawn(self, env: Mapping[str, str] | None) -> subprocess.Popen[bytes] | Forked:
         if self.proc is not None and self.proc.poll() is None:
             raise ConfigError(f"{self.station_id} is already running")
-        log = open(self.data_dir / "station.log", "ab")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "hotline", "run", "--data-dir", str(self.data_dir)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
+        self.proc = spawn_hotline(
+            ["run", "--data-dir", str(self.data_dir)], self.data_dir / "station.log", env
         )
-        log.close()
         return self.proc
 
     def start(self, env: Mapping[str, str] | None = None, wait_s: float = 60) -> None:

@@ -22,7 +22,7 @@ from hotline.service.roles import STATION
 from hotline.settings import Settings
 from hotline.station import Station
 from hotline.wire.channels import ChannelSpec
-from tests.conftest import fresh_pg_database
+from tests.conftest import migrated_pg_database, migrated_sqlite
 from tests.service.conftest import Pair, make_identity, snapshot
 
 NAMES = ("alpha", "bravo", "charlie")
@@ -102,9 +102,9 @@ def run_net(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable
     urls = {}
     for name in NAMES:
         if request.param == "sqlite":
-            urls[name] = f"sqlite:///{tmp_path / (name + '.db')}"
+            urls[name] = migrated_sqlite(tmp_path / (name + ".db"))
         else:
-            urls[name] = stack.enter_context(fresh_pg_database())
+            urls[name] = stack.enter_context(migrated_pg_database())
 
     def run(scenario: Callable[[Net], Awaitable[None]], **settings: Any) -> None:
         net = three_stations(tmp_path, urls, FakeClock(), **settings)

@@ -27,8 +27,14 @@ import pytest
 
 from hotline import localnet
 from hotline.errors import HotlineError
+from hotline.forkserver import Forked
 from hotline.localnet import LocalStation
-from tests.conftest import new_pg_database, release_pg_database, require_pg
+from tests.conftest import (
+    migrated_sqlite,
+    new_migrated_pg_database,
+    release_migrated_pg_database,
+    require_pg,
+)
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,21 +86,21 @@ def wait_until(
 
 
 class PgDatabases:
-    """Empty PostgreSQL databases on demand (tests/conftest.py's pool), all given back on
-    ``close``."""
+    """PostgreSQL databases at the newest migration on demand (tests/conftest.py's pool:
+    a station finds nothing to migrate), all given back on ``close``."""
 
     def __init__(self) -> None:
         require_pg()
         self._urls: list[str] = []
 
     def new(self) -> str:
-        url = new_pg_database()
+        url = new_migrated_pg_database()
         self._urls.append(url)
         return url
 
     def close(self) -> None:
         for url in self._urls:
-            release_pg_database(url)
+            release_migrated_pg_database(url)
         self._urls.clear()
 
 
@@ -112,6 +118,8 @@ class Net:
         if self.pg is not None:
             merged["database_url"] = self.pg.new()
         st = localnet.make_station(self.root, station_id, settings=merged)
+        if "database_url" not in merged:  # a copy of a migrated store: nothing to migrate
+            migrated_sqlite(st.data_dir / "store.db")
         self.stations.append(st)
         return st
 
@@ -292,7 +300,7 @@ def cli_process(
     )
 
 
-def terminate(proc: subprocess.Popen[Any], grace_s: float = 5.0) -> None:
+def terminate(proc: subprocess.Popen[Any] | Forked, grace_s: float = 5.0) -> None:
     """SIGTERM a process we started, SIGKILL it after ``grace_s``."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)

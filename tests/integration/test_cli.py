@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from hotline.localnet import LocalStation, free_port
+from hotline.forkserver import Forked
+from hotline.localnet import LocalStation, free_port, spawn_hotline
 from hotline.station import TOKEN_FILE, read_run_file
 from tests.integration.conftest import HOTLINE, terminate, wait_until
 from tests.integration.conftest import cli_process as cli  # the installed command, end to end
@@ -26,12 +27,17 @@ UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
 class CliStation:
-    def __init__(self, root: Path, station_id: str) -> None:
+    """A station made and run with the CLI. ``installed``: ``hotline run`` is the
+    installed command (this file's end-to-end tests); otherwise ``python -m hotline run``
+    from localnet (the fork server when the suite uses it)."""
+
+    def __init__(self, root: Path, station_id: str, *, installed: bool = True) -> None:
         self.id = station_id
+        self.installed = installed
         self.dir = root / station_id
         self.card = root / f"{station_id}.card"
         self.api_port, self.peer_port = free_port(), free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[bytes] | Forked | None = None
 
     def init_args(self) -> tuple[str | Path, ...]:
         return (
@@ -51,12 +57,15 @@ class CliStation:
         )
 
     def run(self) -> None:
-        log = open(self.dir.parent / f"{self.id}.out", "wb")  # noqa: SIM115 - the child's
-        self.proc = subprocess.Popen(
-            [str(HOTLINE), "run", "-d", str(self.dir)], stdout=log, stderr=subprocess.STDOUT
-        )
-        log.close()
         out = self.dir.parent / f"{self.id}.out"
+        out.write_bytes(b"")  # this run's output only
+        if not self.installed:
+            self.proc = spawn_hotline(["run", "-d", str(self.dir)], out)
+        else:
+            with open(out, "wb") as log:  # the child has its own copy
+                self.proc = subprocess.Popen(
+                    [str(HOTLINE), "run", "-d", str(self.dir)], stdout=log, stderr=subprocess.STDOUT
+                )
         wait_until(
             f"'hotline run' of {self.id} to say it is up",
             lambda: out.read_text(errors="replace") if self.proc.poll() is None else "exited",  # type: ignore[union-attr]

@@ -32,7 +32,7 @@ from hotline.station import Station
 from hotline.store import operational, schema
 from hotline.wire.envelope import Precedence
 from hotline.wire.messages import MessagePayload
-from tests.conftest import fresh_pg_database
+from tests.conftest import migrated_pg_database, migrated_sqlite
 from tests.service.conftest import make_identity
 
 
@@ -161,9 +161,9 @@ def run_link(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callabl
     urls = {}
     for name in ("alpha", "bravo"):
         if kind == "sqlite":
-            urls[name] = f"sqlite:///{tmp_path / (name + '.db')}"
+            urls[name] = migrated_sqlite(tmp_path / (name + ".db"))
         else:
-            urls[name] = stack.enter_context(fresh_pg_database())
+            urls[name] = stack.enter_context(migrated_pg_database())
 
     def run(
         scenario: Callable[[Link], Awaitable[None]],

@@ -21,7 +21,8 @@ __all__ = ["db"]
 def test_init_login_add_an_officer_send_and_the_peer_sees_who(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db: str
 ) -> None:
-    a, b = CliStation(tmp_path, "alpha"), CliStation(tmp_path, "bravo")
+    a = CliStation(tmp_path, "alpha", installed=False)
+    b = CliStation(tmp_path, "bravo", installed=False)
     dbs = PgDatabases() if db == "postgresql" else None
     if dbs is not None:  # init keeps a settings file it finds: the store is PostgreSQL
         for s in (a, b):

@@ -26,7 +26,7 @@ from hotline.station import Station
 from hotline.store import schema
 from hotline.wire.envelope import Precedence
 from hotline.wire.messages import MessagePayload
-from tests.conftest import fresh_pg_database, migrated_sqlite
+from tests.conftest import migrated_pg_database, migrated_sqlite
 from tests.crypto.helpers import new_identity
 
 
@@ -105,7 +105,7 @@ def run_pair(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callabl
         if kind == "sqlite":
             urls[name] = migrated_sqlite(tmp_path / (name + ".db"))
         else:
-            urls[name] = stack.enter_context(fresh_pg_database())
+            urls[name] = stack.enter_context(migrated_pg_database())
 
     def run(scenario: Callable[[Pair], Awaitable[None]], **settings: Any) -> None:
         clock = FakeClock()
