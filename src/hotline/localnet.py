@@ -1,8 +1,9 @@
 """Stations on loopback as real processes: for the demo, integration tests and benchmarks.
 
 Owns creating station directories with free ports, pairing them (each adds the other's
-card, offline), starting ``hotline run`` as child processes, waiting until their APIs
-answer, and stopping or killing them; for active/standby, a second process of a station
+card, offline), starting ``hotline run`` as child processes (new interpreters, or forked
+from hotline/forkserver.py when ``use_fork_server`` asked: the tests), waiting until
+their APIs answer, and stopping or killing them; for active/standby, a second process of a station
 (``make_standby``: the keys and token copied, other ports, one PostgreSQL database) and
 a TCP ``Balancer`` that sends each connection to whichever process's ``/health`` says
 active, as a load balancer in front of a pair does. Must not touch: a station's
