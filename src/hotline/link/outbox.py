@@ -74,6 +74,8 @@ NORMAL = (Precedence.PRIORITY, Precedence.ROUTINE)
 TRANSIENT = frozenset({"store", "clock_skew", "seq_window", "unknown_peer"})
 #: refusals about size: the envelopes go again once when the peer's limits change
 SIZE_CODES = frozenset({"too_large", "bad_batch"})
+#: an idle lane's periodic look at the queue (``Outbox.look_every_s``), in seconds
+LOOK_EVERY_S = 5.0
 
 #: called with (peer, the peer's code, entry index) when the peer refuses an envelope
 OnRefused = Callable[[str, str, int], None]
@@ -191,6 +193,10 @@ class Outbox:
         self.timing = Timing(s.link_test_interval_s, s.link_down_after_failures, s.peer_timeout_s)
         self.delivered = 0
         self.refused = 0
+        #: seconds an idle lane waits for a wake before it looks at the queue anyway (the
+        #: safety net for anything queued without a wake); tests that count the queue's
+        #: reads lengthen it, so that a slow machine does not add a look of its own
+        self.look_every_s = LOOK_EVERY_S
 
     def wake(self, precedence: Precedence | None = None) -> None:
         for lane in self.lanes:
@@ -351,7 +357,7 @@ class Outbox:
             await self._recorded(lane)
             return
         if not batch:
-            delay = 5.0
+            delay = self.look_every_s
             if lane.retry_at:
                 delay = max(0.0, min(min(lane.retry_at.values()) - loop.time(), delay))
             if not ready:
