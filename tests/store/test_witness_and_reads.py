@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.engine import Connection
 
 from hotline.ledger.entry import EntryKind
-from hotline.store import database, reads, schema, witnessdb
+from hotline.store import database, reads, registry_snapshot, schema, witnessdb
 
 
 @pytest.fixture
@@ -151,6 +151,7 @@ def test_reads(conn: Connection) -> None:
     assert (one.void_sequence, one.attempts) == (1, None)
     assert reads.message(conn, "nope") is None
     assert [r.message_id for r in reads.typed_messages(conn)] == ["m3", "m4"]
-    assert [r.message_id for r in reads.typed_acknowledged(conn)] == ["m4"]
+    acked = registry_snapshot.acknowledged(conn, "alpha", ("notice",))
+    assert [tuple(r) for r in acked] == [("m4", "bravo", 35)]  # out: acknowledged by the peer
     assert reads.message_entry(conn, "m3") == 3
     assert reads.message_entry(conn, "nope") is None

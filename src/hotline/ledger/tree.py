@@ -196,9 +196,7 @@ def root_at(store: NodeStore, size: int, tree_size: int) -> bytes:
 
 def inclusion_proof(store: NodeStore, index: int, size: int, tree_size: int) -> list[bytes]:
     """RFC 9162 inclusion proof of leaf ``index`` in the tree of ``size <= tree_size``."""
-    _check_sizes(size, tree_size)
-    plan = inclusion_plan(index, size)
-    return plan.assemble(store.get_nodes(plan.keys) if plan.keys else [])
+    return inclusion_proofs(store, [(index, size)], tree_size)[0]
 
 
 def inclusion_proofs(

@@ -162,7 +162,6 @@ async def send(
     plaintext = payload.to_bytes()
     mid = uuid.uuid4()
     key = card.card.encryption_key
-    too_large = InputError("message is larger than the envelope limit", code="too_large")
 
     def seal(seq: int) -> wire.Envelope:
         header = Header(
@@ -180,7 +179,7 @@ async def send(
     early = seal(guess) if guess is not None else None
     if early is not None and guess is not None and len(early.raw) > ctx.settings.max_envelope_bytes:
         book.give_back(peer, guess)
-        raise too_large
+        raise _too_large()
 
     def unit(tx: WriteTx) -> Sent | InputError:
         seq = next_seq(tx.conn, peer)
@@ -188,7 +187,7 @@ async def send(
         env = early if early is not None and guess == seq else seal(seq)
         now = env.header.sent_at_us
         if len(env.raw) > ctx.settings.max_envelope_bytes:
-            return too_large
+            return _too_large()
         action = {
             "action": "send",
             "message_id": str(mid),
@@ -337,6 +336,10 @@ def _queued(
     for fn in ctx.on_sealed:
         fn(peer, precedence, idx, raw)
     ctx.queued(peer, precedence, event, message_id, **content)
+
+
+def _too_large() -> InputError:
+    return InputError("message is larger than the envelope limit", code="too_large")
 
 
 def _raised(result: T | HotlineError) -> T:

@@ -59,9 +59,6 @@ _OVERDUE = (
     .limit(sa.bindparam("b_limit"))
 )
 _TYPED = sa.select(_m).where(_m.c.type != "text").order_by(_m.c.entry_idx)
-_TYPED_ACKNOWLEDGED = sa.select(
-    _m.c.message_id, _m.c.direction, _m.c.peer, _m.c.acknowledged_at_us, _m.c.acknowledged_by
-).where(_m.c.type != "text", _m.c.acknowledged_at_us.is_not(None))
 _ENTRY_IDX = sa.select(_m.c.entry_idx).where(_m.c.message_id == sa.bindparam("b_mid"))
 _LEAF_HASH = sa.select(_e.c.leaf_hash).where(_e.c.idx == sa.bindparam("b_idx"))
 
@@ -126,12 +123,6 @@ def overdue(conn: Connection, now_us: int, limit: int) -> list[Any]:
 def typed_messages(conn: Connection) -> list[Any]:
     """Every message that is not plain text (whole rows), in ledger order."""
     return list(conn.execute(_TYPED).all())
-
-
-def typed_acknowledged(conn: Connection) -> list[Any]:
-    """(message_id, direction, peer, acknowledged_at_us, acknowledged_by) of every typed
-    message that has been acknowledged."""
-    return list(conn.execute(_TYPED_ACKNOWLEDGED).all())
 
 
 # --- where a message is in the ledger --------------------------------------------------------
